@@ -1,0 +1,3 @@
+from payoff.cli import main
+
+main()

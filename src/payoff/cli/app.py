@@ -1,0 +1,22 @@
+"""The `payoff` application: one Typer app, one module per command family."""
+
+from __future__ import annotations
+
+import typer
+
+from payoff.cli import info, score
+
+app = typer.Typer(
+    name="payoff",
+    help="Rewards for RL post-training: define, compose, verify, audit, serve and use them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("score")(score.score_command)
+app.command("rewards")(info.rewards_command)
+app.command("doctor")(info.doctor_command)
+
+
+def main() -> None:
+    app()

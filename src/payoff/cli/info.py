@@ -1,0 +1,47 @@
+"""`payoff rewards` and `payoff doctor`: what is registered, and what this machine can enforce."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from payoff.engine.containment import Containment
+from payoff.registry import list_rewards
+
+console = Console()
+
+
+def rewards_command() -> None:
+    """List every registered reward with the first line of its docstring."""
+    table = Table(title="payoff rewards", show_lines=False)
+    table.add_column("name", style="bold")
+    table.add_column("kind")
+    table.add_column("description")
+    for name, found in list_rewards().items():
+        table.add_row(name, "group" if found.is_group else "sample", found.summary)
+    console.print(table)
+
+
+def doctor_command() -> None:
+    """Report what isolation the engine gets on this machine."""
+    box = Containment()
+    box.close(set())
+    rows = [
+        ("python", sys.version.split()[0]),
+        ("platform", platform.platform()),
+        ("cpus", str(os.cpu_count())),
+        ("worker containment", box.kind + ("" if box.kind == "cgroup" else " (no process cap; setsid escapes)")),
+        ("worker memory limit", "RLIMIT_AS"),
+        ("bubblewrap (bwrap)", shutil.which("bwrap") or "not installed"),
+    ]
+    table = Table(title="payoff doctor")
+    table.add_column("check", style="bold")
+    table.add_column("result")
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)

@@ -1,0 +1,280 @@
+"""The reward contract: what a sample is, what a reward returns, and what a reward is.
+
+This module imports nothing of payoff; everything else builds on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import inspect
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence
+
+Status = Literal["ok", "abstain", "error", "timeout"]
+STATUSES: tuple[str, ...] = ("ok", "abstain", "error", "timeout")
+
+# Input keys accepted for the reference, in order of preference (datasets disagree on the name).
+REFERENCE_KEYS = ("reference", "answer", "solution", "ground_truth")
+
+
+class SampleError(ValueError):
+    """A record cannot be turned into a Sample (no completion, wrong types)."""
+
+
+@dataclass(slots=True)
+class Sample:
+    """One completion to score.
+
+    `group` identifies the prompt the completion was drawn for, so group rewards (majority vote,
+    pairwise) and per-group statistics see the samples of one prompt together.
+    """
+
+    completion: str
+    prompt: str | list[dict[str, Any]] = ""
+    reference: Any = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    group: str | int | None = None
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> "Sample":
+        """Build a Sample from a JSON-like dict, accepting the common aliases for `reference`."""
+        if not isinstance(record, dict):
+            raise SampleError(f"expected a JSON object, got {type(record).__name__}")
+        if "completion" not in record:
+            raise SampleError("missing field 'completion'")
+        completion = record["completion"]
+        if not isinstance(completion, str):
+            raise SampleError(f"'completion' must be a string, got {type(completion).__name__}")
+        prompt = record.get("prompt", "")
+        if prompt is None:
+            prompt = ""
+        if not isinstance(prompt, (str, list)):
+            raise SampleError(f"'prompt' must be a string or a list of messages, got {type(prompt).__name__}")
+        meta = record.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise SampleError(f"'meta' must be an object, got {type(meta).__name__}")
+        group = record.get("group")
+        if group is not None and not isinstance(group, (str, int)):
+            raise SampleError(f"'group' must be a string or an integer, got {type(group).__name__}")
+        reference = next((record[k] for k in REFERENCE_KEYS if k in record), None)
+        return cls(completion=completion, prompt=prompt, reference=reference, meta=meta, group=group)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "completion": self.completion,
+            "reference": self.reference,
+            "meta": self.meta,
+            "group": self.group,
+        }
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a reward says about one sample.
+
+    `score` is None unless `status` is ``ok``. ``abstain`` means the reward has no opinion (for
+    example the reference cannot be parsed); it is not a zero. `components` keeps every named
+    sub-score; `info` carries what a person needs to understand the score (extracted answer, error
+    text, elapsed time).
+    """
+
+    score: float | None
+    status: Status = "ok"
+    components: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}; expected one of {STATUSES}")
+        if self.status == "ok":
+            if self.score is None or not math.isfinite(self.score):
+                raise ValueError(f"an ok Outcome needs a finite score, got {self.score!r}")
+            self.score = float(self.score)
+        elif self.score is not None:
+            raise ValueError(f"a {self.status} Outcome carries no score")
+
+    @classmethod
+    def ok(cls, score: float, components: dict[str, float] | None = None, **info: Any) -> "Outcome":
+        return cls(float(score), "ok", dict(components or {}), info)
+
+    @classmethod
+    def abstain(cls, reason: str, **info: Any) -> "Outcome":
+        return cls(None, "abstain", {}, {"reason": reason, **info})
+
+    @classmethod
+    def error(cls, message: str, **info: Any) -> "Outcome":
+        return cls(None, "error", {}, {"error": message, **info})
+
+    @classmethod
+    def timeout(cls, seconds: float, **info: Any) -> "Outcome":
+        return cls(None, "timeout", {}, {"error": f"no result within {seconds:g} s", **info})
+
+    @property
+    def is_ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reward": self.score, "status": self.status, "components": self.components, "info": self.info}
+
+
+def to_outcome(value: Any, reward_name: str = "reward") -> Outcome:
+    """Coerce what a reward function returned into an Outcome.
+
+    A number or bool becomes a score; None becomes an abstention; a non-finite number or any other
+    type becomes an error that names the type, so a broken reward is loud instead of a silent 0.
+    """
+    if isinstance(value, Outcome):
+        return value
+    if value is None:
+        return Outcome.abstain(f"{reward_name} returned None")
+    if isinstance(value, (bool, int, float)) or _is_numpy_scalar(value):
+        number = float(value)
+        if not math.isfinite(number):
+            return Outcome.error(f"{reward_name} returned a non-finite score {number!r}")
+        return Outcome(number, "ok", {}, {})
+    return Outcome.error(f"{reward_name} returned {type(value).__name__}, expected a number or an Outcome")
+
+
+def _is_numpy_scalar(value: Any) -> bool:
+    return type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0
+
+
+class Reward:
+    """A named reward: a function Sample -> float | Outcome, or, for a group reward,
+    list[Sample] -> list[float | Outcome].
+
+    Calling a Reward runs it in-process with no timeout; the engine (`payoff.score`) is what runs
+    rewards safely over many samples. A Reward knows nothing of pools, timeouts or caches beyond
+    the default `timeout` it suggests to the engine.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        is_group: bool = False,
+        timeout: float | None = None,
+        version: str = "1",
+        doc: str | None = None,
+    ) -> None:
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "reward")
+        self.is_group = is_group
+        self.timeout = timeout
+        self.version = version
+        self.doc = inspect.cleandoc(doc or fn.__doc__ or "")
+        functools.update_wrapper(self, fn, updated=())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # `@reward def f` binds the module attribute `f` to this Reward, so pickling `self.fn` by
+        # reference would find the Reward instead of the function; pickle the Reward by reference.
+        module = sys.modules.get(self.__module__)
+        if module is not None and _lookup(module, self.__qualname__) is self:
+            return (_import_attribute, (self.__module__, self.__qualname__))
+        return (Reward, (self.fn,), {k: v for k, v in self.__dict__.items() if k != "fn"})
+
+    def __repr__(self) -> str:
+        kind = "group reward" if self.is_group else "reward"
+        return f"<{kind} {self.name!r}>"
+
+    @property
+    def summary(self) -> str:
+        """The first line of the docstring."""
+        return self.doc.splitlines()[0] if self.doc else ""
+
+    def __call__(self, sample: Sample | dict | Sequence[Sample | dict]) -> Any:
+        if self.is_group:
+            samples = [_as_sample(s) for s in sample]  # type: ignore[union-attr]
+            return self.score_group(samples)
+        return self.score_one(_as_sample(sample))  # type: ignore[arg-type]
+
+    def score_one(self, sample: Sample) -> Outcome:
+        return to_outcome(self.fn(sample), self.name)
+
+    def score_group(self, samples: list[Sample]) -> list[Outcome]:
+        if not self.is_group:
+            return [self.score_one(s) for s in samples]
+        values = self.fn(samples)
+        if not isinstance(values, (list, tuple)) or len(values) != len(samples):
+            got = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
+            message = f"group reward {self.name} returned {got} values for {len(samples)} samples"
+            return [Outcome.error(message) for _ in samples]
+        return [to_outcome(v, self.name) for v in values]
+
+    def fingerprint(self) -> str:
+        """A stable identity for caching: name, version and the function's source code, so an
+        edited reward never reuses stale cached scores."""
+        try:
+            source = inspect.getsource(self.fn)
+        except (OSError, TypeError):
+            source = f"{getattr(self.fn, '__module__', '')}.{getattr(self.fn, '__qualname__', repr(self.fn))}"
+        digest = hashlib.sha256(f"{self.name}\0{self.version}\0{source}".encode()).hexdigest()
+        return digest[:32]
+
+
+def _lookup(module: Any, qualname: str) -> Any:
+    obj = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _import_attribute(module_name: str, qualname: str) -> Any:
+    return _lookup(importlib.import_module(module_name), qualname)
+
+
+def _as_sample(value: Sample | dict) -> Sample:
+    return value if isinstance(value, Sample) else Sample.from_dict(value)
+
+
+# Rewards declared with @reward / @group_reward, by name. payoff.registry resolves names against
+# this table, the built-ins, plugins and user code.
+REGISTRY: dict[str, Reward] = {}
+
+
+def _decorate(fn: Callable[..., Any] | None, is_group: bool, **options: Any) -> Any:
+    register = options.pop("register", True)
+
+    def wrap(f: Callable[..., Any]) -> Reward:
+        made = Reward(f, is_group=is_group, **options)
+        if register:
+            REGISTRY[made.name] = made
+        return made
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def reward(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    timeout: float | None = None,
+    version: str = "1",
+    register: bool = True,
+) -> Any:
+    """Make a function `Sample -> float | Outcome` a registered Reward.
+
+    Use bare (`@reward`) or with options (`@reward(name="x", timeout=5)`).
+    """
+    return _decorate(fn, False, name=name, timeout=timeout, version=version, register=register)
+
+
+def group_reward(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    timeout: float | None = None,
+    version: str = "1",
+    register: bool = True,
+) -> Any:
+    """Make a function `list[Sample] -> list[float | Outcome]` a registered group Reward.
+
+    The engine hands it all samples that share a `group` at once.
+    """
+    return _decorate(fn, True, name=name, timeout=timeout, version=version, register=register)

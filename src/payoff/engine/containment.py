@@ -1,0 +1,144 @@
+"""Keep everything a worker starts inside one box, so the engine can kill it all.
+
+A reward may fork (on purpose, or as a fork bomb) and its children outlive a killed worker unless
+they are found. Each worker gets its own box:
+
+- ``cgroup`` (preferred): a pids cgroup per worker (cgroup v1 ``pids`` controller or a v2 subtree
+  with ``pids`` enabled). ``pids.max`` caps the number of tasks, so a fork bomb stalls instead of
+  exhausting the machine, and ``cgroup.procs`` lists every descendant, even one that called
+  ``setsid``. This needs a writable cgroup tree (root, or a delegated subtree).
+- ``process-group``: otherwise each worker leads its own process group and the engine kills the
+  group. A descendant that calls ``setsid`` escapes; the number of processes is not capped.
+
+`payoff doctor` reports which one this machine gets.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _v1_pids_root() -> Path | None:
+    root = CGROUP_ROOT / "pids"
+    return root if (root / "cgroup.procs").exists() else None
+
+
+def _v2_own_cgroup() -> Path | None:
+    if not (CGROUP_ROOT / "cgroup.controllers").exists():
+        return None
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                return CGROUP_ROOT / line[3:].lstrip("/")
+    except OSError:
+        return None
+    return None
+
+
+class Containment:
+    """One box per worker process; `kill` empties a worker's box, `close` removes them all."""
+
+    def __init__(self, max_procs: int = 256, prefer_cgroup: bool = True) -> None:
+        self.max_procs = max_procs
+        self.kind = "process-group"
+        self.root: Path | None = None
+        if prefer_cgroup:
+            self._try_cgroup()
+
+    def _try_cgroup(self) -> None:
+        name = f"payoff-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        for base in (_v1_pids_root(), _v2_own_cgroup()):
+            if base is None:
+                continue
+            root = base / name
+            probe = root / "probe"
+            try:
+                root.mkdir()
+                if (root / "cgroup.subtree_control").exists():
+                    (root / "cgroup.subtree_control").write_text("+pids")
+                probe.mkdir()
+                (probe / "pids.max").write_text(str(self.max_procs))
+                probe.rmdir()
+            except OSError:
+                _rmdir_quietly(probe)
+                _rmdir_quietly(root)
+                continue
+            self.root, self.kind = root, "cgroup"
+            return
+
+    # -- in the worker ----------------------------------------------------------------------
+    def enter(self) -> None:
+        """Called by a worker at start: lead a process group, and move into a fresh cgroup."""
+        os.setpgrp()
+        if self.root is None:
+            return
+        box = self.root / str(os.getpid())
+        try:
+            box.mkdir(exist_ok=True)
+            (box / "pids.max").write_text(str(self.max_procs))
+            (box / "cgroup.procs").write_text(str(os.getpid()))
+        except OSError:
+            pass  # the process group still contains it; kill() handles both
+
+    # -- in the parent ----------------------------------------------------------------------
+    def kill(self, worker_pid: int) -> None:
+        """SIGKILL a worker and everything it started, then remove its box."""
+        if self.root is not None:
+            box = self.root / str(worker_pid)
+            _kill_cgroup(box)
+            _rmdir_quietly(box)
+        try:
+            os.killpg(worker_pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def sweep(self, worker_pids: set[int]) -> None:
+        """Kill what remains of every worker ever started (at shutdown)."""
+        for pid in worker_pids:
+            self.kill(pid)
+        if self.root is not None:
+            for box in self.root.iterdir() if self.root.exists() else ():
+                if box.is_dir():
+                    _kill_cgroup(box)
+                    _rmdir_quietly(box)
+
+    def close(self, worker_pids: set[int]) -> None:
+        self.sweep(worker_pids)
+        if self.root is not None:
+            _rmdir_quietly(self.root)
+
+
+def _kill_cgroup(box: Path, attempts: int = 200) -> None:
+    """Kill every process in a cgroup until it is empty (a fork bomb keeps forking while we kill;
+    pids.max bounds how long that can go on)."""
+    procs = box / "cgroup.procs"
+    for _ in range(attempts):
+        try:
+            pids = [int(p) for p in procs.read_text().split()]
+        except (OSError, ValueError):
+            return
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.002)
+
+
+def _rmdir_quietly(path: Path) -> None:
+    for _ in range(50):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.01)  # exiting tasks leave the cgroup a moment after SIGKILL

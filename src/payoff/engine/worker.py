@@ -1,0 +1,131 @@
+"""What runs inside a worker process (and, for ``workers=0``, in the caller's process).
+
+The parent learns what a worker is doing through a shared-memory *slot* per in-flight chunk:
+the worker writes its pid, which unit of the chunk it is on and when that unit started. That is
+how the parent enforces a per-sample deadline on batched work and knows which sample was running
+when a worker died, without any signal handler in the worker.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import io
+import os
+import resource
+import sys
+import time
+import traceback
+from typing import Any, Sequence
+
+from payoff.core import Outcome, Reward, Sample
+
+# Slot layout: [pid, unit index within the chunk, unit start (time.monotonic), state].
+SLOT_WIDTH = 4
+IDLE, RUNNING, FINISHED = 0.0, 1.0, 2.0
+
+_reward: Reward | None = None
+_slots: Any = None
+_output_chars = 2000
+
+
+class CappedText(io.TextIOBase):
+    """A stdout stand-in that keeps the first `limit` characters and drops the rest, so a reward
+    that prints megabytes costs neither memory nor the user's terminal."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        room = self.limit - self.size
+        if room > 0:
+            kept = text[:room]
+            self.parts.append(kept)
+            self.size += len(kept)
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def value(self) -> str:
+        return "".join(self.parts)
+
+
+def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | None, output_chars: int) -> None:
+    """Pool initializer: box the worker, cap its memory, silence its file descriptors."""
+    global _reward, _slots, _output_chars
+    _reward, _slots, _output_chars = reward, slots, output_chars
+    containment.enter()
+    # A reward that segfaults is settled by the parent; the worker must not print a traceback
+    # to the user's terminal (pytest and others enable faulthandler on a saved copy of stderr).
+    faulthandler.disable()
+    if memory_mb:
+        _limit_address_space(memory_mb)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _limit_address_space(extra_mb: int) -> None:
+    # The cap is relative to what the worker already maps: a parent that imported torch forks
+    # workers with gigabytes of reserved address space they never touch.
+    with open("/proc/self/statm") as statm:
+        current = int(statm.read().split()[0]) * resource.getpagesize()
+    limit = current + extra_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def run_chunk(slot: int, units: Sequence[list[Sample]]) -> list[tuple[list[Outcome], float]]:
+    """Run each unit (one sample, or one group) in turn, reporting progress through the slot."""
+    base = slot * SLOT_WIDTH
+    _slots[base] = os.getpid()
+    results = []
+    for index, samples in enumerate(units):
+        _slots[base + 1] = index
+        _slots[base + 2] = time.monotonic()
+        _slots[base + 3] = RUNNING
+        results.append(run_unit(_reward, samples, _output_chars))  # type: ignore[arg-type]
+        _slots[base + 3] = FINISHED
+    return results
+
+
+def run_unit(reward: Reward, samples: list[Sample], output_chars: int = 2000) -> tuple[list[Outcome], float]:
+    """Score one unit, turning any exception (SystemExit and MemoryError included) into error
+    Outcomes that name it. Returns the outcomes and the seconds it took."""
+    captured = CappedText(output_chars)
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = captured
+    start = time.perf_counter()
+    try:
+        if reward.is_group:
+            outcomes = reward.score_group(samples)
+        else:
+            outcomes = [reward.score_one(samples[0])]
+    except KeyboardInterrupt:
+        raise  # Ctrl-C in in-process mode; workers lead their own process group and never see it
+    except BaseException as error:  # noqa: BLE001 - every failure becomes a typed Outcome
+        outcomes = [_error_outcome(reward, error) for _ in samples]
+    finally:
+        sys.stdout, sys.stderr = saved
+    elapsed = time.perf_counter() - start
+    if captured.size:
+        text = captured.value() + (f"\n[... {captured.dropped} more characters dropped]" if captured.dropped else "")
+        for outcome in outcomes:
+            outcome.info.setdefault("output", text)
+    return outcomes, elapsed
+
+
+def _error_outcome(reward: Reward, error: BaseException) -> Outcome:
+    kind = type(error).__name__
+    if isinstance(error, SystemExit):
+        message = f"reward {reward.name} called exit({error.code!r})"
+    elif isinstance(error, MemoryError):
+        message = f"reward {reward.name} ran out of memory (MemoryError)"
+    else:
+        message = f"reward {reward.name} raised {kind}: {error}"
+    frames = traceback.format_exception(type(error), error, error.__traceback__)
+    return Outcome.error(message, exception=kind, traceback="".join(frames[-3:])[-2000:])

@@ -1,0 +1,140 @@
+"""Fault injection with real processes: every bad sample costs only itself, on time, and nothing
+it started outlives the engine."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+
+from payoff.engine import Engine
+
+from .chaos import chaos
+
+TIMEOUT = 1.0
+# A bad sample must be settled within its timeout plus this (pebble notices a dead worker within
+# 0.1 s; the parent's watchdog ticks at most every 50 ms).
+SETTLE_SLACK_S = 0.75
+
+EXPECTED = {
+    "sleep": ("timeout", None),
+    "busy": ("timeout", None),
+    "ignore_term": ("timeout", None),
+    "fork_bomb": ("timeout", None),
+    "raise": ("error", "ValueError"),
+    "sys_exit": ("error", "exit(0)"),
+    "exit": ("error", "exited with code 3"),
+    "segfault": ("error", "SIGSEGV"),
+    "memory": ("error", "MemoryError"),
+}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_dead(pids: list[int], seconds: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    alive = [p for p in pids if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if _alive(p)]
+    return alive
+
+
+def _recorded_pids(path: Path) -> list[int]:
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def test_thousand_samples_with_every_kind_of_failure(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
+    engine = Engine(chaos, workers=2, timeout=TIMEOUT, memory_mb=2048, max_procs=64)
+    bounded = engine.containment_kind != "cgroup"
+    kinds = ["ok"] * 1000
+    bad_kinds = list(EXPECTED) + ["print", "orphan"]
+    rng = random.Random(7)
+    positions = rng.sample(range(1000), 2 * len(bad_kinds))
+    for i, position in enumerate(positions):
+        kinds[position] = bad_kinds[i % len(bad_kinds)]
+    samples = [
+        {"completion": "a" * (i % 13), "meta": {"kind": kind, "pids": str(pid_file), "bounded": bounded}}
+        for i, kind in enumerate(kinds)
+    ]
+
+    start = time.monotonic()
+    with engine:
+        outcomes = engine.score(samples)
+        assert psutil.Process().children(recursive=True)  # the workers, while the engine is up
+    wall = time.monotonic() - start
+
+    assert len(outcomes) == 1000
+    counts = Counter()
+    for kind, sample, outcome in zip(kinds, samples, outcomes):
+        counts[kind] += 1
+        if kind == "ok":
+            assert outcome.status == "ok", outcome
+            assert outcome.score == float(len(sample["completion"]))
+        elif kind == "print":
+            assert outcome.status == "ok" and outcome.score == 0.5
+            assert outcome.info["output"].startswith("x" * 100)
+            assert len(outcome.info["output"]) < 2200  # captured output is capped, not megabytes
+        elif kind == "orphan":
+            assert outcome.status == "ok" and outcome.score == 1.0
+        else:
+            status, needle = EXPECTED[kind]
+            assert outcome.status == status, (kind, outcome)
+            assert outcome.score is None
+            if needle:
+                assert needle in outcome.info["error"], (kind, outcome.info)
+            if status == "timeout":
+                assert TIMEOUT * 0.95 <= outcome.info["elapsed_s"] <= TIMEOUT + SETTLE_SLACK_S, (kind, outcome.info)
+            elif kind in ("exit", "segfault"):
+                assert outcome.info["elapsed_s"] <= SETTLE_SLACK_S, (kind, outcome.info)
+    assert counts["ok"] == 1000 - 2 * len(bad_kinds)
+    # 8 hangs of 1 s over 2 workers, plus respawns: far less than the samples' timeouts summed.
+    assert wall < 20, wall
+
+    # Nothing survives: no child of ours, no process any reward started (fork bombs included).
+    assert psutil.Process().children(recursive=True) == []
+    recorded = _recorded_pids(pid_file)
+    assert recorded, "the fork bombs and orphan spawners should have recorded their children"
+    assert _wait_dead(recorded) == []
+
+
+@pytest.mark.parametrize("containment", ["auto", "process-group"])
+def test_children_of_a_healthy_worker_are_killed_at_close(tmp_path: Path, containment: str) -> None:
+    pid_file = tmp_path / "pids"
+    # Under a process group, a child in a new session would escape: that mode keeps it in-group.
+    setsid = containment == "auto"
+    samples = [{"completion": "x", "meta": {"kind": "orphan", "pids": str(pid_file), "setsid": setsid}}] * 3
+    with Engine(chaos, workers=1, timeout=TIMEOUT, containment=containment) as engine:
+        outcomes = engine.score(samples)
+        assert len(_recorded_pids(pid_file)) == 3
+        assert all(_alive(p) for p in _recorded_pids(pid_file))  # alive while the engine is up
+    assert [o.status for o in outcomes] == ["ok"] * 3
+    assert _wait_dead(_recorded_pids(pid_file)) == []
+
+
+def test_engine_is_reusable_after_failures() -> None:
+    with Engine(chaos, workers=2, timeout=0.5) as engine:
+        first = engine.score([{"completion": "ab", "meta": {"kind": k}} for k in ("exit", "sleep", "ok", "segfault")])
+        second = engine.score([{"completion": "abc"}] * 20)
+    assert [o.status for o in first] == ["error", "timeout", "ok", "error"]
+    assert [o.score for o in second] == [3.0] * 20
+
+
+def test_slow_but_legitimate_samples_in_one_chunk_each_get_their_full_timeout() -> None:
+    # Each sample takes 60% of the timeout; batched together they exceed it, which must not matter:
+    # the deadline is per sample, not per chunk.
+    samples = [{"completion": "ok", "meta": {"kind": "slow", "seconds": 0.3}} for _ in range(8)]
+    with Engine(chaos, workers=1, timeout=0.5, chunk_target_s=10.0) as engine:
+        engine._unit_seconds = 0.001  # claim fast units so the engine batches all 8 in one chunk
+        outcomes = engine.score(samples)
+    assert [o.status for o in outcomes] == ["ok"] * 8

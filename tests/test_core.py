@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import payoff
+from payoff.core import REGISTRY, Outcome, Reward, Sample, SampleError, to_outcome
+
+
+def test_sample_from_dict_accepts_every_reference_alias() -> None:
+    for key in ("reference", "answer", "solution", "ground_truth"):
+        sample = Sample.from_dict({"completion": "c", key: "42", "group": "g", "meta": {"a": 1}})
+        assert sample.reference == "42" and sample.group == "g" and sample.meta == {"a": 1}
+
+
+def test_reference_takes_precedence_over_aliases() -> None:
+    assert Sample.from_dict({"completion": "c", "answer": "a", "reference": "r"}).reference == "r"
+
+
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        ({"prompt": "p"}, "missing field 'completion'"),
+        ({"completion": 3}, "'completion' must be a string"),
+        ({"completion": "c", "meta": [1]}, "'meta' must be an object"),
+        ({"completion": "c", "group": [1]}, "'group' must be a string or an integer"),
+        ([1, 2], "expected a JSON object"),
+    ],
+)
+def test_sample_from_dict_rejects_bad_records_with_a_reason(record: object, message: str) -> None:
+    with pytest.raises(SampleError, match=message):
+        Sample.from_dict(record)  # type: ignore[arg-type]
+
+
+def test_outcome_invariants() -> None:
+    with pytest.raises(ValueError):
+        Outcome(None, "ok")
+    with pytest.raises(ValueError):
+        Outcome(float("nan"), "ok")
+    with pytest.raises(ValueError):
+        Outcome(1.0, "error")
+    with pytest.raises(ValueError):
+        Outcome(None, "maybe")  # type: ignore[arg-type]
+    assert Outcome.abstain("no ref").info["reason"] == "no ref"
+    assert Outcome.timeout(2).info["error"] == "no result within 2 s"
+
+
+@given(st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True)))
+def test_to_outcome_turns_numbers_into_scores_and_nonfinite_into_errors(value: float) -> None:
+    outcome = to_outcome(value, "r")
+    if math.isfinite(float(value)):
+        assert outcome.status == "ok" and outcome.score == float(value)
+    else:
+        assert outcome.status == "error" and "non-finite" in outcome.info["error"]
+
+
+def test_to_outcome_is_loud_about_wrong_types_and_none() -> None:
+    assert to_outcome(None, "r").status == "abstain"
+    wrong = to_outcome("1.0", "r")
+    assert wrong.status == "error" and "returned str" in wrong.info["error"]
+
+
+def test_reward_decorator_registers_and_calls_in_process() -> None:
+    @payoff.reward(name="test_len_reward")
+    def length(sample: Sample) -> float:
+        """Length of the completion."""
+        return len(sample.completion)
+
+    try:
+        assert isinstance(length, Reward) and REGISTRY["test_len_reward"] is length
+        assert payoff.get_reward("test_len_reward") is length
+        assert length({"completion": "abc"}).score == 3.0
+        assert length.summary == "Length of the completion."
+    finally:
+        REGISTRY.pop("test_len_reward")
+
+
+def test_group_reward_sees_the_whole_group_and_checks_the_count() -> None:
+    @payoff.group_reward(register=False)
+    def rank(samples: list[Sample]) -> list[float]:
+        return [float(sorted(s.completion for s in samples).index(s.completion)) for s in samples]
+
+    @payoff.group_reward(register=False)
+    def short(samples: list[Sample]) -> list[float]:
+        return [1.0]
+
+    assert [o.score for o in rank([{"completion": "b"}, {"completion": "a"}])] == [1.0, 0.0]
+    bad = short([{"completion": "b"}, {"completion": "a"}])
+    assert [o.status for o in bad] == ["error", "error"] and "returned 1 values for 2" in bad[0].info["error"]
+
+
+def test_fingerprint_changes_with_the_source() -> None:
+    first = Reward(lambda s: 1.0, name="x")
+    second = Reward(lambda s: 2.0, name="x")
+    assert first.fingerprint() != second.fingerprint()
+    assert first.fingerprint() == Reward(first.fn, name="x").fingerprint()
+
+
+def test_decorated_rewards_pickle_by_reference() -> None:
+    from payoff.rewards import exact_match
+
+    assert pickle.loads(pickle.dumps(exact_match)) is exact_match
