@@ -1,0 +1,161 @@
+"""Find the final answer in a completion (or a reference solution).
+
+Rules, tried in order; the first that finds something decides (its name goes in ``info``):
+``boxed`` (last ``\\boxed{}``/``\\fbox{}``, nested braces), ``answer_tag`` (``<answer>…</answer>``),
+``gsm8k`` (``#### 42``), ``final_answer`` ("Final Answer: …", "the final answer is …"),
+``answer_is`` ("the answer is …"), ``latex_math`` (the last ``$…$``, ``$$…$$``, ``\\[…\\]``,
+``\\(…\\)``), ``last_number`` (optional fallback).
+
+Several boxes: when the last boxes sit together (joined only by commas, "and", spaces), they form
+one multi-part answer (``\\boxed{1}, \\boxed{2}`` means "1, 2"). Boxes separated by prose are
+independent candidates: `candidates` returns all of them so the verifier can apply its policy on
+answer spam.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_ANSWER_CHARS = 1000
+
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*")
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_GSM8K = re.compile(r"####\s*([^\n]+)")
+_FINAL = re.compile(r"final\s+answer\s*(?:is|:)\s*:?\s*", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"(?:the|my)\s+answer\s+(?:is|:)\s*:?\s*", re.IGNORECASE)
+_MATH_SPANS = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$(.+?)(?<!\\)\$", re.DOTALL)
+_NUMBER = re.compile(r"(?<![A-Za-z\d.])-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?")
+_JOIN_WORDS = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+_SENTENCE_END = re.compile(r"\.(?:\s|$)|\n\n|<\|")
+
+
+@dataclass(frozen=True)
+class Extraction:
+    text: str
+    rule: str
+    boxes: tuple[str, ...] = ()  # every box found, for the answer-spam policy
+    group_size: int = 0  # how many of the last boxes were merged into the answer
+
+
+def find_boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every ``\\boxed{...}`` / ``\\fbox{...}`` as (start, end, content), braces balanced.
+    ``\\boxed 5`` (no braces) takes the next token."""
+    found = []
+    for match in _BOX.finditer(text):
+        start = match.end()
+        if start < len(text) and text[start] == "{":
+            depth, i = 0, start
+            while i < len(text):
+                char = text[i]
+                if char == "\\":
+                    i += 2
+                    continue
+                if char == "{":
+                    depth += 1
+                elif char == "}":
+                    depth -= 1
+                    if depth == 0:
+                        found.append((match.start(), i + 1, text[start + 1 : i]))
+                        break
+                i += 1
+        else:
+            token = re.match(r"[^\s$]+", text[start:])
+            if token:
+                found.append((match.start(), start + token.end(), token.group(0)))
+    return found
+
+
+def _joins(between: str) -> bool:
+    """Boxes separated only by punctuation, or by a short phrase with "and"/"or", are one answer."""
+    cleaned = re.sub(r"\\[a-zA-Z]+|\$|\\[()\[\]]", " ", between)
+    if not _ALNUM.search(cleaned):
+        return True
+    return len(cleaned.strip()) <= 40 and bool(_JOIN_WORDS.search(cleaned))
+
+
+def _last_box_group(text: str, boxes: list[tuple[int, int, str]]) -> tuple[str, int]:
+    """The last box, merged with the boxes right before it when only joiners separate them."""
+    group = [boxes[-1]]
+    for previous in reversed(boxes[:-1]):
+        if not _joins(text[previous[1] : group[0][0]]):
+            break
+        group.insert(0, previous)
+    return ", ".join(content for _, _, content in group), len(group)
+
+
+def _clip(answer: str) -> str:
+    answer = answer.strip()
+    return answer[:MAX_ANSWER_CHARS]
+
+
+def _stated_answer(text: str) -> str:
+    """The answer after "the answer is": its sentence, narrowed to what follows a last " is ",
+    to its last math span, or, in prose, to its last number."""
+    line = text.strip().split("\n", 1)[0]
+    end = _SENTENCE_END.search(line)
+    answer = (line[: end.start()] if end else line).strip().rstrip(".").strip()
+    if " is " in answer:
+        answer = answer.rsplit(" is ", 1)[1].strip()
+    spans = _MATH_SPANS.findall(answer)
+    if spans:  # several spans in one stated answer ("$12$ and $13$") are its parts
+        return ", ".join(next(part for part in span if part).strip() for span in spans)
+    if len(_PROSE.findall(answer)) >= 3:
+        numbers = _NUMBER.findall(answer)
+        if numbers:
+            return numbers[-1]
+    return answer
+
+
+def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
+    """The final answer of `text`, or None when no rule finds one."""
+    boxes = find_boxes(text)
+    stated = None
+    for rule, pattern in (("final_answer", _FINAL), ("answer_is", _ANSWER_IS)):
+        matches = list(pattern.finditer(text))
+        if matches and (stated is None or matches[-1].end() > stated[1]):
+            stated = (rule, matches[-1].end())
+    # The latest explicit statement wins: a box, or "the final answer is" written after it.
+    if boxes and not (stated and stated[1] > boxes[-1][1]):
+        answer, size = _last_box_group(text, boxes)
+        return Extraction(_clip(answer), "boxed", tuple(b[2] for b in boxes), size)
+    tagged = _ANSWER_TAG.findall(text)
+    if tagged:
+        return Extraction(_clip(tagged[-1]), "answer_tag")
+    gsm = _GSM8K.findall(text)
+    if gsm:
+        return Extraction(_clip(gsm[-1]), "gsm8k")
+    if stated:
+        answer = _stated_answer(text[stated[1] :])
+        if answer:
+            return Extraction(_clip(answer), stated[0])
+    spans = _MATH_SPANS.findall(text)
+    if spans:
+        content = next(part for part in spans[-1] if part)
+        return Extraction(_clip(content), "latex_math")
+    stripped = text.strip()
+    if stripped and len(stripped) <= 80 and not _PROSE.findall(stripped) and "\n" not in stripped:
+        return Extraction(stripped, "whole_completion")  # a bare answer such as "\frac{10}{9}"
+    if last_number:
+        numbers = _NUMBER.findall(text)
+        if numbers:
+            return Extraction(numbers[-1], "last_number")
+    return None
+
+
+def extract_reference(text: str) -> Extraction:
+    """A reference is usually the bare answer; if it is a worked solution, take its final answer."""
+    stripped = text.strip()
+    if "\\boxed" in stripped or "\\fbox" in stripped or "####" in stripped or "<answer>" in stripped.lower():
+        found = extract_answer(stripped, last_number=False)
+        if found is not None:
+            return found
+    if len(stripped) > 80 and len(_PROSE.findall(stripped)) > 5:  # a worked solution in prose
+        found = extract_answer(stripped, last_number=True)
+        if found is not None:
+            return found
+    if stripped.startswith("$") and stripped.endswith("$"):
+        return Extraction(_clip(stripped.strip("$")), "reference")
+    return Extraction(_clip(stripped), "reference")

@@ -1,0 +1,127 @@
+"""The math answer reward: extract, parse, compare; 1 or 0, abstain when the reference is unusable.
+
+Hack policy (all on by default, each an option of `MathVerifier`):
+- an empty answer (``\\boxed{}``) scores 0;
+- an answer that copies most of the prompt back scores 0;
+- boxes elsewhere in the completion that hold two or more other distinct answers
+  (``\\boxed{1} ... \\boxed{2} ... \\boxed{3}``) score 0: answer spam (``max_other_boxes``);
+- a list of candidates ("1 or 2 or 3", every option) never matches a single-valued reference,
+  because a list only equals a list (see `compare`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from payoff.core import Outcome, Reward, Sample
+from payoff.rewards.math.compare import CompareOptions, equivalent
+from payoff.rewards.math.extract import Extraction, extract_answer, extract_reference
+from payoff.rewards.math.parse import Node, ParseError, parse
+from payoff.rewards.math.tokens import TokenError, normalize
+
+
+@dataclass(frozen=True)
+class MathOptions:
+    last_number: bool = True
+    percent_fraction: bool = False
+    rounding: bool = True
+    unordered_lists: bool = True
+    max_other_boxes: int = 1
+    reject_prompt_copy: bool = True
+
+
+def parse_answer(text: str) -> tuple[Node | None, str, str | None]:
+    """(tree or None, normalised text, parse error)."""
+    normal = normalize(text)
+    try:
+        return parse(normal), normal, None
+    except (ParseError, TokenError, ValueError, ZeroDivisionError, RecursionError) as error:
+        return None, normal, str(error) or type(error).__name__
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+class MathVerifier:
+    def __init__(self, options: MathOptions = MathOptions()) -> None:
+        self.options = options
+        self.compare_options = CompareOptions(
+            percent_fraction=options.percent_fraction, rounding=options.rounding, unordered_lists=options.unordered_lists
+        )
+
+    def verify(self, completion: str, reference: Any, prompt: Any = "") -> Outcome:
+        references = reference if isinstance(reference, list) else [reference]
+        golds = []
+        for ref in references:
+            if ref is None or not str(ref).strip():
+                continue
+            extraction = extract_reference(str(ref))
+            tree, normal, _ = parse_answer(extraction.text)
+            golds.append((tree, normal, extraction))
+        if not golds:
+            return Outcome.abstain("no reference")
+        if all(tree is None and not normal for tree, normal, _ in golds):
+            return Outcome.abstain("reference is empty")
+        found = extract_answer(completion, last_number=self.options.last_number)
+        if found is None:
+            return Outcome.ok(0.0, rule="no_answer_found")
+        info: dict[str, Any] = {"extracted": found.text, "extraction": found.rule}
+        rejection = self._hack(found, prompt)
+        if rejection:
+            return Outcome.ok(0.0, **info, rule=rejection)
+        pred_tree, pred_normal, pred_error = parse_answer(found.text)
+        info["pred_normalized"] = pred_normal
+        unparsable_golds = 0
+        for gold_tree, gold_normal, _ in golds:
+            info["gold_normalized"] = gold_normal
+            if _squash(gold_normal) == _squash(pred_normal):
+                return Outcome.ok(1.0, **info, rule="string")
+            if gold_tree is None:
+                unparsable_golds += 1
+                continue
+            if pred_tree is None:
+                continue
+            equal, rule = equivalent(gold_tree, pred_tree, self.compare_options)
+            if equal:
+                return Outcome.ok(1.0, **info, rule=rule)
+            info["rule"] = rule
+        if unparsable_golds == len(golds):
+            return Outcome.abstain("reference cannot be parsed", **info)
+        if pred_tree is None:
+            return Outcome.ok(0.0, **info, rule="unparsable_answer", parse_error=pred_error)
+        return Outcome.ok(0.0, **info)
+
+    def _hack(self, found: Extraction, prompt: Any) -> str | None:
+        if not found.text.strip() or not normalize(found.text).strip():
+            return "empty_answer"
+        if found.boxes:
+            group = {_squash(box) for box in found.boxes[len(found.boxes) - found.group_size :]}
+            others = {_squash(box) for box in found.boxes[: len(found.boxes) - found.group_size]} - group - {""}
+            if len(others) > self.options.max_other_boxes:
+                return "many_boxed_answers"
+        if self.options.reject_prompt_copy and isinstance(prompt, str) and len(found.text) >= 20:
+            if _squash(found.text) in _squash(prompt):
+                return "answer_copies_prompt"
+        return None
+
+
+def math_reward_factory(name: str = "math", **options: Any) -> Reward:
+    """A math Reward with non-default options, e.g. ``math_reward_factory(percent_fraction=True)``."""
+    verifier = MathVerifier(MathOptions(**options))
+
+    def score(sample: Sample) -> Outcome:
+        return verifier.verify(sample.completion, sample.reference, sample.prompt)
+
+    made = Reward(score, name=name, doc=MATH_DOC, version="1:" + repr(sorted(asdict(verifier.options).items())))
+    return made
+
+
+MATH_DOC = """Math answer correctness, 1 or 0 (DeepSeek-R1 / TÜLU 3 RLVR style; peer: math-verify).
+
+Extracts the final answer (boxed, answer tags, GSM8K ####, "the answer is", last math span, last
+number), parses answer and reference into a tree without eval, and compares exactly for rationals,
+numerically at random points otherwise, structurally for sets, tuples, intervals, matrices and
+relations. Abstains when the reference cannot be parsed. See docs/rewards/math.md.
+"""
