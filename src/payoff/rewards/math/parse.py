@@ -149,6 +149,8 @@ class Parser:
                 bp = 40
             elif token.kind == "word" or (token.kind == "name" and len(text) >= 3 and text not in FUNCTIONS):
                 self.pos += 1  # a unit or a word after a value ("125 miles"): not part of the value
+                if self.accept("^"):  # "cm^2"
+                    self.parse_group()
                 continue
             else:
                 bp = 20  # implicit multiplication: "2x", "3\sqrt{2}", "(a)(b)"
@@ -323,10 +325,17 @@ class Parser:
         elif self.peek() is not None and self.peek().text == "{":  # type: ignore[union-attr]
             argument = self.parse_group()
         else:
-            argument = self.parse_expr(20)
+            argument = self.bare_argument()
         args = argument[1] if argument[0] == "list" else (argument,)
         node = self.make("fn", name, args)
         return self.make("pow", node, power) if power is not None else node
+
+    def bare_argument(self) -> Node:
+        r"""``\sin 2x`` takes ``2x``; ``\sin b \cos a`` stops at the next function."""
+        argument = self.parse_expr(21)
+        while self.peek() is not None and self.peek().kind in ("num", "name") and self.peek().text not in FUNCTIONS:  # type: ignore[union-attr]
+            argument = self._combine("mul", argument, self.parse_expr(21))
+        return argument
 
     def command(self, text: str) -> Node:
         name = text[1:]

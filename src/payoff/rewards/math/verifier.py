@@ -77,20 +77,20 @@ class MathVerifier:
         for gold_tree, gold_normal, _ in golds:
             info["gold_normalized"] = gold_normal
             if _squash(gold_normal) == _squash(pred_normal):
-                return Outcome.ok(1.0, **info, rule="string")
+                info["rule"] = "string"
+                return Outcome.ok(1.0, **info)
             if gold_tree is None:
                 unparsable_golds += 1
                 continue
             if pred_tree is None:
                 continue
-            equal, rule = equivalent(gold_tree, pred_tree, self.compare_options)
+            equal, info["rule"] = equivalent(gold_tree, pred_tree, self.compare_options)
             if equal:
-                return Outcome.ok(1.0, **info, rule=rule)
-            info["rule"] = rule
+                return Outcome.ok(1.0, **info)
         if unparsable_golds == len(golds):
             return Outcome.abstain("reference cannot be parsed", **info)
         if pred_tree is None:
-            return Outcome.ok(0.0, **info, rule="unparsable_answer", parse_error=pred_error)
+            info.update(rule="unparsable_answer", parse_error=pred_error)
         return Outcome.ok(0.0, **info)
 
     def _hack(self, found: Extraction, prompt: Any) -> str | None:

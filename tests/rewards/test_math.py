@@ -1,0 +1,127 @@
+"""The math verifier against its case table (tests/data/math_cases.jsonl: math-verify's own 269
+cases, with payoff's verdict and a reason where it deliberately disagrees, plus payoff's cases for
+every category, peer failure and hack), plus properties of the number handling."""
+
+from __future__ import annotations
+
+import json
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import payoff
+from payoff.rewards.math import MathVerifier, math_reward, math_reward_factory
+
+CASES = [json.loads(line) for line in (Path(__file__).parent.parent / "data" / "math_cases.jsonl").read_text().splitlines()]
+VERIFIER = MathVerifier()
+
+
+def verdict(row: dict) -> float | str:
+    outcome = VERIFIER.verify(row["completion"], row["reference"], row.get("prompt", ""))
+    return outcome.score if outcome.status == "ok" else outcome.status  # type: ignore[return-value]
+
+
+def test_table_is_large_and_covers_every_category() -> None:
+    assert len(CASES) >= 400
+    categories = {row["category"] for row in CASES}
+    for needed in ("integer", "decimal", "fraction", "percent", "scientific", "radical", "pi_e", "units_text", "equation",
+                   "inequality", "set", "tuple", "interval", "matrix", "several_answers", "symbolic", "hack", "explosive"):
+        assert needed in categories
+    assert sum(row["source"] == "math-verify" for row in CASES) == 269
+    assert all(row.get("reason") for row in CASES if row["source"] == "math-verify" and row["expected"] != row["mv_expected"])
+
+
+@pytest.mark.parametrize("row", [r for r in CASES if "known_gap" not in r], ids=lambda r: f"{r['category']}:{r['completion'][-40:]!r}")
+def test_case_table(row: dict) -> None:
+    assert verdict(row) == row["expected"], row.get("reason") or row.get("note")
+
+
+@pytest.mark.parametrize("row", [r for r in CASES if "known_gap" in r], ids=lambda r: r["known_gap"])
+def test_known_gaps_are_still_gaps(row: dict) -> None:
+    # When one of these starts passing, delete its known_gap: the table then guards the fix.
+    assert verdict(row) != row["expected"]
+
+
+def test_info_explains_the_decision() -> None:
+    outcome = math_reward({"completion": "so \\boxed{\\frac{2}{4}}", "reference": "0.5"})
+    assert outcome.score == 1.0
+    assert outcome.info["extracted"] == "\\frac{2}{4}" and outcome.info["extraction"] == "boxed"
+    assert outcome.info["rule"] == "exact" and outcome.info["gold_normalized"] == "0.5"
+
+
+def test_abstains_without_a_usable_reference() -> None:
+    assert math_reward({"completion": "\\boxed{1}", "reference": None}).status == "abstain"
+    assert math_reward({"completion": "\\boxed{1}", "reference": "  "}).status == "abstain"
+    unparsable = math_reward({"completion": "\\boxed{1}", "reference": "\\begin{cases} 1 \\end{cases}"})
+    assert unparsable.status == "abstain" and unparsable.info["reason"] == "reference cannot be parsed"
+
+
+def test_any_of_several_references() -> None:
+    assert math_reward({"completion": "\\boxed{0.5}", "reference": ["\\frac{1}{3}", "\\frac{1}{2}"]}).score == 1.0
+
+
+def test_options() -> None:
+    assert math_reward({"completion": "\\boxed{0.5}", "reference": "50\\%"}).score == 0.0
+    assert math_reward_factory(percent_fraction=True)({"completion": "\\boxed{0.5}", "reference": "50\\%"}).score == 1.0
+    assert math_reward({"completion": "I got 7 in the end", "reference": "7"}).score == 1.0
+    no_fallback = math_reward_factory(last_number=False)({"completion": "I got 7 in the end", "reference": "7"})
+    assert no_fallback.score == 0.0 and no_fallback.info["rule"] == "no_answer_found"
+    assert math_reward_factory(unordered_lists=False)({"completion": "\\boxed{2, 1}", "reference": "1, 2"}).score == 0.0
+    assert math_reward_factory(max_other_boxes=0)({"completion": "\\boxed{4} no, \\boxed{7}", "reference": "7"}).score == 0.0
+
+
+def test_registered_as_math() -> None:
+    assert payoff.get_reward("math") is math_reward
+
+
+def test_same_results_in_process_in_threads_and_in_engine_workers() -> None:
+    rows = [r for r in CASES if "known_gap" not in r]
+    samples = [{"completion": r["completion"], "reference": r["reference"], "prompt": r.get("prompt", "")} for r in rows]
+    expected = [r["expected"] for r in rows]
+
+    def as_verdicts(outcomes: list[payoff.Outcome]) -> list[object]:
+        return [o.score if o.status == "ok" else o.status for o in outcomes]
+
+    in_process = as_verdicts([math_reward(s) for s in samples])
+    threaded: list[object] = [None] * len(samples)
+
+    def work(offset: int) -> None:
+        for i in range(offset, len(samples), 4):
+            outcome = math_reward(samples[i])
+            threaded[i] = outcome.score if outcome.status == "ok" else outcome.status
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pooled = as_verdicts(payoff.score(samples, "math", workers=2, timeout=10))
+    assert in_process == expected
+    assert threaded == expected
+    assert pooled == expected
+
+
+@settings(max_examples=300)
+@given(st.integers(-10**12, 10**12), st.integers(-10**12, 10**12))
+def test_integers_with_separators(a: int, b: int) -> None:
+    written = f"{a:,}"
+    assert VERIFIER.verify(f"\\boxed{{{written}}}", str(b)).score == float(a == b)
+
+
+@settings(max_examples=300)
+@given(st.fractions(max_denominator=10**6), st.integers(1, 50))
+def test_fractions_in_any_form(value: Fraction, scale: int) -> None:
+    unreduced = f"\\frac{{{value.numerator * scale}}}{{{value.denominator * scale}}}"
+    assert VERIFIER.verify(f"\\boxed{{{unreduced}}}", f"{value.numerator}/{value.denominator}").score == 1.0
+    other = value + Fraction(1, 10**7)
+    assert VERIFIER.verify(f"\\boxed{{\\frac{{{other.numerator}}}{{{other.denominator}}}}}", str(value)).score == 0.0
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 200), st.integers(1, 200))
+def test_tiny_powers_compare_exactly(a: int, b: int) -> None:
+    assert VERIFIER.verify(f"\\boxed{{\\frac{{1}}{{2^{{{a}}}}}}}", f"2^{{-{b}}}").score == float(a == b)
