@@ -35,15 +35,9 @@ def test_table_is_large_and_covers_every_category() -> None:
     assert all(row.get("reason") for row in CASES if row["source"] == "math-verify" and row["expected"] != row["mv_expected"])
 
 
-@pytest.mark.parametrize("row", [r for r in CASES if "known_gap" not in r], ids=lambda r: f"{r['category']}:{r['completion'][-40:]!r}")
+@pytest.mark.parametrize("row", CASES, ids=lambda r: f"{r['category']}:{r['completion'][-40:]!r}")
 def test_case_table(row: dict) -> None:
     assert verdict(row) == row["expected"], row.get("reason") or row.get("note")
-
-
-@pytest.mark.parametrize("row", [r for r in CASES if "known_gap" in r], ids=lambda r: r["known_gap"])
-def test_known_gaps_are_still_gaps(row: dict) -> None:
-    # When one of these starts passing, delete its known_gap: the table then guards the fix.
-    assert verdict(row) != row["expected"]
 
 
 def test_info_explains_the_decision() -> None:
@@ -79,7 +73,7 @@ def test_registered_as_math() -> None:
 
 
 def test_same_results_in_process_in_threads_and_in_engine_workers() -> None:
-    rows = [r for r in CASES if "known_gap" not in r]
+    rows = CASES
     samples = [{"completion": r["completion"], "reference": r["reference"], "prompt": r.get("prompt", "")} for r in rows]
     expected = [r["expected"] for r in rows]
 

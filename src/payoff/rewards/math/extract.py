@@ -25,7 +25,8 @@ _GSM8K = re.compile(r"####\s*([^\n]+)")
 _FINAL = re.compile(r"final\s+answer\s*(?:is|:)\s*:?\s*", re.IGNORECASE)
 _ANSWER_IS = re.compile(r"(?:the|my)\s+answer\s+(?:is|:)\s*:?\s*", re.IGNORECASE)
 _MATH_SPANS = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$(.+?)(?<!\\)\$", re.DOTALL)
-_NUMBER = re.compile(r"(?<![A-Za-z\d.])-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?")
+_NUMBER = re.compile(r"(?<![A-Za-z\d.])-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?(?:\s?%)?")
+_CONCLUSION = re.compile(r"(?:^|[.!?$]\s*|\n)(?:therefore|thus|hence|so)\b[,:]?([^.!?\n]*(?:\.\d[^.!?\n]*)*)", re.IGNORECASE)
 _JOIN_WORDS = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
@@ -109,6 +110,16 @@ def _stated_answer(text: str) -> str:
     return answer
 
 
+def _conclusion(text: str, after: int) -> str | None:
+    """The last number of a closing "Therefore/Thus/So ..." sentence written after the last math
+    span: "Therefore, there are 12 sequences." -> 12."""
+    matches = [m for m in _CONCLUSION.finditer(text) if m.start(1) >= after]
+    if not matches:
+        return None
+    numbers = _NUMBER.findall(matches[-1].group(1))
+    return numbers[-1].strip() if numbers else None
+
+
 def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
     """The final answer of `text`, or None when no rule finds one."""
     boxes = find_boxes(text)
@@ -131,9 +142,12 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
         answer = _stated_answer(text[stated[1] :])
         if answer:
             return Extraction(_clip(answer), stated[0])
-    spans = _MATH_SPANS.findall(text)
+    spans = list(_MATH_SPANS.finditer(text))
+    conclusion = _conclusion(text, spans[-1].end() if spans else 0)
+    if conclusion:
+        return Extraction(conclusion, "conclusion")
     if spans:
-        content = next(part for part in spans[-1] if part)
+        content = next(part for part in spans[-1].groups() if part)
         return Extraction(_clip(content), "latex_math")
     stripped = text.strip()
     if stripped and len(stripped) <= 80 and not _PROSE.findall(stripped) and "\n" not in stripped:

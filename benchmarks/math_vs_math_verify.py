@@ -1,0 +1,203 @@
+"""payoff's math verifier and Hugging Face math-verify side by side, in one process, on one core.
+
+Two sets:
+- the case table tests/data/math_cases.jsonl (math-verify's 269 cases run under their own settings,
+  plus payoff's cases), accuracy per category against the table's labels;
+- a generated set of pairs (integers, decimals, fractions, LaTeX expressions, sets; half right,
+  half wrong, labels known by construction): accuracy per category and pairs/s.
+
+    .venv/bin/python benchmarks/math_vs_math_verify.py [--pairs 20000] [--seed 0] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections import defaultdict
+from fractions import Fraction
+from math import gcd
+from pathlib import Path
+from typing import Callable
+
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+from rich.console import Console
+from rich.table import Table
+
+from payoff.rewards.math import MathVerifier
+
+TABLE = Path(__file__).resolve().parent.parent / "tests" / "data" / "math_cases.jsonl"
+
+
+# -- the two verifiers, as a user calls them ---------------------------------------------------
+ABSTAIN = -2  # a verdict of its own: "the reference cannot be used", neither right nor wrong
+
+
+def payoff_checker() -> Callable[[str, str, dict], int]:
+    verifier = MathVerifier()
+
+    def check(reference: str, completion: str, row: dict) -> int:
+        outcome = verifier.verify(completion, reference, row.get("prompt", ""))
+        return ABSTAIN if outcome.status == "abstain" else int(outcome.score == 1.0)
+
+    return check
+
+
+def math_verify_checker() -> Callable[[str, str, dict], int]:
+    def check(reference: str, completion: str, row: dict) -> int:
+        config = row.get("mv_config")
+        if config:  # math-verify's own cases run under the settings of their test
+            kinds = config["match_types"]
+            extraction = []
+            if "latex" in kinds:
+                extraction.append(LatexExtractionConfig())
+            if "expr" in kinds:
+                extraction.append(ExprExtractionConfig())
+            extraction = extraction or [LatexExtractionConfig(), ExprExtractionConfig()]
+            gold, pred = parse(reference, extraction), parse(completion, extraction)
+            return int(verify(gold, pred, float_rounding=config["precision"], strict=config["strict"],
+                              allow_set_relation_comp=config["allow_set_relation_comp"]))
+        gold_text = reference if "$" in reference or "\\boxed" in reference else f"${reference}$"
+        return int(verify(parse(gold_text), parse(completion)))
+
+    return check
+
+
+# -- the generated set ----------------------------------------------------------------------------
+def _boxed(answer: str, rng: random.Random) -> str:
+    lead = rng.choice(["", "Let me compute step by step. 2 + 3 = 5 and so on.\n", "We simplify carefully.\n"])
+    return lead + rng.choice([f"The answer is $\\boxed{{{answer}}}$.", f"Therefore $\\boxed{{{answer}}}$", f"$$\\boxed{{{answer}}}$$"])
+
+
+def _frac(value: Fraction) -> str:
+    sign = "-" if value < 0 else ""
+    return f"{sign}\\frac{{{abs(value.numerator)}}}{{{value.denominator}}}"
+
+
+def generate(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    makers = [_integer, _decimal, _fraction, _expression, _set]
+    for i in range(n):
+        maker = makers[i % len(makers)]
+        right = rng.random() < 0.5
+        category, reference, answer = maker(rng, right)
+        rows.append({"category": category, "reference": reference, "completion": _boxed(answer, rng), "expected": int(right)})
+    return rows
+
+
+def _integer(rng: random.Random, right: bool) -> tuple[str, str, str]:
+    value = rng.randint(-10**6, 10**6)
+    if right:
+        answer = rng.choice([str(value), f"{value:,}", f"{value}.0"])
+    else:
+        answer = str(value + rng.choice([-1, 1]) * rng.randint(1, 100))
+    return "integer", str(value), answer
+
+
+def _decimal(rng: random.Random, right: bool) -> tuple[str, str, str]:
+    places = rng.randint(1, 3)
+    value = Fraction(rng.randint(-10**5, 10**5), 10**places)
+    text = f"{float(value):.{places}f}"
+    if right:
+        answer = rng.choice([text + "0", _frac(value), text])
+    else:
+        answer = f"{float(value + Fraction(rng.choice([-1, 1]), 10**places)):.{places}f}"
+    return "decimal", text, answer
+
+
+def _fraction(rng: random.Random, right: bool) -> tuple[str, str, str]:
+    while True:
+        p, q = rng.randint(1, 500), rng.randint(2, 500)
+        if gcd(p, q) == 1:
+            break
+    value = Fraction(p, q) * rng.choice([1, -1])
+    if right:
+        k = rng.randint(2, 9)
+        answer = rng.choice([f"{'-' if value < 0 else ''}\\frac{{{p * k}}}{{{q * k}}}", f"{value.numerator}/{value.denominator}", f"\\dfrac{{{value.numerator}}}{{{q}}}"])
+    else:
+        answer = _frac(value + Fraction(1, q))
+    return "fraction", _frac(value), answer
+
+
+def _expression(rng: random.Random, right: bool) -> tuple[str, str, str]:
+    a, b = rng.randint(2, 9), rng.choice([2, 3, 5, 6, 7, 10, 11])
+    kind = rng.randrange(3)
+    if kind == 0:  # a*sqrt(b)
+        reference = f"{a}\\sqrt{{{b}}}"
+        answer = f"\\sqrt{{{a * a * b}}}" if right else f"\\sqrt{{{a * a * b + 1}}}"
+    elif kind == 1:  # a + b*pi
+        reference = f"{a} + {b}\\pi"
+        answer = f"{b}\\pi + {a}" if right else f"{b}\\pi + {a + 1}"
+    else:  # (x + a)^2
+        reference = f"(x + {a})^2"
+        answer = f"x^2 + {2 * a}x + {a * a}" if right else f"x^2 + {2 * a}x + {a * a + 1}"
+    return "latex_expression", reference, answer
+
+
+def _set(rng: random.Random, right: bool) -> tuple[str, str, str]:
+    items = rng.sample(range(-50, 50), rng.randint(2, 5))
+    reference = "\\{" + ", ".join(map(str, items)) + "\\}"
+    shuffled = items[:]
+    rng.shuffle(shuffled)
+    if not right:
+        shuffled[0] = max(items) + 1
+    return "set", reference, "\\{" + ", ".join(map(str, shuffled)) + "\\}"
+
+
+# -- running --------------------------------------------------------------------------------------
+def run(rows: list[dict], check: Callable[[str, str, dict], int]) -> tuple[dict[str, list[int]], float]:
+    per_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    start = time.perf_counter()
+    for row in rows:
+        try:
+            got = check(str(row["reference"]), row["completion"], row)
+        except Exception:  # a verifier that raises has not verified
+            got = -1
+        expected = row["expected"] if row["expected"] in (0, 1) else ABSTAIN
+        per_category[row["category"]][0] += int(got == expected)
+        per_category[row["category"]][1] += 1
+    return per_category, time.perf_counter() - start
+
+
+def report(title: str, rows: list[dict], markdown: bool) -> None:
+    ours, our_time = run(rows, payoff_checker())
+    theirs, their_time = run(rows, math_verify_checker())
+    table = Table(title=title)
+    for column in ("category", "pairs", "payoff acc", "math-verify acc", "Δ (pp)"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    lines = ["| category | pairs | payoff | math-verify | Δ (pp) |", "|---|---:|---:|---:|---:|"]
+    for category in sorted(ours):
+        a, n = ours[category]
+        b, _ = theirs[category]
+        cells = [category, str(n), f"{a / n:.1%}", f"{b / n:.1%}", f"{(a - b) / n * 100:+.1f}"]
+        table.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
+    total_ours = sum(a for a, _ in ours.values())
+    total_theirs = sum(a for a, _ in theirs.values())
+    total = len(rows)
+    cells = ["all", str(total), f"{total_ours / total:.1%}", f"{total_theirs / total:.1%}", f"{(total_ours - total_theirs) / total * 100:+.1f}"]
+    table.add_row(*cells, style="bold")
+    lines.append("| " + " | ".join(f"**{c}**" for c in cells) + " |")
+    speed = f"payoff {total / our_time:,.0f} pairs/s, math-verify {total / their_time:,.0f} pairs/s, ratio {their_time / our_time:.1f}×"
+    console = Console(width=120)
+    console.print(table)
+    console.print(speed)
+    if markdown:
+        print("\n".join(lines) + f"\n\n{speed}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="payoff vs math-verify")
+    parser.add_argument("--pairs", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    table_rows = [json.loads(line) for line in TABLE.read_text().splitlines()]
+    report(f"Case table ({len(table_rows)} rows), accuracy against the table's labels", table_rows, args.markdown)
+    report(f"Generated set ({args.pairs} pairs, seed {args.seed}), one core", generate(args.pairs, args.seed), args.markdown)
+
+
+if __name__ == "__main__":
+    main()
