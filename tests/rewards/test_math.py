@@ -119,3 +119,23 @@ def test_fractions_in_any_form(value: Fraction, scale: int) -> None:
 @given(st.integers(1, 200), st.integers(1, 200))
 def test_tiny_powers_compare_exactly(a: int, b: int) -> None:
     assert VERIFIER.verify(f"\\boxed{{\\frac{{1}}{{2^{{{a}}}}}}}", f"2^{{-{b}}}").score == float(a == b)
+
+
+LATEX_PIECES = list("0123456789+-*/^_{}()[]|,;:=<>!%.$ xyzab") + [
+    "\\frac", "\\sqrt", "\\boxed{", "\\left(", "\\right)", "\\pi", "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\",
+    "\\{", "\\}", "\\text{", "\\cup", "\\in", "\\le", "\\pm", "\\sin", "^{", "e", "\\infty", "\\cdot", "10^{10^{10}}",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(LATEX_PIECES), max_size=40), st.lists(st.sampled_from(LATEX_PIECES), min_size=1, max_size=20))
+def test_arbitrary_latex_never_raises_and_always_decides(pred: list[str], gold: list[str]) -> None:
+    for completion in ("\\boxed{" + "".join(pred) + "}", "".join(pred)):
+        outcome = VERIFIER.verify(completion, "".join(gold))
+        assert outcome.status in ("ok", "abstain")
+        assert outcome.score in (0.0, 1.0, None)
+
+
+def test_deep_nesting_is_refused_not_crashed() -> None:
+    deep = "(" * 3000 + "1" + ")" * 3000
+    assert VERIFIER.verify(f"\\boxed{{{deep}}}", "1").score == 0.0
