@@ -162,8 +162,10 @@ class Reward:
         timeout: float | None = None,
         version: str = "1",
         doc: str | None = None,
+        params: dict[str, Any] | None = None,
     ) -> None:
         self.fn = fn
+        self.params = dict(params or {})
         self.name = name or getattr(fn, "__name__", "reward")
         self.is_group = is_group
         self.timeout = timeout
@@ -173,11 +175,30 @@ class Reward:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # `@reward def f` binds the module attribute `f` to this Reward, so pickling `self.fn` by
-        # reference would find the Reward instead of the function; pickle the Reward by reference.
+        # reference would find the Reward instead of the function; pickle the Reward by reference
+        # (plus its parameters, for a configured copy).
         module = sys.modules.get(self.__module__)
-        if module is not None and _lookup(module, self.__qualname__) is self:
-            return (_import_attribute, (self.__module__, self.__qualname__))
+        found = _lookup(module, self.__qualname__) if module is not None else None
+        if isinstance(found, Reward) and found.fn is self.fn:
+            if found is self:
+                return (_import_attribute, (self.__module__, self.__qualname__))
+            return (_import_configured, (self.__module__, self.__qualname__, self.name, self.params))
         return (Reward, (self.fn,), {k: v for k, v in self.__dict__.items() if k != "fn"})
+
+    def configure(self, name: str | None = None, **params: Any) -> "Reward":
+        """A copy of this reward with keyword parameters for its function, checked against the
+        function's signature: ``get_reward("cosine_length").configure(max_length=4096)``."""
+        accepted = inspect.signature(self.fn).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+        unknown = [key for key in params if key not in accepted and not takes_any]
+        if unknown:
+            options = [n for n in list(accepted)[1:]]
+            raise TypeError(f"reward {self.name} has no parameter(s) {unknown}; it takes {options}")
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.params = {**self.params, **params}
+        copy.name = name or self.name
+        return copy
 
     def __repr__(self) -> str:
         kind = "group reward" if self.is_group else "reward"
@@ -195,12 +216,12 @@ class Reward:
         return self.score_one(_as_sample(sample))  # type: ignore[arg-type]
 
     def score_one(self, sample: Sample) -> Outcome:
-        return to_outcome(self.fn(sample), self.name)
+        return to_outcome(self.fn(sample, **self.params), self.name)
 
     def score_group(self, samples: list[Sample]) -> list[Outcome]:
         if not self.is_group:
             return [self.score_one(s) for s in samples]
-        values = self.fn(samples)
+        values = self.fn(samples, **self.params)
         if not isinstance(values, (list, tuple)) or len(values) != len(samples):
             got = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
             message = f"group reward {self.name} returned {got} values for {len(samples)} samples"
@@ -214,7 +235,8 @@ class Reward:
             source = inspect.getsource(self.fn)
         except (OSError, TypeError):
             source = f"{getattr(self.fn, '__module__', '')}.{getattr(self.fn, '__qualname__', repr(self.fn))}"
-        digest = hashlib.sha256(f"{self.name}\0{self.version}\0{source}".encode()).hexdigest()
+        params = repr(sorted(self.params.items()))
+        digest = hashlib.sha256(f"{self.name}\0{self.version}\0{source}\0{params}".encode()).hexdigest()
         return digest[:32]
 
 
@@ -227,6 +249,10 @@ def _lookup(module: Any, qualname: str) -> Any:
 
 def _import_attribute(module_name: str, qualname: str) -> Any:
     return _lookup(importlib.import_module(module_name), qualname)
+
+
+def _import_configured(module_name: str, qualname: str, name: str, params: dict[str, Any]) -> "Reward":
+    return _import_attribute(module_name, qualname).configure(name=name, **params)
 
 
 def _as_sample(value: Sample | dict) -> Sample:

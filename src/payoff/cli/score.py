@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from payoff.compose import Rubric, Term
+from payoff.compose import Rubric, RubricConfigError, Term, load_rubric
 from payoff.core import Outcome, Reward
 from payoff.engine import Engine, Summary, summarize
 from payoff.io import read_jsonl
@@ -52,7 +52,8 @@ def build_reward(options: list[str]) -> Reward:
 
 def score_command(
     input: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="JSONL: prompt, completion, reference, group, meta."),
-    reward: list[str] = typer.Option(..., "--reward", "-r", help="NAME[:WEIGHT]; repeat to sum several rewards."),
+    reward: list[str] = typer.Option([], "--reward", "-r", help="NAME[:WEIGHT]; repeat to sum several rewards."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="A TOML file with a [reward] rubric."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output JSONL (default: INPUT.scored.jsonl)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=0, help="Worker processes (0 = in-process, no timeouts)."),
     timeout: Optional[float] = typer.Option(None, "--timeout", "-t", min=0.001, help="Seconds per sample (per group for group rewards)."),
@@ -61,7 +62,17 @@ def score_command(
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the summary as JSON."),
 ) -> None:
     """Score every line of INPUT; write each line back with reward, status, components and info."""
-    scorer = build_reward(reward)
+    if config is not None and reward:
+        raise typer.BadParameter("give either --config or --reward, not both", param_hint="--config")
+    if config is not None:
+        try:
+            scorer = load_rubric(config)
+        except RubricConfigError as error:
+            raise typer.BadParameter(str(error), param_hint="--config") from error
+    elif reward:
+        scorer = build_reward(reward)
+    else:
+        raise typer.BadParameter("name a reward (--reward NAME) or a rubric (--config FILE)", param_hint="--reward")
     out = out or input.with_suffix(".scored.jsonl")
     lines, blank = read_jsonl(input)
     good = [line for line in lines if line.sample is not None]

@@ -1,6 +1,7 @@
-"""Composition of rewards. For now: a weighted sum of terms (`Rubric`), used by `payoff score`
-with several ``--reward NAME:WEIGHT``; gates and transforms follow (issue 5)."""
+"""Composition and shaping of rewards: `Rubric` (weighted, gated, combined, normalised terms),
+TOML configs, and the transforms as pure functions (`payoff.compose.transforms`)."""
 
-from payoff.compose.rubric import Rubric, Term
+from payoff.compose.config import RubricConfigError, load_rubric, rubric_from_dict
+from payoff.compose.rubric import Gate, Rubric, Term
 
-__all__ = ["Rubric", "Term"]
+__all__ = ["Gate", "Rubric", "RubricConfigError", "Term", "load_rubric", "rubric_from_dict"]

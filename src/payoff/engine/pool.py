@@ -186,11 +186,25 @@ class Engine:
                 store(unit, *run_unit(self.reward, [parsed[i] for i in units[unit]], self.output_chars))  # type: ignore[misc]
         elif todo:
             self._run_pool(units, parsed, todo, store)
+        self._finalize(parsed, outcomes)  # type: ignore[arg-type]
         missing = [i for i, o in enumerate(outcomes) if o is None]
         if missing:  # a bug in the engine, never a reason to drop a sample silently
             for index in missing:
                 outcomes[index] = Outcome.error(f"sample {index}: engine lost this sample (please report)")
         return outcomes  # type: ignore[return-value]
+
+    def _finalize(self, parsed: list[Sample | None], outcomes: list[Outcome]) -> None:
+        """Batch-level steps of a reward (a Rubric's normalisation and shapers) run here, in the
+        caller's process, once every sample has its outcome."""
+        finalize = getattr(self.reward, "finalize", None)
+        if finalize is None:
+            return
+        present = [i for i, s in enumerate(parsed) if s is not None and outcomes[i] is not None]
+        try:
+            finalize([parsed[i] for i in present], [outcomes[i] for i in present])
+        except Exception as error:  # noqa: BLE001 - a failed batch step must not drop samples
+            for i in present:
+                outcomes[i] = Outcome.error(f"{self.reward.name}: batch step failed: {error!r}")
 
     def _make_units(self, parsed: list[Sample | None]) -> list[list[int]]:
         """One unit per sample; for a group reward, one unit per group (a sample without a group
