@@ -206,8 +206,8 @@ class Reward:
 
     @property
     def summary(self) -> str:
-        """The first line of the docstring."""
-        return self.doc.splitlines()[0] if self.doc else ""
+        """The docstring's first paragraph, on one line."""
+        return " ".join(self.doc.split("\n\n", 1)[0].split()) if self.doc else ""
 
     def __call__(self, sample: Sample | dict | Sequence[Sample | dict]) -> Any:
         if self.is_group:

@@ -8,6 +8,7 @@ import shutil
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from payoff.engine.containment import Containment
@@ -23,7 +24,7 @@ def rewards_command() -> None:
     table.add_column("kind")
     table.add_column("description")
     for name, found in list_rewards().items():
-        table.add_row(name, "group" if found.is_group else "sample", found.summary)
+        table.add_row(name, "group" if found.is_group else "sample", escape(found.summary))
     console.print(table)
 
 
