@@ -6,10 +6,11 @@ from payoff.rewards.format import json_schema, regex_match, tag_count, tag_forma
 from payoff.rewards.group import empo, majority_vote
 from payoff.rewards.length import budget_length, cosine_length, grpo_lambda, laser, overlong_penalty
 from payoff.rewards.math import math_reward
+from payoff.rewards.similarity import bleu, chrf, embedding_cosine, rouge
 from payoff.rewards.text import exact_match, think_format
 
 __all__ = [
-    "budget_length", "confidence_brier", "cosine_length", "empo", "exact_match", "grpo_lambda", "json_schema",
+    "bleu", "budget_length", "chrf", "embedding_cosine", "rouge", "confidence_brier", "cosine_length", "empo", "exact_match", "grpo_lambda", "json_schema",
     "laser", "majority_vote", "math_reward", "multiple_choice", "overlong_penalty", "patch_similarity",
     "regex_match", "repetition_penalty", "tag_count", "tag_format", "think_format", "tool_call",
 ]
