@@ -1,0 +1,24 @@
+"""Every ```python block in the docs runs, so the documentation stays true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+BLOCKS = [
+    pytest.param(block, id=f"{path.relative_to(DOCS)}#{index}")
+    for path in sorted(DOCS.rglob("*.md"))
+    for index, block in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), re.DOTALL))
+]
+
+
+def test_the_docs_have_examples() -> None:
+    assert len(BLOCKS) >= 8
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_doc_example_runs(block: str) -> None:
+    exec(compile(block, "<doc example>", "exec"), {"__name__": "__doc_example__"})
