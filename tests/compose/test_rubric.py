@@ -171,3 +171,25 @@ def test_configured_rewards_keep_their_parameters_through_pickle() -> None:
     configured = payoff.get_reward("exact_match").configure(name="em2")
     clone = pickle.loads(pickle.dumps(configured))
     assert clone.name == "em2" and clone({"completion": "a", "reference": "a"}).score == 1.0
+
+
+def test_toml_declares_wrappers_and_shapers() -> None:
+    rubric = rubric_from_dict({
+        "terms": [{"name": "exact_match", "noisy": {"rho_fp": 0.1, "rho_fn": 0.2}},
+                  {"name": "think_format", "weight": 0.0}],
+        "shapers": [{"kind": "hapo", "params": {"weight": 1.0, "correct_term": "exact_match"}}],
+    })
+    outcome = payoff.score([{"completion": "a", "reference": "a", "prompt": "p"}], rubric, workers=0)[0]
+    assert outcome.score == pytest.approx(0.9 / 0.7) and outcome.components["hapo"] == 0.0
+    with pytest.raises(RubricConfigError, match="shapers.0.kind"):
+        rubric_from_dict({"terms": [{"name": "math"}], "shapers": [{"kind": "magic"}]})
+    with pytest.raises(RubricConfigError, match="noisy.rho_fp"):
+        rubric_from_dict({"terms": [{"name": "math", "noisy": {"rho_fp": 1.5, "rho_fn": 0}}]})
+
+
+def test_group_terms_make_the_rubric_a_group_reward() -> None:
+    rubric = Rubric([Term(payoff.get_reward("majority_vote")), Term(payoff.get_reward("math"), 0.5)])
+    assert rubric.is_group
+    samples = [{"completion": f"\\boxed{{{a}}}", "reference": "1", "group": g} for g, a in [("p", 1), ("p", 1), ("p", 2), ("q", 5)]]
+    outcomes = payoff.score(samples, rubric, workers=2)
+    assert [o.score for o in outcomes] == [1.5, 1.5, 0.0, 1.0]

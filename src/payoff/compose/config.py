@@ -18,6 +18,17 @@ weight = 0.2
 [[reward.terms]]
 name = "exact_match"
 weight = 0.0               # metric only: logged, not summed
+
+[[reward.terms]]
+name = "cosine_length"
+weight = 0.5
+gate = "math >= 1"         # counts only when the answer is right
+params = { max_length = 2048 }
+noisy = { rho_fp = 0.05, rho_fn = 0.1 }   # wrappers: noisy, par = true, steps = { method = "delta" }
+
+[[reward.shapers]]
+kind = "hapo"              # hapo | laser_d | ppo_c
+params = { weight = 0.5 }
 ```
 """
 
@@ -29,12 +40,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from payoff.compose.rubric import Rubric, Term
+from payoff.compose.rubric import Rubric, Shaper, Term
+from payoff.compose.shapers import CalibrationShaper, HapoShaper, LaserDShaper
+from payoff.compose.wrappers import noisy_corrected, par_reward, step_shaped
+from payoff.core import Reward
 from payoff.registry import get_reward
 
 
 class RubricConfigError(ValueError):
     pass
+
+
+class NoisyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rho_fp: float = Field(ge=0, lt=1)
+    rho_fn: float = Field(ge=0, lt=1)
+
+
+class StepsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["clip", "delta", "min"] = "clip"
+    eta: float = 0.0
 
 
 class TermConfig(BaseModel):
@@ -45,6 +71,31 @@ class TermConfig(BaseModel):
     gate: str | None = Field(None, description="e.g. 'math >= 1': count only when that term passes")
     gate_value: float = 0.0
     params: dict[str, Any] = Field(default_factory=dict, description="keyword parameters of the reward")
+    noisy: NoisyConfig | None = Field(None, description="backward correction for a noisy 0/1 verifier")
+    par: bool = Field(False, description="PAR against meta['reference_completions']")
+    steps: StepsConfig | None = Field(None, description="shape info['step_rewards'] (Clip, Delta, min-form)")
+
+    def reward(self) -> Reward:
+        made = get_reward(self.name)
+        if self.params:
+            made = made.configure(**self.params)
+        if self.steps is not None:
+            made = step_shaped(made, self.steps.method, self.steps.eta)
+        if self.noisy is not None:
+            made = noisy_corrected(made, self.noisy.rho_fp, self.noisy.rho_fn)
+        if self.par:
+            made = par_reward(made)
+        return made
+
+
+class ShaperConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["hapo", "laser_d", "ppo_c"]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def build(self) -> Shaper:
+        maker = {"hapo": HapoShaper, "laser_d": LaserDShaper, "ppo_c": CalibrationShaper}[self.kind]
+        return maker(**self.params)  # type: ignore[return-value]
 
 
 class RubricConfig(BaseModel):
@@ -56,16 +107,13 @@ class RubricConfig(BaseModel):
     normalize: Literal["none", "group", "batch"] = "none"
     normalize_terms: Literal["none", "group", "batch"] = "none"
     failure: Literal["strict", "zero", "skip"] = "strict"
+    shapers: list[ShaperConfig] = Field(default_factory=list)
 
     def build(self) -> Rubric:
-        terms = []
-        for term in self.terms:
-            reward = get_reward(term.name)
-            if term.params:
-                reward = reward.configure(**term.params)
-            terms.append(Term(reward, term.weight, term.label, term.gate, term.gate_value))
-        options = self.model_dump(exclude={"name", "terms"})
-        return Rubric(terms, name=self.name, **options)
+        # A wrapped term keeps the name the config gave it, so gates and shapers can refer to it.
+        terms = [Term(t.reward(), t.weight, t.label or t.name, t.gate, t.gate_value) for t in self.terms]
+        options = self.model_dump(exclude={"name", "terms", "shapers"})
+        return Rubric(terms, name=self.name, shapers=[s.build() for s in self.shapers], **options)
 
 
 def rubric_from_dict(data: dict[str, Any], source: str = "config") -> Rubric:
@@ -76,7 +124,7 @@ def rubric_from_dict(data: dict[str, Any], source: str = "config") -> Rubric:
         raise RubricConfigError(f"{source}: {problems}") from error
     try:
         return config.build()
-    except (LookupError, TypeError, ValueError) as error:
+    except (LookupError, TypeError, ValueError) as error:  # unknown reward, parameter or gate
         raise RubricConfigError(f"{source}: {error}") from error
 
 
