@@ -1,21 +1,35 @@
-"""payoff: define, compose, verify, audit, serve and use rewards for RL post-training of LLMs."""
+"""payoff: define, compose, verify, audit, serve and use rewards for RL post-training of LLMs.
+
+Names are imported on first use (PEP 562), so `import payoff` stays light for the processes that
+need only a corner of it (the sandbox's fork server, worker processes, the CLI's --help).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from payoff.core import Outcome, Reward, Sample, group_reward, reward
-from payoff.engine import Engine, Summary, score, summarize
-from payoff.registry import get_reward, list_rewards
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Engine",
-    "Outcome",
-    "Reward",
-    "Sample",
-    "Summary",
-    "get_reward",
-    "group_reward",
-    "list_rewards",
-    "reward",
-    "score",
-    "summarize",
-]
+_LAZY = {
+    "Engine": "payoff.engine.pool",
+    "score": "payoff.engine.pool",
+    "Summary": "payoff.engine.stats",
+    "summarize": "payoff.engine.stats",
+    "get_reward": "payoff.registry",
+    "list_rewards": "payoff.registry",
+    "Rubric": "payoff.compose.rubric",
+    "Term": "payoff.compose.rubric",
+}
+
+__all__ = ["Outcome", "Reward", "Sample", "group_reward", "reward", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'payoff' has no attribute {name!r}")

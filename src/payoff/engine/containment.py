@@ -73,9 +73,10 @@ class Containment:
             return
 
     # -- in the worker ----------------------------------------------------------------------
-    def enter(self) -> None:
+    def enter(self, new_group: bool = True) -> None:
         """Called by a worker at start: lead a process group, and move into a fresh cgroup."""
-        os.setpgrp()
+        if new_group:
+            os.setpgrp()
         if self.root is None:
             return
         box = self.root / str(os.getpid())
@@ -87,16 +88,44 @@ class Containment:
             pass  # the process group still contains it; kill() handles both
 
     # -- in the parent ----------------------------------------------------------------------
-    def kill(self, worker_pid: int) -> None:
-        """SIGKILL a worker and everything it started, then remove its box."""
+    def kill(self, worker_pid: int, remove: bool = True) -> None:
+        """SIGKILL a worker and everything it started, then remove its box (``remove=False``
+        leaves the empty box for a later `kill`, off a latency-critical path)."""
         if self.root is not None:
             box = self.root / str(worker_pid)
             _kill_cgroup(box)
-            _rmdir_quietly(box)
+            if remove:
+                _rmdir_quietly(box)
         try:
             os.killpg(worker_pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def kill_members(self, owner_pid: int, keep: set[int], limit: int | None = None) -> None:
+        """SIGKILL every process in `owner_pid`'s box except `keep` (a server that lives in the
+        box its children are born into: no per-child cgroup migration, which is slow)."""
+        if self.root is None:
+            return
+        box = self.root / str(owner_pid)
+        if limit is not None:
+            try:
+                (box / "pids.max").write_text(str(limit))
+            except OSError:
+                pass
+        for _ in range(200):
+            try:
+                pids = [int(p) for p in (box / "cgroup.procs").read_text().split()]
+            except (OSError, ValueError):
+                return
+            targets = [p for p in pids if p not in keep]
+            if not targets:
+                return
+            for pid in targets:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.001)
 
     def sweep(self, worker_pids: set[int]) -> None:
         """Kill what remains of every worker ever started (at shutdown)."""

@@ -1,0 +1,202 @@
+"""`run`: execute model-written code in the sandbox, through the fork server or bubblewrap."""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from typing import Any
+
+from payoff.engine.containment import Containment
+from payoff.sandbox.limits import Limits, RunResult, apply_rlimits, classify, decode, supervise
+from payoff.sandbox.server import read_message, write_message
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not run the program at all (as opposed to the program failing)."""
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: no orphaned server
+    except (OSError, AttributeError):
+        pass
+
+
+class ForkServer:
+    """A client's handle on its fork server (one per process, started on first use)."""
+
+    def __init__(self) -> None:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env.update({k: v for k, v in os.environ.items() if k.startswith("PAYOFF_SANDBOX_")})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "payoff.sandbox.server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent, close_fds=True,
+        )
+        self.lock = threading.Lock()
+        self.isolation: dict[str, Any] = read_message(self.process.stdout)
+        if self.isolation is None:
+            raise SandboxError("the fork server did not start")
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            write_message(self.process.stdin, message)
+            reply = read_message(self.process.stdout)
+        if reply is None:
+            raise SandboxError("the fork server died")
+        return reply
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()  # type: ignore[union-attr]
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+_servers: dict[int, ForkServer] = {}
+_servers_lock = threading.Lock()
+
+
+def fork_server() -> ForkServer:
+    """This process's fork server (a forked engine worker starts its own, never its parent's)."""
+    with _servers_lock:
+        server = _servers.get(os.getpid())
+        if server is None or server.process.poll() is not None:
+            server = ForkServer()
+            _servers[os.getpid()] = server
+        return server
+
+
+@atexit.register
+def _close_servers() -> None:
+    server = _servers.pop(os.getpid(), None)
+    if server is not None:
+        server.close()
+
+
+# -- bubblewrap -----------------------------------------------------------------------------------
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def _read_only_paths() -> list[str]:
+    paths = {"/usr", "/bin", "/lib", "/lib64", "/etc/alternatives", "/etc/ld.so.cache", sys.base_prefix, sys.prefix}
+    return sorted(p for p in paths if os.path.exists(p))
+
+
+_bwrap_box: Containment | None = None
+
+
+def _box() -> Containment:
+    """A pids cgroup per bwrap run: inside its user namespace the run is root on the host, where
+    RLIMIT_NPROC does not apply, so the cgroup is what stops a fork bomb."""
+    global _bwrap_box
+    if _bwrap_box is None:
+        _bwrap_box = Containment(max_procs=64)
+        atexit.register(_bwrap_box.close, set())
+    return _bwrap_box
+
+
+def _run_bwrap(code: str, language: str, stdin: bytes, files: dict[str, Any], limits: Limits) -> RunResult:
+    binary = bwrap_path()
+    if binary is None:
+        raise SandboxError("bubblewrap is not installed (Debian package 'bubblewrap')")
+    workdir = tempfile.mkdtemp(prefix="payoff-bwrap-")
+    try:
+        for name, content in files.items():
+            target = os.path.normpath(os.path.join(workdir, name))
+            if not target.startswith(workdir + os.sep):
+                raise SandboxError(f"file name {name!r} leaves the working directory")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as handle:
+                handle.write(content if isinstance(content, bytes) else str(content).encode())
+        with open(os.path.join(workdir, "program.py"), "w") as handle:
+            handle.write(code)
+        command = [binary, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+                   "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "HOME", "/sandbox",
+                   "--setenv", "LANG", "C.UTF-8", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        for path in _read_only_paths():
+            command += ["--ro-bind", path, path]
+        command += ["--bind", workdir, "/sandbox", "--chdir", "/sandbox"]
+        if os.getuid() == 0:
+            command += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+        command += ([sys.executable, "program.py"] if language == "python" else [f"/bin/{language}", "-c", code])
+        stdin_file = tempfile.TemporaryFile()
+        stdin_file.write(stdin)
+        stdin_file.seek(0)
+        box = _box()
+        box.max_procs = limits.max_procs + 2  # bwrap and its namespace init count too
+
+        def prepare_child() -> None:
+            os.setsid()
+            box.enter(new_group=False)
+            apply_rlimits(limits)
+
+        process = subprocess.Popen(command, stdin=stdin_file, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   preexec_fn=prepare_child, close_fds=True)
+        stdout_fd, stderr_fd = os.dup(process.stdout.fileno()), os.dup(process.stderr.fileno())  # type: ignore[union-attr]
+        process.stdout.close()  # type: ignore[union-attr]
+        process.stderr.close()  # type: ignore[union-attr]
+
+        def kill() -> None:
+            box.kill(process.pid)  # the cgroup holds every process of the run
+            try:
+                os.killpg(process.pid, 9)
+            except ProcessLookupError:
+                pass
+
+        forced, out, err, wall, status, usage = supervise(process.pid, stdout_fd, stderr_fd, limits, kill)
+        process.returncode = -1  # reaped by supervise
+        stdin_file.close()
+        verdict, exit_code, sig = classify(forced, status, err)
+        isolation = {"backend": "bwrap", "network": "namespace", "filesystem": "read-only allow-list + empty work dir",
+                     "processes": f"pid namespace + {box.kind}", "user": "nobody" if os.getuid() == 0 else f"uid {os.getuid()}"}
+        return RunResult(verdict, decode(out), decode(err), exit_code, wall, usage.ru_utime + usage.ru_stime,
+                         usage.ru_maxrss / 1024, sig, isolation)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# -- the API --------------------------------------------------------------------------------------
+def run(
+    code: str,
+    language: str = "python",
+    stdin: str | bytes | None = None,
+    files: dict[str, str | bytes] | None = None,
+    limits: Limits | None = None,
+    backend: str = "fork",
+    require_isolation: bool = False,
+) -> RunResult:
+    """Run `code` in a fresh sandboxed process and report what happened.
+
+    ``backend`` is ``fork`` (the fork server: milliseconds per run) or ``bwrap`` (bubblewrap: a
+    read-only filesystem allow-list as well). With ``require_isolation=True`` a run that cannot
+    get a network namespace raises SandboxError instead of running with network access.
+    """
+    if language not in ("python", "sh", "bash"):
+        raise ValueError(f"unsupported language {language!r}: python, sh or bash")
+    limits = limits or Limits()
+    data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
+    if backend == "bwrap":
+        return _run_bwrap(code, language, data, files or {}, limits)
+    if backend != "fork":
+        raise ValueError("backend must be 'fork' or 'bwrap'")
+    server = fork_server()
+    if require_isolation and server.isolation.get("network") != "namespace":
+        raise SandboxError("no network namespace on this machine (require_isolation=True): refusing to run")
+    reply = server.request({"code": code, "language": language, "stdin": data, "files": files or {}, "limits": limits.to_dict()})
+    if reply.pop("sandbox_error", False):
+        raise SandboxError(reply["stderr"])
+    return RunResult(**reply)
+
+
+def capabilities() -> dict[str, Any]:
+    """What isolation this machine gives sandboxed runs (for `payoff doctor`)."""
+    return {**fork_server().isolation, "bwrap": bwrap_path() or "not installed"}

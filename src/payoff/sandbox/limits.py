@@ -1,0 +1,138 @@
+"""What a sandboxed run may use, what it reports, and the supervision shared by the backends."""
+
+from __future__ import annotations
+
+import os
+import resource
+import selectors
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+NOBODY = 65534
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_s: float = 10.0  # wall-clock deadline; the whole process group dies at it
+    cpu_s: int = 10  # RLIMIT_CPU
+    memory_mb: int = 512  # RLIMIT_AS
+    max_procs: int = 32  # processes and threads (pids cgroup, and RLIMIT_NPROC for the dropped uid)
+    file_size_mb: int = 16  # RLIMIT_FSIZE
+    open_files: int = 64  # RLIMIT_NOFILE
+    output_bytes: int = 1_000_000  # cap per stream (stdout, stderr)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    status: str  # ok, error, timeout, memory, output_limit, killed
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    wall_s: float
+    cpu_s: float
+    max_rss_mb: float
+    signal: str | None = None
+    isolation: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def apply_rlimits(limits: Limits) -> None:
+    """In the child, before running anything of the program's."""
+    mb = 1024 * 1024
+    for kind, value in (
+        (resource.RLIMIT_CPU, limits.cpu_s),
+        (resource.RLIMIT_AS, limits.memory_mb * mb),
+        (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
+        (resource.RLIMIT_NOFILE, limits.open_files),
+        (resource.RLIMIT_NPROC, limits.max_procs),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(kind, (value, value))
+
+
+def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Callable[[], None]) -> tuple[str | None, bytes, bytes, float, int, Any]:
+    """Collect both streams and reap the child, killing it (and everything it started) at the
+    deadline or when a stream passes its cap. Returns (forced status or None, stdout, stderr,
+    wall seconds, wait status, rusage). The child's exit is watched through a pidfd, so the
+    run ends the moment it does."""
+    start = time.monotonic()
+    deadline = start + limits.wall_s
+    selector = selectors.DefaultSelector()
+    buffers = {stdout_fd: bytearray(), stderr_fd: bytearray()}
+    for fd in buffers:
+        os.set_blocking(fd, False)
+        selector.register(fd, selectors.EVENT_READ)
+    exit_fd = os.pidfd_open(pid)
+    selector.register(exit_fd, selectors.EVENT_READ)
+    forced: str | None = None
+    open_streams, exited = 2, False
+    while (open_streams or not exited) and forced is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            forced = "timeout"
+            break
+        for key, _ in selector.select(timeout=min(remaining, 0.5)):
+            if key.fd == exit_fd:
+                exited = True
+                selector.unregister(exit_fd)
+                continue
+            try:
+                chunk = os.read(key.fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                selector.unregister(key.fd)
+                open_streams -= 1
+                continue
+            buffer = buffers[key.fd]
+            room = limits.output_bytes - len(buffer)
+            buffer.extend(chunk[: max(room, 0)])
+            if len(chunk) > room:
+                forced = "output_limit"
+                break
+        if exited and open_streams:
+            # The child is gone; a grandchild may still hold the pipes open. Drain what is
+            # already written, then stop waiting for them.
+            for fd in list(buffers):
+                try:
+                    while chunk := os.read(fd, 65536):
+                        buffers[fd].extend(chunk[: max(limits.output_bytes - len(buffers[fd]), 0)])
+                except (BlockingIOError, OSError):
+                    pass
+            break
+    selector.close()
+    for fd in (*buffers, exit_fd):
+        os.close(fd)
+    kill()  # at the deadline the program; after a clean exit anything it left behind
+    _, status, usage = os.wait4(pid, 0)
+    return forced, bytes(buffers[stdout_fd]), bytes(buffers[stderr_fd]), time.monotonic() - start, status, usage
+
+
+def classify(forced: str | None, wait_status: int, stderr: bytes) -> tuple[str, int | None, str | None]:
+    """(status, exit code, signal name) from how the run ended."""
+    if forced:
+        return forced, None, "SIGKILL"
+    if os.WIFSIGNALED(wait_status):
+        number = os.WTERMSIG(wait_status)
+        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+        if number == signal.SIGXCPU:
+            return "timeout", None, name
+        if number == signal.SIGXFSZ:
+            return "output_limit", None, name
+        return "killed", None, name
+    code = os.WEXITSTATUS(wait_status)
+    if code != 0 and b"MemoryError" in stderr[-4000:]:
+        return "memory", code, None
+    return ("ok" if code == 0 else "error"), code, None
+
+
+def decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")

@@ -1,0 +1,182 @@
+"""The escape suite: hostile programs against both backends. Each case is contained, the result
+says what happened, and no process outlives the run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from payoff.sandbox import Limits, SandboxError, capabilities, run
+from payoff.sandbox.client import bwrap_path
+
+BACKENDS = ["fork"] + (["bwrap"] if bwrap_path() else [])
+FAST = Limits(wall_s=2, cpu_s=2, memory_mb=256, max_procs=16)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture(scope="module")
+def listener():
+    """A real TCP server on 127.0.0.1 that records any connection it gets."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    accepted: list[object] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stop.set()
+    server.close()
+
+
+def test_the_machine_gives_the_isolation_the_suite_relies_on() -> None:
+    info = capabilities()
+    assert info["network"] == "namespace", info  # the suite below must not touch any real network
+    assert info["filesystem"].startswith("allow-list"), info
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_connection_to_loopback(backend: str, listener) -> None:
+    port, accepted = listener
+    code = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\nprint('connected')"
+    result = run(code, limits=FAST, backend=backend)
+    assert result.status == "error" and "connected" not in result.stdout
+    assert "Error" in result.stderr
+    time.sleep(0.3)
+    assert accepted == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_connection_to_an_outside_address(backend: str) -> None:
+    # Inside a network namespace there is no route: the connect fails before any packet exists.
+    # 192.0.2.1 is TEST-NET-1, reserved for documentation, in case it ever did not.
+    assert capabilities()["network"] == "namespace"
+    code = "import socket\ns = socket.create_connection(('192.0.2.1', 80), timeout=1)\nprint('connected')"
+    result = run(code, limits=FAST, backend=backend)
+    assert result.status == "error" and "connected" not in result.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("target", ["/tmp/payoff-escape-marker", "/var/tmp/payoff-escape-marker", "/work/payoff-escape-marker", "/root/payoff-escape-marker"])
+def test_no_writes_outside_the_working_directory(backend: str, target: str) -> None:
+    result = run(f"open({target!r}, 'w').write('escaped')\nprint('wrote')", limits=FAST, backend=backend)
+    assert not os.path.exists(target)
+    assert "wrote" not in result.stdout or not os.path.exists(target)
+    own = run("open('inside.txt', 'w').write('ok')\nprint(open('inside.txt').read())", limits=FAST, backend=backend)
+    assert own.status == "ok" and own.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("path", ["/etc/passwd", "/etc/hostname", "/root/.bashrc", os.path.abspath(__file__)])
+def test_no_reads_outside_the_allow_list(backend: str, path: str) -> None:
+    result = run(f"print(open({path!r}).read()[:50])", limits=FAST, backend=backend)
+    assert result.status == "error" and result.stdout == ""
+    assert "Error" in result.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fork_bomb(backend: str) -> None:
+    code = "import os, time\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        time.sleep(0.001)"
+    before = len(psutil.pids())
+    result = run(code, limits=FAST, backend=backend)
+    assert result.status in ("timeout", "killed")
+    time.sleep(0.2)
+    assert len(psutil.pids()) <= before + 5  # nothing of the bomb is left
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memory_bomb(backend: str) -> None:
+    result = run("hog = bytearray(4 * 1024**3)", limits=FAST, backend=backend)
+    assert result.status == "memory" and "MemoryError" in result.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("code", ["while True:\n    pass", "import time\ntime.sleep(100)"])
+def test_infinite_loops_end_at_the_deadline(backend: str, code: str) -> None:
+    start = time.monotonic()
+    result = run(code, limits=Limits(wall_s=1, cpu_s=5), backend=backend)
+    assert result.status == "timeout" and time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_flood_of_output_is_capped(backend: str) -> None:
+    result = run("while True:\n    print('x' * 10000)", limits=Limits(wall_s=5, output_bytes=100_000), backend=backend)
+    assert result.status == "output_limit" and len(result.stdout) <= 100_000
+
+
+def test_a_child_that_outlives_its_parent_is_killed() -> None:
+    code = (
+        "import os, sys, time\n"
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        print(os.getpid(), flush=True)\n        time.sleep(100)\n    os._exit(0)\n"
+        "time.sleep(0.3)\n"
+    )
+    result = run(code, limits=FAST)
+    orphan = int(result.stdout.split()[0])
+    time.sleep(0.1)
+    assert result.status == "ok" and not _alive(orphan)
+
+
+def test_bwrap_leaves_no_process_behind() -> None:
+    if not bwrap_path():  # CI installs it (.ci/run); elsewhere the backend must refuse clearly
+        with pytest.raises(SandboxError, match="bubblewrap is not installed"):
+            run("print(1)", backend="bwrap")
+        return
+    code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(100)\ntime.sleep(0.2)"
+    run(code, limits=FAST, backend="bwrap")
+    time.sleep(0.2)
+    assert [p for p in psutil.Process().children(recursive=True) if "bwrap" in " ".join(p.cmdline())] == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_process_that_ignores_sigterm_still_dies(backend: str) -> None:
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(100)"
+    result = run(code, limits=Limits(wall_s=1), backend=backend)
+    assert result.status == "timeout" and result.stdout.strip() == "ready"
+
+
+def test_environment_is_scrubbed_and_results_are_complete() -> None:
+    os.environ["PAYOFF_TEST_SECRET"] = "hunter2"
+    try:
+        result = run("import os, sys\nprint(sorted(os.environ))\nprint(sys.stdin.read())", stdin="fed", limits=FAST)
+    finally:
+        del os.environ["PAYOFF_TEST_SECRET"]
+    assert "PAYOFF_TEST_SECRET" not in result.stdout and "fed" in result.stdout
+    assert result.exit_code == 0 and result.wall_s > 0 and result.max_rss_mb > 0 and result.cpu_s >= 0
+
+
+def test_require_isolation_refuses_without_a_network_namespace() -> None:
+    code = (
+        "import os\nos.environ['PAYOFF_SANDBOX_SHARED_NETWORK'] = '1'\n"
+        "from payoff.sandbox import run, SandboxError\n"
+        "print(run('print(1)').isolation['network'])\n"
+        "try:\n    run('print(1)', require_isolation=True)\nexcept SandboxError as e:\n    print('refused:', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.splitlines()[0] == "shared"
+    assert out.stdout.splitlines()[1].startswith("refused: no network namespace")
+    with pytest.raises(ValueError):
+        run("print(1)", language="cobol")
+    with pytest.raises(SandboxError, match="leaves the working directory"):
+        run("print(1)", files={"../escape.txt": "x"})
