@@ -32,6 +32,13 @@ def doctor_command() -> None:
     """Report what isolation the engine gets on this machine."""
     box = Containment()
     box.close(set())
+    try:
+        from payoff.sandbox import capabilities
+
+        sandbox = capabilities()
+        sandbox_rows = [(f"sandbox {key}", str(value)) for key, value in sandbox.items()]
+    except Exception as error:  # noqa: BLE001 - doctor reports, never crashes
+        sandbox_rows = [("sandbox", f"unavailable: {error}")]
     rows = [
         ("python", sys.version.split()[0]),
         ("platform", platform.platform()),
@@ -39,6 +46,7 @@ def doctor_command() -> None:
         ("worker containment", box.kind + ("" if box.kind == "cgroup" else " (no process cap; setsid escapes)")),
         ("worker memory limit", "RLIMIT_AS"),
         ("bubblewrap (bwrap)", shutil.which("bwrap") or "not installed"),
+        *sandbox_rows,
     ]
     table = Table(title="payoff doctor")
     table.add_column("check", style="bold")

@@ -112,20 +112,7 @@ class Containment:
                 (box / "pids.max").write_text(str(limit))
             except OSError:
                 pass
-        for _ in range(200):
-            try:
-                pids = [int(p) for p in (box / "cgroup.procs").read_text().split()]
-            except (OSError, ValueError):
-                return
-            targets = [p for p in pids if p not in keep]
-            if not targets:
-                return
-            for pid in targets:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            time.sleep(0.001)
+        _kill_cgroup(box, keep)
 
     def sweep(self, worker_pids: set[int]) -> None:
         """Kill what remains of every worker ever started (at shutdown)."""
@@ -143,13 +130,13 @@ class Containment:
             _rmdir_quietly(self.root)
 
 
-def _kill_cgroup(box: Path, attempts: int = 200) -> None:
-    """Kill every process in a cgroup until it is empty (a fork bomb keeps forking while we kill;
-    pids.max bounds how long that can go on)."""
+def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attempts: int = 200) -> None:
+    """Kill every process in a cgroup but `keep` until none is left (a fork bomb keeps forking
+    while we kill; pids.max bounds how long that can go on)."""
     procs = box / "cgroup.procs"
     for _ in range(attempts):
         try:
-            pids = [int(p) for p in procs.read_text().split()]
+            pids = [int(p) for p in procs.read_text().split() if int(p) not in keep]
         except (OSError, ValueError):
             return
         if not pids:
@@ -159,7 +146,7 @@ def _kill_cgroup(box: Path, attempts: int = 200) -> None:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        time.sleep(0.002)
+        time.sleep(0.001)
 
 
 def _rmdir_quietly(path: Path) -> None:
