@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from payoff.engine.containment import Containment
-from payoff.sandbox.limits import Limits, RunResult, apply_rlimits, classify, decode, supervise
+from payoff.sandbox.limits import Limits, RunResult, apply_rlimits, check_file_names, classify, decode, supervise, write_files
 from payoff.sandbox.server import read_message, write_message
 
 
@@ -108,15 +108,13 @@ def _run_bwrap(code: str, language: str, stdin: bytes, files: dict[str, Any], li
     binary = bwrap_path()
     if binary is None:
         raise SandboxError("bubblewrap is not installed (Debian package 'bubblewrap')")
+    try:
+        check_file_names(files)
+    except ValueError as error:
+        raise SandboxError(str(error)) from error
     workdir = tempfile.mkdtemp(prefix="payoff-bwrap-")
     try:
-        for name, content in files.items():
-            target = os.path.normpath(os.path.join(workdir, name))
-            if not target.startswith(workdir + os.sep):
-                raise SandboxError(f"file name {name!r} leaves the working directory")
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "wb") as handle:
-                handle.write(content if isinstance(content, bytes) else str(content).encode())
+        write_files(workdir, files)
         with open(os.path.join(workdir, "program.py"), "w") as handle:
             handle.write(code)
         command = [binary, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",

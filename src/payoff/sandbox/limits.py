@@ -44,6 +44,23 @@ class RunResult:
         return self.status == "ok"
 
 
+def check_file_names(files: dict[str, Any]) -> None:
+    """Refuse file names that would land outside the run's working directory."""
+    for name in files:
+        target = os.path.normpath(os.path.join("/w", name))
+        if not target.startswith("/w/"):
+            raise ValueError(f"file name {name!r} leaves the working directory")
+
+
+def write_files(workdir: str, files: dict[str, Any]) -> None:
+    """Write the run's input files (names already checked) into its working directory."""
+    for name, content in files.items():
+        target = os.path.join(workdir, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(content if isinstance(content, bytes) else str(content).encode())
+
+
 def apply_rlimits(limits: Limits) -> None:
     """In the child, before running anything of the program's."""
     mb = 1024 * 1024

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from payoff.engine.containment import Containment
-from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits, classify, decode, supervise
+from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits, check_file_names, classify, decode, supervise, write_files
 
 CLONE_NEWNET = 0x40000000
 # Imported once here so every child has them: faster runs, and the unprivileged run user may not
@@ -178,10 +178,7 @@ class Server:
 
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         limits = Limits(**request["limits"])
-        for name in request.get("files") or {}:
-            target = os.path.normpath(os.path.join("/w", name))
-            if not target.startswith("/w/"):
-                raise ValueError(f"file name {name!r} leaves the working directory")
+        check_file_names(request.get("files") or {})
         self.prepare()
         spare, self.spare = self.spare, None
         assert spare is not None
@@ -226,11 +223,7 @@ class Server:
                 os.setgroups([])
                 os.setgid(NOBODY)
                 os.setuid(NOBODY)
-            for name, content in (request.get("files") or {}).items():
-                target = os.path.join(workdir, name)
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                with open(target, "wb") as handle:
-                    handle.write(content if isinstance(content, bytes) else str(content).encode())
+            write_files(workdir, request.get("files") or {})
             stdin_path = os.path.join(workdir, ".stdin")
             with open(stdin_path, "wb") as handle:
                 handle.write(request.get("stdin") or b"")
