@@ -7,7 +7,8 @@ pids cgroup (where writable), rlimits, an unprivileged uid (when the server is r
 working directory, a scrubbed environment, and no file descriptors but 0, 1 and 2.
 
 Protocol on the server's stdin/stdout: 4-byte big-endian length + pickle, request then reply.
-Run as ``python -m payoff.sandbox.server``.
+Started by the client as ``python -I -S path/to/server.py`` (lean: no site-packages, no payoff
+package), or as ``python -m payoff.sandbox.server``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,28 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from payoff.engine.containment import Containment
-from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits, check_file_names, classify, decode, supervise, write_files
+try:
+    from payoff.engine.containment import Containment
+    from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits, check_file_names, classify, decode, supervise, write_files
+except ImportError:
+    # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
+    # children take fewer copy-on-write faults, so load the two sibling modules it needs by path
+    # (neither imports anything of payoff).
+    import importlib.util
+    from pathlib import Path
+
+    def _load(name: str, path: Path) -> Any:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[name] = module
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        return module
+
+    _here = Path(__file__).resolve().parent
+    Containment = _load("payoff_containment", _here.parent / "engine" / "containment.py").Containment
+    _limits = _load("payoff_limits", _here / "limits.py")
+    NOBODY, Limits, apply_rlimits, classify = _limits.NOBODY, _limits.Limits, _limits.apply_rlimits, _limits.classify
+    check_file_names, decode, supervise, write_files = _limits.check_file_names, _limits.decode, _limits.supervise, _limits.write_files
 
 CLONE_NEWNET = 0x40000000
 # Imported once here so every child has them: faster runs, and the unprivileged run user may not
