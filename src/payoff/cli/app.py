@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from payoff.cli import info, score
+from payoff.cli import audit, info, score
 
 app = typer.Typer(
     name="payoff",
@@ -16,6 +16,8 @@ app = typer.Typer(
 app.command("score")(score.score_command)
 app.command("rewards")(info.rewards_command)
 app.command("doctor")(info.doctor_command)
+app.command("audit")(audit.audit_command)
+app.command("monitor")(audit.monitor_command)
 
 
 def main() -> None:

@@ -27,6 +27,8 @@ _ANSWER_IS = re.compile(r"(?:the|my)\s+answer\s+(?:is|:)\s*:?\s*", re.IGNORECASE
 _MATH_SPANS = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$(.+?)(?<!\\)\$", re.DOTALL)
 _NUMBER = re.compile(r"(?<![A-Za-z\d.])-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?(?:\s?%)?")
 _CONCLUSION = re.compile(r"(?:^|[.!?$]\s*|\n)(?:therefore|thus|hence|so)\b[,:]?([^.!?\n]*(?:\.\d[^.!?\n]*)*)", re.IGNORECASE)
+# A completion that ends by listing candidates ("39, 40, 41 or 42.") is hedging, not answering.
+_TRAILING_LIST = re.compile(r"((?:-?\d+(?:\.\d+)?\s*(?:,\s*or|,|or)\s*){2,}-?\d+(?:\.\d+)?)[\s.!]*$", re.IGNORECASE)
 _JOIN_WORDS = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
@@ -153,6 +155,9 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
     if stripped and len(stripped) <= 80 and not _PROSE.findall(stripped) and "\n" not in stripped:
         return Extraction(stripped, "whole_completion")  # a bare answer such as "\frac{10}{9}"
     if last_number:
+        hedge = _TRAILING_LIST.search(text)
+        if hedge:
+            return Extraction(re.sub(r"\s*(?:,\s*or|or)\s*", ", ", hedge.group(1)), "last_number_list")
         numbers = _NUMBER.findall(text)
         if numbers:
             return Extraction(numbers[-1], "last_number")
