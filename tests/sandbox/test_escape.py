@@ -180,3 +180,21 @@ def test_require_isolation_refuses_without_a_network_namespace() -> None:
         run("print(1)", language="cobol")
     with pytest.raises(SandboxError, match="leaves the working directory"):
         run("print(1)", files={"../escape.txt": "x"})
+
+
+def _payoff_cgroups() -> set[str]:
+    root = "/sys/fs/cgroup/pids"
+    return {name for name in os.listdir(root) if name.startswith("payoff-")} if os.path.isdir(root) else set()
+
+
+def test_a_client_that_exits_or_is_killed_leaves_no_server_and_no_cgroup() -> None:
+    before = _payoff_cgroups()
+    code = "from payoff.sandbox import run\nprint(run('print(1)').stdout.strip(), flush=True)\nimport os, sys\nif sys.argv[1] == 'kill':\n    os.kill(os.getpid(), 9)\n"
+    for how in ("exit", "kill"):
+        result = subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True, timeout=60)
+        assert result.stdout.strip() == "1"
+    deadline = time.monotonic() + 5
+    while _payoff_cgroups() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _payoff_cgroups() - before == set()
+    assert not [p for p in psutil.process_iter(["cmdline"]) if "server.py" in " ".join(p.info["cmdline"] or []) and p.ppid() == 1]

@@ -114,6 +114,20 @@ class Containment:
                 pass
         _kill_cgroup(box, keep)
 
+    def leave(self) -> None:
+        """Called by a process that lives in its own box (the sandbox's fork server) on its way
+        out: move back to the parent cgroup, then remove its box and the root, so no empty
+        cgroup directory outlives it."""
+        if self.root is None:
+            return
+        try:
+            (self.root.parent / "cgroup.procs").write_text(str(os.getpid()))
+        except OSError:
+            return
+        _kill_cgroup(self.root / str(os.getpid()))
+        _rmdir_quietly(self.root / str(os.getpid()))
+        _rmdir_quietly(self.root)
+
     def sweep(self, worker_pids: set[int]) -> None:
         """Kill what remains of every worker ever started (at shutdown)."""
         for pid in worker_pids:

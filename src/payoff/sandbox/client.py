@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import shutil
 import subprocess
@@ -21,13 +20,6 @@ class SandboxError(RuntimeError):
     """The sandbox could not run the program at all (as opposed to the program failing)."""
 
 
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: no orphaned server
-    except (OSError, AttributeError):
-        pass
-
-
 class ForkServer:
     """A client's handle on its fork server (one per process, started on first use)."""
 
@@ -38,7 +30,11 @@ class ForkServer:
             # -I -S: an interpreter without site-packages or payoff's package imports forks in a
             # third of the time and its children take a third of the page faults.
             [sys.executable, "-I", "-S", os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, env=env, preexec_fn=_die_with_parent, close_fds=True,
+            # No parent-death signal: the server notices its client is gone when the pipe closes,
+            # and then removes its cgroup; a signal would kill it before it could.
+            # Its own session, so killing a worker's process group (the engine does) leaves the
+            # server to see EOF and clean up.
+            stderr=subprocess.DEVNULL, env=env, close_fds=True, start_new_session=True,
         )
         self.lock = threading.Lock()
         self.isolation: dict[str, Any] = read_message(self.process.stdout)

@@ -293,6 +293,7 @@ class Server:
             self.spare = None
         self.prepare()
         self.box.kill_members(os.getpid(), keep={os.getpid()})
+        self.box.leave()
 
 
 def main() -> None:
@@ -302,20 +303,23 @@ def main() -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     server = Server()
-    server.prepare()
-    write_message(protocol_out, server.isolation)
-    while True:
-        request = read_message(protocol_in)
-        if request is None:
-            break
-        try:
-            reply = server.run(request)
-        except Exception as error:  # noqa: BLE001 - a bad request is answered, never fatal
-            reply = {"status": "error", "stdout": "", "stderr": f"sandbox: {error}", "exit_code": None, "signal": None,
-                     "wall_s": 0.0, "cpu_s": 0.0, "max_rss_mb": 0.0, "isolation": server.isolation, "sandbox_error": True}
-        write_message(protocol_out, reply)
-        server.prepare()  # clean up the last run and fork the next child while the client reads
-    server.close()
+    try:
+        server.prepare()
+        write_message(protocol_out, server.isolation)
+        # The client closing the pipe (exit, crash, SIGKILL) ends the loop: EOF, or a broken pipe
+        # when it died mid-run. Either way the server cleans up after itself.
+        while (request := read_message(protocol_in)) is not None:
+            try:
+                reply = server.run(request)
+            except Exception as error:  # noqa: BLE001 - a bad request is answered, never fatal
+                reply = {"status": "error", "stdout": "", "stderr": f"sandbox: {error}", "exit_code": None, "signal": None,
+                         "wall_s": 0.0, "cpu_s": 0.0, "max_rss_mb": 0.0, "isolation": server.isolation, "sandbox_error": True}
+            write_message(protocol_out, reply)
+            server.prepare()  # clean up the last run and fork the next child while the client reads
+    except (BrokenPipeError, EOFError, OSError):
+        pass
+    finally:
+        server.close()
 
 
 if __name__ == "__main__":
