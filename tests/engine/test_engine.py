@@ -134,3 +134,16 @@ def test_percentile_is_bounded_and_matches_statistics_quantiles(values: list[flo
     if len(values) > 1:
         median = statistics.median(values)
         assert percentile(ordered, 50) == pytest.approx(median, rel=1e-9, abs=1e-6)
+
+
+def test_workers_can_use_torch_after_the_caller_started_torch_threads() -> None:
+    # A trainer always has torch running; a worker forked from it would hang in its first torch
+    # op unless the worker drops to one torch thread, which the engine does.
+    import torch
+
+    torch.ones(256, 256) @ torch.ones(256, 256)
+    from tests.engine.torch_reward import torch_norm
+
+    outcomes = payoff.score([{"completion": "abc"}, {"completion": "abcd"}], torch_norm, workers=1, timeout=60)
+    assert [o.status for o in outcomes] == ["ok", "ok"]
+    assert [o.score for o in outcomes] == pytest.approx([3.0, 4.0])

@@ -64,6 +64,10 @@ def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | N
     faulthandler.disable()
     if memory_mb:
         _limit_address_space(memory_mb)
+    if "torch" in sys.modules:
+        # A worker forked from a process whose torch thread pools are running hangs on its first
+        # parallel op; one thread per worker avoids that (the workers are the parallelism).
+        sys.modules["torch"].set_num_threads(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
