@@ -104,7 +104,8 @@ def code(
     problem = _syntax_error(program)
     if problem:
         return Outcome.ok(0.0, {"passed": 0.0, "syntax_ok": 0.0}, error=problem)
-    limits = Limits(wall_s=time_limit, cpu_s=max(1, int(time_limit)), memory_mb=memory_mb)
+    # The wall deadline decides; the CPU rlimit sits above it as a backstop.
+    limits = Limits(wall_s=time_limit, cpu_s=int(time_limit) + 1, memory_mb=memory_mb)
     try:
         if "tests" in reference:
             return _run_tests(program, reference, limits, all_or_nothing, backend)

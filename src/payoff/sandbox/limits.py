@@ -64,8 +64,9 @@ def write_files(workdir: str, files: dict[str, Any]) -> None:
 def apply_rlimits(limits: Limits) -> None:
     """In the child, before running anything of the program's."""
     mb = 1024 * 1024
+    # CPU: SIGXCPU at the soft limit (reported as a timeout), SIGKILL a second later as backstop.
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
     for kind, value in (
-        (resource.RLIMIT_CPU, limits.cpu_s),
         (resource.RLIMIT_AS, limits.memory_mb * mb),
         (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
         (resource.RLIMIT_NOFILE, limits.open_files),
