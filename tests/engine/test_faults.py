@@ -138,3 +138,21 @@ def test_slow_but_legitimate_samples_in_one_chunk_each_get_their_full_timeout() 
         engine._unit_seconds = 0.001  # claim fast units so the engine batches all 8 in one chunk
         outcomes = engine.score(samples)
     assert [o.status for o in outcomes] == ["ok"] * 8
+
+
+def test_boxes_left_by_a_killed_caller_are_removed_by_the_next_engine() -> None:
+    import subprocess
+    import sys
+
+    from payoff.engine.containment import Containment
+
+    probe = Containment()
+    probe.close(set())
+    if probe.kind != "cgroup":  # process groups leave nothing on disk; nothing to clean
+        assert probe.root is None
+        return
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale = probe.root.parent / f"payoff-{dead}-deadbeef"
+    (stale / "12345").mkdir(parents=True)
+    Containment().close(set())
+    assert not stale.exists()

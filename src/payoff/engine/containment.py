@@ -56,6 +56,7 @@ class Containment:
         for base in (_v1_pids_root(), _v2_own_cgroup()):
             if base is None:
                 continue
+            _remove_stale(base)
             root = base / name
             probe = root / "probe"
             try:
@@ -161,6 +162,31 @@ def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attem
             except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(0.001)
+
+
+def _remove_stale(base: Path) -> None:
+    """Remove the empty boxes of payoff processes that died without cleaning up (a killed caller
+    cannot run its own `close`)."""
+    try:
+        candidates = [p for p in base.iterdir() if p.name.startswith("payoff-") and p.is_dir()]
+    except OSError:
+        return
+    for root in candidates:
+        try:
+            owner = int(root.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if Path(f"/proc/{owner}").exists():
+            continue
+        for box in (b for b in root.iterdir() if b.is_dir()):
+            try:
+                box.rmdir()  # fails (and stays) if anything still runs in it
+            except OSError:
+                pass
+        try:
+            root.rmdir()
+        except OSError:
+            pass
 
 
 def _rmdir_quietly(path: Path) -> None:
