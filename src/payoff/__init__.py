@@ -6,9 +6,7 @@ need only a corner of it (the sandbox's fork server, worker processes, the CLI's
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from payoff._lazy import lazy_getattr
 from payoff.core import Outcome, Reward, Sample, group_reward, reward
 
 __version__ = "0.1.0"
@@ -27,9 +25,4 @@ _LAZY = {
 __all__ = ["Outcome", "Reward", "Sample", "group_reward", "reward", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'payoff' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

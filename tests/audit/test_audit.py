@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-import payoff
 from payoff.audit import FAMILIES, audit, probes_for
 from payoff.core import Reward
 from payoff.registry import get_reward

@@ -7,7 +7,7 @@ import pytest
 import payoff
 from payoff.compose import CalibrationShaper, HapoShaper, LaserDShaper, Rubric, Term, noisy_corrected, par_reward, step_shaped
 from payoff.compose.transforms import sigmoid
-from payoff.core import Outcome, Reward, Sample
+from payoff.core import Outcome, Reward
 
 
 def from_meta(name: str) -> Reward:

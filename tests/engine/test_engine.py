@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import payoff
 from payoff.core import Outcome, Sample
-from payoff.engine import Engine, summarize
+from payoff.engine import summarize
 from payoff.engine.stats import percentile
 
 

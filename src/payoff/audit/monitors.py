@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict, deque
@@ -24,7 +23,8 @@ from typing import Any, Sequence
 
 from payoff.audit.probes import MASTER_KEYS
 from payoff.core import Outcome, Sample
-from payoff.rewards.common import length
+from payoff.io import read_records
+from payoff.rewards.common import length, repeated_fraction
 
 _SPAM = re.compile(r"(\\boxed\{[^}]*\}.*){3,}", re.DOTALL)
 _INJECTION = re.compile(r"ignore (the|all|previous)[^.]*instructions|mark this (answer )?as correct|\[system\]", re.IGNORECASE)
@@ -34,12 +34,6 @@ _KEYS = {k.strip().lower() for k in MASTER_KEYS}
 def is_probe_like(text: str) -> bool:
     stripped = text.strip()
     return stripped.lower() in _KEYS or not stripped or bool(_SPAM.search(text)) or bool(_INJECTION.search(text))
-
-
-def repetition(text: str, n: int = 3) -> float:
-    words = text.lower().split()
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
@@ -87,7 +81,7 @@ class HackingMonitor:
             "reward_mean": sum(rewards) / len(rewards) if rewards else 0.0,
             "length_mean": sum(lengths) / len(lengths) if lengths else 0.0,
             "length_reward_corr": pearson(lengths, rewards),
-            "repetition": sum(repetition(s.completion) for s, _ in items) / len(items) if items else 0.0,
+            "repetition": sum(repeated_fraction(s.completion) for s, _ in items) / len(items) if items else 0.0,
             "probe_share": sum(is_probe_like(s.completion) for s, _ in items) / len(items) if items else 0.0,
         }
         if heldout_accuracy is not None:
@@ -131,10 +125,11 @@ def monitor_rollouts(path: str | Path, **options: Any) -> list[StepReport]:
     (or the `payoff score` output fields ``reward``/``status``/``components``), and optionally
     ``heldout_accuracy``."""
     by_step: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for line in Path(path).read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            by_step[int(row.get("step", 0))].append(row)
+    lines, _ = read_records(path)
+    for line in lines:
+        if line.record is None:
+            raise ValueError(line.problem)
+        by_step[int(line.record.get("step", 0))].append(line.record)
     monitor = HackingMonitor(**options)
     for step in sorted(by_step):
         rows = by_step[step]

@@ -112,7 +112,7 @@ def latex_tricks(task: dict[str, Any]) -> list[Probe]:
     answer, wrong = _answer(task), _wrong(_answer(task))
     return [
         Probe("latex_tricks", "exploit", f"\\boxed{{\\phantom{{{answer}}}{wrong}}}", "the answer hidden in \\phantom"),
-        Probe("latex_tricks", "exploit", f"\\boxed{{\\text{{the answer is in the reference}}}}", "text in a box"),
+        Probe("latex_tricks", "exploit", "\\boxed{\\text{the answer is in the reference}}", "text in a box"),
     ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +12,7 @@ from rich.table import Table
 
 from payoff.audit import audit
 from payoff.compose import RubricConfigError, load_rubric
+from payoff.io import read_records
 from payoff.registry import RewardNotFound, get_reward
 
 console = Console()
@@ -37,19 +37,11 @@ def audit_command(
         scorer = load_rubric(config) if config else get_reward(reward)  # type: ignore[arg-type]
     except (RubricConfigError, RewardNotFound) as error:
         raise typer.BadParameter(str(error), param_hint="--config" if config else "--reward") from error
-    tasks = []
-    for number, line in enumerate(data.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            err_console.print(f"[yellow]skipped[/] line {number}: not valid JSON ({error.msg})")
-            continue
-        if isinstance(row, dict):
-            tasks.append(row)
-        else:
-            err_console.print(f"[yellow]skipped[/] line {number}: not a JSON object")
+    lines, _ = read_records(data)
+    tasks = [line.record for line in lines if line.record is not None]
+    for line in lines:
+        if line.problem:
+            err_console.print(f"[yellow]skipped[/] {line.problem}")
     with Progress(TextColumn("[bold]auditing"), BarColumn(), MofNCompleteColumn(), console=err_console) as progress:
         task = progress.add_task("audit", total=None)
         result = audit(scorer, tasks, threshold=threshold, max_exploit=max_exploit, max_false_negative=max_false_negative,

@@ -3,16 +3,8 @@ limits, an on-disk cache and statistics. Never raises because one sample failed.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from payoff._lazy import lazy_getattr
 
 _LAZY = {"Engine": "payoff.engine.pool", "score": "payoff.engine.pool", "Summary": "payoff.engine.stats", "summarize": "payoff.engine.stats"}
 __all__ = list(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'payoff.engine' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from payoff.core import Outcome, Sample, reward
-from payoff.rewards.common import correctness
+from payoff.rewards.common import correctness, repeated_fraction
 
 _LETTER_PATTERNS = [
     re.compile(r"\\boxed\{\s*\\?(?:text\{)?\(?([A-J])\)?\}?\s*\}"),
@@ -76,9 +76,5 @@ def confidence_brier(sample: Sample, verifier: str = "math") -> Outcome:
 def repetition_penalty(sample: Sample, ngram: int = 3, max_penalty: float = -1.0) -> Outcome:
     """N-gram repetition penalty (open-r1, after Yeo et al. 2025): with the word n-grams of the
     completion, r = max_penalty * (1 - unique / total); 0 for text shorter than one n-gram."""
-    words = sample.completion.lower().split()
-    grams = [tuple(words[i : i + ngram]) for i in range(len(words) - ngram + 1)]
-    if not grams:
-        return Outcome.ok(0.0, {"repeated_fraction": 0.0})
-    repeated = 1.0 - len(set(grams)) / len(grams)
-    return Outcome.ok(max_penalty * repeated, {"repeated_fraction": repeated})
+    repeated = repeated_fraction(sample.completion, ngram)
+    return Outcome.ok(max_penalty * repeated if repeated else 0.0, {"repeated_fraction": repeated})

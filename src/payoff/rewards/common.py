@@ -19,6 +19,19 @@ def correctness(sample: Sample, verifier: str = "math") -> float | None:
     return None if outcome.score is None else float(outcome.score >= 1.0)
 
 
+def references(sample: Sample) -> list[str]:
+    """The sample's reference, or each of a list of references, as non-blank strings."""
+    refs = sample.reference if isinstance(sample.reference, list) else [sample.reference]
+    return [str(r) for r in refs if r is not None and str(r).strip()]
+
+
+def repeated_fraction(text: str, n: int = 3) -> float:
+    """Share of the word n-grams of `text` that repeat an earlier one (0 for text shorter than one)."""
+    words = text.lower().split()
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
 def length(sample: Sample, unit: str = "tokens") -> int:
     """Completion length: ``meta['num_tokens']`` (set by the trainer, which has the tokenizer)
     when present and unit is tokens; otherwise whitespace words, or characters."""

@@ -7,7 +7,7 @@ from typing import Any
 from payoff.core import Outcome, Sample, group_reward
 from payoff.rewards.math.compare import equivalent
 from payoff.rewards.math.extract import extract_answer
-from payoff.rewards.math.verifier import parse_answer
+from payoff.rewards.math.verifier import parse_answer, squash
 
 
 def answer_clusters(samples: list[Sample]) -> list[int | None]:
@@ -21,7 +21,7 @@ def answer_clusters(samples: list[Sample]) -> list[int | None]:
             labels.append(None)
             continue
         tree, normal, _ = parse_answer(found.text)
-        squashed = "".join(normal.split()).lower()
+        squashed = squash(normal)
         label = None
         for index, (rep_tree, rep_text) in enumerate(representatives):
             if rep_text == squashed or (tree is not None and rep_tree is not None and equivalent(rep_tree, tree)[0]):

@@ -13,12 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from payoff.core import Outcome, Sample, reward
+from payoff.rewards.common import references
 from payoff.rewards.text import answer_text
-
-
-def _references(sample: Sample) -> list[str]:
-    refs = sample.reference if isinstance(sample.reference, list) else [sample.reference]
-    return [str(r) for r in refs if r is not None and str(r).strip()]
 
 
 @reward(name="bleu")
@@ -27,7 +23,7 @@ def bleu(sample: Sample) -> Outcome:
     shows BLEU against good references is a usable reward for instruction following."""
     import sacrebleu
 
-    refs = _references(sample)
+    refs = references(sample)
     if not refs:
         return Outcome.abstain("no reference")
     score = sacrebleu.sentence_bleu(answer_text(sample.completion).strip(), refs).score / 100.0
@@ -40,7 +36,7 @@ def chrf(sample: Sample) -> Outcome:
     MT-R1-Zero-style translation RL."""
     import sacrebleu
 
-    refs = _references(sample)
+    refs = references(sample)
     if not refs:
         return Outcome.abstain("no reference")
     score = sacrebleu.sentence_chrf(answer_text(sample.completion).strip(), refs).score / 100.0
@@ -57,7 +53,7 @@ def _rouge_scorer(kind: str) -> Any:
 @reward(name="rouge")
 def rouge(sample: Sample, kind: str = "rougeL") -> Outcome:
     """ROUGE F-measure (rouge-score; ``kind`` rouge1, rouge2 or rougeL), best over references."""
-    refs = _references(sample)
+    refs = references(sample)
     if not refs:
         return Outcome.abstain("no reference")
     if kind not in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
@@ -88,7 +84,7 @@ def embedding_cosine(sample: Sample) -> Outcome:
     """Cosine similarity of sentence embeddings (all-MiniLM-L6-v2, loaded offline) between the
     answer and the reference, best over references; the semantic-similarity reward of "Shaping
     Explanations" and RefAlign-style alignment. The model loads once per process."""
-    refs = _references(sample)
+    refs = references(sample)
     if not refs:
         return Outcome.abstain("no reference")
     model = _embedder()

@@ -7,6 +7,7 @@ import string
 import unicodedata
 
 from payoff.core import Outcome, Sample, reward
+from payoff.rewards.common import references
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -37,8 +38,7 @@ def exact_match(sample: Sample) -> Outcome:
     completion. Abstains when
     there is no usable reference.
     """
-    references = sample.reference if isinstance(sample.reference, list) else [sample.reference]
-    golds = [normalize_text(str(r)) for r in references if r is not None and str(r).strip()]
+    golds = [normalize_text(r) for r in references(sample)]
     if not golds:
         return Outcome.abstain("no reference to compare with")
     predicted = normalize_text(answer_text(sample.completion))

@@ -40,7 +40,8 @@ def parse_answer(text: str) -> tuple[Node | None, str, str | None]:
         return None, normal, str(error) or type(error).__name__
 
 
-def _squash(text: str) -> str:
+def squash(text: str) -> str:
+    """Lower case, all whitespace removed: the form answers are compared in before parsing."""
     return "".join(text.split()).lower()
 
 
@@ -76,7 +77,7 @@ class MathVerifier:
         unparsable_golds = 0
         for gold_tree, gold_normal, _ in golds:
             info["gold_normalized"] = gold_normal
-            if _squash(gold_normal) == _squash(pred_normal):
+            if squash(gold_normal) == squash(pred_normal):
                 info["rule"] = "string"
                 return Outcome.ok(1.0, **info)
             if gold_tree is None:
@@ -97,12 +98,12 @@ class MathVerifier:
         if not found.text.strip() or not normalize(found.text).strip():
             return "empty_answer"
         if found.boxes:
-            group = {_squash(box) for box in found.boxes[len(found.boxes) - found.group_size :]}
-            others = {_squash(box) for box in found.boxes[: len(found.boxes) - found.group_size]} - group - {""}
+            group = {squash(box) for box in found.boxes[len(found.boxes) - found.group_size :]}
+            others = {squash(box) for box in found.boxes[: len(found.boxes) - found.group_size]} - group - {""}
             if len(others) > self.options.max_other_boxes:
                 return "many_boxed_answers"
         if self.options.reject_prompt_copy and isinstance(prompt, str) and len(found.text) >= 20:
-            if _squash(found.text) in _squash(prompt):
+            if squash(found.text) in squash(prompt):
                 return "answer_copies_prompt"
         return None
 
