@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from payoff.cli import audit, info, score
+from payoff.cli import audit, info, score, train
 
 app = typer.Typer(
     name="payoff",
@@ -18,6 +18,7 @@ app.command("rewards")(info.rewards_command)
 app.command("doctor")(info.doctor_command)
 app.command("audit")(audit.audit_command)
 app.command("monitor")(audit.monitor_command)
+app.command("train")(train.train_command)
 
 
 def main() -> None:

@@ -1,0 +1,226 @@
+"""Policy-optimisation algorithms as small pure functions over tensors.
+
+Conventions: a batch of rollouts is a ``[P, G]`` grid (P prompts, G samples per prompt).
+``valid`` marks the samples whose reward is usable; a masked sample (reward error or timeout
+under the ``mask`` policy) gets advantage 0 and takes no part in any statistic. Token tensors are
+``[N, T]`` with a ``mask`` of completion tokens. Formulas follow ../shared/TECHNIQUES.md section 4.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+ESTIMATORS = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "remax", "bnpo", "reinforce")
+
+
+def _group_mean(rewards: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    count = valid.sum(dim=1, keepdim=True)
+    mean = (rewards * valid).sum(dim=1, keepdim=True) / count.clamp(min=1)
+    return mean, count
+
+
+def grpo_advantages(rewards: Tensor, valid: Tensor, eps: float = 1e-6) -> Tensor:
+    """GRPO: A_i = (r_i - mean_group) / (std_group + eps), population std over the valid samples.
+
+    A group whose valid rewards are all equal gets A = 0 exactly (no signal, no noise)."""
+    valid = valid.to(rewards.dtype)
+    mean, count = _group_mean(rewards, valid)
+    var = (((rewards - mean) ** 2) * valid).sum(dim=1, keepdim=True) / count.clamp(min=1)
+    centred = (rewards - mean) * valid
+    std = var.sqrt()
+    advantages = centred / (std + eps)
+    return torch.where(std > 0, advantages, torch.zeros_like(advantages))
+
+
+def dr_grpo_advantages(rewards: Tensor, valid: Tensor) -> Tensor:
+    """Dr.GRPO: A_i = r_i - mean_group; no division by the std (that biases towards easy and
+    hard questions)."""
+    valid = valid.to(rewards.dtype)
+    mean, _ = _group_mean(rewards, valid)
+    return (rewards - mean) * valid
+
+
+def rloo_advantages(rewards: Tensor, valid: Tensor) -> Tensor:
+    """RLOO: A_i = r_i - mean_{j != i} r_j = n/(n-1) (r_i - mean_group) over the n valid samples;
+    the advantages of a group sum to zero. A group with fewer than two valid samples gets 0."""
+    valid = valid.to(rewards.dtype)
+    mean, count = _group_mean(rewards, valid)
+    scale = torch.where(count > 1, count / (count - 1).clamp(min=1), torch.zeros_like(count))
+    return (rewards - mean) * valid * scale
+
+
+def reinforce_pp_advantages(rewards: Tensor, valid: Tensor, eps: float = 1e-6) -> Tensor:
+    """REINFORCE++: A_i = (r_i - mean_batch) / (std_batch + eps) over every valid sample of the
+    batch (global normalisation, no per-prompt baseline). Fold the KL penalty into ``rewards``
+    first (``kl_in_reward``)."""
+    valid = valid.to(rewards.dtype)
+    count = valid.sum().clamp(min=1)
+    mean = (rewards * valid).sum() / count
+    std = ((((rewards - mean) ** 2) * valid).sum() / count).sqrt()
+    if std <= 0:
+        return torch.zeros_like(rewards)
+    return (rewards - mean) / (std + eps) * valid
+
+
+def remax_advantages(rewards: Tensor, valid: Tensor, greedy_rewards: Tensor) -> Tensor:
+    """ReMax: A_i = r_i - r_greedy, the baseline being the reward of the prompt's greedy
+    completion (``greedy_rewards`` is ``[P]``)."""
+    return (rewards - greedy_rewards.view(-1, 1)) * valid.to(rewards.dtype)
+
+
+def reinforce_advantages(rewards: Tensor, valid: Tensor) -> Tensor:
+    """Plain REINFORCE: A_i = r_i (no baseline); RAFT's SFT step is this on kept samples."""
+    return rewards * valid.to(rewards.dtype)
+
+
+def beta_fit(success_rates: Tensor) -> tuple[float, float]:
+    """Method-of-moments Beta(a, b) for success rates in [0, 1]; Beta(1, 1) when degenerate."""
+    m = float(success_rates.mean())
+    v = float(success_rates.var(unbiased=False)) if success_rates.numel() > 1 else 0.0
+    if not 0 < m < 1 or v <= 0 or v >= m * (1 - m):
+        return 1.0, 1.0
+    common = m * (1 - m) / v - 1
+    return m * common, (1 - m) * common
+
+
+def beta_pdf(p: Tensor, alpha: float, beta: float) -> Tensor:
+    log_norm = math.lgamma(alpha) + math.lgamma(beta) - math.lgamma(alpha + beta)
+    p = p.clamp(1e-6, 1 - 1e-6)
+    return torch.exp((alpha - 1) * torch.log(p) + (beta - 1) * torch.log1p(-p) - log_norm)
+
+
+def bnpo_advantages(rewards: Tensor, valid: Tensor, a: float = 1.0, b: float = 1.0, eps: float = 1e-6) -> Tensor:
+    """BNPO: A_i = (r_i - p) / f_N(p; alpha, beta), with p the group's mean reward and f_N the
+    Beta density with alpha = 1 + a/3, beta = 1 + b/3, where Beta(a, b) is fitted to recent
+    success rates (`beta_fit`). With alpha = beta = 1 it is REINFORCE with a baseline; with
+    alpha = beta = 3/2 the normaliser is proportional to sqrt(p(1-p)), GRPO's std for binary
+    rewards."""
+    alpha, beta = 1 + a / 3, 1 + b / 3
+    valid_f = valid.to(rewards.dtype)
+    mean, _ = _group_mean(rewards, valid_f)
+    density = beta_pdf(mean, alpha, beta)
+    centred = (rewards - mean) * valid_f
+    return torch.where(centred != 0, centred / (density + eps), torch.zeros_like(centred))
+
+
+def advantages(name: str, rewards: Tensor, valid: Tensor, **extra) -> Tensor:
+    """Dispatch by estimator name (``ESTIMATORS``)."""
+    if name == "grpo":
+        return grpo_advantages(rewards, valid)
+    if name == "dr_grpo":
+        return dr_grpo_advantages(rewards, valid)
+    if name == "rloo":
+        return rloo_advantages(rewards, valid)
+    if name == "reinforce_pp":
+        return reinforce_pp_advantages(rewards, valid)
+    if name == "remax":
+        return remax_advantages(rewards, valid, extra["greedy_rewards"])
+    if name == "bnpo":
+        return bnpo_advantages(rewards, valid, *extra.get("beta_params", (1.0, 1.0)))
+    if name == "reinforce":
+        return reinforce_advantages(rewards, valid)
+    raise ValueError(f"unknown advantage estimator {name!r}; choose one of {', '.join(ESTIMATORS)}")
+
+
+# -- sample selection ------------------------------------------------------------------------
+def mixed_groups(rewards: Tensor, valid: Tensor, tol: float = 1e-9) -> Tensor:
+    """Reinforce-Rej / DAPO dynamic sampling: True for a group whose valid rewards are not all
+    equal (neither all-correct nor all-wrong). ``[P]`` bool."""
+    big = torch.finfo(rewards.dtype).max
+    high = torch.where(valid, rewards, torch.full_like(rewards, -big)).max(dim=1).values
+    low = torch.where(valid, rewards, torch.full_like(rewards, big)).min(dim=1).values
+    return (valid.sum(dim=1) >= 2) & (high - low > tol)
+
+
+def raft_keep(rewards: Tensor, valid: Tensor, mode: str = "best", threshold: float = 1.0) -> Tensor:
+    """RAFT: which samples to fine-tune on. ``best``: the top-reward valid sample of each group,
+    if its reward reaches ``threshold``; ``correct``: every valid sample at or above ``threshold``."""
+    good = valid & (rewards >= threshold)
+    if mode == "correct":
+        return good
+    if mode != "best":
+        raise ValueError("raft mode must be 'best' or 'correct'")
+    masked = torch.where(valid, rewards, torch.full_like(rewards, -torch.finfo(rewards.dtype).max))
+    best = torch.zeros_like(valid)
+    best[torch.arange(rewards.shape[0]), masked.argmax(dim=1)] = True
+    return best & good
+
+
+# -- KL estimators (r = pi_ref / pi, from log-probabilities of the sampled tokens) ------------
+def kl_estimate(logp: Tensor, ref_logp: Tensor, kind: str = "k3") -> Tensor:
+    """Per-token KL(pi || pi_ref) estimates from sampled tokens, with log r = ref_logp - logp.
+
+    k1 = -log r (unbiased, can be negative); k2 = (log r)^2 / 2 (>= 0); k3 = (r - 1) - log r
+    (unbiased and >= 0)."""
+    log_ratio = ref_logp - logp
+    if kind == "k1":
+        return -log_ratio
+    if kind == "k2":
+        return 0.5 * log_ratio**2
+    if kind == "k3":
+        log_ratio = log_ratio.clamp(-20, 20)  # exp overflow guard; beyond this the estimate is meaningless anyway
+        return torch.exp(log_ratio) - 1 - log_ratio
+    raise ValueError("kl estimator must be k1, k2 or k3")
+
+
+# -- losses ------------------------------------------------------------------------------------
+def aggregate(values: Tensor, mask: Tensor, how: str = "token_mean", norm_length: int | None = None) -> Tensor:
+    """Reduce per-token values ``[N, T]`` to a scalar.
+
+    token_mean: sum over every completion token / number of tokens (DAPO);
+    seq_mean: mean over each sequence's tokens, then over sequences (GRPO);
+    seq_sum: sum over tokens / (N * norm_length), a constant, so no length bias (Dr.GRPO)."""
+    mask = mask.to(values.dtype)
+    if how == "token_mean":
+        return (values * mask).sum() / mask.sum().clamp(min=1)
+    if how == "seq_mean":
+        per_seq = (values * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        return per_seq.mean()
+    if how == "seq_sum":
+        length = norm_length or values.shape[1]
+        return (values * mask).sum() / (values.shape[0] * length)
+    raise ValueError("loss aggregation must be token_mean, seq_mean or seq_sum")
+
+
+def clipped_policy_loss(
+    logp: Tensor,
+    old_logp: Tensor,
+    adv: Tensor,
+    mask: Tensor,
+    eps_low: float = 0.2,
+    eps_high: float = 0.2,
+    aggregation: str = "token_mean",
+    norm_length: int | None = None,
+) -> tuple[Tensor, dict[str, float]]:
+    """PPO/GRPO surrogate: -min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A) per token,
+    with ratio = exp(logp - old_logp) and A the sequence's advantage broadcast over its tokens.
+    DAPO's asymmetric clipping is eps_high > eps_low. Returns the loss and the clip fraction."""
+    ratio = torch.exp(logp - old_logp)
+    adv = adv.view(-1, 1)
+    unclipped = ratio * adv
+    clipped = ratio.clamp(1 - eps_low, 1 + eps_high) * adv
+    per_token = -torch.minimum(unclipped, clipped)
+    loss = aggregate(per_token, mask, aggregation, norm_length)
+    with torch.no_grad():
+        was_clipped = ((clipped < unclipped) & mask.bool()).float().sum() / mask.sum().clamp(min=1)
+    return loss, {"clip_fraction": float(was_clipped)}
+
+
+def w_reinforce_weights(adv: Tensor, positive_weight: float = 0.1) -> Tensor:
+    """W-REINFORCE: loss = lambda * L_positive + L_negative; scales positive advantages by lambda."""
+    return torch.where(adv > 0, adv * positive_weight, adv)
+
+
+def sft_loss(logp: Tensor, mask: Tensor, aggregation: str = "token_mean") -> Tensor:
+    """Negative log-likelihood of the kept samples (RAFT's fine-tuning step)."""
+    return aggregate(-logp, mask, aggregation)
+
+
+def entropy_from_logits(logits: Tensor) -> Tensor:
+    """Per-position entropy of the categorical distribution given by ``logits``."""
+    logz = torch.logsumexp(logits, dim=-1, keepdim=True)
+    probs = torch.exp(logits - logz)
+    return (logz.squeeze(-1) - (probs * logits).sum(dim=-1))

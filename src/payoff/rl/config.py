@@ -1,0 +1,168 @@
+"""`payoff train` configuration: one TOML file, validated by pydantic (errors name the field),
+with ``--set section.key=value`` overrides. Every table and its defaults are documented in
+docs/train.md."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraConfig(_Strict):
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class ModelConfig(_Strict):
+    name: str = "smollm2-135m-instruct"  # the embedded default, or a local transformers folder
+    lora: LoraConfig | None = None  # None: full fine-tuning
+    chat_template: bool = True
+    system: str | None = None
+    gradient_checkpointing: bool = False
+
+
+class TaskConfig(_Strict):
+    kind: Literal["arithmetic", "reasoning_gym", "file"] = "arithmetic"
+    train_size: int = Field(2000, gt=0)
+    eval_size: int = Field(200, ge=0)
+    train_seed: int = 1
+    eval_seed: int = 2
+    options: dict[str, Any] = {}  # passed to the task builder (level, template, name, path, ...)
+    eval_options: dict[str, Any] | None = None  # defaults to `options`
+
+
+class RolloutConfig(_Strict):
+    backend: Literal["hf", "vllm", "auto"] = "hf"
+    group_size: int = Field(8, ge=1)
+    prompts_per_step: int = Field(8, ge=1)
+    max_new_tokens: int = Field(32, ge=1)
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(0, ge=0)
+    stop: list[str] = []
+    batch_size: int = Field(32, ge=1)  # generation batch; scoring of one batch overlaps the next
+
+
+class AlgorithmConfig(_Strict):
+    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "remax", "bnpo", "reinforce"] = "grpo"
+    selection: Literal["none", "raft", "reinforce_rej"] = "none"
+    raft_mode: Literal["best", "correct"] = "best"
+    raft_threshold: float = 1.0
+    dynamic_sampling: bool = False  # DAPO: refill the batch with groups of non-zero variance
+    max_refills: int = Field(3, ge=0)
+    eps_low: float = Field(0.2, ge=0)
+    eps_high: float = Field(0.2, ge=0)  # DAPO clip-higher: 0.28
+    loss_aggregation: Literal["token_mean", "seq_mean", "seq_sum"] = "token_mean"
+    positive_weight: float = Field(1.0, ge=0)  # W-REINFORCE lambda (0.1); 1 = off
+    kl_coef: float = Field(0.0, ge=0)
+    kl_estimator: Literal["k1", "k2", "k3"] = "k3"
+    kl_in_reward: bool = False  # REINFORCE++: subtract kl_coef * KL from the reward instead of the loss
+    epochs: int = Field(1, ge=1)  # passes over each batch (PPO epochs); >1 makes the ratio and clip matter
+    on_error: Literal["mask", "zero", "fail"] = "mask"
+    bnpo_window: int = Field(8, ge=1)  # steps of success rates the BNPO Beta is fitted to
+
+
+class OptimConfig(_Strict):
+    lr: float = Field(1e-5, gt=0)
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    max_grad_norm: float = 1.0
+    warmup_steps: int = 0
+    micro_batch: int = Field(16, ge=1)
+
+
+class EvalConfig(_Strict):
+    every: int = 0  # held-out greedy accuracy every N steps (0: only before and after)
+    pass_k: int = Field(0, ge=0)  # also pass@k with k samples per prompt (0: off)
+    max_new_tokens: int | None = None
+    threshold: float = 1.0  # a reward at or above this counts as correct
+
+
+class EngineConfig(_Strict):
+    workers: int = Field(2, ge=0)
+    timeout: float | None = None
+
+
+class LogConfig(_Strict):
+    progress: bool = True
+    tensorboard: bool = True
+    plot: bool = True
+    samples_every: int = 10
+    samples_shown: int = 3
+    monitor: bool = True  # the hacking monitor (payoff.audit.monitors) on every step's rollouts
+
+
+class TrainConfig(_Strict):
+    seed: int = 0
+    steps: int = Field(40, ge=0)
+    run_dir: str = "out/runs/run"
+    checkpoint_every: int = Field(10, ge=0)
+    keep_checkpoints: int = Field(2, ge=1)
+    reward: str | dict[str, Any] = "math"  # a reward name or spec, or a rubric table ([reward] like `payoff score --config`)
+    accuracy_reward: str | None = None  # reward that defines "correct" for accuracy; default: the reward's "math" term if any
+    model: ModelConfig = ModelConfig()
+    task: TaskConfig = TaskConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    algorithm: AlgorithmConfig = AlgorithmConfig()
+    optim: OptimConfig = OptimConfig()
+    eval: EvalConfig = EvalConfig()
+    engine: EngineConfig = EngineConfig()
+    log: LogConfig = LogConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainConfig":
+        if self.algorithm.selection == "raft" and self.algorithm.epochs > 1:
+            raise ValueError("algorithm.epochs > 1 has no meaning for RAFT (an SFT step)")
+        return self
+
+
+class TrainConfigError(ValueError):
+    pass
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``section.key=value`` assignments; values are TOML (``1e-5``, ``true``, ``[1, 2]``) or else strings."""
+    for item in overrides:
+        if "=" not in item:
+            raise TrainConfigError(f"--set {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise TrainConfigError(f"--set {key}: {part} is not a table")
+        node[parts[-1]] = _parse_value(value.strip())
+    return data
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    data: dict[str, Any] = {}
+    if path is not None:
+        with open(path, "rb") as handle:
+            try:
+                data = tomllib.load(handle)
+            except tomllib.TOMLDecodeError as error:
+                raise TrainConfigError(f"{path}: {error}") from None
+    data = apply_overrides(data, overrides or [])
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        raise TrainConfigError(f"{path or 'config'}: {problems}") from None

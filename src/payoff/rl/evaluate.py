@@ -1,0 +1,41 @@
+"""Held-out evaluation: greedy accuracy and pass@k, scored through the engine like training."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from payoff.core import Outcome, Sample
+from payoff.rl.rollout import SamplingParams
+
+
+def is_correct(outcome: Outcome, component: str | None, threshold: float) -> bool:
+    """Correct when the accuracy component (or the total, without one) reaches ``threshold``."""
+    if component is not None and component in outcome.components:
+        value = outcome.components[component]
+    else:
+        value = outcome.score
+    return value is not None and value >= threshold
+
+
+def evaluate(generator: Any, engine: Any, rows: Sequence[dict[str, Any]], prompts: Sequence[str], params: SamplingParams,
+             component: str | None, threshold: float, pass_k: int = 0) -> dict[str, Any]:
+    """``accuracy`` (greedy), and ``pass@k`` when ``pass_k`` > 0: the share of prompts with at
+    least one correct answer among k samples. Also returns the greedy completions."""
+    if not rows:
+        return {}
+    greedy = generator.generate(prompts, params, greedy=True)
+    samples = [Sample(completion=text, prompt=row["prompt"], reference=row.get("reference"), meta=dict(row.get("meta") or {}))
+               for text, row in zip(greedy.texts, rows)]
+    outcomes = engine.score(samples)
+    correct = [is_correct(o, component, threshold) for o in outcomes]
+    result: dict[str, Any] = {"accuracy": sum(correct) / len(rows), "completions": greedy.texts,
+                              "statuses": [o.status for o in outcomes]}
+    if pass_k > 0:
+        repeated = [p for p in prompts for _ in range(pass_k)]
+        sampled = generator.generate(repeated, params)
+        many = [Sample(completion=text, prompt=rows[i // pass_k]["prompt"], reference=rows[i // pass_k].get("reference"),
+                       meta=dict(rows[i // pass_k].get("meta") or {})) for i, text in enumerate(sampled.texts)]
+        hits = [is_correct(o, component, threshold) for o in engine.score(many)]
+        solved = sum(any(hits[i * pass_k:(i + 1) * pass_k]) for i in range(len(rows)))
+        result[f"pass@{pass_k}"] = solved / len(rows)
+    return result

@@ -1,0 +1,128 @@
+"""`train()`: the whole run around `Trainer.train_step`: held-out evaluation before and after,
+checkpoints and resume, the progress display, metrics, monitors, the curves and summary.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from payoff.rl.config import TrainConfig
+from payoff.rl.evaluate import evaluate
+from payoff.rl.metrics import MetricsLog, plot_curves
+from payoff.rl.trainer import Trainer
+
+
+def _evaluate(trainer: Trainer, engine: Any, pass_k: int = 0) -> dict[str, Any]:
+    rows = trainer.eval_rows or []
+    cfg = trainer.config
+    return evaluate(trainer.generator, engine, rows, trainer.render(rows), trainer.eval_params, trainer.component,
+                    cfg.eval.threshold, pass_k)
+
+
+def _trainer_state(trainer: Trainer, extra: dict[str, Any]) -> dict[str, Any]:
+    return {"position": trainer.position, "success_history": list(trainer.success_history), **extra}
+
+
+def train(config: TrainConfig, resume: str | Path | None = None, console: Any = None, **parts: Any) -> dict[str, Any]:
+    """Run training; returns the summary (also written to ``run_dir/summary.json``)."""
+    from rich.console import Console
+
+    from payoff.engine import Engine
+
+    console = console or Console(stderr=True)
+    run_dir = Path(resume) if resume else Path(config.run_dir)
+    if resume:
+        config = config.model_copy(update={"run_dir": str(run_dir)})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    trainer = Trainer(config, **parts)
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    state: dict[str, Any] = {}
+    if resume and checkpoint is None and (run_dir / "metrics.jsonl").exists():
+        console.print(f"[yellow]no checkpoint in {run_dir}; starting from step 0[/]")
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint, trainer.policy.model, trainer.optimizer)
+        trainer.step, trainer.position = state["step"], state["position"]
+        trainer.success_history.extend(state.get("success_history", []))
+        console.print(f"resumed from {checkpoint} (step {trainer.step})")
+    else:
+        (run_dir / "config.json").write_text(config.model_dump_json(indent=1))
+    log = MetricsLog(run_dir, config.log.tensorboard, resume_step=trainer.step if checkpoint is not None else None)
+    if checkpoint is None and (run_dir / "metrics.jsonl").exists():
+        (run_dir / "metrics.jsonl").unlink()  # a fresh run into an old folder starts a fresh log
+    with Engine(trainer.reward, workers=config.engine.workers, timeout=config.engine.timeout) as engine:
+        if "before" in state:
+            before = state["before"]
+        else:
+            before = _evaluate(trainer, engine, config.eval.pass_k)
+            before = {k: v for k, v in before.items() if k not in ("completions", "statuses")}
+        if before:
+            console.print(f"held-out before: accuracy {before.get('accuracy', 0):.1%}"
+                          + (f", pass@{config.eval.pass_k} {before.get(f'pass@{config.eval.pass_k}', 0):.1%}" if config.eval.pass_k else ""))
+        _loop(trainer, engine, log, console, before)
+        after = _evaluate(trainer, engine, config.eval.pass_k) if trainer.eval_rows else {}
+    wall = time.perf_counter() - started + state.get("wall_seconds_before_resume", 0.0)
+    summary: dict[str, Any] = {
+        "steps": trainer.step, "seed": config.seed, "wall_seconds": round(wall, 1),
+        "accuracy_before": before.get("accuracy"), "accuracy_after": after.get("accuracy"),
+        "algorithm": config.algorithm.advantage if config.algorithm.selection == "none" else config.algorithm.selection,
+        "eval_size": len(trainer.eval_rows or []), "resumed_from": str(checkpoint) if checkpoint else None,
+    }
+    if config.eval.pass_k:
+        key = f"pass@{config.eval.pass_k}"
+        summary[f"{key}_before"], summary[f"{key}_after"] = before.get(key), after.get(key)
+    if after.get("completions"):
+        examples = [{"prompt": r["prompt"], "reference": r.get("reference"), "completion": c}
+                    for r, c in zip(trainer.eval_rows[:5], after["completions"][:5])]
+        summary["heldout_examples_after"] = examples
+    rows = log.rows()
+    if config.log.plot and rows:
+        picture = plot_curves(rows, run_dir / "curves.png", title=f"{summary['algorithm']} seed {config.seed}")
+        summary["plot"] = str(picture) if picture else None
+    log.close()
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    if summary["accuracy_after"] is not None:
+        console.print(f"held-out accuracy: {summary['accuracy_before']:.1%} -> {summary['accuracy_after']:.1%} "
+                      f"after {trainer.step} steps in {wall:.0f} s ({run_dir})")
+    return summary
+
+
+def _loop(trainer: Trainer, engine: Any, log: MetricsLog, console: Any, before: dict[str, Any]) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    cfg = trainer.config
+    columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("reward {task.fields[reward]}"),
+               TextColumn("acc {task.fields[acc]}"), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, disable=not cfg.log.progress, transient=False) as progress:
+        bar = progress.add_task("train", total=cfg.steps, completed=trainer.step, reward="-", acc="-")
+        while trainer.step < cfg.steps:
+            metrics = trainer.train_step(engine)
+            trainer.step += 1
+            row: dict[str, Any] = {"step": trainer.step, **metrics}
+            if cfg.eval.every and trainer.step % cfg.eval.every == 0 and trainer.step < cfg.steps:
+                row["heldout_accuracy"] = _evaluate(trainer, engine)["accuracy"]
+            if trainer.monitor is not None:
+                samples = [{"completion": t, "prompt": "", "meta": {"num_tokens": len(c)}}
+                           for t, c in zip(trainer._samples.rollouts.texts, trainer._samples.rollouts.completion_ids)]
+                report = trainer.monitor.update(trainer.step, samples, trainer._samples.outcomes, row.get("heldout_accuracy"))
+                row.update({f"monitor/{k}": v for k, v in report.metrics.items()})
+                row["warnings"] = report.warnings
+                for warning in report.warnings:
+                    progress.console.print(f"[yellow]step {trainer.step}: {warning}[/]")
+            log.log(row)
+            if cfg.log.samples_every and trainer.step % cfg.log.samples_every == 0:
+                shown = [{"prompt": trainer._samples.rows[i // trainer._samples.group_size]["prompt"],
+                          "completion": trainer._samples.rollouts.texts[i],
+                          "reward": trainer._samples.outcomes[i].score} for i in range(min(cfg.log.samples_shown, len(trainer._samples.outcomes)))]
+                log.log_samples(trainer.step, shown)
+                for item in shown:
+                    progress.console.print(f"[dim]step {trainer.step} | {item['completion'][:80]!r} -> {item['reward']}[/]")
+            progress.update(bar, completed=trainer.step, reward=f"{metrics['reward_mean']:.3f}", acc=f"{metrics['accuracy']:.0%}")
+            if trainer.on_step is not None:
+                trainer.on_step(row)
+            if cfg.checkpoint_every and (trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps):
+                save_checkpoint(Path(cfg.run_dir), trainer.step, trainer.policy.model, trainer.optimizer,
+                                _trainer_state(trainer, {"before": before}), cfg.keep_checkpoints)

@@ -1,0 +1,69 @@
+"""Rollouts with vLLM, behind the same interface as `HFGenerator`, for GPU machines.
+
+The trainer's weights change every step, so after each update the current weights are loaded
+into the vLLM engine (``load_weights``) before the next rollouts. Never needed by the tests; used
+when ``rollout.backend`` is ``vllm`` (or ``auto`` with vLLM and a GPU present).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, Sequence
+
+from payoff.rl.rollout import Rollouts, SamplingParams
+
+
+def vllm_available() -> bool:
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class VLLMGenerator:
+    def __init__(self, policy: Any, config: Any) -> None:
+        from vllm import LLM
+
+        from payoff.models.default import policy_path
+
+        self.policy = policy
+        self.llm = LLM(model=str(policy_path(config.model.name)), gpu_memory_utilization=0.3, enable_prefix_caching=True,
+                       dtype="bfloat16", seed=config.seed)
+        self.synced_version = -1
+        self.version = 0  # bumped by the trainer after each optimiser step
+
+    def _sync(self) -> None:
+        if self.synced_version == self.version:
+            return
+        model = self.policy.model
+        if self.policy.lora:
+            # Fold the adapters into the base weights for the export, then unfold them again.
+            model.merge_adapter()
+            try:
+                state = {k.replace("base_model.model.", "").replace(".base_layer", ""): v.detach().clone()
+                         for k, v in model.state_dict().items() if "lora_" not in k}
+            finally:
+                model.unmerge_adapter()
+        else:
+            state = model.state_dict()
+        runner = self.llm.llm_engine.model_executor.driver_worker.model_runner.model
+        runner.load_weights(state.items())
+        self.synced_version = self.version
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams, greedy: bool = False) -> Rollouts:
+        from vllm import SamplingParams as VParams
+
+        self._sync()
+        options = VParams(max_tokens=params.max_new_tokens, temperature=0.0 if greedy else params.temperature,
+                          top_p=1.0 if greedy else params.top_p, top_k=-1 if greedy or not params.top_k else params.top_k,
+                          stop=list(params.stop) or None, include_stop_str_in_output=True)
+        outputs = self.llm.generate(list(prompts), options, use_tqdm=False)
+        result = Rollouts()
+        for output in outputs:
+            choice = output.outputs[0]
+            result.prompt_ids.append(list(output.prompt_token_ids))
+            result.completion_ids.append(list(choice.token_ids))
+            result.texts.append(choice.text)
+            result.truncated.append(choice.finish_reason == "length")
+        return result

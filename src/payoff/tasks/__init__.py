@@ -1,0 +1,19 @@
+"""Tasks for training and evaluation: rows ``{"prompt", "reference", "meta"}``.
+
+`arithmetic` is procedural (levels, seed); `reasoning_gym` adapts the reasoning-gym package
+(offline); `load_rows` reads JSONL, Parquet or a `datasets` folder saved to disk with a field map.
+"""
+
+from __future__ import annotations
+
+from payoff._lazy import lazy_getattr
+
+_LAZY = {
+    "arithmetic": "payoff.tasks.arithmetic",
+    "LEVELS": "payoff.tasks.arithmetic",
+    "reasoning_gym_rows": "payoff.tasks.reasoning_gym",
+    "load_rows": "payoff.tasks.loader",
+    "task_rows": "payoff.tasks.loader",
+}
+__all__ = list(_LAZY)
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
