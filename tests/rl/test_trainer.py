@@ -1,0 +1,146 @@
+"""The trainer end to end on a tiny random Llama (real tokenizer, real engine workers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from payoff.rl.batch import RewardFailure
+from payoff.rl.config import TrainConfig
+from payoff.rl.logprobs import pack, token_logprobs
+from payoff.rl.loop import train
+from payoff.rl.policy import load_training_policy
+from payoff.rl.update import policy_update
+from tests.rl.toy import flaky, tiny_model, tokenizer, vowel_share
+
+ROWS = [{"prompt": f"Write a word number {i}.", "reference": None} for i in range(64)]
+DETERMINISTIC = ("reward_mean", "accuracy", "completion_length", "loss", "grad_norm", "entropy", "trained_samples")
+
+
+def toy_config(run_dir: Path, **changes) -> TrainConfig:
+    data = {"seed": 0, "steps": 20, "run_dir": str(run_dir), "checkpoint_every": 0,
+            "model": {"chat_template": False},
+            "rollout": {"group_size": 4, "prompts_per_step": 4, "max_new_tokens": 8, "batch_size": 16},
+            "optim": {"lr": 5e-2}, "engine": {"workers": 0}, "eval": {"threshold": 0.3},
+            "log": {"progress": False, "tensorboard": False, "plot": False, "samples_every": 0}}
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if name:
+            data.setdefault(section, {})[name] = value
+        else:
+            data[section] = value
+    return TrainConfig.model_validate(data)
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory) -> tuple[dict, list[dict]]:
+    run_dir = tmp_path_factory.mktemp("toy") / "run"
+    summary = train(toy_config(run_dir), model=tiny_model(), tokenizer=tokenizer(), reward=vowel_share, train_rows=ROWS, eval_rows=ROWS[:8])
+    return summary, metrics(run_dir)
+
+
+def test_twenty_steps_on_a_learnable_toy_reward_raise_the_reward(toy_run) -> None:
+    summary, rows = toy_run
+    assert summary["steps"] == 20 and len(rows) == 20
+    first = sum(r["reward_mean"] for r in rows[:3]) / 3
+    last = sum(r["reward_mean"] for r in rows[-3:]) / 3
+    assert last > first + 0.1, (first, last)
+    for key in ("reward_mean", "accuracy", "kl", "clip_fraction", "entropy", "completion_length", "tokens_per_s",
+                "time_generate", "time_score_wait", "time_train", "status/ok", "status/error", "masked"):
+        assert key in rows[0], key
+
+
+def test_the_same_seed_gives_the_same_run(toy_run, tmp_path: Path) -> None:
+    _, rows = toy_run
+    train(toy_config(tmp_path / "again", steps=6), model=tiny_model(), tokenizer=tokenizer(), reward=vowel_share,
+          train_rows=ROWS, eval_rows=[])
+    again = metrics(tmp_path / "again")
+    for a, b in zip(rows[:6], again):
+        for key in DETERMINISTIC:
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), key
+
+
+def test_loss_falls_on_a_fixed_batch() -> None:
+    policy = load_training_policy(toy_config(Path("unused")).model, keep_reference=False, model=tiny_model(1), tokenizer=tokenizer())
+    tok = tokenizer()
+    prompts = [tok("Count to three:")["input_ids"]] * 4
+    completions = [tok(" one two three")["input_ids"], tok(" blue")["input_ids"], tok(" 1 2 3")["input_ids"], tok(" no")["input_ids"]]
+    adv = torch.tensor([1.0, -1.0, 1.0, -1.0])
+    optimizer = torch.optim.AdamW(policy.trainable(), lr=1e-2)
+    algo = toy_config(Path("unused")).algorithm
+
+    def objective() -> float:
+        batch = pack(prompts, completions, policy.pad_id)
+        with torch.no_grad():
+            logp, _ = token_logprobs(policy.model, batch)
+        per_seq = logp.sum(1) / batch.completion_mask.sum(1)
+        return float(-(per_seq * adv).mean())
+
+    start = objective()
+    for _ in range(10):
+        policy_update(policy, optimizer, prompts, completions, adv, torch.ones(4, dtype=torch.bool), algo, 2, 1.0, 8, 1.0)
+    assert objective() < start - 0.5
+
+
+def test_reward_errors_are_masked_and_counted_with_real_workers(tmp_path: Path) -> None:
+    rows_seen = []
+    summary = train(toy_config(tmp_path / "flaky", steps=3, engine={"workers": 2}), model=tiny_model(), tokenizer=tokenizer(),
+                    reward=flaky, train_rows=ROWS, eval_rows=[], on_step=rows_seen.append)
+    assert summary["steps"] == 3
+    errors = sum(r["status/error"] for r in rows_seen)
+    assert errors > 0
+    for row in rows_seen:
+        assert row["masked"] == row["status/error"]  # every error masked, nothing else
+        assert row["status/ok"] + row["status/error"] == 16
+
+
+def test_on_error_fail_stops_the_run(tmp_path: Path) -> None:
+    with pytest.raises(RewardFailure, match="toy reward failure"):
+        train(toy_config(tmp_path / "fail", steps=3, algorithm={"on_error": "fail"}), model=tiny_model(), tokenizer=tokenizer(),
+              reward=flaky, train_rows=ROWS, eval_rows=[])
+
+
+@pytest.mark.parametrize("algorithm", [
+    {"advantage": "rloo"}, {"advantage": "dr_grpo", "loss_aggregation": "seq_sum"}, {"advantage": "reinforce_pp", "kl_coef": 0.1, "kl_in_reward": True},
+    {"advantage": "remax"}, {"advantage": "bnpo"}, {"selection": "raft"}, {"selection": "reinforce_rej"},
+    {"dynamic_sampling": True, "eps_high": 0.28, "epochs": 2}, {"kl_coef": 0.05, "kl_estimator": "k3", "positive_weight": 0.1},
+])
+def test_every_algorithm_runs_steps(tmp_path: Path, algorithm: dict) -> None:
+    seen = []
+    train(toy_config(tmp_path / "alg", steps=2, algorithm=algorithm), model=tiny_model(), tokenizer=tokenizer(), reward=vowel_share,
+          train_rows=ROWS, eval_rows=[], on_step=seen.append)
+    assert len(seen) == 2
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in seen)
+    if algorithm.get("selection") == "reinforce_rej":
+        assert all(r["groups_kept"] == r["groups_drawn"] - r["groups_uniform"] for r in seen)
+    if algorithm.get("kl_coef") and not algorithm.get("kl_in_reward"):
+        assert seen[0]["kl"] == pytest.approx(0.0, abs=1e-6)  # the first update starts at the reference
+        assert seen[1]["kl"] > 0
+
+
+def test_lora_reference_is_the_base_with_adapters_off() -> None:
+    config = toy_config(Path("unused"), model={"chat_template": False, "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}})
+    base = tiny_model(2)
+    tok = tokenizer()
+    batch = pack([tok("hello there")["input_ids"]], [tok(" general")["input_ids"]], tok.pad_token_id)
+    with torch.no_grad():
+        expected, _ = token_logprobs(base, batch)
+    policy = load_training_policy(config.model, keep_reference=True, model=base, tokenizer=tok)
+    trainable = sum(p.numel() for p in policy.trainable())
+    assert 0 < trainable < sum(p.numel() for p in policy.model.parameters()) / 10
+    with torch.no_grad():
+        for name, parameter in policy.model.named_parameters():
+            if "lora_B" in name:
+                parameter.add_(0.5)  # move the adapters away from zero
+        moved, _ = token_logprobs(policy.model, batch)
+        with policy.reference() as reference:
+            ref, _ = token_logprobs(reference, batch)
+    assert torch.allclose(ref, expected, atol=1e-6)
+    assert not torch.allclose(moved, expected, atol=1e-3)
