@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from payoff.cli import audit, info, score, train
+from payoff.cli import audit, info, score, serve, train
 
 app = typer.Typer(
     name="payoff",
@@ -19,6 +19,7 @@ app.command("doctor")(info.doctor_command)
 app.command("audit")(audit.audit_command)
 app.command("monitor")(audit.monitor_command)
 app.command("train")(train.train_command)
+app.command("serve")(serve.serve_command)
 
 
 def main() -> None:

@@ -50,6 +50,20 @@ def build_reward(options: list[str]) -> Reward:
         raise typer.BadParameter(str(error), param_hint="--reward") from error
 
 
+def resolve_reward(reward: list[str], config: Path | None) -> Reward:
+    """The reward a command was given: ``--config`` (a rubric) or ``--reward`` options."""
+    if config is not None and reward:
+        raise typer.BadParameter("give either --config or --reward, not both", param_hint="--config")
+    if config is not None:
+        try:
+            return load_rubric(config)
+        except RubricConfigError as error:
+            raise typer.BadParameter(str(error), param_hint="--config") from error
+    if reward:
+        return build_reward(reward)
+    raise typer.BadParameter("name a reward (--reward NAME) or a rubric (--config FILE)", param_hint="--reward")
+
+
 def score_command(
     input: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="JSONL: prompt, completion, reference, group, meta."),
     reward: list[str] = typer.Option([], "--reward", "-r", help="NAME[:WEIGHT]; repeat to sum several rewards."),
@@ -62,17 +76,7 @@ def score_command(
     summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the summary as JSON."),
 ) -> None:
     """Score every line of INPUT; write each line back with reward, status, components and info."""
-    if config is not None and reward:
-        raise typer.BadParameter("give either --config or --reward, not both", param_hint="--config")
-    if config is not None:
-        try:
-            scorer = load_rubric(config)
-        except RubricConfigError as error:
-            raise typer.BadParameter(str(error), param_hint="--config") from error
-    elif reward:
-        scorer = build_reward(reward)
-    else:
-        raise typer.BadParameter("name a reward (--reward NAME) or a rubric (--config FILE)", param_hint="--reward")
+    scorer = resolve_reward(reward, config)
     out = out or input.with_suffix(".scored.jsonl")
     lines, blank = read_jsonl(input)
     good = [line for line in lines if line.sample is not None]

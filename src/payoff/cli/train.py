@@ -35,5 +35,10 @@ def train_command(
         except (TrainConfigError, OSError) as error:
             console.print(f"[red]{error}[/]")
             raise typer.Exit(2)
+    if loaded.variants and resume is None:
+        from payoff.rl.compare import train_variants
+
+        typer.echo(json.dumps(train_variants(loaded, console=console)))
+        return
     summary = train(loaded, resume=resume, console=console)
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "heldout_examples_after"}))

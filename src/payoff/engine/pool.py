@@ -386,11 +386,20 @@ def score(
     max_procs: int = DEFAULT_MAX_PROCS,
     cache: str | os.PathLike[str] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    backend: str = "local",
     **options: Any,
 ) -> list[Outcome]:
     """Score `samples` with `reward` (a name, a Reward or a plain function); one Outcome per
-    sample, in order. See `Engine` for the options."""
+    sample, in order. See `Engine` for the options; ``backend="ray"`` spreads the work over a
+    Ray cluster (`payoff.engine.ray_backend`) with the same outcomes."""
     samples = list(samples)
+    if backend == "ray":
+        from payoff.engine.ray_backend import RayEngine
+
+        with RayEngine(reward, timeout=timeout, memory_mb=memory_mb, max_procs=max_procs, **options) as remote:
+            return remote.score(samples, on_progress=on_progress)
+    if backend != "local":
+        raise ValueError("backend must be 'local' or 'ray'")
     if workers is None:
         workers = min(os.cpu_count() or 1, max(1, len(samples)))
     with Engine(reward, workers=workers, timeout=timeout, memory_mb=memory_mb, max_procs=max_procs, cache=cache, **options) as engine:

@@ -117,6 +117,9 @@ class TrainConfig(_Strict):
     eval: EvalConfig = EvalConfig()
     engine: EngineConfig = EngineConfig()
     log: LogConfig = LogConfig()
+    # Named variants of this config, run one after another into run_dir/<name> and compared in
+    # one plot (e.g. GRPO vs RAFT vs Reinforce-Rej). Each value is a table of overrides.
+    variants: dict[str, dict[str, Any]] = {}
 
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":
@@ -150,6 +153,29 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 raise TrainConfigError(f"--set {key}: {part} is not a table")
         node[parts[-1]] = _parse_value(value.strip())
     return data
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` merged in, tables recursively."""
+    merged = dict(base)
+    for key, value in changes.items():
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def variant_configs(config: TrainConfig) -> dict[str, TrainConfig]:
+    """One validated config per variant, each with its own run folder."""
+    base = config.model_dump(exclude={"variants"})
+    result = {}
+    for name, changes in config.variants.items():
+        data = merge(base, changes)
+        data["run_dir"] = str(Path(config.run_dir) / name)
+        try:
+            result[name] = TrainConfig.model_validate(data)
+        except ValidationError as error:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+            raise TrainConfigError(f"variant {name!r}: {problems}") from None
+    return result
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:

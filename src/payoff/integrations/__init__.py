@@ -1,0 +1,1 @@
+"""Adapters that hand a payoff reward to other trainers: `trl`, `verl`, `openrlhf`."""

@@ -1,0 +1,179 @@
+"""The reward server: FastAPI app over one engine.
+
+Endpoints: ``POST /v1/score``, ``POST /get_reward`` (OpenRLHF), ``GET /v1/rewards``,
+``GET /healthz``, ``GET /metrics`` (Prometheus text) and the OpenAPI spec at ``/openapi.json``.
+Bodies are read and parsed here, not by FastAPI, so that a body over the limit is a 413 before
+it is all read, and bad UTF-8 or invalid JSON is a 400 that says where. A request that does not
+match the schema is a 422 that names the field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, Field, ValidationError
+
+from payoff.core import Reward, Sample, SampleError
+from payoff.integrations.openrlhf import protocol_response, protocol_samples
+from payoff.serve.batcher import Batcher, Overloaded
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class ScoreRequest(BaseModel):
+    samples: list[dict[str, Any]] = Field(description="samples as in `payoff score` input: completion, prompt, reference, meta, group")
+    reward: str | None = Field(None, description="name of the served reward (optional; must match)")
+
+
+class OpenRLHFRequest(BaseModel):
+    query: list[str]
+    prompts: list[str] | None = None
+    labels: list[Any] | None = None
+
+
+class HTTPProblem(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+def _validation_message(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors())
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("payoff_requests", "HTTP requests", ["endpoint", "code"], registry=self.registry)
+        self.latency = Histogram("payoff_request_seconds", "request latency", ["endpoint"], registry=self.registry,
+                                 buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.outcomes = Counter("payoff_outcomes", "scored samples by status", ["reward", "status"], registry=self.registry)
+        self.queued = Gauge("payoff_queued_samples", "samples waiting for the engine", registry=self.registry)
+
+
+def create_app(reward: Reward, *, workers: int = 2, timeout: float | None = None, token: str | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES, max_pending: int = 20_000, max_batch: int = 1024, engine: Any = None) -> FastAPI:
+    """An app serving ``reward``. ``engine`` overrides the default local `Engine` (e.g. the Ray
+    backend)."""
+    from payoff.engine import Engine
+
+    metrics = Metrics()
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        state["engine"] = engine if engine is not None else Engine(reward, workers=workers, timeout=timeout)
+        state["batcher"] = Batcher(state["engine"], max_batch=max_batch, max_pending=max_pending)
+        state["batcher"].start()
+        yield
+        await state["batcher"].stop()  # uvicorn has already let in-flight requests finish
+        state["engine"].close()
+
+    app = FastAPI(title="payoff reward server", version="1", lifespan=lifespan)
+    components = [t.name for t in getattr(reward, "terms", [])]
+
+    @app.exception_handler(HTTPProblem)
+    async def problem(_: Request, error: HTTPProblem) -> JSONResponse:
+        return JSONResponse({"error": error.message}, status_code=error.status, headers=error.headers)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        began = time.perf_counter()
+        endpoint = request.url.path if request.url.path in KNOWN else "other"
+        if token and request.url.path not in ("/healthz", "/docs", "/openapi.json") and \
+                request.headers.get("authorization", "") != f"Bearer {token}":
+            response: Response = JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
+                                              headers={"WWW-Authenticate": "Bearer"})
+        else:
+            response = await call_next(request)
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - began)
+        return response
+
+    async def read_json(request: Request, model: type[BaseModel]) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            raise HTTPProblem(413, f"body of {declared} bytes is over the {max_body_bytes}-byte limit")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise HTTPProblem(413, f"body is over the {max_body_bytes}-byte limit")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise HTTPProblem(400, f"body is not UTF-8: byte {error.start}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise HTTPProblem(400, f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+        try:
+            return model.model_validate(data)
+        except ValidationError as error:
+            raise HTTPProblem(422, _validation_message(error)) from None
+
+    async def run(samples: list[Sample]) -> list[Any]:
+        metrics.queued.set(state["batcher"].pending + len(samples))
+        try:
+            outcomes = await state["batcher"].score(samples)
+        except Overloaded as error:
+            raise HTTPProblem(503, f"server busy: {error}", {"Retry-After": "1"}) from None
+        for outcome in outcomes:
+            metrics.outcomes.labels(reward.name, outcome.status).inc()
+        return outcomes
+
+    @app.post("/v1/score", openapi_extra=_schema(ScoreRequest))
+    async def score(request: Request) -> dict[str, Any]:
+        """Score samples; one outcome per sample, in order, with `payoff score`'s fields."""
+        body = await read_json(request, ScoreRequest)
+        if body.reward is not None and body.reward != reward.name:
+            raise HTTPProblem(404, f"unknown reward {body.reward!r}: this server serves {reward.name!r}")
+        samples = []
+        for index, record in enumerate(body.samples):
+            try:
+                samples.append(Sample.from_dict(record))
+            except SampleError as error:
+                raise HTTPProblem(422, f"samples.{index}: {error}") from None
+        outcomes = await run(samples)
+        return {"reward": reward.name, "outcomes": [o.to_dict() for o in outcomes]}
+
+    @app.post("/get_reward", openapi_extra=_schema(OpenRLHFRequest))
+    async def get_reward(request: Request) -> dict[str, Any]:
+        """OpenRLHF's remote reward protocol."""
+        body = await read_json(request, OpenRLHFRequest)
+        try:
+            samples = protocol_samples(body.query, body.prompts, body.labels)
+        except ValueError as error:
+            raise HTTPProblem(422, str(error)) from None
+        return protocol_response(await run(samples))
+
+    @app.get("/v1/rewards")
+    async def rewards() -> dict[str, Any]:
+        from payoff.registry import REGISTRY, load_builtins
+
+        load_builtins()
+        return {"served": reward.name, "components": components, "timeout": state["engine"].timeout,
+                "registered": sorted(REGISTRY)}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "reward": reward.name, "queued": state["batcher"].pending}
+
+    @app.get("/metrics")
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
+
+    KNOWN = {"/v1/score", "/get_reward", "/v1/rewards", "/healthz", "/metrics"}
+    return app

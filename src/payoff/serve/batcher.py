@@ -1,0 +1,74 @@
+"""Requests from many clients become engine batches: one batch scores at a time (the engine's
+worker pool is the parallelism), and every request that arrives meanwhile joins the next one.
+The queue is bounded in samples; beyond it a request is refused at once (503), not queued."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from payoff.core import Outcome, Sample
+
+
+class Overloaded(RuntimeError):
+    pass
+
+
+class Batcher:
+    def __init__(self, engine: Any, max_batch: int = 1024, max_pending: int = 20_000) -> None:
+        self.engine, self.max_batch, self.max_pending = engine, max_batch, max_pending
+        self.pending = 0
+        self._queue: asyncio.Queue[tuple[list[Sample], asyncio.Future]] | None = None
+        self._task: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="payoff-score")
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._executor.shutdown(wait=True)
+
+    async def score(self, samples: list[Sample]) -> list[Outcome]:
+        if self.pending + len(samples) > self.max_pending:
+            raise Overloaded(f"{self.pending} samples already queued (limit {self.max_pending})")
+        assert self._queue is not None, "Batcher.start() first"
+        self.pending += len(samples)
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((samples, future))
+        try:
+            return await future
+        finally:
+            self.pending -= len(samples)
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            count = len(batch[0][0])
+            while count < self.max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                batch.append(item)
+                count += len(item[0])
+            live = [(samples, future) for samples, future in batch if not future.cancelled()]
+            everything = [s for samples, _ in live for s in samples]
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self.engine.score, everything)
+            except Exception as error:  # the engine itself failed: tell every waiting request
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            start = 0
+            for samples, future in live:
+                if not future.done():
+                    future.set_result(outcomes[start:start + len(samples)])
+                start += len(samples)

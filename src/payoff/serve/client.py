@@ -1,0 +1,103 @@
+"""A client for `payoff serve`, with retries and backoff, and `remote_reward`: a served reward
+usable anywhere a local one is (the engine, a Rubric term, the trainer)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+from payoff.core import Outcome, Reward, Sample
+
+RETRY_STATUSES = {429, 502, 503, 504}
+
+
+class ServerError(RuntimeError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class Client:
+    """``Client("http://127.0.0.1:8000").score(samples)`` -> list of Outcome.
+
+    Connection errors and 429/502/503/504 are retried ``retries`` times with exponential backoff
+    (honouring ``Retry-After``); other 4xx are raised at once as `ServerError` with the server's
+    message."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0, retries: int = 5, backoff: float = 0.2) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self.retries, self.backoff = retries, backoff
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as error:
+                if attempt == self.retries:
+                    raise ServerError(0, f"cannot reach {self.url}: {error}") from error
+            else:
+                if response.status_code < 400:
+                    return response.json()
+                if response.status_code not in RETRY_STATUSES or attempt == self.retries:
+                    try:
+                        message = response.json().get("error", response.text)
+                    except ValueError:
+                        message = response.text
+                    raise ServerError(response.status_code, message)
+                retry_after = response.headers.get("retry-after")
+                if retry_after and retry_after.isdigit():
+                    delay = max(delay, float(retry_after))
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def score(self, samples: Sequence[Sample | dict[str, Any]], reward: str | None = None) -> list[Outcome]:
+        payload = {"samples": [s.to_dict() if isinstance(s, Sample) else s for s in samples]}
+        if reward is not None:
+            payload["reward"] = reward
+        body = self._request("POST", "/v1/score", json=payload)
+        return [Outcome(score=o.get("reward"), status=o["status"], components=o.get("components") or {}, info=o.get("info") or {})
+                for o in body["outcomes"]]
+
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/healthz")
+
+    def rewards(self) -> dict[str, Any]:
+        return self._request("GET", "/v1/rewards")
+
+
+class _RemoteScorer:
+    """Picklable (url and options only), so engine workers can each open their own client."""
+
+    def __init__(self, url: str, token: str | None, timeout: float) -> None:
+        self.url, self.token, self.timeout = url, token, timeout
+        self._client: Client | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url, "token": self.token, "timeout": self.timeout, "_client": None}
+
+    def __call__(self, sample: Sample) -> Outcome:
+        if self._client is None:
+            self._client = Client(self.url, self.token, self.timeout)
+        return self._client.score([sample])[0]
+
+
+def remote_reward(url: str, token: str | None = None, timeout: float = 60.0, name: str | None = None) -> Reward:
+    """A Reward that scores each sample on the server at ``url``."""
+    return Reward(_RemoteScorer(url, token, timeout), name=name or f"remote:{url}", timeout=timeout + 5)
