@@ -35,5 +35,5 @@ def test_ray_gives_the_local_results_including_timeouts(ray_cluster) -> None:
     remote = score(samples, mixed, backend="ray", actors=2, workers_per_actor=1)
     assert [o.status for o in remote] == [o.status for o in local] == ["ok", "ok", "timeout", "error", "ok", "ok", "ok", "error"]
     assert [o.score for o in remote] == [o.score for o in local]
-    assert "bad sample" in remote[3].info["message"]
-    assert "sample 7" in remote[7].info["message"]
+    assert "bad sample" in remote[3].info["error"] and remote[3].info["error"] == local[3].info["error"]
+    assert remote[7].info["error"] == local[7].info["error"] == "sample 7: missing field 'completion'"

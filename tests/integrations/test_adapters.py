@@ -11,7 +11,7 @@ import torch
 from payoff.integrations.openrlhf import protocol_response, protocol_samples, reward_func, split_response
 from payoff.integrations.trl import trl_reward
 from payoff.integrations.verl import compute_score, make_compute_score
-from tests.rl.toy import tiny_model, tokenizer
+from tests.rl.toy import tiny_model, tokenizer, vowel_share
 
 
 def test_trl_reward_returns_scores_and_none_for_abstain() -> None:
@@ -31,19 +31,23 @@ def test_trl_grpo_trainer_takes_a_step_with_the_adapter(tmp_path: Path) -> None:
 
     rows = [{"prompt": f"What is {i} + 1?", "reference": str(i + 1)} for i in range(8)]
     func = trl_reward("math", workers=1)
+    # A random model never gets the sums right, so a graded toy reward gives the step a gradient.
+    graded = trl_reward(vowel_share, workers=1)
     config = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, max_steps=1, per_device_train_batch_size=4,
                         num_generations=4, max_completion_length=6, report_to="none", save_strategy="no", logging_steps=1,
                         disable_tqdm=True, seed=0)
     tok = tokenizer()
     model = tiny_model()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trainer = GRPOTrainer(model=model, reward_funcs=[func], args=config, train_dataset=Dataset.from_list(rows), processing_class=tok)
+    trainer = GRPOTrainer(model=model, reward_funcs=[func, graded], args=config, train_dataset=Dataset.from_list(rows), processing_class=tok)
     trainer.train()
     func.engine.close()
+    graded.engine.close()
     assert trainer.state.global_step == 1
     assert len(func.last_outcomes) == 4 and all(o.status == "ok" for o in func.last_outcomes)
     logged = trainer.state.log_history[0]
     assert any(key.startswith("rewards/payoff_math") for key in logged), logged
+    assert any(key.startswith("rewards/payoff_toy_vowels") for key in logged), logged
     assert any(not torch.equal(before[n], p) for n, p in model.named_parameters())  # the step changed the weights
 
 

@@ -150,7 +150,9 @@ def test_graceful_shutdown_finishes_in_flight_requests() -> None:
         process.send_signal(signal.SIGTERM)
         request.join()
         assert results[0].status_code == 200 and results[0].json()["outcomes"][0]["reward"] == 1.0
-        assert process.wait(timeout=30) == 0
+        # uvicorn re-raises the signal once shutdown is complete, so the exit reads as SIGTERM.
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+        assert "Traceback" not in process.stderr.read()
 
 
 def test_remote_reward_works_inside_the_engine(math_server: str) -> None:

@@ -80,7 +80,7 @@ class RayEngine:
             try:
                 results = ray.get(ref)
             except Exception as error:  # the actor or its node is gone: its share errors, the rest stands
-                results = [{"score": None, "status": "error", "components": {}, "info": {"message": f"ray actor lost: {error!r}"[:500]}}
+                results = [{"score": None, "status": "error", "components": {}, "info": {"error": f"ray actor lost: {error!r}"[:500]}}
                            for _ in share]
             for (index, _), result in zip(share, results):
                 outcomes[index] = Outcome(score=result["score"], status=result["status"], components=result["components"], info=result["info"])

@@ -68,7 +68,7 @@ def reward_value(outcome: Outcome, on_error: str) -> float | None:
     if outcome.status == "ok":
         return float(outcome.score)  # type: ignore[arg-type]
     if on_error == "fail" and outcome.status in ("error", "timeout"):
-        raise RewardFailure(f"reward {outcome.status}: {outcome.info.get('message') or outcome.info}")
+        raise RewardFailure(f"reward {outcome.status}: {outcome.info.get('error') or outcome.info}")
     return 0.0 if on_error == "zero" else None
 
 
