@@ -144,3 +144,19 @@ def test_lora_reference_is_the_base_with_adapters_off() -> None:
             ref, _ = token_logprobs(reference, batch)
     assert torch.allclose(ref, expected, atol=1e-6)
     assert not torch.allclose(moved, expected, atol=1e-3)
+
+
+def test_the_monitor_flags_a_planted_length_hack_in_the_first_steps_it_grows(tmp_path: Path) -> None:
+    from tests.rl.toy import pays_for_length
+
+    seen: list[dict] = []
+    train(toy_config(tmp_path / "hack", steps=8, log={"progress": False, "tensorboard": False, "plot": False, "samples_every": 0,
+                                                      "monitor_unit": "chars"}),
+          model=tiny_model(), tokenizer=tokenizer(), reward=pays_for_length, train_rows=ROWS, eval_rows=[], on_step=seen.append)
+    first_length = seen[0]["monitor/length_mean"]
+    grown = [r["step"] for r in seen if r["monitor/length_mean"] > first_length * 1.05]
+    flagged = [r["step"] for r in seen if any(w.startswith("length_reward") for w in r["warnings"])]
+    assert grown, "the planted hack should make completions longer"
+    assert flagged and flagged[0] <= grown[0] + 1, (grown, flagged)
+    lines = (tmp_path / "hack" / "metrics.jsonl").read_text()
+    assert "length_reward: reward tracks length" in lines  # the warning is in the step log too

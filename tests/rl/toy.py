@@ -65,3 +65,9 @@ def flaky(sample: Sample) -> Outcome:
 
 
 TOY_REWARD = f"{HERE / 'toy.py'}:vowel_share"
+
+
+@reward(name="toy_length_hack")
+def pays_for_length(sample: Sample) -> Outcome:
+    """A planted hack: the reward is the completion's length in characters (capped)."""
+    return Outcome.ok(min(len(sample.completion), 200) / 100)

@@ -99,6 +99,7 @@ class LogConfig(_Strict):
     samples_every: int = 10
     samples_shown: int = 3
     monitor: bool = True  # the hacking monitor (payoff.audit.monitors) on every step's rollouts
+    monitor_unit: Literal["tokens", "words", "chars"] = "tokens"  # how the monitor measures length
 
 
 class TrainConfig(_Strict):

@@ -70,7 +70,7 @@ class Trainer:
         if config.log.monitor:
             from payoff.audit.monitors import HackingMonitor
 
-            self.monitor = HackingMonitor()
+            self.monitor = HackingMonitor(unit=config.log.monitor_unit)
 
     # -- setup ---------------------------------------------------------------------------------
     def _make_rows(self) -> None:
