@@ -37,3 +37,16 @@ def test_ray_gives_the_local_results_including_timeouts(ray_cluster) -> None:
     assert [o.score for o in remote] == [o.score for o in local]
     assert "bad sample" in remote[3].info["error"] and remote[3].info["error"] == local[3].info["error"]
     assert remote[7].info["error"] == local[7].info["error"] == "sample 7: missing field 'completion'"
+
+
+@pytest.mark.slow
+def test_serve_with_the_ray_backend_answers_like_the_local_one() -> None:
+    import httpx
+
+    from tests.serve.helpers import running_server
+
+    samples = [{"completion": "\\boxed{4}", "reference": "4"}, {"completion": "5", "reference": "4"}, {"completion": "x", "reference": "\\boxed{"}]
+    with running_server("--reward", "math", "--backend", "ray", ready_timeout=120) as (url, _):
+        served = httpx.post(f"{url}/v1/score", json={"samples": samples}, timeout=60).json()["outcomes"]
+    local = score(samples, "math", workers=0)
+    assert [(o["reward"], o["status"]) for o in served] == [(o.score, o.status) for o in local]
