@@ -42,13 +42,18 @@ def metrics(run_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory) -> tuple[dict, list[dict]]:
     run_dir = tmp_path_factory.mktemp("toy") / "run"
-    summary = train(toy_config(run_dir), model=tiny_model(), tokenizer=tokenizer(), reward=vowel_share, train_rows=ROWS, eval_rows=ROWS[:8])
+    summary = train(toy_config(run_dir, eval={"threshold": 0.3, "pass_k": 2}), model=tiny_model(), tokenizer=tokenizer(), reward=vowel_share, train_rows=ROWS, eval_rows=ROWS[:8])
+    written = json.loads((run_dir / "summary.json").read_text())
+    assert {k: v for k, v in written.items() if k != "heldout_examples_after"} == {k: v for k, v in summary.items() if k != "heldout_examples_after"}
     return summary, metrics(run_dir)
 
 
 def test_twenty_steps_on_a_learnable_toy_reward_raise_the_reward(toy_run) -> None:
     summary, rows = toy_run
     assert summary["steps"] == 20 and len(rows) == 20
+    for key in ("accuracy_before", "accuracy_after", "wall_seconds", "seed", "pass@2_before", "pass@2_after"):
+        assert summary[key] is not None, key
+    assert all(0 <= summary[k] <= 1 for k in ("accuracy_before", "accuracy_after", "pass@2_before", "pass@2_after"))
     first = sum(r["reward_mean"] for r in rows[:3]) / 3
     last = sum(r["reward_mean"] for r in rows[-3:]) / 3
     assert last > first + 0.1, (first, last)

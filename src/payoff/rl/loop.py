@@ -16,10 +16,16 @@ from payoff.rl.trainer import Trainer
 
 
 def _evaluate(trainer: Trainer, engine: Any, pass_k: int = 0) -> dict[str, Any]:
+    """Held-out evaluation on its own random stream: evaluating (or not, or with pass@k) never
+    changes the training trajectory, and pass@k is reproducible under the seed."""
+    import torch
+
     rows = trainer.eval_rows or []
     cfg = trainer.config
-    return evaluate(trainer.generator, engine, rows, trainer.render(rows), trainer.eval_params, trainer.component,
-                    cfg.eval.threshold, pass_k)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed + 7919)
+        return evaluate(trainer.generator, engine, rows, trainer.render(rows), trainer.eval_params, trainer.component,
+                        cfg.eval.threshold, pass_k)
 
 
 def _trainer_state(trainer: Trainer, extra: dict[str, Any]) -> dict[str, Any]:
