@@ -32,7 +32,10 @@ def grpo_advantages(rewards: Tensor, valid: Tensor, eps: float = 1e-6) -> Tensor
     centred = (rewards - mean) * valid
     std = var.sqrt()
     advantages = centred / (std + eps)
-    return torch.where(std > 0, advantages, torch.zeros_like(advantages))
+    # Uniformity is decided exactly (max == min), not by std > 0: the float mean of equal values
+    # can differ from them by an ulp, and with eps=0 that ulp would standardise to +-1.
+    mixed = mixed_groups(rewards, valid.bool(), tol=0.0).unsqueeze(1)
+    return torch.where(mixed, advantages, torch.zeros_like(advantages))
 
 
 def dr_grpo_advantages(rewards: Tensor, valid: Tensor) -> Tensor:
@@ -60,7 +63,8 @@ def reinforce_pp_advantages(rewards: Tensor, valid: Tensor, eps: float = 1e-6) -
     count = valid.sum().clamp(min=1)
     mean = (rewards * valid).sum() / count
     std = ((((rewards - mean) ** 2) * valid).sum() / count).sqrt()
-    if std <= 0:
+    flat = rewards[valid.bool()]
+    if flat.numel() < 2 or bool(flat.max() == flat.min()):
         return torch.zeros_like(rewards)
     return (rewards - mean) / (std + eps) * valid
 
