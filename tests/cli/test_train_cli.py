@@ -39,11 +39,13 @@ def test_overrides_parse_toml_values() -> None:
         apply_overrides({}, ["steps"])
 
 
-def test_the_example_configs_load_and_minimalist_has_three_variants() -> None:
+def test_the_example_configs_load_and_minimalist_has_its_four_variants() -> None:
     demo = load_config(ROOT / "examples" / "demo.toml")
     assert demo.reward["terms"][0]["name"] == "math" and demo.task.options == {"level": 1}
     minimalist = load_config(ROOT / "examples" / "minimalist.toml")
     variants = variant_configs(minimalist)
-    assert set(variants) == {"grpo", "raft", "reinforce_rej"}
+    assert set(variants) == {"grpo", "raft", "reinforce", "reinforce_rej"}
+    assert variants["reinforce_rej"].algorithm.advantage == "reinforce" == variants["reinforce"].algorithm.advantage
+    assert variants["reinforce_rej"].algorithm.selection == "reinforce_rej" != variants["reinforce"].algorithm.selection
     assert variants["raft"].algorithm.selection == "raft" and variants["raft"].rollout.group_size == 8
     assert variants["reinforce_rej"].run_dir.endswith("minimalist/reinforce_rej")

@@ -179,3 +179,16 @@ def test_w_reinforce_scales_only_positive_advantages() -> None:
 def test_unknown_estimator_is_named() -> None:
     with pytest.raises(ValueError, match="unknown advantage estimator 'ppo2'"):
         alg.advantages("ppo2", torch.zeros(1, 2), torch.ones(1, 2, dtype=torch.bool))
+
+
+@settings(max_examples=100, deadline=None)
+@given(grids, st.floats(-2, 2))
+def test_reinforce_subtracts_a_constant_baseline_from_valid_samples_only(grid, baseline) -> None:
+    rewards, valid = tensors(grid)
+    adv = alg.advantages("reinforce", rewards, valid, baseline=baseline)
+    assert (adv[~valid] == 0).all()
+    assert torch.allclose(adv[valid], rewards[valid] - baseline)
+    # On a 0/1 reward, b = 0.5 is the Minimalist paper's +1 / -1 reward, halved.
+    binary = (rewards > 0).to(rewards.dtype)
+    signs = alg.reinforce_advantages(binary, valid, 0.5)[valid] * 2
+    assert set(signs.tolist()) <= {-1.0, 1.0}

@@ -40,7 +40,7 @@ def _convert(target: Path) -> tuple[Any, Any]:
 
     folder, name = gguf_location()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     # The weights are already float32; only the "quantized" flags stop save_pretrained.
     model.hf_quantizer = None
     model.is_quantized = False
@@ -80,5 +80,5 @@ def load_policy(name: str = DEFAULT_POLICY, dtype: str = "float32") -> tuple[Any
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     return model, tokenizer

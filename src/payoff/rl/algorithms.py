@@ -75,9 +75,11 @@ def remax_advantages(rewards: Tensor, valid: Tensor, greedy_rewards: Tensor) -> 
     return (rewards - greedy_rewards.view(-1, 1)) * valid.to(rewards.dtype)
 
 
-def reinforce_advantages(rewards: Tensor, valid: Tensor) -> Tensor:
-    """Plain REINFORCE: A_i = r_i (no baseline); RAFT's SFT step is this on kept samples."""
-    return rewards * valid.to(rewards.dtype)
+def reinforce_advantages(rewards: Tensor, valid: Tensor, baseline: float = 0.0) -> Tensor:
+    """Plain REINFORCE: A_i = r_i - b with a constant b (0: no baseline); RAFT's SFT step is this
+    with b = 0 on kept samples. The Minimalist paper's Reinforce scores answers +1 / -1: on a
+    {0, 1} reward that is b = 0.5 up to a factor 2."""
+    return (rewards - baseline) * valid.to(rewards.dtype)
 
 
 def beta_fit(success_rates: Tensor) -> tuple[float, float]:
@@ -125,7 +127,7 @@ def advantages(name: str, rewards: Tensor, valid: Tensor, **extra) -> Tensor:
     if name == "bnpo":
         return bnpo_advantages(rewards, valid, *extra.get("beta_params", (1.0, 1.0)))
     if name == "reinforce":
-        return reinforce_advantages(rewards, valid)
+        return reinforce_advantages(rewards, valid, extra.get("baseline", 0.0))
     raise ValueError(f"unknown advantage estimator {name!r}; choose one of {', '.join(ESTIMATORS)}")
 
 

@@ -69,6 +69,7 @@ class AlgorithmConfig(_Strict):
     epochs: int = Field(1, ge=1)  # passes over each batch (PPO epochs); >1 makes the ratio and clip matter
     on_error: Literal["mask", "zero", "fail"] = "mask"
     bnpo_window: int = Field(8, ge=1)  # steps of success rates the BNPO Beta is fitted to
+    reinforce_baseline: float = 0.0  # plain REINFORCE: A = r - b (0.5 on a 0/1 reward: the Minimalist +-1)
 
 
 class OptimConfig(_Strict):

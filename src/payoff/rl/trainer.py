@@ -182,6 +182,8 @@ class Trainer:
             extra["greedy_rewards"] = batch.greedy_rewards
         if algo.advantage == "bnpo":
             extra["beta_params"] = alg.beta_fit(torch.tensor(list(self.success_history)))
+        if algo.advantage == "reinforce":
+            extra["baseline"] = algo.reinforce_baseline
         adv = alg.advantages(algo.advantage, rewards, batch.valid, **extra)
         return adv.flatten(), batch.valid.flatten()
 
