@@ -20,6 +20,8 @@ _LAZY = {
     "list_rewards": "payoff.registry",
     "Rubric": "payoff.compose.rubric",
     "Term": "payoff.compose.rubric",
+    "Client": "payoff.serve.client",
+    "remote_reward": "payoff.serve.client",
 }
 
 __all__ = ["Outcome", "Reward", "Sample", "group_reward", "reward", *_LAZY]

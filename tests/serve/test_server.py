@@ -160,3 +160,12 @@ def test_remote_reward_works_inside_the_engine(math_server: str) -> None:
     served = score(MATH, remote, workers=2)
     local = score(MATH, "math", workers=0)
     assert [(o.score, o.status) for o in served] == [(o.score, o.status) for o in local]
+
+
+def test_client_and_remote_reward_are_top_level_names(math_server: str) -> None:
+    import payoff
+
+    assert payoff.Client is Client and payoff.remote_reward is remote_reward
+    with payoff.Client(math_server) as client:
+        outcomes = client.score(MATH[:2])
+    assert [o.score for o in outcomes] == [o.score for o in score(MATH[:2], "math", workers=0)]
