@@ -47,8 +47,11 @@ class VLLMGenerator:
                 model.unmerge_adapter()
         else:
             state = model.state_dict()
-        runner = self.llm.llm_engine.model_executor.driver_worker.model_runner.model
-        runner.load_weights(state.items())
+        items = [(name, tensor.cpu()) for name, tensor in state.items()]
+        if hasattr(self.llm, "apply_model"):  # vLLM >= 0.9 (V1 engine: set VLLM_ENABLE_V1_MULTIPROCESSING=0)
+            self.llm.apply_model(lambda model: model.load_weights(items))
+        else:  # the V0 engine's in-process worker
+            self.llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights(items)
         self.synced_version = self.version
 
     def generate(self, prompts: Sequence[str], params: SamplingParams, greedy: bool = False) -> Rollouts:
