@@ -135,7 +135,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout: float | None = None
         return outcomes
 
     @app.post("/v1/score", openapi_extra=_schema(ScoreRequest))
-    async def score(request: Request) -> dict[str, Any]:
+    async def score(request: Request) -> JSONResponse:
         """Score samples; one outcome per sample, in order, with `payoff score`'s fields."""
         body = await read_json(request, ScoreRequest)
         if body.reward is not None and body.reward != reward.name:
@@ -147,17 +147,19 @@ def create_app(reward: Reward, *, workers: int = 2, timeout: float | None = None
             except SampleError as error:
                 raise HTTPProblem(422, f"samples.{index}: {error}") from None
         outcomes = await run(samples)
-        return {"reward": reward.name, "outcomes": [o.to_dict() for o in outcomes]}
+        # A JSONResponse goes out as it is; a returned dict would first walk FastAPI's
+        # jsonable_encoder, which costs more than scoring a math sample.
+        return JSONResponse({"reward": reward.name, "outcomes": [o.to_dict() for o in outcomes]})
 
     @app.post("/get_reward", openapi_extra=_schema(OpenRLHFRequest))
-    async def get_reward(request: Request) -> dict[str, Any]:
+    async def get_reward(request: Request) -> JSONResponse:
         """OpenRLHF's remote reward protocol."""
         body = await read_json(request, OpenRLHFRequest)
         try:
             samples = protocol_samples(body.query, body.prompts, body.labels)
         except ValueError as error:
             raise HTTPProblem(422, str(error)) from None
-        return protocol_response(await run(samples))
+        return JSONResponse(protocol_response(await run(samples)))
 
     @app.get("/v1/rewards")
     async def rewards() -> dict[str, Any]:
