@@ -15,10 +15,12 @@ from payoff.engine import Engine
 
 from .chaos import chaos
 
-TIMEOUT = 1.0
+TIMEOUT = 2.0
 # A bad sample must be settled within its timeout plus this (pebble notices a dead worker within
-# 0.1 s; the parent's watchdog ticks at most every 50 ms).
-SETTLE_SLACK_S = 0.75
+# 0.1 s; the parent's watchdog ticks at most every 50 ms). The slack is wide because CI machines
+# are noisy (a segfault once took 0.83 s to settle there); what matters is that a crash is
+# settled well before its timeout would fire, not that it is fast.
+SETTLE_SLACK_S = 1.0
 
 EXPECTED = {
     "sleep": ("timeout", None),
@@ -98,8 +100,8 @@ def test_thousand_samples_with_every_kind_of_failure(tmp_path: Path) -> None:
             elif kind in ("exit", "segfault"):
                 assert outcome.info["elapsed_s"] <= SETTLE_SLACK_S, (kind, outcome.info)
     assert counts["ok"] == 1000 - 2 * len(bad_kinds)
-    # 8 hangs of 1 s over 2 workers, plus respawns: far less than the samples' timeouts summed.
-    assert wall < 20, wall
+    # 8 hangs of 2 s over 2 workers, plus respawns: far less than the samples' timeouts summed.
+    assert wall < 30, wall
 
     # Nothing survives: no child of ours, no process any reward started (fork bombs included).
     assert psutil.Process().children(recursive=True) == []
