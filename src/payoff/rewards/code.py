@@ -7,25 +7,24 @@ References (the HumanEval, MBPP and APPS/CodeContests shapes):
   ``{"tests": [test_source + "\\ncheck(entry_point)"]}``;
 - ``{"cases": [{"input": "1 2\\n", "output": "3\\n"}, ...]}``: APPS / CodeContests ``input_output``.
 
-How the harness keeps control: each unit test runs in the same sandboxed process as the program,
-after it, inside a try block that records its verdict by writing a line starting with a random
-per-run token to a file descriptor the program never learns (its number is random too, and the
-token is unguessable). A program that exits early (``exit()``, ``sys.exit()``, ``os._exit()``)
-leaves no verdicts, so nothing passes; builtins (``assert`` cannot be patched, but ``print``,
-``AssertionError``, ``isinstance`` can) are restored from a private copy before the tests run. Not covered: a program that searches the
-interpreter's own frames for the token to forge verdicts (a deliberate attack on the harness,
-not a policy's accident); run such code with the bwrap backend and outcome-level audits.
+How the harness keeps control (``payoff.sandbox.harness``): the tests run in a judge process and
+the program in another; only plain data crosses between them, so nothing the program can name,
+import, patch or find (its globals, builtins, ``sys.modules``, ``os``, file descriptors, frames,
+``gc``, ``ctypes``) reaches a verdict. Results are compared as builtin data rebuilt by the judge
+(``compare="canonical"``): an object of the program's own class cannot decide ``==``; a task whose
+functions legitimately return custom objects opts into their own comparisons with
+``compare="program"``. A program that exits, crashes or hangs fails the tests it did not reach.
+A sandbox that could not set itself up, or a harness that never started, is an ``error``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import secrets
 from typing import Any
 
 from payoff.core import Outcome, Sample, reward
-from payoff.sandbox import Limits, SandboxError, run
+from payoff.sandbox import Limits, SandboxError, run, run_tests
 
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
 
@@ -34,25 +33,6 @@ def extract_code(completion: str) -> str:
     """The last fenced code block (```python … ```), else the whole completion."""
     blocks = _FENCE.findall(completion)
     return blocks[-1] if blocks else completion
-
-
-_HARNESS = '''
-import builtins as __payoff_b, os as __payoff_os, sys as __payoff_sys
-__payoff_saved = dict(vars(__payoff_b))
-__payoff_fd = __payoff_os.dup2(1, {fd})
-__payoff_os.set_inheritable(__payoff_fd, False)
-del __payoff_b, __payoff_os, __payoff_sys
-exec(compile({program!r}, "program.py", "exec"), globals())
-import builtins as __payoff_b, os as __payoff_os, traceback as __payoff_tb
-__payoff_b.__dict__.clear(); __payoff_b.__dict__.update(__payoff_saved)
-for __payoff_i, __payoff_test in enumerate({tests!r}):
-    try:
-        exec(compile(__payoff_test, "test_%d" % __payoff_i, "exec"), globals())
-        __payoff_os.write({fd}, ("{token} %d pass\\n" % __payoff_i).encode())
-    except BaseException as __payoff_e:
-        __payoff_msg = ("%s: %s" % (type(__payoff_e).__name__, __payoff_e)).replace("\\n", " ")[:200]
-        __payoff_os.write({fd}, ("{token} %d fail %s\\n" % (__payoff_i, __payoff_msg)).encode())
-'''
 
 
 def _parse_reference(reference: Any) -> dict[str, Any] | None:
@@ -87,14 +67,21 @@ def _score(passed: int, total: int, all_or_nothing: bool) -> float:
     return float(passed == total) if all_or_nothing else passed / total
 
 
+COMPARE_MODES = ("canonical", "program")
+
+
 @reward(name="code", timeout=120)
 def code(
     sample: Sample, all_or_nothing: bool = False, time_limit: float = 6.0, memory_mb: int = 512, backend: str = "fork",
+    compare: str = "canonical",
 ) -> Outcome:
     """Python program correctness against unit tests or stdin/stdout cases, run in the sandbox
     (B-Coder, AutoTriton, PF-PPO style). Reward = pass fraction, or 1/0 with all_or_nothing.
-    Syntax errors score 0 with the error in info; a program that exits before the tests passes
-    nothing."""
+    Syntax errors score 0 with the error in info; tests a program never reached (it exited,
+    crashed or hung) fail. ``compare="program"`` lets the program's own ``==`` decide on objects
+    of its classes (off by default: an always-equal object would pass everything)."""
+    if compare not in COMPARE_MODES:
+        return Outcome.error(f"compare must be one of {COMPARE_MODES}, not {compare!r}")
     reference = _parse_reference(sample.reference)
     if reference is None:
         return Outcome.abstain('the reference needs {"tests": [...]} or {"cases": [...]}')
@@ -108,35 +95,51 @@ def code(
     limits = Limits(wall_s=time_limit, cpu_s=int(time_limit) + 1, memory_mb=memory_mb)
     try:
         if "tests" in reference:
-            return _run_tests(program, reference, limits, all_or_nothing, backend)
+            return _run_tests(program, reference, limits, all_or_nothing, backend, compare, time_limit)
         return _run_cases(program, reference["cases"], limits, all_or_nothing, backend)
     except SandboxError as error:
         return Outcome.error(f"sandbox: {error}")
 
 
-def _run_tests(program: str, reference: dict[str, Any], limits: Limits, all_or_nothing: bool, backend: str) -> Outcome:
+def _run_tests(program: str, reference: dict[str, Any], limits: Limits, all_or_nothing: bool, backend: str,
+               compare: str, time_limit: float) -> Outcome:
     tests = [str(t) for t in reference.get("tests") or []]
     if not tests:
         return Outcome.abstain("no tests in the reference")
-    setup = str(reference.get("setup") or "")
-    token = secrets.token_hex(16)
-    fd = 16 + secrets.randbelow(limits.open_files - 24)  # random, below the open-files rlimit
-    harness = _HARNESS.format(fd=fd, program=setup + "\n" + program, tests=tests, token=token)
-    result = run(harness, limits=limits, backend=backend)
-    verdicts: dict[int, str] = {}
-    for line in result.stdout.splitlines():
-        if line.startswith(token + " "):
-            _, index, verdict, *rest = line.split(" ", 3)
-            verdicts.setdefault(int(index), verdict if verdict == "pass" else f"fail {rest[0] if rest else ''}".strip())
-    passed = sum(1 for v in verdicts.values() if v == "pass")
-    failures = {i: v for i, v in sorted(verdicts.items()) if v != "pass"}
+    job = {"program": program, "setup": str(reference.get("setup") or ""), "tests": tests, "compare": compare,
+           "budget_s": time_limit}
+    # The judge stops the tests at time_limit itself; the sandbox's deadline is the backstop.
+    result = run_tests(job, Limits(**{**limits.to_dict(), "wall_s": time_limit + 1.0}), backend=backend)
+    events = _events(result.stdout)
+    start = next((e for e in events if "ready" in e or "setup_error" in e), None)
+    if start is None:
+        return Outcome.error(f"the test harness did not start ({result.status}): {result.stderr[-300:].strip()}")
+    if "setup_error" in start:
+        return Outcome.abstain(f"the reference's setup code fails on its own: {start['setup_error']}")
+    verdicts = {e["test"]: e for e in events if isinstance(e.get("test"), int) and 0 <= e["test"] < len(tests)}
+    passed = sum(1 for e in verdicts.values() if e.get("pass") is True)
     info: dict[str, Any] = {"passed": passed, "total": len(tests), "run_status": result.status}
+    failures = {str(i): str(e.get("why", "")) for i, e in sorted(verdicts.items()) if e.get("pass") is not True}
     if failures:
-        info["failures"] = {str(i): v[5:] for i, v in list(failures.items())[:5]}
+        info["failures"] = dict(list(failures.items())[:5])
+    if start.get("load_error"):
+        info["load_error"] = start["load_error"]
     if len(verdicts) < len(tests):
         info["not_run"] = len(tests) - len(verdicts)
         info["stderr"] = result.stderr[-500:]
     return Outcome.ok(_score(passed, len(tests), all_or_nothing), {"passed": passed / len(tests), "syntax_ok": 1.0}, **info)
+
+
+def _events(stdout: str) -> list[dict[str, Any]]:
+    events = []
+    for line in stdout.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events
 
 
 def _run_cases(program: str, cases: list[dict[str, Any]], limits: Limits, all_or_nothing: bool, backend: str) -> Outcome:

@@ -41,9 +41,11 @@ class ForkServer:
         if self.isolation is None:
             raise SandboxError("the fork server did not start")
 
-    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+    def request(self, message: dict[str, Any], stdin: bytes = b"") -> dict[str, Any]:
         with self.lock:
-            write_message(self.process.stdin, message)
+            write_message(self.process.stdin, {**message, "stdin_size": len(stdin)}, flush=False)
+            self.process.stdin.write(stdin)  # type: ignore[union-attr]
+            self.process.stdin.flush()  # type: ignore[union-attr]
             reply = read_message(self.process.stdout)
         if reply is None:
             raise SandboxError("the fork server died")
@@ -187,7 +189,29 @@ def run(
     server = fork_server()
     if require_isolation and server.isolation.get("network") != "namespace":
         raise SandboxError("no network namespace on this machine (require_isolation=True): refusing to run")
-    reply = server.request({"code": code, "language": language, "stdin": data, "files": files or {}, "limits": limits.to_dict()})
+    reply = server.request({"code": code, "language": language, "files": files or {}, "limits": limits.to_dict()}, data)
+    if reply.pop("sandbox_error", False):
+        raise SandboxError(reply["stderr"])
+    return RunResult(**reply)
+
+
+def run_tests(job: dict[str, Any], limits: Limits | None = None, backend: str = "fork") -> RunResult:
+    """Run unit tests against a program in the split-process harness (`payoff.sandbox.harness`):
+    the tests in a judge process, the program in another that only exchanges plain data with it.
+    `job` holds ``program``, ``setup``, ``tests``, ``compare`` and ``budget_s``; the verdicts are
+    JSON lines on the result's stdout."""
+    import json
+
+    from payoff.sandbox import harness
+
+    limits = limits or Limits()
+    data = json.dumps(job).encode()
+    if backend == "bwrap":
+        with open(harness.__file__) as handle:
+            return _run_bwrap(handle.read(), "python", data, {}, limits)
+    if backend != "fork":
+        raise ValueError("backend must be 'fork' or 'bwrap'")
+    reply = fork_server().request({"code": "", "language": "python", "harness": True, "files": {}, "limits": limits.to_dict()}, data)
     if reply.pop("sandbox_error", False):
         raise SandboxError(reply["stderr"])
     return RunResult(**reply)

@@ -6,7 +6,10 @@ and each child sets up the rest before running a line of the program: a new sess
 pids cgroup (where writable), rlimits, an unprivileged uid (when the server is root), an empty
 working directory, a scrubbed environment, and no file descriptors but 0, 1 and 2.
 
-Protocol on the server's stdin/stdout: 4-byte big-endian length + pickle, request then reply.
+Protocol on the server's stdin/stdout: 4-byte big-endian length + pickle, request then reply; a
+request's stdin bytes follow its pickle raw (``stdin_size`` of them) and are spliced by the kernel
+straight into the run's stdin file, so they never sit in the server's memory, from which every
+later run is forked (a test harness's job carries the expected answers).
 Started by the client as ``python -I -S path/to/server.py`` (lean: no site-packages, no payoff
 package), or as ``python -m payoff.sandbox.server``.
 """
@@ -29,6 +32,7 @@ from typing import Any
 
 try:
     from payoff.engine.containment import Containment
+    from payoff.sandbox import harness
     from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits, check_file_names, classify, decode, supervise, write_files
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
@@ -49,6 +53,7 @@ except ImportError:
     _limits = _load("payoff_limits", _here / "limits.py")
     NOBODY, Limits, apply_rlimits, classify = _limits.NOBODY, _limits.Limits, _limits.apply_rlimits, _limits.classify
     check_file_names, decode, supervise, write_files = _limits.check_file_names, _limits.decode, _limits.supervise, _limits.write_files
+    harness = _load("payoff_harness", _here / "harness.py")
 
 CLONE_NEWNET = 0x40000000
 # Imported once here so every child has them: faster runs, and the unprivileged run user may not
@@ -108,10 +113,44 @@ def read_message(stream: Any) -> Any:
     return pickle.loads(stream.read(size))
 
 
-def write_message(stream: Any, message: Any) -> None:
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks, remaining = [], size
+    while remaining:
+        chunk = os.read(fd, remaining)
+        if not chunk:
+            raise EOFError("the client closed the pipe")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_request(fd: int) -> Any:
+    """A request from the raw protocol fd (unbuffered: the stdin bytes after it stay in the pipe)."""
+    header = os.read(fd, 4)
+    if not header:
+        return None
+    header += _read_exactly(fd, 4 - len(header)) if len(header) < 4 else b""
+    (size,) = struct.unpack(">I", header)
+    return pickle.loads(_read_exactly(fd, size))
+
+
+def copy_stdin(source_fd: int, target_fd: int, size: int) -> None:
+    """Move `size` bytes from the protocol pipe to the run's stdin file inside the kernel."""
+    while size:
+        try:
+            moved = os.splice(source_fd, target_fd, size)
+        except (AttributeError, OSError):  # no splice here: the bytes pass through memory
+            moved = os.write(target_fd, os.read(source_fd, min(size, 1 << 20)))
+        if not moved:
+            raise EOFError("the client closed the pipe mid-request")
+        size -= moved
+
+
+def write_message(stream: Any, message: Any, flush: bool = True) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(struct.pack(">I", len(data)) + data)
-    stream.flush()
+    if flush:
+        stream.flush()
 
 
 def _preload() -> list[str]:
@@ -134,6 +173,7 @@ class Spare:
     request_fd: int
     stdout_fd: int
     stderr_fd: int
+    ready_fd: int  # the child writes one byte here when its setup is done, before the program runs
     workdir: str
 
 
@@ -190,19 +230,41 @@ class Server:
         request_r, request_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(ready_r)
+            os.dup2(ready_w, 3)
             self._child(request_r, out_w, err_w, workdir)
-        for fd in (request_r, out_w, err_w):
+        for fd in (request_r, out_w, err_w, ready_w):
             os.close(fd)
-        self.spare = Spare(pid, request_w, out_r, err_r, workdir)
+        self.spare = Spare(pid, request_w, out_r, err_r, ready_r, workdir)
 
-    def run(self, request: dict[str, Any]) -> dict[str, Any]:
-        limits = Limits(**request["limits"])
-        check_file_names(request.get("files") or {})
+    def run(self, request: dict[str, Any], protocol_fd: int | None = None) -> dict[str, Any]:
         self.prepare()
         spare, self.spare = self.spare, None
         assert spare is not None
+        # The stdin bytes follow the request in the pipe: take them before anything can fail.
+        stdin_fd = os.open(os.path.join(spare.workdir, ".stdin"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            if protocol_fd is not None:
+                copy_stdin(protocol_fd, stdin_fd, int(request.pop("stdin_size", 0)))
+            else:
+                os.write(stdin_fd, request.pop("stdin", b"") or b"")
+            if self.root:
+                os.fchown(stdin_fd, NOBODY, NOBODY)
+        finally:
+            os.close(stdin_fd)
+        try:
+            limits = Limits(**request["limits"])
+            check_file_names(request.get("files") or {})
+        except BaseException:
+            os.close(spare.request_fd)  # the waiting child reads an empty request and exits
+            self.leftovers.append((spare.pid, spare.workdir))
+            os.close(spare.ready_fd)
+            os.close(spare.stdout_fd)
+            os.close(spare.stderr_fd)
+            raise
         wanted = limits.max_procs + 2  # the server and the next spare count too
         if wanted != self.pids_limit:
             self.box.kill_members(os.getpid(), keep={os.getpid(), spare.pid}, limit=wanted)
@@ -219,12 +281,24 @@ class Server:
 
         forced, out, err, wall, status, usage = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits, kill)
         self.leftovers.append((spare.pid, spare.workdir))
+        os.set_blocking(spare.ready_fd, False)
+        try:
+            set_up = os.read(spare.ready_fd, 1) == b"1"
+        except BlockingIOError:
+            set_up = False
+        os.close(spare.ready_fd)
         verdict, code, sig = classify(forced, status, err)
+        if not set_up:
+            return self._failed("the sandbox could not set up the run: " + decode(err)[-2000:].strip())
         return {
             "status": verdict, "stdout": decode(out), "stderr": decode(err), "exit_code": code, "signal": sig,
             "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024,
             "isolation": self.isolation,
         }
+
+    def _failed(self, why: str) -> dict[str, Any]:
+        return {"status": "error", "stdout": "", "stderr": why, "exit_code": None, "signal": None,
+                "wall_s": 0.0, "cpu_s": 0.0, "max_rss_mb": 0.0, "isolation": self.isolation, "sandbox_error": True}
 
     def _child(self, request_fd: int, out_w: int, err_w: int, workdir: str) -> None:
         """In the forked child: box itself, wait for the program, then run it. Never returns."""
@@ -233,7 +307,7 @@ class Server:
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
             os.dup2(request_fd, 0)
-            os.closerange(3, 65536)
+            os.closerange(4, 65536)  # 3 is the ready pipe, closed before the program runs
             os.chdir(workdir)
             for number in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
                 signal.signal(number, signal.SIG_DFL)
@@ -245,9 +319,7 @@ class Server:
                 os.setgid(NOBODY)
                 os.setuid(NOBODY)
             write_files(workdir, request.get("files") or {})
-            stdin_path = os.path.join(workdir, ".stdin")
-            with open(stdin_path, "wb") as handle:
-                handle.write(request.get("stdin") or b"")
+            stdin_path = os.path.join(workdir, ".stdin")  # written by the server
             stdin_fd = os.open(stdin_path, os.O_RDONLY)
             os.unlink(stdin_path)
             os.dup2(stdin_fd, 0)
@@ -255,6 +327,8 @@ class Server:
             apply_rlimits(limits)
             os.environ.clear()
             os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
+            os.write(3, b"1")
+            os.close(3)
         except BaseException:  # noqa: BLE001 - setup failed: say so on stderr, exit 125
             os.write(2, traceback.format_exc().encode())
             os._exit(125)
@@ -269,8 +343,12 @@ class Server:
         sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)
         sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
         sys.argv = ["program.py"]
+        builtins.exit, builtins.quit = harness._Quitter("exit"), harness._Quitter("quit")  # what `site` would add
         code = 0
         try:
+            if request.get("harness"):
+                harness.judge()
+                os._exit(0)
             program = compile(request["code"], "program.py", "exec")
             exec(program, {"__name__": "__main__", "__file__": "program.py", "__builtins__": builtins})
         except SystemExit as stop:
@@ -297,7 +375,7 @@ class Server:
 
 
 def main() -> None:
-    protocol_in = os.fdopen(os.dup(0), "rb")
+    protocol_in = os.dup(0)
     protocol_out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -308,12 +386,13 @@ def main() -> None:
         write_message(protocol_out, server.isolation)
         # The client closing the pipe (exit, crash, SIGKILL) ends the loop: EOF, or a broken pipe
         # when it died mid-run. Either way the server cleans up after itself.
-        while (request := read_message(protocol_in)) is not None:
+        while (request := read_request(protocol_in)) is not None:
             try:
-                reply = server.run(request)
+                reply = server.run(request, protocol_in)
+            except (EOFError, BrokenPipeError):
+                raise
             except Exception as error:  # noqa: BLE001 - a bad request is answered, never fatal
-                reply = {"status": "error", "stdout": "", "stderr": f"sandbox: {error}", "exit_code": None, "signal": None,
-                         "wall_s": 0.0, "cpu_s": 0.0, "max_rss_mb": 0.0, "isolation": server.isolation, "sandbox_error": True}
+                reply = server._failed(f"sandbox: {error}")
             write_message(protocol_out, reply)
             server.prepare()  # clean up the last run and fork the next child while the client reads
     except (BrokenPipeError, EOFError, OSError):

@@ -12,6 +12,7 @@ _LAZY = {
     "arithmetic": "payoff.tasks.arithmetic",
     "LEVELS": "payoff.tasks.arithmetic",
     "reasoning_gym_rows": "payoff.tasks.reasoning_gym",
+    "humaneval_rows": "payoff.tasks.humaneval",
     "load_rows": "payoff.tasks.loader",
     "task_rows": "payoff.tasks.loader",
 }
