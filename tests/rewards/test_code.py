@@ -143,21 +143,16 @@ def test_a_harness_that_cannot_start_is_an_error_not_a_zero() -> None:
 
 
 
-def test_a_run_whose_sandbox_cannot_set_up_raises_and_a_harness_that_cannot_start_says_so() -> None:
-    from payoff.sandbox import Limits, SandboxError, run, run_tests
+def test_a_run_whose_sandbox_cannot_set_up_raises() -> None:
+    from payoff.sandbox import SandboxError, run
 
     with pytest.raises(SandboxError, match="could not set up"):
         run("print(1)", files={"x": "1", "x/y": "2"})  # the child cannot write its input files
-    job = {"program": "def f():\n    return 1", "setup": "", "tests": ["assert f() == 1"], "budget_s": 2}
-    try:  # no room to fork the program process: the server or the judge notices first
-        result = run_tests(job, Limits(wall_s=3, max_procs=1))
-    except SandboxError:
-        return
-    assert '"ready"' not in result.stdout and result.status == "error"
 
 
 def test_a_hanging_test_fails_and_the_program_is_stopped() -> None:
     reference = {"tests": ["assert add(1, 2) == 3", "assert spin() == 1", "assert add(2, 2) == 4"]}
     program = "def add(a, b):\n    return a + b\ndef spin():\n    while True:\n        pass\n"
     outcome = score(program, reference, time_limit=1.0)
-    assert outcome.score == pytest.approx(1 / 3) and "out of time" in outcome.info["failures"]["1"]
+    assert outcome.score == pytest.approx(1 / 3), outcome
+    assert "out of time" in outcome.info["failures"]["1"]

@@ -97,6 +97,13 @@ def _private_filesystem() -> bool:
         return False
 
 
+def _set_child_subreaper() -> bool:
+    try:
+        return ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
 def _unshare_network() -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -192,6 +199,10 @@ class Server:
         # child into a cgroup of its own costs milliseconds of kernel time on cgroup v1.
         self.box = Containment(max_procs=64)
         self.box.enter(new_group=False)
+        # A subreaper: what a run leaves behind when its parent dies (a fork bomb's tree, a
+        # setsid'd orphan) is reparented here, not to the machine's init, and reaped below the
+        # moment it is killed, so no zombie of a run outlives it.
+        self.subreaper = _set_child_subreaper()
         self.pids_limit = 64
         self.spare: Spare | None = None
         self.leftovers: list[tuple[int, str]] = []
@@ -218,8 +229,25 @@ class Server:
         for pid, workdir in self.leftovers:
             self._kill_run(pid)
             shutil.rmtree(workdir, ignore_errors=True)
+        if self.leftovers:
+            self._reap()
         self.leftovers.clear()
         self._fork_spare()
+
+    def _reap(self) -> None:
+        """Collect every exited child (killed runs and the orphans they left) without blocking."""
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if self.spare is not None and pid == self.spare.pid:  # the waiting child died: fork another
+                for fd in (self.spare.request_fd, self.spare.stdout_fd, self.spare.stderr_fd, self.spare.ready_fd):
+                    os.close(fd)
+                shutil.rmtree(self.spare.workdir, ignore_errors=True)
+                self.spare = None
 
     def _fork_spare(self) -> None:
         if self.spare is not None:
@@ -241,14 +269,30 @@ class Server:
         self.spare = Spare(pid, request_w, out_r, err_r, ready_r, workdir)
 
     def run(self, request: dict[str, Any], protocol_fd: int | None = None) -> dict[str, Any]:
-        self.prepare()
+        stdin_size = int(request.pop("stdin_size", 0))
+        try:
+            limits = Limits(**request["limits"])
+            check_file_names(request.get("files") or {})
+            # The server and the next spare count too; a test harness's judge is one more process.
+            wanted = limits.max_procs + (3 if request.get("harness") else 2)
+            if wanted != self.pids_limit:
+                keep = {os.getpid()} | ({self.spare.pid} if self.spare is not None else set())
+                self.box.kill_members(os.getpid(), keep=keep, limit=wanted)
+                self.pids_limit = wanted
+            self.prepare()
+        except BaseException:
+            if protocol_fd is not None:  # keep the protocol in step: the stdin bytes are still in the pipe
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                copy_stdin(protocol_fd, devnull, stdin_size)
+                os.close(devnull)
+            raise
         spare, self.spare = self.spare, None
         assert spare is not None
-        # The stdin bytes follow the request in the pipe: take them before anything can fail.
+        # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file.
         stdin_fd = os.open(os.path.join(spare.workdir, ".stdin"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             if protocol_fd is not None:
-                copy_stdin(protocol_fd, stdin_fd, int(request.pop("stdin_size", 0)))
+                copy_stdin(protocol_fd, stdin_fd, stdin_size)
             else:
                 os.write(stdin_fd, request.pop("stdin", b"") or b"")
             if self.root:
@@ -256,25 +300,14 @@ class Server:
         finally:
             os.close(stdin_fd)
         try:
-            limits = Limits(**request["limits"])
-            check_file_names(request.get("files") or {})
-        except BaseException:
-            os.close(spare.request_fd)  # the waiting child reads an empty request and exits
-            self.leftovers.append((spare.pid, spare.workdir))
-            os.close(spare.ready_fd)
-            os.close(spare.stdout_fd)
-            os.close(spare.stderr_fd)
-            raise
-        wanted = limits.max_procs + 2  # the server and the next spare count too
-        if wanted != self.pids_limit:
-            self.box.kill_members(os.getpid(), keep={os.getpid(), spare.pid}, limit=wanted)
-            self.pids_limit = wanted
-        try:
             os.write(spare.request_fd, pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
         except BrokenPipeError:
             pass  # the child died before its program arrived: reported by supervise below
         os.close(spare.request_fd)
-        self._fork_spare()  # the next child forks on the other core while this program runs
+        try:
+            self._fork_spare()  # the next child forks on the other core while this program runs
+        except OSError:
+            pass  # no room under this run's process limit: prepare() forks it after the run
 
         def kill() -> None:
             self._kill_run(spare.pid)
@@ -394,7 +427,11 @@ def main() -> None:
             except Exception as error:  # noqa: BLE001 - a bad request is answered, never fatal
                 reply = server._failed(f"sandbox: {error}")
             write_message(protocol_out, reply)
-            server.prepare()  # clean up the last run and fork the next child while the client reads
+            del reply  # the next spare is forked from this process: leave it nothing of this run
+            try:
+                server.prepare()  # clean up the last run and fork the next child while the client reads
+            except OSError:
+                pass  # the next run sets its own process limit and tries again
     except (BrokenPipeError, EOFError, OSError):
         pass
     finally:
