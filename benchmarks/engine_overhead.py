@@ -78,9 +78,11 @@ def main() -> None:
     with Engine(trivial, workers=args.workers, timeout=10) as engine:
         engine.score(samples[:10])
         cold = time.perf_counter() - start
-        rows.append((f"payoff Engine, {args.workers} workers, warm", timed(payoff_pool, engine, samples, repeats=args.repeats), args.n, "per sample, hard"))
+        rows.append((f"payoff Engine, {args.workers} workers, warm", timed(payoff_pool, engine, samples, repeats=args.repeats), args.n,
+            "per sample, hard"))
     with ProcessPool(max_workers=args.workers) as pool:
-        rows.append(("pebble schedule() per sample, timeout=10", timed(pebble_per_sample, pool, small, repeats=args.repeats), len(small), "per sample, hard"))
+        rows.append(("pebble schedule() per sample, timeout=10", timed(pebble_per_sample, pool, small, repeats=args.repeats), len(small),
+            "per sample, hard"))
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         rows.append(("ProcessPoolExecutor.submit per sample", timed(executor_per_sample, pool, small, repeats=args.repeats), len(small), "none"))
         rows.append(("ProcessPoolExecutor.map chunksize=256", timed(executor_map_chunked, pool, samples, repeats=args.repeats), args.n, "none"))

@@ -113,7 +113,7 @@ def main() -> None:
             for framework in ("payoff", "trl"):  # interleaved, so drift in machine speed hits both
                 done = subprocess.run([sys.executable, __file__, "--child", framework, kind, "--steps", str(args.steps)],
                                       capture_output=True, text=True)
-                line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
+                line = next((row for row in done.stdout.splitlines() if row.startswith("RESULT ")), None)
                 if line is None:
                     print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
                     raise SystemExit(f"{framework} on {kind} failed")

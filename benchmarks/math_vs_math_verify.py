@@ -16,10 +16,10 @@ import json
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from fractions import Fraction
 from math import gcd
 from pathlib import Path
-from typing import Callable
 
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 from rich.console import Console
@@ -115,7 +115,8 @@ def _fraction(rng: random.Random, right: bool) -> tuple[str, str, str]:
     value = Fraction(p, q) * rng.choice([1, -1])
     if right:
         k = rng.randint(2, 9)
-        answer = rng.choice([f"{'-' if value < 0 else ''}\\frac{{{p * k}}}{{{q * k}}}", f"{value.numerator}/{value.denominator}", f"\\dfrac{{{value.numerator}}}{{{q}}}"])
+        answer = rng.choice([f"{'-' if value < 0 else ''}\\frac{{{p * k}}}{{{q * k}}}", f"{value.numerator}/{value.denominator}",
+            f"\\dfrac{{{value.numerator}}}{{{q}}}"])
     else:
         answer = _frac(value + Fraction(1, q))
     return "fraction", _frac(value), answer

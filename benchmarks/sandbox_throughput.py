@@ -24,7 +24,9 @@ TRIVIAL = "print(1)"
 MBPP = """
 def similar_elements(a, b):
     return tuple(sorted(set(a) & set(b)))
-""" + "\n".join(f"assert similar_elements(({i}, {i + 1}, 5), (5, {i + 1}, {100 + i})) == tuple(sorted({{5, {i + 1}}}))" for i in range(10)) + "\nprint('passed')"
+""" + "\n".join(
+    f"assert similar_elements(({i}, {i + 1}, 5), (5, {i + 1}, {100 + i})) == tuple(sorted({{5, {i + 1}}}))" for i in range(10)
+) + "\nprint('passed')"
 
 LIMITS = Limits(wall_s=10, cpu_s=10, memory_mb=512, max_procs=32)
 

@@ -11,8 +11,9 @@ import importlib
 import inspect
 import math
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 Status = Literal["ok", "abstain", "error", "timeout"]
 STATUSES: tuple[str, ...] = ("ok", "abstain", "error", "timeout")
@@ -40,7 +41,7 @@ class Sample:
     group: str | int | None = None
 
     @classmethod
-    def from_dict(cls, record: dict[str, Any]) -> "Sample":
+    def from_dict(cls, record: dict[str, Any]) -> Sample:
         """Build a Sample from a JSON-like dict, accepting the common aliases for `reference`."""
         if not isinstance(record, dict):
             raise SampleError(f"expected a JSON object, got {type(record).__name__}")
@@ -99,19 +100,19 @@ class Outcome:
             raise ValueError(f"a {self.status} Outcome carries no score")
 
     @classmethod
-    def ok(cls, score: float, components: dict[str, float] | None = None, **info: Any) -> "Outcome":
+    def ok(cls, score: float, components: dict[str, float] | None = None, **info: Any) -> Outcome:
         return cls(float(score), "ok", dict(components or {}), info)
 
     @classmethod
-    def abstain(cls, reason: str, **info: Any) -> "Outcome":
+    def abstain(cls, reason: str, **info: Any) -> Outcome:
         return cls(None, "abstain", {}, {"reason": reason, **info})
 
     @classmethod
-    def error(cls, message: str, **info: Any) -> "Outcome":
+    def error(cls, message: str, **info: Any) -> Outcome:
         return cls(None, "error", {}, {"error": message, **info})
 
     @classmethod
-    def timeout(cls, seconds: float, **info: Any) -> "Outcome":
+    def timeout(cls, seconds: float, **info: Any) -> Outcome:
         return cls(None, "timeout", {}, {"error": f"no result within {seconds:g} s", **info})
 
     @property
@@ -185,7 +186,7 @@ class Reward:
             return (_import_configured, (self.__module__, self.__qualname__, self.name, self.params))
         return (Reward, (self.fn,), {k: v for k, v in self.__dict__.items() if k != "fn"})
 
-    def configure(self, name: str | None = None, **params: Any) -> "Reward":
+    def configure(self, name: str | None = None, **params: Any) -> Reward:
         """A copy of this reward with keyword parameters for its function, checked against the
         function's signature: ``get_reward("cosine_length").configure(max_length=4096)``."""
         accepted = inspect.signature(self.fn).parameters
@@ -251,7 +252,7 @@ def _import_attribute(module_name: str, qualname: str) -> Any:
     return _lookup(importlib.import_module(module_name), qualname)
 
 
-def _import_configured(module_name: str, qualname: str, name: str, params: dict[str, Any]) -> "Reward":
+def _import_configured(module_name: str, qualname: str, name: str, params: dict[str, Any]) -> Reward:
     return _import_attribute(module_name, qualname).configure(name=name, **params)
 
 

@@ -124,7 +124,8 @@ def test_program_objects_are_not_compared_unless_the_task_opts_in() -> None:
 
 
 def test_data_subclasses_travel_as_their_base_type() -> None:
-    program = "import collections\ndef count(s):\n    return collections.Counter(s)\ndef pair():\n    P = collections.namedtuple('P', 'a b')\n    return P(1, 2)\n"
+    program = ("import collections\ndef count(s):\n    return collections.Counter(s)\n"
+               "def pair():\n    P = collections.namedtuple('P', 'a b')\n    return P(1, 2)\n")
     reference = {"tests": ["assert count('aab') == {'a': 2, 'b': 1}", "assert pair() == (1, 2)"]}
     assert score(program, reference).score == 1.0
 

@@ -13,8 +13,22 @@ from hypothesis import strategies as st
 
 import payoff
 from payoff.rewards import (
-    budget_length, confidence_brier, cosine_length, empo, grpo_lambda, json_schema, laser, majority_vote,
-    multiple_choice, overlong_penalty, patch_similarity, regex_match, repetition_penalty, tag_count, tag_format, tool_call,
+    budget_length,
+    confidence_brier,
+    cosine_length,
+    empo,
+    grpo_lambda,
+    json_schema,
+    laser,
+    majority_vote,
+    multiple_choice,
+    overlong_penalty,
+    patch_similarity,
+    regex_match,
+    repetition_penalty,
+    tag_count,
+    tag_format,
+    tool_call,
 )
 
 

@@ -17,7 +17,8 @@ FAR = "Interest rates rose sharply in the third quarter."
 def test_bleu_and_chrf_are_sacrebleu_scaled_to_unit_interval() -> None:
     hypothesis = "A quick brown fox jumped over a lazy dog."
     assert bleu({"completion": CLOSE, "reference": REFERENCE}).score == pytest.approx(sacrebleu.sentence_bleu(hypothesis, [REFERENCE]).score / 100)
-    assert chrf({"completion": CLOSE, "reference": [FAR, REFERENCE]}).score == pytest.approx(sacrebleu.sentence_chrf(hypothesis, [FAR, REFERENCE]).score / 100)
+    assert chrf({"completion": CLOSE, "reference": [FAR, REFERENCE]}).score == pytest.approx(sacrebleu.sentence_chrf(hypothesis, [FAR,
+        REFERENCE]).score / 100)
     assert bleu({"completion": REFERENCE, "reference": REFERENCE}).score == 1.0
     assert bleu({"completion": "x"}).status == "abstain"
 

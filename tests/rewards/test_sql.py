@@ -84,7 +84,8 @@ def test_errors_never_match_and_a_failing_gold_abstains(database: str) -> None:
 
 
 def test_partial_components(database: str) -> None:
-    outcome = check(database, "SELECT name FROM customers WHERE city = 'Rome'", "SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id")
+    outcome = check(database, "SELECT name FROM customers WHERE city = 'Rome'",
+        "SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id")
     assert outcome.score == 0.0
     assert outcome.components["table_jaccard"] == 0.5  # customers vs customers+orders
     assert 0 < outcome.components["ngram"] < 1 and outcome.components["syntax_ok"] == 1.0

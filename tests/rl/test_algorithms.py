@@ -192,3 +192,29 @@ def test_reinforce_subtracts_a_constant_baseline_from_valid_samples_only(grid, b
     binary = (rewards > 0).to(rewards.dtype)
     signs = alg.reinforce_advantages(binary, valid, 0.5)[valid] * 2
     assert set(signs.tolist()) <= {-1.0, 1.0}
+
+
+def test_bnpo_fitted_to_per_prompt_rates_keeps_advantages_bounded() -> None:
+    """A realistic batch (32 prompts x 8 binary samples, difficulty spread over [0, 1]) after 8
+    such steps. Fitting the Beta to one batch-mean accuracy per step (the old behaviour) gives a
+    Beta so narrow that its density at an easy or hard prompt's rate is ~0, and |A| ~ 10^5."""
+    g = torch.Generator().manual_seed(0)
+    batch_means, per_prompt = [], []
+    for _ in range(8):
+        difficulty = torch.rand(32, 1, generator=g)
+        correct = torch.rand(32, 8, generator=g) < difficulty
+        valid = torch.ones(32, 8, dtype=torch.bool)
+        batch_means.append(float(correct.float().mean()))
+        per_prompt.extend(alg.group_success_rates(correct, valid).tolist())
+    rewards = correct.float()
+    narrow = alg.bnpo_advantages(rewards, valid, *alg.beta_fit(torch.tensor(batch_means)))
+    fitted = alg.bnpo_advantages(rewards, valid, *alg.beta_fit(torch.tensor(per_prompt)))
+    assert float(narrow.abs().max()) > 1e3  # the failure this guards against
+    assert float(fitted.abs().max()) < 3.0
+    assert torch.equal(torch.sign(fitted), torch.sign(rewards - rewards.mean(dim=1, keepdim=True)))
+
+
+def test_group_success_rates_skip_groups_without_valid_samples() -> None:
+    correct = torch.tensor([[True, False], [True, True], [False, False]])
+    valid = torch.tensor([[True, True], [True, False], [False, False]])
+    assert alg.group_success_rates(correct, valid).tolist() == [0.5, 1.0]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
+from payoff.rl import algorithms as alg
 from payoff.rl.batch import RewardFailure
 from payoff.rl.config import TrainConfig
 from payoff.rl.logprobs import pack, token_logprobs
@@ -42,7 +44,8 @@ def metrics(run_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory) -> tuple[dict, list[dict]]:
     run_dir = tmp_path_factory.mktemp("toy") / "run"
-    summary = train(toy_config(run_dir, eval={"threshold": 0.3, "pass_k": 2}), model=tiny_model(), tokenizer=tokenizer(), reward=vowel_share, train_rows=ROWS, eval_rows=ROWS[:8])
+    summary = train(toy_config(run_dir, eval={"threshold": 0.3, "pass_k": 2}), model=tiny_model(), tokenizer=tokenizer(), reward=vowel_share,
+        train_rows=ROWS, eval_rows=ROWS[:8])
     written = json.loads((run_dir / "summary.json").read_text())
     assert {k: v for k, v in written.items() if k != "heldout_examples_after"} == {k: v for k, v in summary.items() if k != "heldout_examples_after"}
     return summary, metrics(run_dir)
@@ -112,17 +115,73 @@ def test_on_error_fail_stops_the_run(tmp_path: Path) -> None:
               reward=flaky, train_rows=ROWS, eval_rows=[])
 
 
-@pytest.mark.parametrize("algorithm", [
-    {"advantage": "rloo"}, {"advantage": "dr_grpo", "loss_aggregation": "seq_sum"}, {"advantage": "reinforce_pp", "kl_coef": 0.1, "kl_in_reward": True},
-    {"advantage": "remax"}, {"advantage": "bnpo"}, {"selection": "raft"}, {"selection": "reinforce_rej"},
-    {"dynamic_sampling": True, "eps_high": 0.28, "epochs": 2}, {"kl_coef": 0.05, "kl_estimator": "k3", "positive_weight": 0.1},
-])
-def test_every_algorithm_runs_steps(tmp_path: Path, algorithm: dict) -> None:
-    seen = []
+def _group_check(name: str):
+    """Per estimator, its formula recomputed by hand from the step's rewards (a loop, not the
+    vectorised implementation) and the largest |A| its formula allows on a [0, 1] reward with
+    G = 4 (the toy reward, vowel share, is in [0, 1])."""
+
+    def loo(rewards, valid, i, j):
+        others = [float(rewards[i, k]) for k in range(rewards.shape[1]) if k != j and valid[i, k]]
+        return float(rewards[i, j]) - sum(others) / len(others)
+
+    def centred(rewards, valid, i, j):
+        members = [float(rewards[i, k]) for k in range(rewards.shape[1]) if valid[i, k]]
+        return float(rewards[i, j]) - sum(members) / len(members)
+
+    return {
+        "rloo": (loo, 4 / 3),
+        "dr_grpo": (centred, 1.0),
+        "remax": (None, 1.0),
+        "bnpo": (None, 10.0),
+        "reinforce_pp": (None, math.sqrt(15)),  # batch z-score over 16 samples
+        "grpo": (None, math.sqrt(3)),
+    }[name]
+
+
+ALGORITHMS = [
+    {"advantage": "rloo"}, {"advantage": "dr_grpo", "loss_aggregation": "seq_sum"},
+    {"advantage": "reinforce_pp", "kl_coef": 0.1, "kl_in_reward": True}, {"advantage": "remax"}, {"advantage": "bnpo"},
+    {"selection": "raft", "raft_threshold": 0.3}, {"selection": "reinforce_rej"}, {"dynamic_sampling": True, "eps_high": 0.28, "epochs": 2},
+    {"kl_coef": 0.05, "kl_estimator": "k3", "positive_weight": 0.1},
+]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS, ids=lambda a: "-".join(f"{k}={v}" for k, v in a.items()))
+def test_every_algorithm_trains_with_bounded_advantages_that_match_its_formula(tmp_path: Path, algorithm: dict) -> None:
+    seen, results = [], []
     train(toy_config(tmp_path / "alg", steps=2, algorithm=algorithm), model=tiny_model(), tokenizer=tokenizer(), reward=vowel_share,
-          train_rows=ROWS, eval_rows=[], on_step=seen.append)
+          train_rows=ROWS, eval_rows=[], on_step=seen.append, on_result=results.append)
     assert len(seen) == 2
-    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in seen)
+    assert all(math.isfinite(r["loss"]) and r["trained_samples"] > 0 for r in seen)
+    estimator = algorithm.get("advantage", "grpo")
+    for result in results:
+        batch, adv = result.batch, result.advantages.view_as(result.batch.rewards)
+        rewards, valid = batch.rewards, batch.valid
+        if algorithm.get("selection") == "raft":  # fine-tune on each group's best sample at or above the threshold
+            keep = result.take_part.view_as(rewards)
+            for i in range(rewards.shape[0]):
+                for j in range(rewards.shape[1]):
+                    if keep[i, j]:
+                        assert rewards[i, j] == rewards[i][valid[i]].max() and rewards[i, j] >= 0.3
+            assert torch.all(adv[keep] == 1.0)
+            continue
+        check, bound = _group_check(estimator)
+        assert result.metrics["advantage_abs_max"] <= bound + 1e-5
+        if check is not None:
+            for i in range(rewards.shape[0]):
+                for j in range(rewards.shape[1]):
+                    if valid[i, j]:
+                        assert float(adv[i, j]) == pytest.approx(check(rewards, valid, i, j), abs=1e-5)
+        if estimator == "remax":
+            assert torch.allclose(adv, (rewards - batch.greedy_rewards.view(-1, 1)) * valid, atol=1e-6)
+        if estimator == "reinforce_pp":  # z-scored over the whole batch of KL-shaped rewards
+            flat = adv[valid]
+            assert abs(float(flat.mean())) < 1e-4 and float(flat.pow(2).mean().sqrt()) == pytest.approx(1.0, abs=1e-3)
+        if estimator == "bnpo":  # the sign of r - group mean, scaled by 1 / Beta density
+            mean = (rewards * valid).sum(1, keepdim=True) / valid.sum(1, keepdim=True)
+            assert torch.equal(torch.sign(adv[valid]), torch.sign((rewards - mean)[valid]))
+        if algorithm.get("selection") == "reinforce_rej" or algorithm.get("dynamic_sampling"):
+            assert bool(alg.mixed_groups(rewards, valid).all())  # only groups that carry signal are trained on
     if algorithm.get("selection") == "reinforce_rej":
         assert all(r["groups_kept"] == r["groups_drawn"] - r["groups_uniform"] for r in seen)
     if algorithm.get("kl_coef") and not algorithm.get("kl_in_reward"):

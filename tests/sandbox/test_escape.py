@@ -100,7 +100,8 @@ def test_no_connection_to_an_outside_address(backend: str) -> None:
 
 @needs_root
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("target", ["/tmp/payoff-escape-marker", "/var/tmp/payoff-escape-marker", "/work/payoff-escape-marker", "/root/payoff-escape-marker"])
+@pytest.mark.parametrize("target", ["/tmp/payoff-escape-marker", "/var/tmp/payoff-escape-marker", "/work/payoff-escape-marker",
+    "/root/payoff-escape-marker"])
 def test_no_writes_outside_the_working_directory(backend: str, target: str) -> None:
     result = run(f"open({target!r}, 'w').write('escaped')\nprint('wrote')", limits=FAST, backend=backend)
     assert not os.path.exists(target)
@@ -149,7 +150,8 @@ def test_flood_of_output_is_capped(backend: str) -> None:
 def test_a_child_that_outlives_its_parent_is_killed() -> None:
     code = (
         "import os, sys, time\n"
-        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        print(os.getpid(), flush=True)\n        time.sleep(100)\n    os._exit(0)\n"
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+        "        print(os.getpid(), flush=True)\n        time.sleep(100)\n    os._exit(0)\n"
         "time.sleep(0.3)\n"
     )
     result = run(code, limits=FAST)

@@ -124,13 +124,21 @@ def test_bearer_token() -> None:
             client.score(sample["samples"])
 
 
+def _wait_until_queued(url: str, samples: int, timeout_s: float = 30.0) -> None:
+    """Poll /healthz until the server holds `samples` samples (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while httpx.get(f"{url}/healthz").json()["queued"] < samples:
+        assert time.monotonic() < deadline, "the request never reached the server"
+        time.sleep(0.01)
+
+
 def test_overload_sheds_with_503_and_recovers_and_client_retries() -> None:
     with running_server("--reward", SLEEPY, "--workers", "1", "--max-pending", "4") as (url, _):
         slow = {"samples": [{"completion": "x", "meta": {"sleep": 1.0}}] * 4}
         results: list[int] = []
         first = threading.Thread(target=lambda: results.append(httpx.post(f"{url}/v1/score", json=slow, timeout=60).status_code))
         first.start()
-        time.sleep(0.3)
+        _wait_until_queued(url, 4)
         shed = httpx.post(f"{url}/v1/score", json={"samples": [{"completion": "y"}]})
         assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
         with Client(url, backoff=0.2) as client:  # retries through the 503s until the queue drains
@@ -146,7 +154,7 @@ def test_graceful_shutdown_finishes_in_flight_requests() -> None:
         request = threading.Thread(target=lambda: results.append(
             httpx.post(f"{url}/v1/score", json={"samples": [{"completion": "x", "meta": {"sleep": 1.5}}]}, timeout=60)))
         request.start()
-        time.sleep(0.5)
+        _wait_until_queued(url, 1)
         process.send_signal(signal.SIGTERM)
         request.join()
         assert results[0].status_code == 200 and results[0].json()["outcomes"][0]["reward"] == 1.0

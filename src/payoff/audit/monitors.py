@@ -17,9 +17,10 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from payoff.audit.probes import MASTER_KEYS
 from payoff.core import Outcome, Sample
@@ -72,7 +73,8 @@ class HackingMonitor:
         self.first_length: float | None = None
         self.reports: list[StepReport] = []
 
-    def update(self, step: int, samples: Sequence[Sample | dict[str, Any]], outcomes: Sequence[Outcome], heldout_accuracy: float | None = None) -> StepReport:
+    def update(self, step: int, samples: Sequence[Sample | dict[str, Any]], outcomes: Sequence[Outcome],
+        heldout_accuracy: float | None = None) -> StepReport:
         items = [(s if isinstance(s, Sample) else Sample.from_dict(s), o) for s, o in zip(samples, outcomes)]
         scored = [(s, o) for s, o in items if o.score is not None]
         lengths = [float(length(s, self.unit)) for s, _ in scored]
@@ -133,7 +135,8 @@ def monitor_rollouts(path: str | Path, **options: Any) -> list[StepReport]:
     monitor = HackingMonitor(**options)
     for step in sorted(by_step):
         rows = by_step[step]
-        outcomes = [Outcome(r["reward"], "ok", r.get("components") or {}, {}) if r.get("reward") is not None else Outcome.error("no reward") for r in rows]
+        outcomes = [Outcome(r["reward"], "ok", r.get("components") or {},
+            {}) if r.get("reward") is not None else Outcome.error("no reward") for r in rows]
         heldout = next((r["heldout_accuracy"] for r in rows if "heldout_accuracy" in r), None)
         monitor.update(step, rows, outcomes, heldout)
     return monitor.reports

@@ -13,8 +13,9 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from payoff.audit.probes import Probe, canonical_completion, probes_for
 from payoff.core import REFERENCE_KEYS, Outcome, Reward
@@ -146,7 +147,8 @@ def audit(
     probe_rows: list[tuple[Probe, dict[str, Any], float]] = []
     for task, baseline in usable:
         probe_rows += [(probe, task, baseline) for probe in probes_for(task)]
-    outcomes = score([_sample(t, p.completion) for p, t, _ in probe_rows], reward, workers=workers, timeout=timeout, on_progress=on_progress) if probe_rows else []
+    outcomes = score([_sample(t, p.completion) for p, t, _ in probe_rows], reward, workers=workers, timeout=timeout,
+        on_progress=on_progress) if probe_rows else []
 
     families: dict[str, FamilyResult] = {}
     for (probe, task, baseline), outcome in zip(probe_rows, outcomes):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -21,14 +20,14 @@ err_console = Console(stderr=True)
 
 def audit_command(
     data: Path = typer.Option(..., "--data", "-d", exists=True, dir_okay=False, help="Tasks JSONL: prompt, reference, optional kind."),
-    reward: Optional[str] = typer.Option(None, "--reward", "-r", help="NAME, module:function or file.py:function."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="A TOML rubric."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Directory for audit.json, audit.md and audit.html."),
+    reward: str | None = typer.Option(None, "--reward", "-r", help="NAME, module:function or file.py:function."),
+    config: Path | None = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="A TOML rubric."),
+    report: Path | None = typer.Option(None, "--report", help="Directory for audit.json, audit.md and audit.html."),
     threshold: float = typer.Option(0.5, help="A probe is credited at >= threshold x the correct answer's score."),
     max_exploit: float = typer.Option(0.0, help="Largest tolerated exploit rate per family."),
     max_false_negative: float = typer.Option(0.01, help="Largest tolerated false-negative rate per family."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=0),
-    timeout: Optional[float] = typer.Option(None, "--timeout", "-t", min=0.001),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=0),
+    timeout: float | None = typer.Option(None, "--timeout", "-t", min=0.001),
 ) -> None:
     """Attack a reward with known hacks; print exploit and false-negative rates per probe family."""
     if (reward is None) == (config is None):
@@ -71,7 +70,8 @@ def audit_command(
 
 
 def monitor_command(
-    rollouts: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSONL rows with step, completion, reward[, components, heldout_accuracy]."),
+    rollouts: Path = typer.Argument(..., exists=True, dir_okay=False,
+        help="JSONL rows with step, completion, reward[, components, heldout_accuracy]."),
     unit: str = typer.Option("tokens", help="Length unit: tokens (meta.num_tokens, else words), words or chars."),
     compare: list[str] = typer.Option([], help="Component pairs to compare, as LEFT~RIGHT (e.g. judge~math)."),
 ) -> None:

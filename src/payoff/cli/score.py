@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -67,13 +67,13 @@ def resolve_reward(reward: list[str], config: Path | None) -> Reward:
 def score_command(
     input: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="JSONL: prompt, completion, reference, group, meta."),
     reward: list[str] = typer.Option([], "--reward", "-r", help="NAME[:WEIGHT]; repeat to sum several rewards."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="A TOML file with a [reward] rubric."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output JSONL (default: INPUT.scored.jsonl)."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=0, help="Worker processes (0 = in-process, no timeouts)."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", "-t", min=0.001, help="Seconds per sample (per group for group rewards)."),
+    config: Path | None = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="A TOML file with a [reward] rubric."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output JSONL (default: INPUT.scored.jsonl)."),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=0, help="Worker processes (0 = in-process, no timeouts)."),
+    timeout: float | None = typer.Option(None, "--timeout", "-t", min=0.001, help="Seconds per sample (per group for group rewards)."),
     memory_mb: int = typer.Option(4096, "--memory-mb", min=16, help="Extra address space a worker may map."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Directory of an on-disk outcome cache."),
-    summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the summary as JSON."),
+    cache: Path | None = typer.Option(None, "--cache", help="Directory of an on-disk outcome cache."),
+    summary_json: Path | None = typer.Option(None, "--summary-json", help="Also write the summary as JSON."),
 ) -> None:
     """Score every line of INPUT; write each line back with reward, status, components and info."""
     scorer = resolve_reward(reward, config)
@@ -96,7 +96,8 @@ def score_command(
         for line in lines:
             row: dict[str, Any]
             if line.sample is None:
-                row = {"line": line.number, "raw": line.raw[:1000], "reward": None, "status": "error", "components": {}, "info": {"error": line.problem}}
+                row = {"line": line.number, "raw": line.raw[:1000], "reward": None, "status": "error", "components": {},
+                    "info": {"error": line.problem}}
                 err_console.print(f"[yellow]skipped[/] {line.problem}")
                 all_outcomes.append(Outcome.error(line.problem or "unreadable line"))
             else:

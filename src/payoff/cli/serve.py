@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 
 def serve_command(
     reward: list[str] = typer.Option([], "--reward", "-r", help="NAME or NAME:WEIGHT (repeatable: a weighted sum)"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="A TOML file with a [reward] rubric."),
+    config: Path | None = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="A TOML file with a [reward] rubric."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(2, "--workers", "-w", help="engine worker processes"),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="per-sample timeout in seconds"),
-    token: Optional[str] = typer.Option(None, "--token", envvar="PAYOFF_TOKEN", help="require 'Authorization: Bearer TOKEN'"),
+    timeout: float | None = typer.Option(None, "--timeout", help="per-sample timeout in seconds"),
+    token: str | None = typer.Option(None, "--token", envvar="PAYOFF_TOKEN", help="require 'Authorization: Bearer TOKEN'"),
     max_pending: int = typer.Option(20_000, "--max-pending", help="samples queued before requests get 503"),
     max_body_mb: float = typer.Option(16.0, "--max-body-mb", help="request bodies above this get 413"),
     backend: str = typer.Option("local", "--backend", help="local (a worker pool here) or ray (a Ray cluster)"),

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 
 
 def train_command(
-    config: Optional[Path] = typer.Argument(None, help="TOML training config (see docs/train.md); defaults apply without one"),
+    config: Path | None = typer.Argument(None, help="TOML training config (see docs/train.md); defaults apply without one"),
     set_: list[str] = typer.Option([], "--set", help="override a config value: section.key=value (TOML value), repeatable"),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this folder from its newest checkpoint"),
+    resume: Path | None = typer.Option(None, "--resume", help="continue the run in this folder from its newest checkpoint"),
 ) -> None:
     """Train a policy with RL against a payoff reward; prints held-out accuracy before and after."""
     from payoff.rl.config import TrainConfigError, load_config
@@ -28,13 +27,13 @@ def train_command(
             loaded = TrainConfig.model_validate(apply_overrides(config_data, list(set_)))
         except Exception as error:
             console.print(f"[red]{resume}/config.json: {error}[/]")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
     else:
         try:
             loaded = load_config(config, list(set_))
         except (TrainConfigError, OSError) as error:
             console.print(f"[red]{error}[/]")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
     if loaded.variants and resume is None:
         from payoff.rl.compare import train_variants
 

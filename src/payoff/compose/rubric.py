@@ -18,8 +18,9 @@ A metric-only term (weight 0) never affects the score or the status.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 from payoff.compose.transforms import batch_normalize, ensemble_uncertainty, group_normalize
 from payoff.core import Outcome, Reward, Sample
@@ -44,7 +45,7 @@ class Gate:
     threshold: float
 
     @classmethod
-    def parse(cls, text: str) -> "Gate":
+    def parse(cls, text: str) -> Gate:
         for op in (">=", "<=", "==", ">", "<"):
             left, found, right = text.partition(op)
             if found:

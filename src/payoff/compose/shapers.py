@@ -11,7 +11,8 @@ import hashlib
 import json
 import math
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from payoff.compose.transforms import CalibrationState
 from payoff.core import Outcome, Sample

@@ -21,7 +21,8 @@ def par_reward(base: Reward, references_key: str = "reference_completions", name
             return own
         ref_scores = []
         for text in references:
-            outcome = base.score_one(Sample(completion=str(text), prompt=sample.prompt, reference=sample.reference, meta=sample.meta, group=sample.group))
+            outcome = base.score_one(Sample(completion=str(text), prompt=sample.prompt, reference=sample.reference, meta=sample.meta,
+                group=sample.group))
             if outcome.score is None:
                 return Outcome(None, outcome.status, {}, {"error": f"reference completion: {outcome.info}"})
             ref_scores.append(outcome.score)

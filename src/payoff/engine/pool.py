@@ -17,11 +17,12 @@ import os
 import signal
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import RawArray
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -91,7 +92,7 @@ class Engine:
         self._unit_seconds: float | None = None  # running mean of one unit's duration
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,7 +11,8 @@ group rewards) are never split across actors.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from payoff.core import Outcome, Reward, Sample, SampleError
 from payoff.registry import get_reward
@@ -99,7 +100,7 @@ class RayEngine:
             ray.kill(actor)
         self._actors = []
 
-    def __enter__(self) -> "RayEngine":
+    def __enter__(self) -> RayEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,7 +15,8 @@ import resource
 import sys
 import time
 import traceback
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from payoff.core import Outcome, Reward, Sample
 

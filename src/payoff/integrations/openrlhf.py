@@ -11,7 +11,8 @@ counted in ``extra_logs``.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from payoff.core import Outcome, Sample
 

@@ -9,7 +9,8 @@ timeouts), so a hanging reward cannot stall training.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from payoff.core import Reward, Sample
 

@@ -15,7 +15,8 @@ the run; verl needs a number, so abstain / error / timeout score ``fail_score`` 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from payoff.core import Sample
 

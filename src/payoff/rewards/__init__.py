@@ -12,7 +12,8 @@ from payoff.rewards.sql import sql
 from payoff.rewards.text import exact_match, think_format
 
 __all__ = [
-    "bleu", "budget_length", "chrf", "code", "sql", "embedding_cosine", "rouge", "confidence_brier", "cosine_length", "empo", "exact_match", "grpo_lambda", "json_schema",
+    "bleu", "budget_length", "chrf", "code", "sql", "embedding_cosine", "rouge", "confidence_brier", "cosine_length", "empo",
+    "exact_match", "grpo_lambda", "json_schema",
     "laser", "majority_vote", "math_reward", "multiple_choice", "overlong_penalty", "patch_similarity",
     "regex_match", "repetition_penalty", "tag_count", "tag_format", "think_format", "tool_call",
 ]

@@ -82,6 +82,14 @@ def reinforce_advantages(rewards: Tensor, valid: Tensor, baseline: float = 0.0) 
     return (rewards - baseline) * valid.to(rewards.dtype)
 
 
+def group_success_rates(correct: Tensor, valid: Tensor) -> Tensor:
+    """The success rate of each prompt group ([P, G] -> [K]) over its valid samples; groups with
+    no valid sample are left out."""
+    count = valid.sum(dim=1)
+    rates = (correct & valid).sum(dim=1).to(torch.float32) / count.clamp(min=1)
+    return rates[count > 0]
+
+
 def beta_fit(success_rates: Tensor) -> tuple[float, float]:
     """Method-of-moments Beta(a, b) for success rates in [0, 1]; Beta(1, 1) when degenerate."""
     m = float(success_rates.mean())

@@ -4,9 +4,10 @@ generation batch runs, and turn outcomes into a reward grid with a validity mask
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -37,7 +38,7 @@ class Batch:
     def group_size(self) -> int:
         return self.rewards.shape[1]
 
-    def select_groups(self, keep: Tensor) -> "Batch":
+    def select_groups(self, keep: Tensor) -> Batch:
         """The sub-batch of the groups where ``keep`` ([P] bool) is True."""
         g = self.group_size
         index = [int(i) for i in torch.nonzero(keep).flatten()]
@@ -49,7 +50,7 @@ class Batch:
                      self.valid[keep], self.correct[keep], greedy, dict(self.seconds))
 
     @staticmethod
-    def concat(parts: list["Batch"]) -> "Batch":
+    def concat(parts: list[Batch]) -> Batch:
         roll = Rollouts()
         for part in parts:
             roll.extend(part.rollouts)

@@ -68,7 +68,7 @@ class AlgorithmConfig(_Strict):
     kl_in_reward: bool = False  # REINFORCE++: subtract kl_coef * KL from the reward instead of the loss
     epochs: int = Field(1, ge=1)  # passes over each batch (PPO epochs); >1 makes the ratio and clip matter
     on_error: Literal["mask", "zero", "fail"] = "mask"
-    bnpo_window: int = Field(8, ge=1)  # steps of success rates the BNPO Beta is fitted to
+    bnpo_window: int = Field(8, ge=1)  # steps whose per-prompt success rates the BNPO Beta is fitted to
     reinforce_baseline: float = 0.0  # plain REINFORCE: A = r - b (0.5 on a 0/1 reward: the Minimalist +-1)
 
 
@@ -124,7 +124,7 @@ class TrainConfig(_Strict):
     variants: dict[str, dict[str, Any]] = {}
 
     @model_validator(mode="after")
-    def _check(self) -> "TrainConfig":
+    def _check(self) -> TrainConfig:
         if self.algorithm.selection == "raft" and self.algorithm.epochs > 1:
             raise ValueError("algorithm.epochs > 1 has no meaning for RAFT (an SFT step)")
         return self

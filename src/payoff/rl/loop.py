@@ -105,30 +105,33 @@ def _loop(trainer: Trainer, engine: Any, log: MetricsLog, console: Any, before: 
     with Progress(*columns, console=console, disable=not cfg.log.progress, transient=False) as progress:
         bar = progress.add_task("train", total=cfg.steps, completed=trainer.step, reward="-", acc="-")
         while trainer.step < cfg.steps:
-            metrics = trainer.train_step(engine)
+            result = trainer.train_step(engine)
+            metrics, batch = result.metrics, result.batch
             trainer.step += 1
             row: dict[str, Any] = {"step": trainer.step, **metrics}
             if cfg.eval.every and trainer.step % cfg.eval.every == 0 and trainer.step < cfg.steps:
                 row["heldout_accuracy"] = _evaluate(trainer, engine)["accuracy"]
             if trainer.monitor is not None:
                 samples = [{"completion": t, "prompt": "", "meta": {"num_tokens": len(c)}}
-                           for t, c in zip(trainer._samples.rollouts.texts, trainer._samples.rollouts.completion_ids)]
-                report = trainer.monitor.update(trainer.step, samples, trainer._samples.outcomes, row.get("heldout_accuracy"))
+                           for t, c in zip(batch.rollouts.texts, batch.rollouts.completion_ids)]
+                report = trainer.monitor.update(trainer.step, samples, batch.outcomes, row.get("heldout_accuracy"))
                 row.update({f"monitor/{k}": v for k, v in report.metrics.items()})
                 row["warnings"] = report.warnings
                 for warning in report.warnings:
                     progress.console.print(f"[yellow]step {trainer.step}: {warning}[/]")
             log.log(row)
             if cfg.log.samples_every and trainer.step % cfg.log.samples_every == 0:
-                shown = [{"prompt": trainer._samples.rows[i // trainer._samples.group_size]["prompt"],
-                          "completion": trainer._samples.rollouts.texts[i],
-                          "reward": trainer._samples.outcomes[i].score} for i in range(min(cfg.log.samples_shown, len(trainer._samples.outcomes)))]
+                shown = [{"prompt": batch.rows[i // batch.group_size]["prompt"],
+                          "completion": batch.rollouts.texts[i],
+                          "reward": batch.outcomes[i].score} for i in range(min(cfg.log.samples_shown, len(batch.outcomes)))]
                 log.log_samples(trainer.step, shown)
                 for item in shown:
                     progress.console.print(f"[dim]step {trainer.step} | {item['completion'][:80]!r} -> {item['reward']}[/]")
             progress.update(bar, completed=trainer.step, reward=f"{metrics['reward_mean']:.3f}", acc=f"{metrics['accuracy']:.0%}")
             if trainer.on_step is not None:
                 trainer.on_step(row)
+            if trainer.on_result is not None:
+                trainer.on_result(result)
             if cfg.checkpoint_every and (trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps):
                 save_checkpoint(Path(cfg.run_dir), trainer.step, trainer.policy.model, trainer.optimizer,
                                 _trainer_state(trainer, {"before": before}), cfg.keep_checkpoints)

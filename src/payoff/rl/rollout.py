@@ -7,8 +7,9 @@ per sample, the decoded text, and whether the completion hit ``max_new_tokens``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -20,7 +21,7 @@ class Rollouts:
     texts: list[str] = field(default_factory=list)
     truncated: list[bool] = field(default_factory=list)
 
-    def extend(self, other: "Rollouts") -> None:
+    def extend(self, other: Rollouts) -> None:
         self.prompt_ids += other.prompt_ids
         self.completion_ids += other.completion_ids
         self.texts += other.texts

@@ -8,8 +8,10 @@ import json
 import random
 import time
 from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,16 +40,29 @@ def build_reward(spec: str | dict[str, Any]) -> Any:
     return get_reward(spec)
 
 
+
+@dataclass
+class StepResult:
+    """What one `Trainer.train_step` did: its metrics, the scored batch it trained on, and the
+    per-sample advantages [N] with the mask of samples that took part in the loss [N]."""
+
+    metrics: dict[str, Any]
+    batch: Batch
+    advantages: torch.Tensor
+    take_part: torch.Tensor
+
 class Trainer:
     """``Trainer(config).train()``; ``model``/``tokenizer``/``reward``/``rows`` may be passed
     directly (tests use a tiny random model and toy rewards)."""
 
     def __init__(self, config: TrainConfig, model: Any = None, tokenizer: Any = None, reward: Any = None,
                  train_rows: list[dict[str, Any]] | None = None, eval_rows: list[dict[str, Any]] | None = None,
-                 on_step: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_step: Callable[[dict[str, Any]], None] | None = None,
+                 on_result: Callable[[StepResult], None] | None = None) -> None:
         self.config = config
         self.run_dir = Path(config.run_dir)
         self.on_step = on_step
+        self.on_result = on_result  # sees each step's batch and advantages (tests, custom logging)
         seed_everything(config.seed)
         self.reward = reward if reward is not None else build_reward(config.reward)
         terms = [t.name for t in getattr(self.reward, "terms", [])]
@@ -65,7 +80,8 @@ class Trainer:
         self.eval_params = SamplingParams(config.eval.max_new_tokens or r.max_new_tokens, r.temperature, r.top_p, r.top_k, list(r.stop))
         self.step = 0
         self.position = 0  # index into the shuffled training rows
-        self.success_history: deque[float] = deque(maxlen=config.algorithm.bnpo_window)
+        # Per-prompt success rates of the last `bnpo_window` steps (BNPO fits its Beta to them).
+        self.success_history: deque[float] = deque(maxlen=config.algorithm.bnpo_window * config.rollout.prompts_per_step)
         self.monitor = None
         if config.log.monitor:
             from payoff.audit.monitors import HackingMonitor
@@ -83,7 +99,8 @@ class Trainer:
             held_out = {row["prompt"] if isinstance(row["prompt"], str) else json.dumps(row["prompt"]) for row in self.eval_rows}
             rows = task_rows(task.kind, task.train_size, task.train_seed, **dict(task.options))
             # Held-out prompts never appear in training, whatever the seeds.
-            self.train_rows = [row for row in rows if (row["prompt"] if isinstance(row["prompt"], str) else json.dumps(row["prompt"])) not in held_out]
+            self.train_rows = [row for row in rows if (row["prompt"] if isinstance(row["prompt"],
+                str) else json.dumps(row["prompt"])) not in held_out]
             if not self.train_rows:
                 raise ValueError("every training row is also a held-out row; use a larger task or other seeds")
 
@@ -165,7 +182,8 @@ class Trainer:
             metrics[f"status/{status}"] = float(statuses.get(status, 0))
         for key, values in components.items():
             metrics[f"reward/{key}"] = sum(values) / len(values)
-        self.success_history.append(metrics["accuracy"])
+        # BNPO's Beta describes how success rates spread across prompts: one rate per prompt group.
+        self.success_history.extend(alg.group_success_rates(everything.correct, everything.valid).tolist())
         return metrics
 
     def estimate(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,7 +215,7 @@ class Trainer:
             ref = batched_logprobs(reference, r.prompt_ids, r.completion_ids, self.policy.pad_id, mb, t)
         return torch.stack([alg.kl_estimate(a, b, self.config.algorithm.kl_estimator).sum() for a, b in zip(logp, ref)])
 
-    def train_step(self, engine: Any) -> dict[str, Any]:
+    def train_step(self, engine: Any) -> StepResult:
         cfg = self.config
         began = time.perf_counter()
         batch, metrics = self.gather(engine)
@@ -216,5 +234,5 @@ class Trainer:
         metrics["time_step"] = time.perf_counter() - began
         metrics["lr"] = self.optimizer.param_groups[0]["lr"]
         metrics["advantage_abs_mean"] = float(adv[take_part].abs().mean()) if take_part.any() else 0.0
-        self._samples = batch
-        return metrics
+        metrics["advantage_abs_max"] = float(adv[take_part].abs().max()) if take_part.any() else 0.0
+        return StepResult(metrics, batch, adv, take_part)

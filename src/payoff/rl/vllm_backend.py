@@ -8,7 +8,8 @@ when ``rollout.backend`` is ``vllm`` (or ``auto`` with vLLM and a GPU present).
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from payoff.rl.rollout import Rollouts, SamplingParams
 

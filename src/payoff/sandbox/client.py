@@ -29,7 +29,8 @@ class ForkServer:
         self.process = subprocess.Popen(
             # -I -S: an interpreter without site-packages or payoff's package imports forks in a
             # third of the time and its children take a third of the page faults.
-            [sys.executable, "-I", "-S", os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-I", "-S", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                "server.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             # No parent-death signal: the server notices its client is gone when the pipe closes,
             # and then removes its cgroup; a signal would kill it before it could.
             # Its own session, so killing a worker's process group (the engine does) leaves the

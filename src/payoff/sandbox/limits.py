@@ -7,8 +7,9 @@ import resource
 import selectors
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 NOBODY = 65534
 

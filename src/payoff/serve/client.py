@@ -4,7 +4,8 @@ usable anywhere a local one is (the engine, a Rubric term, the trainer)."""
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from payoff.core import Outcome, Reward, Sample
 
@@ -35,7 +36,7 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: object) -> None:

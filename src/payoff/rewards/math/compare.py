@@ -94,7 +94,8 @@ def _contains_matrix(node: object) -> bool:
         return False
     if node[0] == "matrix":
         return True
-    return any(_contains_matrix(child) or (isinstance(child, tuple) and any(_contains_matrix(c) for c in child if isinstance(c, tuple))) for child in node[1:] if isinstance(child, tuple))
+    return any(_contains_matrix(child) or (isinstance(child, tuple) and any(_contains_matrix(c) for c in child if isinstance(c,
+        tuple))) for child in node[1:] if isinstance(child, tuple))
 
 
 def _fold_matrices(node: Node) -> Node | None:

@@ -17,7 +17,15 @@ from fractions import Fraction
 from typing import Any
 
 from payoff.rewards.math.commands import (  # noqa: F401 - re-exported for callers of parse
-    CALLABLE_LETTERS, CLOSERS, CONSTANTS, FUNCTIONS, LIST_WORDS, MATRIX_ENVS, RELATIONS, CommandsMixin, ParseError,
+    CALLABLE_LETTERS,
+    CLOSERS,
+    CONSTANTS,
+    FUNCTIONS,
+    LIST_WORDS,
+    MATRIX_ENVS,
+    RELATIONS,
+    CommandsMixin,
+    ParseError,
 )
 from payoff.rewards.math.commands import flat_name as _flat
 from payoff.rewards.math.tokens import Token, tokenize
