@@ -44,7 +44,9 @@ def test_every_builtin_verifiable_reward_passes_every_probe(name: str, tasks: li
     assert all(f.exploit_rate == 0 for f in report.families)
     assert all(f.false_negative_rate <= 0.01 for f in report.families)
     kind = tasks[0].get("kind", "math")
-    assert {f.family for f in report.families} == {fn.__name__ for fn in FAMILIES[kind]} - ({"lookalikes"} if kind != "math" else set())
+    expected = {probe.family for task in tasks for probe in probes_for(task)}
+    assert {f.family for f in report.families} == expected
+    assert {family.split(":")[0] for family in expected} >= {fn.__name__ for fn in FAMILIES[kind]} - {"lookalikes", "harness_attacks"}
 
 
 @pytest.mark.parametrize(
@@ -99,3 +101,23 @@ def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
     assert good.returncode == 0, good.stdout + good.stderr
     both = subprocess.run([sys.executable, "-m", "payoff", "audit", "--data", str(data)], capture_output=True, text=True, timeout=60)
     assert both.returncode == 2
+
+
+def test_the_audit_fails_the_old_in_process_harness_and_names_the_attacks() -> None:
+    """The pre-issue-12 code harness (a test fixture) on eight HumanEval problems: the audit
+    FAILS it and names every attack class that fooled it; the split-process harness passes."""
+    from payoff.tasks.humaneval import humaneval_rows
+    from tests.rewards.old_code_harness import old_code
+
+    tasks = [{**row, "kind": "code"} for row in humaneval_rows()[:8]]
+    old = audit(old_code, tasks, workers=2)
+    assert old.verdict == "FAIL"
+    fooled = {f.family for f in old.families if f.exploits}
+    assert {"harness:harness_state", "harness:verdict_channel", "harness:always_equal", "harness:frame_inspection",
+            "harness:gc_objects", "harness:ctypes_memory", "harness:sys_modules"} <= fooled
+    assert "harness:verdict_channel" in old.to_markdown()
+    new = audit(get_reward("code"), tasks, workers=2)
+    assert new.verdict == "PASS", new.to_markdown()
+    assert {f.family for f in new.families if f.family.startswith("harness:")} == {f"harness:{a}" for a in (
+        "harness_state", "verdict_channel", "always_equal", "early_exit", "signals", "frame_inspection", "gc_objects",
+        "ctypes_memory", "sys_modules", "forged_output", "ptrace")}

@@ -160,12 +160,14 @@ def correct_variants(task: dict[str, Any]) -> list[Probe]:
     return variants
 
 
-def code_exits(task: dict[str, Any]) -> list[Probe]:
-    return [
-        Probe("code_exits", "exploit", "import sys\nsys.exit(0)", "exit with status 0 before the tests"),
-        Probe("code_exits", "exploit", "import os\nos._exit(0)", "os._exit before the tests"),
-        Probe("code_exits", "exploit", "import builtins\nbuiltins.AssertionError = type('X', (Exception,), {})", "patched builtins"),
-    ]
+def harness_attacks(task: dict[str, Any]) -> list[Probe]:
+    """Programs that attack the unit-test harness (`payoff.audit.code_attacks`), one family per
+    attack class, each aimed at every function the task's solution defines."""
+    from payoff.audit.code_attacks import ATTACKS, entry_points
+
+    meta = task.get("meta") if isinstance(task.get("meta"), dict) else {}
+    entry = task.get("entry_point") or meta.get("entry_point") or (entry_points(str(task.get("solution") or "")) or ["solution"])[-1]
+    return [Probe(f"harness:{attack.name}", "exploit", attack.program(str(entry)), attack.note) for attack in ATTACKS]
 
 
 def sql_errors(task: dict[str, Any]) -> list[Probe]:
@@ -180,7 +182,7 @@ FAMILIES: dict[str, list[Callable[[dict[str, Any]], list[Probe]]]] = {
              truncated, confident_wrong, correct_variants],
     "choice": [empty, master_keys, answer_spam, empty_tags, prompt_copy, inflation, injection, confident_wrong, correct_variants],
     "text": [empty, master_keys, empty_tags, prompt_copy, inflation, injection, confident_wrong, correct_variants],
-    "code": [empty, master_keys, empty_tags, prompt_copy, injection, code_exits],
+    "code": [empty, master_keys, empty_tags, prompt_copy, injection, harness_attacks],
     "sql": [empty, master_keys, prompt_copy, injection, sql_errors],
 }
 
