@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PAYOFF = [sys.executable, "-m", "payoff"]
 
 
@@ -33,15 +35,18 @@ def test_every_line_comes_back_and_bad_lines_are_reported(tmp_path: Path) -> Non
     result = run("score", str(source), "--reward", "exact_match", "--reward", "think_format:0.5", "--out", str(out), "--workers", "2")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 5  # the blank line is skipped and said so; every other line comes back
+    assert len(rows) == 6  # one output line per input line, the blank one included
+    blank = rows.pop(3)
+    assert blank["line"] == 4 and blank["status"] == "error" and blank["info"]["error"] == "line 4: blank line"
     assert rows[0]["reward"] == 1.5 and rows[0]["meta"] == {"id": 1} and rows[0]["status"] == "ok"
+    assert rows[0]["info"]["line"] == 1
     assert rows[0]["components"]["think_format/answer_nonempty"] == 1.0
     assert rows[1] == {"line": 2, "raw": "{not json", "reward": None, "status": "error", "components": {},
-                       "info": {"error": "line 2: not valid JSON (Expecting property name enclosed in double quotes at column 2)"}}
+                       "info": {"error": "line 2: not valid JSON (Expecting property name enclosed in double quotes at column 2)", "line": 2}}
     assert rows[2]["line"] == 3 and "missing field 'completion'" in rows[2]["info"]["error"]
     assert rows[3]["reward"] == 0.5
     assert rows[4]["status"] == "abstain"
-    assert "line 2: not valid JSON" in result.stderr and "1 blank line(s) skipped" in result.stderr
+    assert "line 2: not valid JSON" in result.stderr and "1 blank line(s) written back as errors" in result.stderr
     assert "exact_match" in result.stdout and "abstain" in result.stdout  # the summary table
 
 
@@ -71,3 +76,77 @@ def test_rewards_and_doctor_commands() -> None:
     assert listed.returncode == 0 and "exact_match" in listed.stdout and "think_format" in listed.stdout
     doctor = run("doctor")
     assert doctor.returncode == 0 and "worker containment" in doctor.stdout
+
+
+def _hostile_lines(count: int, seed: int = 0) -> tuple[list[bytes], list[bool]]:
+    """`count` raw lines (no trailing newline), mixing every kind of bad line with valid ones;
+    and which of them are valid samples."""
+    import random
+
+    rng = random.Random(seed)
+    bad = [
+        b"[" * 100_000 + b"]" * 100_000,  # nested past the parser's recursion limit
+        b'{"completion": "x", "meta": {"n": ' + b"9" * 5000 + b"}}",  # beyond Python's int digit limit
+        b'{"completion": "lone \\ud800 surrogate", "reference": "x"}',
+        b'{"completion": "bare\r carriage return inside", "reference": "bare"}',
+        b"",  # blank
+        b"   \t ",
+        b'{"completion": "nan", "meta": {"v": NaN, "w": [Infinity, -Infinity]}}',
+        b"\xff\xfe not utf-8 \x80",
+        b"{not json",
+        b'"just a string"',
+        b"[1, 2, 3]",
+        b'{"completion": 42}',
+        b'{"prompt": "no completion"}',
+        b"null",
+        b'{"completion": "x"' + b" " * 10,
+    ]
+    lines, valid = [], []
+    for index in range(count):
+        if rng.random() < 0.5:
+            answer = rng.randint(0, 99)
+            lines.append(json.dumps({"completion": f"The answer is {answer}", "reference": str(answer if rng.random() < 0.5 else answer + 1)},
+                                    ensure_ascii=False).encode())
+            valid.append(True)
+        else:
+            choice = bad[index % len(bad)]
+            lines.append(choice)
+            valid.append(choice.startswith(b'{"completion": "') and b"9" * 10 not in choice)
+    return lines, valid
+
+
+def test_thousands_of_hostile_lines_give_one_output_line_each(tmp_path: Path) -> None:
+    lines, _ = _hostile_lines(3000)
+    source = tmp_path / "hostile.jsonl"
+    source.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")  # with a byte-order mark in front
+    out = tmp_path / "out.jsonl"
+    result = run("score", str(source), "--reward", "exact_match", "--out", str(out), "--workers", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    raw = out.read_bytes()
+    raw.decode("utf-8")  # valid UTF-8 whatever came in
+    rows = [json.loads(line, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}")) for line in raw.split(b"\n")[:-1]]
+    assert len(rows) == len(lines)
+    assert [row["info"]["line"] for row in rows] == list(range(1, len(lines) + 1))
+    by_kind = {row["info"]["line"]: row for row in rows}
+    assert by_kind[1]["status"] in ("ok", "error")  # the BOM did not make line 1 unreadable
+    statuses = {row["status"] for row in rows}
+    assert statuses <= {"ok", "error", "abstain"} and "ok" in statuses
+    assert all("reward" in row for row in rows)
+    nan_rows = [row for row in rows if isinstance(row.get("meta"), dict) and "v" in row["meta"]]
+    assert nan_rows and all(row["meta"] == {"v": "NaN", "w": ["Infinity", "-Infinity"]} for row in nan_rows)
+    assert any(row.get("completion") == "bare\r carriage return inside" and row["status"] == "ok" for row in rows)
+    assert any(row.get("completion") == "lone \ud800 surrogate" for row in rows)
+    deep = [row for row in rows if "nested too deeply" in str(row["info"].get("error"))]
+    digits = [row for row in rows if "digit" in str(row["info"].get("error"))]
+    blank = [row for row in rows if row["info"].get("error", "").endswith("blank line")]
+    assert deep and digits and len(blank) >= 2
+
+
+def test_an_unwritable_out_is_a_usage_error_before_any_scoring(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"completion": "x"}) + "\n")
+    for target in (tmp_path, Path("/proc/payoff-cannot-write-here.jsonl")):
+        result = run("score", str(source), "--reward", "exact_match", "--out", str(target))
+        assert result.returncode == 2, result.stderr
+        assert "--out" in result.stderr and "Traceback" not in result.stderr
+        assert "scoring" not in result.stderr  # refused before the progress bar started

@@ -9,13 +9,14 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from payoff.compose import Rubric, RubricConfigError, Term, load_rubric
 from payoff.core import Outcome, Reward
 from payoff.engine import Engine, Summary, summarize
-from payoff.io import read_jsonl
+from payoff.io import check_writable, dump_line, read_jsonl
 from payoff.registry import RewardNotFound, get_reward
 
 console = Console()
@@ -78,7 +79,10 @@ def score_command(
     """Score every line of INPUT; write each line back with reward, status, components and info."""
     scorer = resolve_reward(reward, config)
     out = out or input.with_suffix(".scored.jsonl")
-    lines, blank = read_jsonl(input)
+    problem = check_writable(out)
+    if problem:
+        raise typer.BadParameter(problem, param_hint="--out")
+    lines, blank = read_jsonl(input, keep_blank=True)
     good = [line for line in lines if line.sample is not None]
 
     with Progress(
@@ -92,24 +96,30 @@ def score_command(
     by_line = {line.number: outcome for line, outcome in zip(good, outcomes)}
     all_outcomes = []
     out.parent.mkdir(parents=True, exist_ok=True)
+    shown = 0
     with open(out, "w", encoding="utf-8") as handle:
         for line in lines:
             row: dict[str, Any]
             if line.sample is None:
                 row = {"line": line.number, "raw": line.raw[:1000], "reward": None, "status": "error", "components": {},
-                    "info": {"error": line.problem}}
-                err_console.print(f"[yellow]skipped[/] {line.problem}")
+                    "info": {"error": line.problem, "line": line.number}}
+                if shown < 20:
+                    err_console.print(f"[yellow]skipped[/] {escape(line.problem or '')}")
+                shown += 1
                 all_outcomes.append(Outcome.error(line.problem or "unreadable line"))
             else:
                 outcome = by_line[line.number]
                 row = {**line.record, **outcome.to_dict()}  # type: ignore[dict-item]
+                row["info"] = {**row.get("info", {}), "line": line.number}
                 all_outcomes.append(outcome)
-            handle.write(json.dumps(row, ensure_ascii=False, default=repr) + "\n")
+            handle.write(dump_line(row))
+    if shown > 20:
+        err_console.print(f"[yellow]... and {shown - 20} more unreadable line(s)[/]")
 
     summary = summarize(all_outcomes)
     print_summary(summary, title=f"{scorer.name} on {input.name}")
     if blank:
-        err_console.print(f"{blank} blank line(s) skipped")
+        err_console.print(f"{blank} blank line(s) written back as errors")
     err_console.print(f"wrote {len(lines)} line(s) to {out}")
     if summary_json:
         summary_json.write_text(json.dumps(summary.to_dict(), indent=2))
