@@ -104,3 +104,42 @@ def test_decorated_rewards_pickle_by_reference() -> None:
     from payoff.rewards import exact_match
 
     assert pickle.loads(pickle.dumps(exact_match)) is exact_match
+
+
+@pytest.mark.parametrize("name, params, named", [
+    ("repetition_penalty", {"max_penalty": 0.5}, "max_penalty"),  # a penalty must not reward repetition
+    ("repetition_penalty", {"ngram": 0}, "ngram"),
+    ("cosine_length", {"max_length": -1}, "max_length"),
+    ("cosine_length", {"min_value_wrong": float("nan")}, "min_value_wrong"),
+    ("overlong_penalty", {"cache": 0}, "cache"),
+    ("overlong_penalty", {"unit": "bytes"}, "unit"),
+    ("laser", {"target_length": 0}, "target_length"),
+    ("budget_length", {"penalty": -0.5}, "penalty"),
+    ("grpo_lambda", {"threshold": 1.5}, "threshold"),
+    ("code", {"time_limit": float("inf")}, "time_limit"),
+    ("code", {"memory_mb": True}, "memory_mb"),
+    ("sql", {"max_rows": -3}, "max_rows"),
+    ("tool_call", {"cost_weight": -1}, "cost_weight"),
+])
+def test_builtin_parameters_are_checked_when_configured(name: str, params: dict, named: str) -> None:
+    from payoff.core import RewardParameterError
+    from payoff.registry import get_reward
+
+    with pytest.raises(RewardParameterError, match=rf"reward {name}: parameter {named}"):
+        get_reward(name).configure(**params)
+
+
+def test_valid_parameters_are_converted_and_composition_numbers_are_checked() -> None:
+    from payoff.compose import Rubric, Term
+    from payoff.compose.shapers import LaserDShaper
+    from payoff.core import RewardParameterError
+    from payoff.registry import get_reward
+
+    assert get_reward("cosine_length").configure(max_length="4096").params["max_length"] == 4096  # TOML/CLI strings
+    for bad in (float("nan"), float("inf"), True):
+        with pytest.raises(RewardParameterError, match="weight"):
+            Term(get_reward("exact_match"), bad)
+    with pytest.raises(RewardParameterError, match="uncertainty_lambda"):
+        Rubric([Term(get_reward("exact_match"))], uncertainty_lambda=-1)
+    with pytest.raises(RewardParameterError, match="coverage"):
+        LaserDShaper(coverage=2.0)

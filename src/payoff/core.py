@@ -195,6 +195,7 @@ class Reward:
         if unknown:
             options = [n for n in list(accepted)[1:]]
             raise TypeError(f"reward {self.name} has no parameter(s) {unknown}; it takes {options}")
+        params = {key: check_parameter(self, key, value) for key, value in params.items()}
         copy = object.__new__(type(self))
         copy.__dict__.update(self.__dict__)
         copy.params = {**self.params, **params}
@@ -250,6 +251,66 @@ def _lookup(module: Any, qualname: str) -> Any:
 
 def _import_attribute(module_name: str, qualname: str) -> Any:
     return _lookup(importlib.import_module(module_name), qualname)
+
+
+class RewardParameterError(ValueError):
+    """A reward parameter outside its meaning (wrong type, non-finite, out of range)."""
+
+
+@functools.lru_cache(maxsize=512)
+def _parameter_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    import typing
+
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve is not checked
+        return {}
+
+
+@functools.lru_cache(maxsize=512)
+def _adapter(annotation: Any) -> Any:
+    from pydantic import ConfigDict, TypeAdapter
+
+    return TypeAdapter(annotation, config=ConfigDict(allow_inf_nan=False, arbitrary_types_allowed=True))
+
+
+def _numeric(annotation: Any) -> bool:
+    import typing
+
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation in (int, float)
+
+
+def check_numbers(owner: str, ranges: dict[str, tuple[float, float]] | None = None, **values: Any) -> None:
+    """Every value a finite number (not a bool), and inside its (low, high) range where given.
+    For composition parameters (term weights, shaper rates) checked when they are declared."""
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RewardParameterError(f"{owner}: {key} must be a finite number, got {value!r}")
+        low, high = (ranges or {}).get(key, (-math.inf, math.inf))
+        if not low <= value <= high:
+            raise RewardParameterError(f"{owner}: {key}={value!r} is outside [{low}, {high}]")
+
+
+def check_parameter(reward: Reward, key: str, value: Any) -> Any:
+    """`value` for parameter `key`, checked (and converted) against the function's annotation,
+    including any ``Annotated`` bounds (``Annotated[float, Le(0)]``): numbers must be finite,
+    and a bool is not a number. Raises RewardParameterError naming the reward and parameter."""
+    annotation = _parameter_hints(reward.fn).get(key)
+    if annotation is None:
+        return value
+    if isinstance(value, bool) and _numeric(annotation):
+        raise RewardParameterError(f"reward {reward.name}: parameter {key} must be a number, not {value!r}")
+    from pydantic import ValidationError
+
+    try:
+        return _adapter(annotation).validate_python(value)
+    except ValidationError as error:
+        problem = "; ".join(e["msg"] for e in error.errors())
+        raise RewardParameterError(f"reward {reward.name}: parameter {key}={value!r}: {problem}") from None
+    except TypeError:  # an annotation pydantic cannot build a validator for
+        return value
 
 
 def _import_configured(module_name: str, qualname: str, name: str, params: dict[str, Any]) -> Reward:

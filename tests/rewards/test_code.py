@@ -120,7 +120,8 @@ def test_program_objects_are_not_compared_unless_the_task_opts_in() -> None:
     assert strict.score == 0.5 and "compare='program'" in strict.info["failures"]["0"]  # attributes are data
     assert score(CUSTOM, reference, compare="program").score == 1.0
     assert score(CUSTOM.replace("return Point(0, 0)", "return Point(0, 1)"), reference, compare="program").score == 0.5
-    assert score(CUSTOM, reference, compare="sometimes").status == "error"
+    with pytest.raises(payoff.core.RewardParameterError, match="compare"):
+        CODE.configure(compare="sometimes")
 
 
 def test_data_subclasses_travel_as_their_base_type() -> None:

@@ -7,6 +7,7 @@ import sacrebleu
 from rouge_score import rouge_scorer
 
 import payoff
+from payoff.core import RewardParameterError
 from payoff.rewards import bleu, chrf, embedding_cosine, rouge
 
 REFERENCE = "The quick brown fox jumps over the lazy dog."
@@ -27,7 +28,8 @@ def test_rouge_is_the_best_f_measure_over_references() -> None:
     scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)
     expected = scorer.score(REFERENCE, "A quick brown fox jumped over a lazy dog.")["rouge1"].fmeasure
     assert rouge.configure(kind="rouge1")({"completion": CLOSE, "reference": [FAR, REFERENCE]}).score == pytest.approx(expected)
-    assert rouge.configure(kind="rouge9")({"completion": CLOSE, "reference": REFERENCE}).status == "error"
+    with pytest.raises(RewardParameterError, match="kind"):  # refused when configured, not per sample
+        rouge.configure(kind="rouge9")
 
 
 def test_embedding_cosine_with_the_real_offline_model_in_a_worker() -> None:

@@ -17,13 +17,14 @@ A metric-only term (weight 0) never affects the score or the status.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from payoff.compose.transforms import batch_normalize, ensemble_uncertainty, group_normalize
-from payoff.core import Outcome, Reward, Sample
+from payoff.core import Outcome, Reward, Sample, check_numbers
 
 _SEVERITY = {"ok": 0, "abstain": 1, "error": 2, "timeout": 3}
 _GATE_OPS: dict[str, Callable[[float, float], bool]] = {
@@ -67,6 +68,9 @@ class Term:
     gate: Gate | str | None = None
     gate_value: float = 0.0
 
+    def __post_init__(self) -> None:
+        check_numbers(f"term {self.label or getattr(self.reward, 'name', '?')}", weight=self.weight, gate_value=self.gate_value)
+
     @property
     def name(self) -> str:
         return self.label or self.reward.name
@@ -85,6 +89,10 @@ class RubricOptions:
     failure: Failure = "strict"
     eps: float = 1e-6
     shapers: list[Shaper] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_numbers("rubric", {"uncertainty_lambda": (0, math.inf), "eps": (0, math.inf)},
+                      uncertainty_lambda=self.uncertainty_lambda, eps=self.eps)
 
 
 class Rubric(Reward):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from payoff.compose.transforms import CalibrationState
-from payoff.core import Outcome, Sample
+from payoff.core import Outcome, Sample, check_numbers
 from payoff.rewards.choice import stated_confidence
 from payoff.rewards.common import length
 
@@ -39,6 +39,7 @@ class HapoShaper:
     yet gives 0. h is updated after each batch with that batch's correct lengths."""
 
     def __init__(self, weight: float = 0.5, correct_term: str = "math", unit: str = "tokens") -> None:
+        check_numbers("hapo", weight=weight)
         self.weight, self.correct_term, self.unit = weight, correct_term, unit
         self.history: dict[str, int] = {}
 
@@ -69,6 +70,7 @@ class LaserDShaper:
     (``initial`` before that). A correct answer within its bucket's target gains ``alpha``."""
 
     def __init__(self, alpha: float = 0.5, coverage: float = 0.9, initial: int = 4096, correct_term: str = "math", unit: str = "tokens") -> None:
+        check_numbers("laser_d", {"coverage": (0, 1), "initial": (1, math.inf)}, alpha=alpha, coverage=coverage, initial=initial)
         self.alpha, self.coverage, self.correct_term, self.unit = alpha, coverage, correct_term, unit
         self.targets = {"easy": float(initial), "medium": float(initial), "hard": float(initial)}
 

@@ -10,6 +10,8 @@ import math
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 
+from payoff.core import check_numbers
+
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     mean = sum(values) / len(values)
@@ -108,6 +110,7 @@ class CalibrationState:
     Confident right answers gain, confident wrong answers lose."""
 
     def __init__(self, alpha: float = 0.1, weight: float = 0.5, initial: float = 0.0) -> None:
+        check_numbers("calibration", {"alpha": (0, 1)}, alpha=alpha, weight=weight, initial=initial)
         self.alpha, self.weight, self.rbar = alpha, weight, initial
 
     def apply(self, rewards: Sequence[float], confidences: Sequence[float]) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from payoff.compose.transforms import backward_correction, clip_steps, delta_steps, min_form, par
-from payoff.core import Outcome, Reward, Sample
+from payoff.core import Outcome, Reward, Sample, check_numbers
 
 
 def par_reward(base: Reward, references_key: str = "reference_completions", name: str | None = None) -> Reward:
@@ -54,6 +54,7 @@ def step_shaped(base: Reward, method: str = "clip", eta: float = 0.0, name: str 
     (the sum of shaped steps; for min-form, V(s_0) = min_k r_k)."""
     if method not in _STEP_METHODS:
         raise ValueError(f"method must be one of {sorted(_STEP_METHODS)}")
+    check_numbers("step_shaped", eta=eta)
 
     def score(sample: Sample) -> Outcome:
         outcome = base.score_one(sample)

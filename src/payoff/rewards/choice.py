@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from annotated_types import Ge, Le
 
 from payoff.core import Outcome, Sample, reward
 from payoff.rewards.common import correctness, repeated_fraction
@@ -73,7 +76,7 @@ def confidence_brier(sample: Sample, verifier: str = "math") -> Outcome:
 
 
 @reward(name="repetition_penalty")
-def repetition_penalty(sample: Sample, ngram: int = 3, max_penalty: float = -1.0) -> Outcome:
+def repetition_penalty(sample: Sample, ngram: Annotated[int, Ge(1)] = 3, max_penalty: Annotated[float, Le(0)] = -1.0) -> Outcome:
     """N-gram repetition penalty (open-r1, after Yeo et al. 2025): with the word n-grams of the
     completion, r = max_penalty * (1 - unique / total); 0 for text shorter than one n-gram."""
     repeated = repeated_fraction(sample.completion, ngram)

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from annotated_types import Ge, Gt
 
 from payoff.core import Outcome, Sample, reward
 from payoff.sandbox import Limits, SandboxError, run, run_tests
@@ -72,8 +74,8 @@ COMPARE_MODES = ("canonical", "program")
 
 @reward(name="code", timeout=120)
 def code(
-    sample: Sample, all_or_nothing: bool = False, time_limit: float = 6.0, memory_mb: int = 512, backend: str = "fork",
-    compare: str = "canonical",
+    sample: Sample, all_or_nothing: bool = False, time_limit: Annotated[float, Gt(0)] = 6.0, memory_mb: Annotated[int, Ge(16)] = 512,
+    backend: Literal["fork", "bwrap"] = "fork", compare: Literal["canonical", "program"] = "canonical",
 ) -> Outcome:
     """Python program correctness against unit tests or stdin/stdout cases, run in the sandbox
     (B-Coder, AutoTriton, PF-PPO style). Reward = pass fraction, or 1/0 with all_or_nothing.

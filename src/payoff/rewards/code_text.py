@@ -5,7 +5,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Ge
 
 from payoff.core import Outcome, Sample, reward
 
@@ -73,7 +75,7 @@ def _jaccard(a: set[str], b: set[str]) -> float:
 
 
 @reward(name="tool_call")
-def tool_call(sample: Sample, cost_weight: float = 0.0, cost_per_call: float = 1.0) -> Outcome:
+def tool_call(sample: Sample, cost_weight: Annotated[float, Ge(0)] = 0.0, cost_per_call: Annotated[float, Ge(0)] = 1.0) -> Outcome:
     """ToolRL (Qian et al. 2025): format (0/1) + correctness in [-3, 3].
 
     Correctness = 6 * (r_name + r_params + r_values) / R_max - 3, where r_name is the Jaccard of

@@ -8,21 +8,26 @@ Stateful schedules that need the whole run's history (HAPO, LASER-D) are batch s
 from __future__ import annotations
 
 import math
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Gt, Interval
 
 from payoff.core import Outcome, Sample, group_reward, reward
 from payoff.rewards.common import correctness, length
+
+Unit = Literal["tokens", "words", "chars"]
 
 
 @reward(name="cosine_length")
 def cosine_length(
     sample: Sample,
-    max_length: int = 1000,
+    max_length: Annotated[int, Gt(0)] = 1000,
     min_value_wrong: float = -1.0,
     max_value_wrong: float = -0.5,
     min_value_correct: float = 0.5,
     max_value_correct: float = 1.0,
     verifier: str = "math",
-    unit: str = "tokens",
+    unit: Unit = "tokens",
 ) -> Outcome:
     """Cosine length scaling (Kimi k1.5 / open-r1; Yeo et al. 2025, "Demystifying Long CoT").
 
@@ -44,7 +49,7 @@ def cosine_length(
 
 
 @reward(name="overlong_penalty")
-def overlong_penalty(sample: Sample, max_length: int = 4096, cache: int = 512, unit: str = "tokens") -> Outcome:
+def overlong_penalty(sample: Sample, max_length: Annotated[int, Gt(0)] = 4096, cache: Annotated[int, Gt(0)] = 512, unit: Unit = "tokens") -> Outcome:
     """DAPO's soft overlong punishment (Yu et al. 2025), with L_max = max_length, L_cache = cache:
     0 if L <= L_max - L_cache; (L_max - L_cache - L) / L_cache in the buffer; -1 beyond L_max."""
     if not 0 < cache <= max_length:
@@ -62,7 +67,7 @@ def overlong_penalty(sample: Sample, max_length: int = 4096, cache: int = 512, u
 
 @reward(name="laser")
 def laser(
-    sample: Sample, target_length: int = 2048, alpha: float = 0.5, verifier: str = "math", unit: str = "tokens",
+    sample: Sample, target_length: Annotated[int, Gt(0)] = 2048, alpha: Annotated[float, Ge(0)] = 0.5, verifier: str = "math", unit: Unit = "tokens",
     reward_wrong_short: bool = False,
 ) -> Outcome:
     """LASER (Liu et al. 2025, length-based step reward): r = C + alpha * S, with the step function
@@ -79,8 +84,8 @@ def laser(
 
 @reward(name="budget_length")
 def budget_length(
-    sample: Sample, start_budget: int = 4096, end_budget: int = 1024, total_steps: int = 1000, penalty: float = 0.5,
-    verifier: str = "math", unit: str = "tokens",
+    sample: Sample, start_budget: Annotated[int, Gt(0)] = 4096, end_budget: Annotated[int, Gt(0)] = 1024,
+    total_steps: Annotated[int, Gt(0)] = 1000, penalty: Annotated[float, Ge(0)] = 0.5, verifier: str = "math", unit: Unit = "tokens",
 ) -> Outcome:
     """Train Long, Think Short (2025): a length budget that shrinks linearly over training,
     B(t) = max(end, start - (start - end) * t / T), with t = ``meta['step']``. A correct answer
@@ -102,7 +107,8 @@ def budget_length(
 
 @group_reward(name="grpo_lambda")
 def grpo_lambda(
-    samples: list[Sample], threshold: float = 0.5, alpha: float = 0.5, verifier: str = "math", unit: str = "tokens",
+    samples: list[Sample], threshold: Annotated[float, Interval(ge=0, le=1)] = 0.5, alpha: Annotated[float, Ge(0)] = 0.5, verifier: str = "math",
+    unit: Unit = "tokens",
 ) -> list[Outcome]:
     """GRPO-λ (2025): apply a length penalty only in groups the policy already solves often.
 

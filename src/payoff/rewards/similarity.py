@@ -10,7 +10,7 @@ import functools
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from payoff.core import Outcome, Sample, reward
 from payoff.rewards.common import references
@@ -51,7 +51,7 @@ def _rouge_scorer(kind: str) -> Any:
 
 
 @reward(name="rouge")
-def rouge(sample: Sample, kind: str = "rougeL") -> Outcome:
+def rouge(sample: Sample, kind: Literal["rouge1", "rouge2", "rougeL", "rougeLsum"] = "rougeL") -> Outcome:
     """ROUGE F-measure (rouge-score; ``kind`` rouge1, rouge2 or rougeL), best over references."""
     refs = references(sample)
     if not refs:

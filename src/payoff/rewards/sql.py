@@ -15,7 +15,9 @@ import re
 import sqlite3
 import time
 from collections import Counter
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Gt
 
 from payoff.core import Outcome, Sample, reward
 
@@ -108,7 +110,7 @@ def _ngram_similarity(a: str, b: str, n: int = 2) -> float:
 
 
 @reward(name="sql", timeout=60)
-def sql(sample: Sample, time_limit: float = 5.0, max_rows: int = 10_000) -> Outcome:
+def sql(sample: Sample, time_limit: Annotated[float, Gt(0)] = 5.0, max_rows: Annotated[int, Gt(0)] = 10_000) -> Outcome:
     """SQLite execution accuracy (Reasoning-SQL, Think2SQL): 1 if the predicted query's result
     equals the gold query's (as multisets unless the gold orders its rows). Components:
     execution match, syntax validity, schema-linking Jaccard of tables and of columns, bigram
