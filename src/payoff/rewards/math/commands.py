@@ -50,6 +50,9 @@ class CommandsMixin:
             if index is None:
                 return self.make("fn", "sqrt", (argument,))
             return self.make("pow", argument, self.make("div", self.make("num", Fraction(1), None), index))
+        base = None
+        if name == "log" and self.accept("_"):  # \log_b x = ln x / ln b
+            base = self.parse_group()
         if self.accept("^"):
             power = self.parse_group()
         if self.peek() is not None and self.peek().text == "(":  # type: ignore[union-attr]
@@ -62,6 +65,8 @@ class CommandsMixin:
             argument = self.bare_argument()
         args = argument[1] if argument[0] == "list" else (argument,)
         node = self.make("fn", name, args)
+        if base is not None:
+            node = self.make("div", node, self.make("fn", "log", (base,)))
         return self.make("pow", node, power) if power is not None else node
 
     def bare_argument(self) -> Node:

@@ -302,6 +302,8 @@ def _scalars(gold: Node, pred: Node, options: CompareOptions) -> tuple[bool, str
             return True, "exact"
         return _rounded(g_exact, p_exact, g_places, p_places, options), "exact"
     names = symbols(gold) | symbols(pred)
+    if "i" in names and symbols(gold) - {"i"} == symbols(pred) - {"i"} and _equal_with_imaginary_unit(gold, pred, names - {"i"}):
+        return True, "imaginary_unit"
     if symbols(gold) != symbols(pred):
         stripped = _strip_units(pred) if not symbols(gold) else None
         if stripped is not None:
@@ -321,12 +323,30 @@ def _scalars(gold: Node, pred: Node, options: CompareOptions) -> tuple[bool, str
     return False, "numeric"
 
 
+def _equal_with_imaginary_unit(gold: Node, pred: Node, others: set[str]) -> bool:
+    """Equal when ``i`` is the imaginary unit (``i^2 = -1``, ``e^{i\\pi} = -1``,
+    ``(1+i)^2 = 2i``): in a final answer a lone ``i`` is that, not a variable."""
+    try:
+        points = [{**env, "i": 1j} for env in (environments(others) if others else [{}])]
+        return all(close(evaluate(gold, env), evaluate(pred, env)) for env in points)
+    except EvalError:
+        return False
+
+
+# Units a number may carry when the gold is a bare number (``15 cm^2``, ``3 kg``). Only these:
+# any other trailing letter is a variable, and ``2k`` is not ``2``.
+UNITS = {"m", "cm", "mm", "km", "nm", "g", "kg", "mg", "s", "ms", "h", "hr", "min", "ft", "in", "yd", "mi", "lb", "lbs", "oz",
+         "l", "ml", "L", "mL", "cc", "sq", "mph", "kph", "rpm", "Hz", "kHz", "V", "W", "kW", "J", "N", "Pa", "K", "C", "F"}
+
+
 def _strip_units(node: Node) -> Node | None:
-    """``15 m^2`` -> ``15`` when the gold has no symbols: trailing letters are a unit."""
+    """``15 m^2`` -> ``15`` when the gold has no symbols and the trailing letters spell a unit."""
     if node[0] == "mul" and node[1] and exact(node[1][0]) is not None:
         rest = node[1][1:]
         if all(n[0] == "sym" or (n[0] == "pow" and n[1][0] == "sym") for n in rest):
-            return node[1][0]
+            letters = "".join(str(n[1] if n[0] == "sym" else n[1][1]) for n in rest)
+            if letters in UNITS:
+                return node[1][0]
     return None
 
 

@@ -24,6 +24,8 @@ _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _GSM8K = re.compile(r"####\s*([^\n]+)")
 _FINAL = re.compile(r"final\s+answer\s*(?:is|:)\s*:?\s*", re.IGNORECASE)
 _ANSWER_IS = re.compile(r"(?:the|my)\s+answer\s+(?:is|:)\s*:?\s*", re.IGNORECASE)
+# A final "Answer: ..." line, plain or bold (the DAPO and Minerva prompt formats).
+_ANSWER_LINE = re.compile(r"^[ \t>#*_]*(?:final\s+)?answer[ \t*_]*:[ \t*_]*", re.IGNORECASE | re.MULTILINE)
 _MATH_SPANS = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<!\\)\$(.+?)(?<!\\)\$", re.DOTALL)
 _NUMBER = re.compile(r"(?<![A-Za-z\d.])-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?(?:\s?%)?")
 _CONCLUSION = re.compile(r"(?:^|[.!?$]\s*|\n)(?:therefore|thus|hence|so)\b[,:]?([^.!?\n]*(?:\.\d[^.!?\n]*)*)", re.IGNORECASE)
@@ -33,6 +35,13 @@ _JOIN_WORDS = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)|\n\n|<\|")
+# Tokens of a trailing math expression: a LaTeX command, a number, a word (prose), a single
+# letter (a variable), an operator or bracket, spaces; anything else ends the expression.
+_EXPR_TOKEN = re.compile(r"(\\[a-zA-Z]+)|((?<![A-Za-z])\d[\d,]*(?:\.\d+)?|\.\d+)|([A-Za-z\d]*[A-Za-z][A-Za-z\d]+|\d+[A-Za-z]{2,}[A-Za-z\d]*)|([A-Za-z])|([-+*/^_=(){}\[\]!|<>%])|(\s+)|(.)")
+_TEXT_COMMANDS = {"\\text", "\\textbf", "\\mathrm", "\\mbox", "\\quad", "\\qquad", "\\textit"}
+_LEADING_LETTERS = re.compile(r"^(?:[A-Za-z]\s+)+(?=[-\d\\.])")
+_TRAILING_ARTICLE = re.compile(r"(?<=[\d}.])\s+[aAI]$")
+_CALCULATOR = re.compile(r"<<[^<>]*>>")  # GSM8K's calculator annotations: <<48+24=72>>
 
 
 @dataclass(frozen=True)
@@ -71,12 +80,19 @@ def find_boxes(text: str) -> list[tuple[int, int, str]]:
     return found
 
 
+# Words that make a later box a correction of an earlier one rather than a second part.
+_CORRECTION = re.compile(r"\b(?:wrote|write|fix|fixing|fixed|correct(?:ing|ed|ion)?|actually|wait|mistake|instead|oops|sorry|"
+                         r"wrong|rather|recheck|redo|revis\w*|error|no longer|not)\b", re.IGNORECASE)
+
+
 def _joins(between: str) -> bool:
-    """Boxes separated only by punctuation, or by a short phrase with "and"/"or", are one answer."""
+    """Boxes separated only by punctuation, or by a short phrase with "and"/"or"
+    (``$x = \\boxed{2}$ and $x = \\boxed{3}$``), are one answer, unless the phrase corrects
+    ("I first wrote ..., and then fixing the sign ..."): then the later box replaces the earlier."""
     cleaned = re.sub(r"\\[a-zA-Z]+|\$|\\[()\[\]]", " ", between)
     if not _ALNUM.search(cleaned):
         return True
-    return len(cleaned.strip()) <= 40 and bool(_JOIN_WORDS.search(cleaned))
+    return len(cleaned.strip()) <= 40 and bool(_JOIN_WORDS.search(cleaned)) and not _CORRECTION.search(cleaned)
 
 
 def _last_box_group(text: str, boxes: list[tuple[int, int, str]]) -> tuple[str, int]:
@@ -87,6 +103,80 @@ def _last_box_group(text: str, boxes: list[tuple[int, int, str]]) -> tuple[str, 
             break
         group.insert(0, previous)
     return ", ".join(content for _, _, content in group), len(group)
+
+
+def last_expression(text: str) -> str | None:
+    """The last math expression written in `text`: a run of numbers, LaTeX commands with their
+    brace groups, single-letter variables and operators that holds a digit or a command. In the
+    last sentence that has one, the value after its last ``=`` wins ("9 + 6 = 15 liters of the
+    24 liters" -> 15), else its last expression. ``we get \\frac{1}{2}`` -> ``\\frac{1}{2}``,
+    never the 2 inside it; ``the result is 2\\pi`` -> ``2\\pi``; ``is x^2+1`` -> ``x^2+1``."""
+    text = _CALCULATOR.sub("", text)
+    for sentence in reversed(_SENTENCES.split(text)):
+        runs = [run for run in _runs(sentence) if depth_balanced(run)]
+        found = [run for run in runs if _qualifies(run)]
+        if not found:
+            continue
+        with_equals = [i for i, run in enumerate(runs) if "=" in run]
+        if with_equals:
+            first = with_equals[-1]
+            tail = [_after_last_equals(runs[first])] + runs[first + 1 :]
+            value = next((run for run in tail if _qualifies(run)), None)
+            if value is not None:
+                return _tidy(value)
+        return _tidy(found[-1])
+    return None
+
+
+_SENTENCES = re.compile(r"(?<!\d)\.(?=\s|$)|\n")
+
+
+def _runs(sentence: str) -> list[str]:
+    runs: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for match in _EXPR_TOKEN.finditer(sentence):
+        command, _number, word, _letter, op, _space, other = match.groups()
+        if depth == 0 and (word or (other and other != "\\") or command in _TEXT_COMMANDS):
+            if current:
+                runs.append("".join(current))
+            current = []
+            continue
+        if op == "{":
+            depth += 1
+        elif op == "}":
+            depth = max(depth - 1, 0)
+        current.append(match.group(0))
+    if current:
+        runs.append("".join(current))
+    return runs
+
+
+def _qualifies(run: str) -> bool:
+    part = _after_last_equals(run)
+    return bool(re.search(r"\d", part) or re.search(r"\\[a-zA-Z]", part) or (re.search(r"[A-Za-z]", part) and re.search(r"[-+*/^]", part)))
+
+
+def _tidy(run: str) -> str:
+    answer = _after_last_equals(run).strip().strip("*(").strip().rstrip("/-+*=^_").strip()  # bold around it; "18,000/year"
+    answer = _LEADING_LETTERS.sub("", answer)  # "it's 5": the s is prose, not a variable
+    return _TRAILING_ARTICLE.sub("", answer)  # "10000 a day": an article, not a variable
+
+
+def depth_balanced(run: str) -> bool:
+    return run.count("{") == run.count("}")
+
+
+def _after_last_equals(run: str) -> str:
+    depth, cut = 0, -1
+    for index, char in enumerate(run):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "=" and depth == 0:
+            cut = index
+    return run[cut + 1 :] if cut >= 0 else run
 
 
 def _clip(answer: str) -> str:
@@ -106,9 +196,9 @@ def _stated_answer(text: str) -> str:
     if spans:  # several spans in one stated answer ("$12$ and $13$") are its parts
         return ", ".join(next(part for part in span if part).strip() for span in spans)
     if len(_PROSE.findall(answer)) >= 3:
-        numbers = _NUMBER.findall(answer)
-        if numbers:
-            return numbers[-1]
+        expression = last_expression(answer)
+        if expression:
+            return expression
     return answer
 
 
@@ -116,21 +206,42 @@ def _conclusion(text: str, after: int) -> str | None:
     """The last number of a closing "Therefore/Thus/So ..." sentence written after the last math
     span: "Therefore, there are 12 sequences." -> 12."""
     matches = [m for m in _CONCLUSION.finditer(text) if m.start(1) >= after]
-    if not matches:
-        return None
-    numbers = _NUMBER.findall(matches[-1].group(1))
-    return numbers[-1].strip() if numbers else None
+    if not matches or last_expression(text[matches[-1].end() :]) is not None:
+        return None  # no closing sentence, or more math written after it
+    return last_expression(matches[-1].group(1))
+
+
+_ENVIRONMENT_NAMES = re.compile(r"\\(?:begin|end)\{[^{}]*\}(?:\{[^{}]*\})?")
+
+
+def _math_spans(text: str) -> list[re.Match[str]]:
+    """The ``$...$``-style spans that hold math. A single-dollar span whose content reads as
+    prose, or ends mid-expression, sits between two currency signs ("$12 + $24 = $36"), not
+    between math delimiters."""
+    spans = []
+    for match in _MATH_SPANS.finditer(text):
+        content = match.group(4)
+        words = _PROSE.findall(_ENVIRONMENT_NAMES.sub(" ", content)) if content is not None else []
+        currency = content is not None and content[:1].isdigit() and bool(re.search(r"[\s,;:\-+*/=–−×]$", content))
+        if content is not None and (len(words) >= 2 or currency or re.search(r"[-+*/=]\s*$", content) or "\n" in content):
+            continue
+        spans.append(match)
+    return spans
 
 
 def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
     """The final answer of `text`, or None when no rule finds one."""
+    text = _CALCULATOR.sub("", text) if "<<" in text else text
     boxes = find_boxes(text)
     stated = None
-    for rule, pattern in (("final_answer", _FINAL), ("answer_is", _ANSWER_IS)):
+    for rule, pattern in (("final_answer", _FINAL), ("answer_is", _ANSWER_IS), ("answer_line", _ANSWER_LINE)):
         matches = list(pattern.finditer(text))
         if matches and (stated is None or matches[-1].end() > stated[1]):
             stated = (rule, matches[-1].end())
-    # The latest explicit statement wins: a box, or "the final answer is" written after it.
+    # The latest explicit statement wins: a box, or "the final answer is" written after it, as
+    # long as that statement holds some math ("The final answer is positive, because ..." does not).
+    if boxes and stated and stated[1] > boxes[-1][1] and not re.search(r"[\d$\\]", _stated_answer(text[stated[1]:])):
+        stated = None
     if boxes and not (stated and stated[1] > boxes[-1][1]):
         answer, size = _last_box_group(text, boxes)
         return Extraction(_clip(answer), "boxed", tuple(b[2] for b in boxes), size)
@@ -144,7 +255,7 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
         answer = _stated_answer(text[stated[1] :])
         if answer:
             return Extraction(_clip(answer), stated[0])
-    spans = list(_MATH_SPANS.finditer(text))
+    spans = _math_spans(text)
     conclusion = _conclusion(text, spans[-1].end() if spans else 0)
     if conclusion:
         return Extraction(conclusion, "conclusion")
@@ -158,9 +269,9 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
         hedge = _TRAILING_LIST.search(text)
         if hedge:
             return Extraction(re.sub(r"\s*(?:,\s*or|or)\s*", ", ", hedge.group(1)), "last_number_list")
-        numbers = _NUMBER.findall(text)
-        if numbers:
-            return Extraction(numbers[-1], "last_number")
+        expression = last_expression(text)
+        if expression:
+            return Extraction(_clip(expression), "last_number" if _NUMBER.fullmatch(expression) else "last_expression")
     return None
 
 

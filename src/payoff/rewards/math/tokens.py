@@ -60,7 +60,24 @@ def _compiled_replacements() -> list[tuple[re.Pattern[str], Any]]:
 _DOUBLED_BACKSLASH = re.compile(r"\\\\(?=[a-zA-Z(\[{}])")
 
 
+_REPEATING = re.compile(r"(\d*)\.(\d*)\\overline\{?(\d+)\}?")
+_EMPHASIS = re.compile(r"^(\*\*|__|\*|_)(?=\S)(.*?)(?<=\S)\1$", re.DOTALL)
+
+
+def _repeating_decimal(match: re.Match[str]) -> str:
+    """``0.1\overline{6}`` -> ``\frac{1}{6}``: A.B(C) = (ABC - AB) / (10^|B| (10^|C| - 1))."""
+    whole, fixed, repeat = match.group(1) or "0", match.group(2), match.group(3)
+    numerator = int(whole + fixed + repeat) - int(whole + fixed)
+    denominator = 10 ** len(fixed) * (10 ** len(repeat) - 1)
+    return f"\\frac{{{numerator}}}{{{denominator}}}"
+
+
 def normalize(text: str) -> str:
+    text = text.strip()
+    while (emphasis := _EMPHASIS.match(text)):  # a markdown-bold answer: **42**
+        text = emphasis.group(2).strip()
+    if "\\overline" in text:
+        text = _REPEATING.sub(_repeating_decimal, text)
     if "\\begin" not in text:
         # Answers copied through a layer of string escaping arrive as "\\frac": undo it (outside
         # environments, where "\\" is a row break).

@@ -11,7 +11,8 @@ Hack policy (all on by default, each an option of `MathVerifier`):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from payoff.core import Outcome, Reward, Sample
@@ -29,6 +30,13 @@ class MathOptions:
     unordered_lists: bool = True
     max_other_boxes: int = 1
     reject_prompt_copy: bool = True
+
+
+# Extraction rules that find an answer the completion never marked as one.
+IMPLICIT_RULES = {"last_number", "last_expression", "conclusion", "latex_math", "whole_completion"}
+
+
+_OPERATION = re.compile(r"[\w})\]]\s*[-+*/^]|\\[a-zA-Z]")  # an operation, not just a signed number
 
 
 def parse_answer(text: str) -> tuple[Node | None, str, str | None]:
@@ -68,6 +76,7 @@ class MathVerifier:
         found = extract_answer(completion, last_number=self.options.last_number)
         if found is None:
             return Outcome.ok(0.0, rule="no_answer_found")
+        found = self._one_value(found)
         info: dict[str, Any] = {"extracted": found.text, "extraction": found.rule}
         rejection = self._hack(found, prompt)
         if rejection:
@@ -94,6 +103,20 @@ class MathVerifier:
             info.update(rule="unparsable_answer", parse_error=pred_error)
         return Outcome.ok(0.0, **info)
 
+    def _one_value(self, found: Extraction) -> Extraction:
+        """Boxes merged into one answer that all hold the same value (``15\\frac{39}{40}`` and
+        ``\\frac{639}{40}``; ``x+11`` or ``11+x``) are that one value written twice, not a
+        two-part answer: keep the last."""
+        if found.group_size < 2:
+            return found
+        parts = found.boxes[-found.group_size :]
+        trees = [parse_answer(part)[0] for part in parts]
+        if any(tree is None for tree in trees):
+            return found
+        if all(equivalent(trees[-1], tree, self.compare_options)[0] for tree in trees[:-1]):
+            return replace(found, text=parts[-1].strip(), rule=found.rule + "_same_value", group_size=1)
+        return found
+
     def _hack(self, found: Extraction, prompt: Any) -> str | None:
         if not found.text.strip() or not normalize(found.text).strip():
             return "empty_answer"
@@ -102,8 +125,14 @@ class MathVerifier:
             others = {squash(box) for box in found.boxes[: len(found.boxes) - found.group_size]} - group - {""}
             if len(others) > self.options.max_other_boxes:
                 return "many_boxed_answers"
+        if self.options.reject_prompt_copy and isinstance(prompt, str) and found.rule in IMPLICIT_RULES \
+                and _OPERATION.search(found.text) and squash(found.text) in squash(prompt):
+            return "answer_copies_prompt"  # an unmarked expression lifted from the prompt ("What is 6 * 7?")
         if self.options.reject_prompt_copy and isinstance(prompt, str) and len(found.text) >= 20:
-            if squash(found.text) in squash(prompt):
+            # Copying most of the prompt back is a hack; an answer that merely appears in the
+            # prompt (one of the vectors it lists) is not.
+            answer, question = squash(found.text), squash(prompt)
+            if answer in question and len(answer) >= 0.5 * len(question):
                 return "answer_copies_prompt"
         return None
 
