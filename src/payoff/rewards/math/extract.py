@@ -37,7 +37,8 @@ _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)|\n\n|<\|")
 # Tokens of a trailing math expression: a LaTeX command, a number, a word (prose), a single
 # letter (a variable), an operator or bracket, spaces; anything else ends the expression.
-_EXPR_TOKEN = re.compile(r"(\\[a-zA-Z]+)|((?<![A-Za-z])\d[\d,]*(?:\.\d+)?|\.\d+)|([A-Za-z\d]*[A-Za-z][A-Za-z\d]+|\d+[A-Za-z]{2,}[A-Za-z\d]*)|([A-Za-z])|([-+*/^_=(){}\[\]!|<>%])|(\s+)|(.)")
+_EXPR_TOKEN = re.compile(r"(\\[a-zA-Z]+)|((?<![A-Za-z])\d[\d,]*(?:\.\d+)?|\.\d+)"
+                         r"|([A-Za-z\d]*[A-Za-z][A-Za-z\d]+|\d+[A-Za-z]{2,}[A-Za-z\d]*)|([A-Za-z])|([-+*/^_=(){}\[\]!|<>%])|(\s+)|(.)")
 _TEXT_COMMANDS = {"\\text", "\\textbf", "\\mathrm", "\\mbox", "\\quad", "\\qquad", "\\textit"}
 _LEADING_LETTERS = re.compile(r"^(?:[A-Za-z]\s+)+(?=[-\d\\.])")
 _TRAILING_ARTICLE = re.compile(r"(?<=[\d}.])\s+[aAI]$")

@@ -65,7 +65,7 @@ _EMPHASIS = re.compile(r"^(\*\*|__|\*|_)(?=\S)(.*?)(?<=\S)\1$", re.DOTALL)
 
 
 def _repeating_decimal(match: re.Match[str]) -> str:
-    """``0.1\overline{6}`` -> ``\frac{1}{6}``: A.B(C) = (ABC - AB) / (10^|B| (10^|C| - 1))."""
+    r"""``0.1\overline{6}`` -> ``\frac{1}{6}``: A.B(C) = (ABC - AB) / (10^|B| (10^|C| - 1))."""
     whole, fixed, repeat = match.group(1) or "0", match.group(2), match.group(3)
     numerator = int(whole + fixed + repeat) - int(whole + fixed)
     denominator = 10 ** len(fixed) * (10 ** len(repeat) - 1)
