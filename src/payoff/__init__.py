@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Engine": "payoff.engine.pool",
-    "score": "payoff.engine.pool",
+    "score": "payoff.engine.api",
     "Summary": "payoff.engine.stats",
     "summarize": "payoff.engine.stats",
     "get_reward": "payoff.registry",

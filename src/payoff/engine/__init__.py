@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from payoff._lazy import lazy_getattr
 
-_LAZY = {"Engine": "payoff.engine.pool", "score": "payoff.engine.pool", "Summary": "payoff.engine.stats", "summarize": "payoff.engine.stats"}
+_LAZY = {
+    "Engine": "payoff.engine.pool", "score": "payoff.engine.api", "run_batch_step": "payoff.engine.batch_step",
+    "Summary": "payoff.engine.stats", "summarize": "payoff.engine.stats",
+}
 __all__ = list(_LAZY)
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())

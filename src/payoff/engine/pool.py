@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from payoff.core import Outcome, Reward, Sample, SampleError
+from payoff.engine.batch_step import run_batch_step
 from payoff.engine.cache import OutcomeCache
 from payoff.engine.containment import Containment
 from payoff.engine.worker import IDLE, RUNNING, SLOT_WIDTH, init_worker, run_chunk, run_unit
@@ -44,6 +45,8 @@ class _Chunk:
     units: list[int]
     # Set by the watchdog when it kills the chunk's worker: (unit position, seconds it ran).
     overdue: tuple[int, float] | None = None
+
+
 
 
 class Engine:
@@ -146,8 +149,11 @@ class Engine:
         self,
         samples: Sequence[Sample | dict[str, Any]],
         on_progress: Callable[[int], None] | None = None,
+        batch_step: bool = True,
     ) -> list[Outcome]:
-        """Score every sample; exactly one Outcome per input, in input order."""
+        """Score every sample; exactly one Outcome per input, in input order. ``batch_step=False``
+        returns raw outcomes, without the reward's batch step (`run_batch_step`): for a caller
+        that runs that step itself over a larger batch (the Ray backend, the server)."""
         outcomes: list[Outcome | None] = [None] * len(samples)
         parsed: list[Sample | None] = []
         for index, raw in enumerate(samples):
@@ -187,25 +193,13 @@ class Engine:
                 store(unit, *run_unit(self.reward, [parsed[i] for i in units[unit]], self.output_chars))  # type: ignore[misc]
         elif todo:
             self._run_pool(units, parsed, todo, store)
-        self._finalize(parsed, outcomes)  # type: ignore[arg-type]
+        if batch_step:
+            run_batch_step(self.reward, parsed, outcomes)  # type: ignore[arg-type]
         missing = [i for i, o in enumerate(outcomes) if o is None]
         if missing:  # a bug in the engine, never a reason to drop a sample silently
             for index in missing:
                 outcomes[index] = Outcome.error(f"sample {index}: engine lost this sample (please report)")
         return outcomes  # type: ignore[return-value]
-
-    def _finalize(self, parsed: list[Sample | None], outcomes: list[Outcome]) -> None:
-        """Batch-level steps of a reward (a Rubric's normalisation and shapers) run here, in the
-        caller's process, once every sample has its outcome."""
-        finalize = getattr(self.reward, "finalize", None)
-        if finalize is None:
-            return
-        present = [i for i, s in enumerate(parsed) if s is not None and outcomes[i] is not None]
-        try:
-            finalize([parsed[i] for i in present], [outcomes[i] for i in present])
-        except Exception as error:  # noqa: BLE001 - a failed batch step must not drop samples
-            for i in present:
-                outcomes[i] = Outcome.error(f"{self.reward.name}: batch step failed: {error!r}")
 
     def _make_units(self, parsed: list[Sample | None]) -> list[list[int]]:
         """One unit per sample; for a group reward, one unit per group (a sample without a group
@@ -375,33 +369,3 @@ def _pebble_worker_pids(pool: ProcessPool) -> set[int]:
         return set(pool._pool_manager.worker_manager.workers)  # type: ignore[attr-defined]
     except AttributeError:
         return set()
-
-
-def score(
-    samples: Iterable[Sample | dict[str, Any]],
-    reward: str | Reward | Callable[..., Any],
-    *,
-    workers: int | None = None,
-    timeout: float | None = None,
-    memory_mb: int | None = DEFAULT_MEMORY_MB,
-    max_procs: int = DEFAULT_MAX_PROCS,
-    cache: str | os.PathLike[str] | None = None,
-    on_progress: Callable[[int], None] | None = None,
-    backend: str = "local",
-    **options: Any,
-) -> list[Outcome]:
-    """Score `samples` with `reward` (a name, a Reward or a plain function); one Outcome per
-    sample, in order. See `Engine` for the options; ``backend="ray"`` spreads the work over a
-    Ray cluster (`payoff.engine.ray_backend`) with the same outcomes."""
-    samples = list(samples)
-    if backend == "ray":
-        from payoff.engine.ray_backend import RayEngine
-
-        with RayEngine(reward, timeout=timeout, memory_mb=memory_mb, max_procs=max_procs, **options) as remote:
-            return remote.score(samples, on_progress=on_progress)
-    if backend != "local":
-        raise ValueError("backend must be 'local' or 'ray'")
-    if workers is None:
-        workers = min(os.cpu_count() or 1, max(1, len(samples)))
-    with Engine(reward, workers=workers, timeout=timeout, memory_mb=memory_mb, max_procs=max_procs, cache=cache, **options) as engine:
-        return engine.score(samples, on_progress=on_progress)

@@ -5,7 +5,9 @@ process limits, crash blame) on its node; `RayEngine` deals units of samples out
 and puts the outcomes back in input order. A sample therefore gets exactly the Outcome the
 local pool would give it, timeouts included. An actor lost mid-call (its node died) turns its
 share into ``error`` outcomes that say so; the other shares are still returned. Groups (for
-group rewards) are never split across actors.
+group rewards) are never split across actors. Actors return raw outcomes; a reward's batch step
+(a Rubric's normalisation, HAPO / LASER-D / PPO-C state) runs once here, over the whole batch,
+so group statistics and shaper state mean what they mean locally.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from payoff.core import Outcome, Reward, Sample, SampleError
+from payoff.engine.batch_step import run_batch_step
 from payoff.registry import get_reward
 
 
@@ -27,8 +30,9 @@ class _Scorer:
         self.engine = Engine(reward, workers=workers, timeout=timeout, **engine_options)
 
     def score(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Raw outcomes only: the batch step runs once, in the caller, over the whole batch.
         return [{"score": o.score, "status": o.status, "components": o.components, "info": o.info}
-                for o in self.engine.score(samples)]
+                for o in self.engine.score(samples, batch_step=False)]
 
     def timeout(self) -> float:
         return self.engine.timeout
@@ -58,6 +62,7 @@ class RayEngine:
         import ray
 
         outcomes: list[Outcome | None] = [None] * len(samples)
+        parsed: list[Sample | None] = [None] * len(samples)
         records: list[tuple[int, dict[str, Any]]] = []
         for index, raw in enumerate(samples):
             try:
@@ -65,6 +70,7 @@ class RayEngine:
             except SampleError as error:
                 outcomes[index] = Outcome.error(f"sample {index}: {error}", index=index)
                 continue
+            parsed[index] = sample
             records.append((index, sample.to_dict()))
         shares: list[list[tuple[int, dict[str, Any]]]] = [[] for _ in self._actors]
         if self.reward.is_group:  # a group stays on one actor
@@ -87,6 +93,7 @@ class RayEngine:
                 outcomes[index] = Outcome(score=result["score"], status=result["status"], components=result["components"], info=result["info"])
             if on_progress is not None:
                 on_progress(len(share))
+        run_batch_step(self.reward, parsed, outcomes)  # once, here: this process owns the shaper state
         return outcomes  # type: ignore[return-value]  # every index was filled above
 
     def close(self) -> None:
