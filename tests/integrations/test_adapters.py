@@ -79,3 +79,34 @@ def test_openrlhf_protocol_and_reward_function_file() -> None:
     from payoff.core import Outcome
 
     assert protocol_response([Outcome.timeout(1.0)])["rewards"] == [0.0]
+
+
+def test_trl_generations_of_one_prompt_form_one_group() -> None:
+    from payoff.integrations.trl import trl_reward
+
+    func = trl_reward("majority_vote", workers=1)
+    try:
+        prompts = ["p1"] * 3 + ["p2"] * 3
+        completions = ["The answer is 4.", "The answer is 4.", "The answer is 5.", "The answer is 7.", "The answer is 8.", "The answer is 8."]
+        scores = func(prompts=prompts, completions=completions)
+        assert scores == [1.0, 1.0, 0.0, 0.0, 1.0, 1.0]  # majorities 4 and 8, voted within each prompt
+    finally:
+        func.engine.close()
+
+
+def test_adapters_without_groups_refuse_group_dependent_rewards() -> None:
+    from payoff.compose import Rubric, Term
+    from payoff.integrations.groups import group_dependence
+    from payoff.integrations.verl import make_compute_score
+    from payoff.registry import get_reward
+
+    with pytest.raises(ValueError, match="no prompt groups.*majority_vote is a group reward"):
+        make_compute_score("majority_vote")
+    with pytest.raises(ValueError, match="normalises per prompt group"):
+        make_compute_score(Rubric([Term(get_reward("math"))], normalize="group"))
+    assert group_dependence(Rubric([Term(get_reward("math"))], normalize="batch")) is None
+    scorer = make_compute_score("math")  # a per-sample reward is fine
+    try:
+        assert scorer("gsm8k", "The answer is 4.", "4") == 1.0
+    finally:
+        scorer.engine.close()

@@ -58,7 +58,8 @@ class RayEngine:
         self._actors = [remote.remote(self.reward, workers_per_actor, timeout, engine_options) for _ in range(count)]
         self.timeout = ray.get(self._actors[0].timeout.remote())
 
-    def score(self, samples: Sequence[Sample | dict[str, Any]], on_progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    def score(self, samples: Sequence[Sample | dict[str, Any]], on_progress: Callable[[int], None] | None = None,
+              batch_step: bool = True) -> list[Outcome]:
         import ray
 
         outcomes: list[Outcome | None] = [None] * len(samples)
@@ -93,7 +94,8 @@ class RayEngine:
                 outcomes[index] = Outcome(score=result["score"], status=result["status"], components=result["components"], info=result["info"])
             if on_progress is not None:
                 on_progress(len(share))
-        run_batch_step(self.reward, parsed, outcomes)  # once, here: this process owns the shaper state
+        if batch_step:
+            run_batch_step(self.reward, parsed, outcomes)  # once, here: this process owns the shaper state
         return outcomes  # type: ignore[return-value]  # every index was filled above
 
     def close(self) -> None:

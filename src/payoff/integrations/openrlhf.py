@@ -14,30 +14,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from payoff.core import Outcome, Sample
+from payoff.integrations.groups import refuse_group_dependence
+from payoff.serve.openrlhf_protocol import protocol_response, protocol_samples, split_response
 
-
-def split_response(query: str, prompt: str | None) -> str:
-    if prompt and query.startswith(prompt):
-        return query[len(prompt):]
-    return query
-
-
-def protocol_samples(query: Sequence[str], prompts: Sequence[str] | None, labels: Sequence[Any] | None) -> list[Sample]:
-    if prompts is not None and len(prompts) != len(query):
-        raise ValueError(f"'prompts' has {len(prompts)} items but 'query' has {len(query)}")
-    if labels is not None and len(labels) != len(query):
-        raise ValueError(f"'labels' has {len(labels)} items but 'query' has {len(query)}")
-    return [Sample(completion=split_response(q, prompts[i] if prompts else None), prompt=prompts[i] if prompts else "",
-                   reference=labels[i] if labels else None) for i, q in enumerate(query)]
-
-
-def protocol_response(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    rewards = [float(o.score) if o.status == "ok" else 0.0 for o in outcomes]
-    logs: dict[str, Any] = {f"payoff_{s}": [float(o.status == s) for o in outcomes] for s in ("abstain", "error", "timeout")}
-    return {"rewards": rewards, "scores": rewards, "extra_logs": logs}
-
-
+__all__ = ["protocol_response", "protocol_samples", "reward_func", "split_response"]
 _engine: Any = None
 
 
@@ -53,9 +33,12 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
         if os.environ.get("PAYOFF_CONFIG"):
             from payoff.compose.config import load_rubric
 
-            _engine = Engine(load_rubric(os.environ["PAYOFF_CONFIG"]), workers=int(os.environ.get("PAYOFF_WORKERS", "2")))
+            reward: Any = load_rubric(os.environ["PAYOFF_CONFIG"])
         else:
-            _engine = Engine(os.environ.get("PAYOFF_REWARD", "math"), workers=int(os.environ.get("PAYOFF_WORKERS", "2")))
+            reward = os.environ.get("PAYOFF_REWARD", "math")
+        engine = Engine(reward, workers=int(os.environ.get("PAYOFF_WORKERS", "2")))
+        refuse_group_dependence(engine.reward, "OpenRLHF's reward function")
+        _engine = engine
     response = protocol_response(_engine.score(protocol_samples(queries, prompts, labels)))
     return {"rewards": torch.tensor(response["rewards"]), "scores": torch.tensor(response["scores"]),
             "extra_logs": {k: torch.tensor(v) for k, v in response["extra_logs"].items()}}

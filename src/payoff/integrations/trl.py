@@ -9,6 +9,7 @@ timeouts), so a hanging reward cannot stall training.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -39,11 +40,15 @@ def trl_reward(reward: str | Reward | Callable[..., Any], workers: int = 2, time
         references = columns.get(column) if column else None
         step = columns.get("trainer_state").global_step if columns.get("trainer_state") is not None else None
         samples = []
+        groups: dict[str, int] = {}
         for i, completion in enumerate(completions):
             meta = {"step": step} if step is not None else {}
             prompt = prompts[i] if prompts is not None else ""
+            # TRL repeats each prompt once per generation: the generations of one prompt are one
+            # group (for group rewards and group normalisation).
+            group = groups.setdefault(json.dumps(prompt, sort_keys=True, default=str), len(groups)) if prompts is not None else None
             samples.append(Sample(completion=_text(completion), prompt=prompt if isinstance(prompt, (str, list)) else str(prompt),
-                                  reference=references[i] if references is not None else None, meta=meta))
+                                  reference=references[i] if references is not None else None, meta=meta, group=group))
         outcomes = engine.score(samples)
         last_outcomes[:] = outcomes
         return [float(o.score) if o.status == "ok" else None for o in outcomes]

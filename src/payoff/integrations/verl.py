@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from payoff.core import Sample
+from payoff.integrations.groups import refuse_group_dependence
 
 _default: Callable[..., float] | None = None
 
@@ -27,6 +28,11 @@ def make_compute_score(reward: Any, workers: int = 1, timeout: float | None = No
     from payoff.engine import Engine
 
     engine = Engine(reward, workers=workers, timeout=timeout)
+    try:
+        refuse_group_dependence(engine.reward, "verl's compute_score (one sample per call)")
+    except ValueError:
+        engine.close()
+        raise
 
     def compute_score(data_source: str | None, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None,
                       **_: Any) -> float:

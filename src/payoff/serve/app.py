@@ -20,8 +20,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, Field, ValidationError
 
 from payoff.core import Reward, Sample, SampleError
-from payoff.integrations.openrlhf import protocol_response, protocol_samples
 from payoff.serve.batcher import Batcher, Overloaded
+from payoff.serve.openrlhf_protocol import protocol_response, protocol_samples
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 

@@ -1,14 +1,21 @@
 """Requests from many clients become engine batches: one batch scores at a time (the engine's
 worker pool is the parallelism), and every request that arrives meanwhile joins the next one.
-The queue is bounded in samples; beyond it a request is refused at once (503), not queued."""
+The queue is bounded in samples; beyond it a request is refused at once (503), not queued.
+
+Merging is an execution detail and never changes an outcome: each request's groups stay its
+own (two trainers that both number their groups 0..P-1 never share one), and a reward's batch
+step (group or batch normalisation, shapers) runs per request, over that request alone."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from payoff.core import Outcome, Sample
+from payoff.engine.batch_step import run_batch_step
 
 
 class Overloaded(RuntimeError):
@@ -59,9 +66,9 @@ class Batcher:
                 batch.append(item)
                 count += len(item[0])
             live = [(samples, future) for samples, future in batch if not future.cancelled()]
-            everything = [s for samples, _ in live for s in samples]
+            everything = [s for number, (samples, _) in enumerate(live) for s in self._scoped(number, samples)]
             try:
-                outcomes = await loop.run_in_executor(self._executor, self.engine.score, everything)
+                outcomes = await loop.run_in_executor(self._executor, functools.partial(self.engine.score, everything, batch_step=False))
             except Exception as error:  # the engine itself failed: tell every waiting request
                 for _, future in live:
                     if not future.done():
@@ -69,6 +76,19 @@ class Batcher:
                 continue
             start = 0
             for samples, future in live:
-                if not future.done():
-                    future.set_result(outcomes[start:start + len(samples)])
+                mine = outcomes[start:start + len(samples)]
                 start += len(samples)
+                if future.done():
+                    continue
+                try:
+                    run_batch_step(self.engine.reward, samples, mine)  # over this request alone
+                except Exception as error:  # noqa: BLE001 - run_batch_step already turns failures into outcomes
+                    future.set_exception(error)
+                    continue
+                future.set_result(mine)
+
+    def _scoped(self, number: int, samples: list[Sample]) -> list[Sample]:
+        """For a group reward, each request's group ids made its own: (request, group)."""
+        if not getattr(self.engine.reward, "is_group", False):
+            return samples
+        return [s if s.group is None else dataclasses.replace(s, group=(number, s.group)) for s in samples]

@@ -1,0 +1,66 @@
+"""Requests merged into one engine call keep their own groups and their own batch steps: two
+clients whose group ids collide each get exactly what they get alone. A real Engine with worker
+processes; the engine's score is only wrapped to count the calls that reach it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from payoff.compose import Rubric, Term
+from payoff.engine import Engine
+from payoff.registry import get_reward
+from payoff.serve.batcher import Batcher
+
+
+def _client(answers: list[list[int]]) -> list[dict]:
+    """One client's batch: group g holds the answers answers[g] (groups numbered 0..P-1)."""
+    return [{"completion": f"The answer is {a}.", "reference": "4", "group": g, "prompt": f"q{g}"}
+            for g, group in enumerate(answers) for a in group]
+
+
+def _merged_and_alone(reward, first: list[dict], second: list[dict]):
+    from payoff.core import Sample
+
+    with Engine(reward, workers=2) as engine:
+        calls = []
+        score = engine.score
+
+        def counting(samples, *args, **kwargs):
+            calls.append(len(samples))
+            return score(samples, *args, **kwargs)
+
+        engine.score = counting  # type: ignore[method-assign]
+        batcher = Batcher(engine)
+
+        async def both():
+            batcher.start()
+            a = [Sample.from_dict(s) for s in first]
+            b = [Sample.from_dict(s) for s in second]
+            merged = await asyncio.gather(batcher.score(a), batcher.score(b))  # queued together: one batch
+            alone = [await batcher.score(a), await batcher.score(b)]
+            await batcher.stop()
+            return merged, alone
+
+        merged, alone = asyncio.run(both())
+    assert calls[0] == len(first) + len(second)  # the two requests really shared one engine call
+    return merged, alone
+
+
+def _view(outcomes):
+    return [(o.score, o.status, o.components) for o in outcomes]
+
+
+def test_colliding_group_ids_stay_apart_for_a_group_reward() -> None:
+    first = _client([[4, 4, 5], [5, 5, 4]])  # majority 4 in group 0, 5 in group 1
+    second = _client([[5, 5, 4], [4, 4, 4]])  # the same ids 0 and 1, other majorities
+    merged, alone = _merged_and_alone(get_reward("majority_vote"), first, second)
+    assert [_view(m) for m in merged] == [_view(a) for a in alone]
+    assert [o.score for o in alone[0]] == [1.0, 1.0, 0.0, 1.0, 1.0, 0.0]
+
+
+def test_batch_normalisation_runs_per_request() -> None:
+    rubric = Rubric([Term(get_reward("math"))], normalize="batch")
+    first = _client([[4, 5], [4, 4]])
+    second = _client([[5, 5, 5, 5, 4]])
+    merged, alone = _merged_and_alone(rubric, first, second)
+    assert [_view(m) for m in merged] == [_view(a) for a in alone]
