@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import inspect
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -231,15 +232,92 @@ class Reward:
         return [to_outcome(v, self.name) for v in values]
 
     def fingerprint(self) -> str:
-        """A stable identity for caching: name, version and the function's source code, so an
-        edited reward never reuses stale cached scores."""
+        """The reward's whole identity, for caching: payoff's version, the reward's name, version
+        and parameters, the values its function closes over (a wrapper's rates, a wrapped
+        reward's own fingerprint) and the source of every module its code lives in: the
+        function's module and, transitively, the modules of the same package it uses. Editing a
+        helper module or a wrapper's rate changes it; an edit elsewhere does not."""
+        parts = [_PAYOFF_VERSION, self.name, str(self.version), repr(sorted(self.params.items(), key=lambda kv: kv[0]))]
+        parts.append(_closure_identity(self.fn))
+        parts.extend(_module_sources(self.fn))
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def _payoff_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return "payoff " + version("payoff")
+    except Exception:  # noqa: BLE001 - running from a source tree without metadata
+        return "payoff (unversioned)"
+
+
+_PAYOFF_VERSION = _payoff_version()
+
+
+def _closure_identity(fn: Any) -> str:
+    """What a function's behaviour depends on beyond its source: defaults and closed-over values
+    (a wrapped Reward by its own fingerprint, functions by module and name)."""
+    values: list[str] = []
+    for value in list(getattr(fn, "__defaults__", None) or ()) + list((getattr(fn, "__kwdefaults__", None) or {}).items()):
+        values.append(_identity(value))
+    for cell in getattr(fn, "__closure__", None) or ():
         try:
-            source = inspect.getsource(self.fn)
-        except (OSError, TypeError):
-            source = f"{getattr(self.fn, '__module__', '')}.{getattr(self.fn, '__qualname__', repr(self.fn))}"
-        params = repr(sorted(self.params.items()))
-        digest = hashlib.sha256(f"{self.name}\0{self.version}\0{source}\0{params}".encode()).hexdigest()
-        return digest[:32]
+            values.append(_identity(cell.cell_contents))
+        except ValueError:  # an empty cell
+            values.append("<empty>")
+    return repr(values)
+
+
+def _identity(value: Any) -> str:
+    if isinstance(value, Reward):
+        return "reward:" + value.fingerprint()
+    if callable(value) and hasattr(value, "__code__"):
+        return f"fn:{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}:{_closure_identity(value)}"
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return f"{type(value).__qualname__}:{sorted((k, repr(v)) for k, v in vars(value).items())!r}"
+    return repr(value)
+
+
+def _module_sources(fn: Any) -> list[str]:
+    """The source of the function's module and of every module of the same top-level package it
+    reaches through its globals (imported modules, and functions or classes defined elsewhere),
+    each as "name:sha256". Modules outside that package are covered by their versions."""
+    start = sys.modules.get(getattr(fn, "__module__", "") or "")
+    if start is None:
+        return []
+    package = start.__name__.split(".")[0]
+    seen: dict[str, str] = {}
+    todo = [start]
+    while todo:
+        module = todo.pop()
+        if module.__name__ in seen:
+            continue
+        seen[module.__name__] = _file_digest(module)
+        for value in list(vars(module).values()):
+            target = value if inspect.ismodule(value) else sys.modules.get(getattr(value, "__module__", None) or "")
+            if target is None or not inspect.ismodule(target) or target.__name__ in seen:
+                continue
+            if target.__name__.split(".")[0] == package and getattr(target, "__file__", None):
+                todo.append(target)
+    return [f"{name}:{digest}" for name, digest in sorted(seen.items())]
+
+
+@functools.lru_cache(maxsize=2048)
+def _digest_of(path: str, mtime_ns: int, size: int) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def _file_digest(module: Any) -> str:
+    path = getattr(module, "__file__", None)
+    if not path:
+        return "builtin"
+    try:
+        stat = os.stat(path)
+        return _digest_of(path, stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return "unreadable"
 
 
 def _lookup(module: Any, qualname: str) -> Any:

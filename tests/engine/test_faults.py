@@ -149,7 +149,7 @@ def test_boxes_left_by_a_killed_caller_are_removed_by_the_next_engine() -> None:
     import subprocess
     import sys
 
-    from payoff.engine.containment import Containment
+    from payoff.containment import Containment
 
     probe = Containment()
     probe.close(set())

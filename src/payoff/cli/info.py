@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from payoff.engine.containment import Containment
+from payoff.containment import Containment
 from payoff.registry import list_rewards
 
 console = Console()

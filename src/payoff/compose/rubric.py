@@ -60,6 +60,10 @@ class Gate:
         return outcome is not None and outcome.score is not None and _GATE_OPS[self.op](outcome.score, self.threshold)
 
 
+DEFAULT_TERM_TIMEOUT_S = 30.0  # the engine's default per-sample timeout (payoff.engine.pool.DEFAULT_TIMEOUT_S)
+# Shaper attributes that are parameters (the rest is learned state, which must not split the cache).
+_SHAPER_PARAMETERS = {"weight", "alpha", "coverage", "correct_term", "unit", "initial"}
+
 @dataclass(frozen=True)
 class Term:
     reward: Reward
@@ -114,12 +118,18 @@ class Rubric(Reward):
             raise ValueError("a Rubric needs at least one term with a nonzero weight")
         label = name or "+".join(f"{t.weight:g}*{t.name}" for t in self.terms)
         super().__init__(self._score_one, name=label, is_group=any(t.reward.is_group for t in self.terms))
-        self.timeout = sum(t.reward.timeout or 0 for t in self.terms) or None
+        # A term without its own timeout counts at the engine's default, not as 0 s.
+        self.timeout = sum(t.reward.timeout or DEFAULT_TERM_TIMEOUT_S for t in self.terms)
         self.doc = "Rubric of " + ", ".join(names)
 
     def fingerprint(self) -> str:
-        parts = [f"{t.weight!r}*{t.name}:{t.gate}:{t.reward.fingerprint()}" for t in self.terms]
-        return "rubric:" + ",".join(parts) + repr((self.options.combine, self.options.failure, self.options.uncertainty_lambda))
+        """Every term (weight, label, gate and gate value, the term reward's own fingerprint)
+        and every option, shapers with their parameters included."""
+        parts = [f"{t.weight!r}*{t.name}:{t.gate!r}:{t.gate_value!r}:{t.reward.fingerprint()}" for t in self.terms]
+        options = {k: v for k, v in vars(self.options).items() if k != "shapers"}
+        shapers = [(type(s).__qualname__, sorted((k, repr(v)) for k, v in {**vars(s), **vars(getattr(s, "state", None) or s)}.items()
+                                                 if k in _SHAPER_PARAMETERS)) for s in self.options.shapers]
+        return "rubric:" + ",".join(parts) + repr(sorted(options.items())) + repr(shapers)
 
     def __reduce__(self) -> tuple[Any, ...]:
         options = {k: v for k, v in vars(self.options).items()}

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import diskcache
 
 from payoff.core import Outcome, Sample
+
+log = logging.getLogger("payoff.cache")
 
 
 class OutcomeCache:
@@ -23,6 +26,7 @@ class OutcomeCache:
         self.fingerprint = reward_fingerprint
         self.hits = 0
         self.misses = 0
+        self.write_failures = 0
 
     def key(self, samples: list[Sample]) -> str:
         content = json.dumps([s.to_dict() for s in samples], sort_keys=True, default=repr)
@@ -41,8 +45,11 @@ class OutcomeCache:
             rows = [{"score": o.score, "status": o.status, "components": o.components, "info": o.info} for o in outcomes]
             try:
                 self.store.set(self.key(samples), rows)
-            except (TypeError, ValueError):
-                pass  # info that cannot be stored only costs the cache entry, never the outcome
+            except Exception as error:  # noqa: BLE001 - a locked or full disk, an unpicklable value: skip, never raise
+                self.write_failures += 1
+                if self.write_failures <= 3:
+                    log.warning("payoff cache: could not store an outcome (%s: %s); scoring goes on uncached",
+                                type(error).__name__, str(error)[:200])
 
     def close(self) -> None:
         self.store.close()

@@ -26,10 +26,10 @@ from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
 
+from payoff.containment import Containment
 from payoff.core import Outcome, Reward, Sample, SampleError
 from payoff.engine.batch_step import run_batch_step
 from payoff.engine.cache import OutcomeCache
-from payoff.engine.containment import Containment
 from payoff.engine.worker import IDLE, RUNNING, SLOT_WIDTH, init_worker, run_chunk, run_unit
 from payoff.registry import get_reward
 
@@ -56,7 +56,7 @@ class Engine:
     ``timeout`` is per call of the reward function (one sample, or one group). ``memory_mb`` caps
     how much address space a worker may add to what it had at start. ``max_procs`` caps the tasks
     (processes and threads) a worker may have where cgroups allow; ``containment="process-group"``
-    forgoes cgroups (see `payoff.engine.containment`).
+    forgoes cgroups (see `payoff.containment`).
     """
 
     def __init__(

@@ -11,7 +11,7 @@ import tempfile
 import threading
 from typing import Any
 
-from payoff.engine.containment import Containment
+from payoff.containment import Containment
 from payoff.sandbox.limits import Limits, RunResult, apply_rlimits, check_file_names, classify, decode, supervise, write_files
 from payoff.sandbox.server import read_message, write_message
 
@@ -203,7 +203,7 @@ def run_tests(job: dict[str, Any], limits: Limits | None = None, backend: str = 
     JSON lines on the result's stdout."""
     import json
 
-    from payoff.sandbox import harness
+    import payoff.sandbox.harness as harness
 
     limits = limits or Limits()
     data = json.dumps(job).encode()

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 try:
-    from payoff.engine.containment import Containment
-    from payoff.sandbox import harness
+    import payoff.sandbox.harness as harness
+    from payoff.containment import Containment
     from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits, check_file_names, classify, decode, supervise, write_files
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
@@ -49,7 +49,7 @@ except ImportError:
         return module
 
     _here = Path(__file__).resolve().parent
-    Containment = _load("payoff_containment", _here.parent / "engine" / "containment.py").Containment
+    Containment = _load("payoff_containment", _here.parent / "containment.py").Containment
     _limits = _load("payoff_limits", _here / "limits.py")
     NOBODY, Limits, apply_rlimits, classify = _limits.NOBODY, _limits.Limits, _limits.apply_rlimits, _limits.classify
     check_file_names, decode, supervise, write_files = _limits.check_file_names, _limits.decode, _limits.supervise, _limits.write_files
