@@ -15,12 +15,15 @@ from payoff.engine import Engine
 
 from .chaos import chaos
 
-TIMEOUT = 2.0
+TIMEOUT = 3.0
+# Timing is the behaviour under test here: a hang ends at its timeout, a crash long before it.
 # A bad sample must be settled within its timeout plus this (pebble notices a dead worker within
-# 0.1 s; the parent's watchdog ticks at most every 50 ms). The slack is wide because CI machines
-# are noisy (a segfault once took 0.83 s to settle there); what matters is that a crash is
-# settled well before its timeout would fire, not that it is fast.
-SETTLE_SLACK_S = 1.0
+# 0.1 s; the parent's watchdog ticks at most every 50 ms). The slack is wide because the suite
+# must pass on a loaded 2-core machine, two suites side by side (a segfault once took 0.83 s to
+# settle on CI, a 2 s hang 3.04 s beside a benchmark); it still tells "killed at the deadline"
+# from "waited out" (the hanging samples sleep for hours) and "a crash settled" from "a crash
+# waited out to its timeout" (1.5 s < 3 s).
+SETTLE_SLACK_S = 1.5
 
 EXPECTED = {
     "sleep": ("timeout", None),
@@ -103,8 +106,9 @@ def test_thousand_samples_with_every_kind_of_failure(tmp_path: Path) -> None:
             elif kind in ("exit", "segfault"):
                 assert outcome.info["elapsed_s"] <= SETTLE_SLACK_S, (kind, outcome.info)
     assert counts["ok"] == 1000 - 2 * len(bad_kinds)
-    # 8 hangs of 2 s over 2 workers, plus respawns: far less than the samples' timeouts summed.
-    assert wall < 30, wall
+    # 8 hangs of 3 s over 2 workers, plus respawns: far less than the samples' timeouts summed
+    # (22 bad samples x 3 s = 66 s on one worker, or hours for the sleepers if waited out).
+    assert wall < 45, wall
 
     # Nothing survives: no child of ours, no process any reward started (fork bombs included).
     assert [p for p in psutil.Process().children(recursive=True) if p.pid not in already] == []

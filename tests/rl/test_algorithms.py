@@ -218,3 +218,25 @@ def test_group_success_rates_skip_groups_without_valid_samples() -> None:
     correct = torch.tensor([[True, False], [True, True], [False, False]])
     valid = torch.tensor([[True, True], [True, False], [False, False]])
     assert alg.group_success_rates(correct, valid).tolist() == [0.5, 1.0]
+
+
+def test_a_new_estimator_is_one_function_and_one_registration() -> None:
+    from payoff.rl.config import TrainConfig
+
+    @alg.estimator("median_baseline")
+    def median_baseline(rewards, valid, baseline: float = 0.0):
+        """A_i = r_i - median(group) - b (a toy estimator for this test)."""
+        return (rewards - rewards.median(dim=1, keepdim=True).values - baseline) * valid
+
+    try:
+        rewards = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+        valid = torch.ones(2, 3, dtype=torch.bool)
+        out = alg.advantages("median_baseline", rewards, valid, baseline=0.5, greedy_rewards=None)
+        assert out.tolist() == [[0.5, -0.5, -0.5], [-0.5, -0.5, -1.5]]
+        assert alg.estimator_context("median_baseline") == {"baseline"}
+        config = TrainConfig.model_validate({"algorithm": {"advantage": "median_baseline"}})
+        assert config.algorithm.advantage == "median_baseline"
+    finally:
+        del alg.ESTIMATORS["median_baseline"]
+    with pytest.raises(ValueError, match="unknown advantage estimator"):
+        TrainConfig.model_validate({"algorithm": {"advantage": "median_baseline"}})

@@ -224,3 +224,33 @@ def test_the_monitor_flags_a_planted_length_hack_in_the_first_steps_it_grows(tmp
     assert flagged and flagged[0] <= grown[0] + 1, (grown, flagged)
     lines = (tmp_path / "hack" / "metrics.jsonl").read_text()
     assert "length_reward: reward tracks length" in lines  # the warning is in the step log too
+
+
+def test_approx_kl_and_clip_fraction_measure_the_later_epochs(tmp_path: Path) -> None:
+    one, three = [], []
+    train(toy_config(tmp_path / "one", steps=2, algorithm={"epochs": 1}), model=tiny_model(), tokenizer=tokenizer(),
+          reward=vowel_share, train_rows=ROWS, eval_rows=[], on_step=one.append)
+    train(toy_config(tmp_path / "three", steps=2, algorithm={"epochs": 3}, optim={"lr": 0.2}), model=tiny_model(),
+          tokenizer=tokenizer(), reward=vowel_share, train_rows=ROWS, eval_rows=[], on_step=three.append)
+    assert all(r["approx_kl"] == 0.0 and r["clip_fraction"] == 0.0 for r in one)  # one epoch: the sampler's own policy
+    assert max(r["approx_kl"] for r in three) > 1e-4  # later epochs moved away from the sampler
+    assert max(r["clip_fraction"] for r in three) > 0.0  # and hit the clip range
+
+
+def test_stop_strings_end_completions_without_training_on_the_padding() -> None:
+    from payoff.rl.rollout import HFGenerator, SamplingParams
+
+    tok = tokenizer()
+    generator = HFGenerator(tiny_model(), tok, batch_size=8)
+    torch.manual_seed(0)
+    rollouts = generator.generate([f"Write a word number {i}." for i in range(8)], SamplingParams(max_new_tokens=24, stop=["e"]))
+    stopped = 0
+    for ids, text, truncated in zip(rollouts.completion_ids, rollouts.texts, rollouts.truncated):
+        decoded = tok.decode(ids, skip_special_tokens=True)
+        if "e" in decoded:
+            stopped += 1
+            assert not truncated and decoded.count("e") >= 1
+            assert "e" not in tok.decode(ids[:-1], skip_special_tokens=True)  # cut at the first token that completes the stop
+            assert text.endswith("e") and text == decoded[: decoded.index("e") + 1]
+        assert tok.pad_token_id not in ids[:-1] or tok.pad_token_id in generator.eos_ids
+    assert stopped >= 4  # "e" is common enough that most of the 8 completions hit it

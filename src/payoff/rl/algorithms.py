@@ -8,12 +8,33 @@ under the ``mask`` policy) gets advantage 0 and takes no part in any statistic. 
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
-ESTIMATORS = ("grpo", "dr_grpo", "rloo", "reinforce_pp", "remax", "bnpo", "reinforce")
+# The estimator registry: name -> function(rewards [P, G], valid [P, G], **context) -> [P, G].
+# Adding one is one function with its formula plus one `@estimator("name")`; the trainer passes
+# each function the context it names: `greedy_rewards` (one greedy rollout's reward per prompt,
+# generated only for estimators that ask for it), `beta_params` (BNPO's fitted Beta) and
+# `baseline` (the configured constant).
+ESTIMATORS: dict[str, Callable[..., Tensor]] = {}
+
+
+def estimator(name: str) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
+    def register(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        ESTIMATORS[name] = fn
+        return fn
+
+    return register
+
+
+def estimator_context(name: str) -> set[str]:
+    """The context names an estimator takes (beyond rewards and valid)."""
+    return set(list(inspect.signature(ESTIMATORS[name]).parameters)[2:])
 
 
 def _group_mean(rewards: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
@@ -22,6 +43,7 @@ def _group_mean(rewards: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
     return mean, count
 
 
+@estimator("grpo")
 def grpo_advantages(rewards: Tensor, valid: Tensor, eps: float = 1e-6) -> Tensor:
     """GRPO: A_i = (r_i - mean_group) / (std_group + eps), population std over the valid samples.
 
@@ -38,6 +60,7 @@ def grpo_advantages(rewards: Tensor, valid: Tensor, eps: float = 1e-6) -> Tensor
     return torch.where(mixed, advantages, torch.zeros_like(advantages))
 
 
+@estimator("dr_grpo")
 def dr_grpo_advantages(rewards: Tensor, valid: Tensor) -> Tensor:
     """Dr.GRPO: A_i = r_i - mean_group; no division by the std (that biases towards easy and
     hard questions)."""
@@ -46,6 +69,7 @@ def dr_grpo_advantages(rewards: Tensor, valid: Tensor) -> Tensor:
     return (rewards - mean) * valid
 
 
+@estimator("rloo")
 def rloo_advantages(rewards: Tensor, valid: Tensor) -> Tensor:
     """RLOO: A_i = r_i - mean_{j != i} r_j = n/(n-1) (r_i - mean_group) over the n valid samples;
     the advantages of a group sum to zero. A group with fewer than two valid samples gets 0."""
@@ -55,6 +79,7 @@ def rloo_advantages(rewards: Tensor, valid: Tensor) -> Tensor:
     return (rewards - mean) * valid * scale
 
 
+@estimator("reinforce_pp")
 def reinforce_pp_advantages(rewards: Tensor, valid: Tensor, eps: float = 1e-6) -> Tensor:
     """REINFORCE++: A_i = (r_i - mean_batch) / (std_batch + eps) over every valid sample of the
     batch (global normalisation, no per-prompt baseline). Fold the KL penalty into ``rewards``
@@ -69,12 +94,14 @@ def reinforce_pp_advantages(rewards: Tensor, valid: Tensor, eps: float = 1e-6) -
     return (rewards - mean) / (std + eps) * valid
 
 
+@estimator("remax")
 def remax_advantages(rewards: Tensor, valid: Tensor, greedy_rewards: Tensor) -> Tensor:
     """ReMax: A_i = r_i - r_greedy, the baseline being the reward of the prompt's greedy
     completion (``greedy_rewards`` is ``[P]``)."""
     return (rewards - greedy_rewards.view(-1, 1)) * valid.to(rewards.dtype)
 
 
+@estimator("reinforce")
 def reinforce_advantages(rewards: Tensor, valid: Tensor, baseline: float = 0.0) -> Tensor:
     """Plain REINFORCE: A_i = r_i - b with a constant b (0: no baseline); RAFT's SFT step is this
     with b = 0 on kept samples. The Minimalist paper's Reinforce scores answers +1 / -1: on a
@@ -106,6 +133,12 @@ def beta_pdf(p: Tensor, alpha: float, beta: float) -> Tensor:
     return torch.exp((alpha - 1) * torch.log(p) + (beta - 1) * torch.log1p(-p) - log_norm)
 
 
+@estimator("bnpo")
+def bnpo_from_context(rewards: Tensor, valid: Tensor, beta_params: tuple[float, float] = (1.0, 1.0)) -> Tensor:
+    """BNPO with the Beta fitted to recent per-prompt success rates (`bnpo_advantages`)."""
+    return bnpo_advantages(rewards, valid, *beta_params)
+
+
 def bnpo_advantages(rewards: Tensor, valid: Tensor, a: float = 1.0, b: float = 1.0, eps: float = 1e-6) -> Tensor:
     """BNPO: A_i = (r_i - p) / f_N(p; alpha, beta), with p the group's mean reward and f_N the
     Beta density with alpha = 1 + a/3, beta = 1 + b/3, where Beta(a, b) is fitted to recent
@@ -120,23 +153,12 @@ def bnpo_advantages(rewards: Tensor, valid: Tensor, a: float = 1.0, b: float = 1
     return torch.where(centred != 0, centred / (density + eps), torch.zeros_like(centred))
 
 
-def advantages(name: str, rewards: Tensor, valid: Tensor, **extra) -> Tensor:
-    """Dispatch by estimator name (``ESTIMATORS``)."""
-    if name == "grpo":
-        return grpo_advantages(rewards, valid)
-    if name == "dr_grpo":
-        return dr_grpo_advantages(rewards, valid)
-    if name == "rloo":
-        return rloo_advantages(rewards, valid)
-    if name == "reinforce_pp":
-        return reinforce_pp_advantages(rewards, valid)
-    if name == "remax":
-        return remax_advantages(rewards, valid, extra["greedy_rewards"])
-    if name == "bnpo":
-        return bnpo_advantages(rewards, valid, *extra.get("beta_params", (1.0, 1.0)))
-    if name == "reinforce":
-        return reinforce_advantages(rewards, valid, extra.get("baseline", 0.0))
-    raise ValueError(f"unknown advantage estimator {name!r}; choose one of {', '.join(ESTIMATORS)}")
+def advantages(name: str, rewards: Tensor, valid: Tensor, **context: Any) -> Tensor:
+    """The registered estimator `name` (``ESTIMATORS``), given the context entries it takes."""
+    if name not in ESTIMATORS:
+        raise ValueError(f"unknown advantage estimator {name!r}; choose one of {', '.join(sorted(ESTIMATORS))}")
+    wanted = estimator_context(name)
+    return ESTIMATORS[name](rewards, valid, **{k: v for k, v in context.items() if k in wanted})
 
 
 # -- sample selection ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -53,7 +53,16 @@ class RolloutConfig(_Strict):
 
 
 class AlgorithmConfig(_Strict):
-    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp", "remax", "bnpo", "reinforce"] = "grpo"
+    @field_validator("advantage")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from payoff.rl.algorithms import ESTIMATORS
+
+        if name not in ESTIMATORS:
+            raise ValueError(f"unknown advantage estimator {name!r}; registered: {', '.join(sorted(ESTIMATORS))}")
+        return name
+
+    advantage: str = "grpo"  # a name in payoff.rl.algorithms.ESTIMATORS
     selection: Literal["none", "raft", "reinforce_rej"] = "none"
     raft_mode: Literal["best", "correct"] = "best"
     raft_threshold: float = 1.0

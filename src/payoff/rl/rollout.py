@@ -102,7 +102,7 @@ class HFGenerator:
         rollouts = Rollouts()
         for row in range(len(prompts)):
             prompt = enc["input_ids"][row][enc["attention_mask"][row].bool()].tolist()
-            completion, finished = self._trim(output[row, width:].tolist())
+            completion, finished = self._trim(output[row, width:].tolist(), params.stop)
             text = tok.decode(completion, skip_special_tokens=True)
             if params.stop:
                 text = cut_at_stop(text, params.stop)
@@ -112,12 +112,34 @@ class HFGenerator:
             rollouts.truncated.append(not finished)
         return rollouts
 
-    def _trim(self, tokens: list[int]) -> tuple[list[int], bool]:
+    def _trim(self, tokens: list[int], stop: Sequence[str] = ()) -> tuple[list[int], bool]:
         """Tokens up to and including the first end-of-sequence token (kept: the policy must learn
-        to stop), and whether one was found."""
+        to stop) or the shortest prefix that holds a stop string, and whether either ended it.
+        What generate() wrote after a sequence stopped (its padding) is never kept, so it is
+        never trained on, and a stopped sequence is not reported as truncated."""
+        finished = False
         for index, token in enumerate(tokens):
             if token in self.eos_ids:
-                return tokens[: index + 1], True
+                # Also where generate() padded a sequence that a stop string ended with pad = eos:
+                # the stop search below then cuts before that padding.
+                tokens, finished = tokens[: index + 1], True
+                break
+        if stop:
+            decode = self.tokenizer.decode
+            if any(s and s in decode(tokens, skip_special_tokens=True) for s in stop):
+                low, high = 1, len(tokens)  # the shortest prefix whose text holds a stop string
+                while low < high:
+                    middle = (low + high) // 2
+                    if any(s and s in decode(tokens[:middle], skip_special_tokens=True) for s in stop):
+                        high = middle
+                    else:
+                        low = middle + 1
+                return tokens[:low], True
+        if finished:
+            return tokens, True
+        pad = self.tokenizer.pad_token_id
+        while tokens and pad is not None and tokens[-1] == pad:
+            tokens = tokens[:-1]
         return tokens, False
 
 

@@ -141,7 +141,7 @@ class Trainer:
             rows = self.next_rows(want if not parts else want - kept)
             batch = collect(self.generator, engine, rows, self.render(rows), self.params, cfg.rollout.group_size, self.step,
                             algo.on_error, self.component, cfg.eval.threshold, cfg.rollout.batch_size,
-                            greedy_baseline=algo.advantage == "remax")
+                            greedy_baseline="greedy_rewards" in alg.estimator_context(algo.advantage))
             drawn.append(batch)
             if algo.selection == "reinforce_rej" or algo.dynamic_sampling:
                 batch = batch.select_groups(alg.mixed_groups(batch.rewards, batch.valid))
@@ -195,14 +195,11 @@ class Trainer:
             return torch.ones(keep.numel()), keep.flatten()
         if algo.kl_coef > 0 and algo.kl_in_reward:
             rewards = rewards - algo.kl_coef * self._sequence_kl(batch).view_as(rewards)
-        extra: dict[str, Any] = {}
-        if algo.advantage == "remax":
-            extra["greedy_rewards"] = batch.greedy_rewards
-        if algo.advantage == "bnpo":
-            extra["beta_params"] = alg.beta_fit(torch.tensor(list(self.success_history)))
-        if algo.advantage == "reinforce":
-            extra["baseline"] = algo.reinforce_baseline
-        adv = alg.advantages(algo.advantage, rewards, batch.valid, **extra)
+        wanted = alg.estimator_context(algo.advantage)
+        context: dict[str, Any] = {"greedy_rewards": batch.greedy_rewards, "baseline": algo.reinforce_baseline}
+        if "beta_params" in wanted:
+            context["beta_params"] = alg.beta_fit(torch.tensor(list(self.success_history)))
+        adv = alg.advantages(algo.advantage, rewards, batch.valid, **context)
         return adv.flatten(), batch.valid.flatten()
 
     def _sequence_kl(self, batch: Batch) -> torch.Tensor:

@@ -36,7 +36,8 @@ def policy_update(policy: Any, optimizer: Any, prompt_ids: list[list[int]], comp
     if algo.positive_weight != 1.0 and not sft:
         adv = alg.w_reinforce_weights(adv, algo.positive_weight)
     run = part if (sft or kl_in_loss) else [i for i in part if adv[i] != 0]
-    stats = {"loss": 0.0, "clip_fraction": 0.0, "entropy": 0.0, "kl": 0.0, "grad_norm": 0.0, "trained_samples": float(len(run))}
+    stats = {"loss": 0.0, "clip_fraction": 0.0, "approx_kl": 0.0, "entropy": 0.0, "kl": 0.0, "grad_norm": 0.0,
+             "trained_samples": float(len(run))}
     if not run:
         return stats
     prompts = [prompt_ids[i] for i in run]
@@ -69,6 +70,9 @@ def policy_update(policy: Any, optimizer: Any, prompt_ids: list[list[int]], comp
                 loss, info = alg.clipped_policy_loss(logp, old_logp, sample_adv, mask, algo.eps_low, algo.eps_high,
                                                      algo.loss_aggregation, max_new_tokens)
                 clip = info["clip_fraction"]
+                # KL(sampling policy || current), k3 per token: (r - 1) - log r with r = pi / pi_old.
+                # Exactly 0 in the first epoch; it measures how far later epochs moved.
+                stats["approx_kl"] += float(alg.aggregate(alg.kl_estimate(old_logp, logp.detach(), "k3"), mask, "token_mean")) * n_tokens
             kl_value = 0.0
             if ref is not None:
                 kl = alg.kl_estimate(logp, pad_rows(ref[chunk], width), algo.kl_estimator)
@@ -85,7 +89,7 @@ def policy_update(policy: Any, optimizer: Any, prompt_ids: list[list[int]], comp
         stats["grad_norm"] = float(norm)
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    for key in ("clip_fraction", "kl", "entropy"):
+    for key in ("clip_fraction", "approx_kl", "kl", "entropy"):
         stats[key] /= max(trained_tokens, 1)
     stats["loss"] /= algo.epochs
     return stats

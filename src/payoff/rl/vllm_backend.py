@@ -53,6 +53,11 @@ class VLLMGenerator:
             self.llm.apply_model(lambda model: model.load_weights(items))
         else:  # the V0 engine's in-process worker
             self.llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights(items)
+        # Cached prefix KV blocks were computed with the old weights: reusing them would sample
+        # from a mix of two policies.
+        reset = getattr(self.llm, "reset_prefix_cache", None)
+        if reset is not None:
+            reset()
         self.synced_version = self.version
 
     def generate(self, prompts: Sequence[str], params: SamplingParams, greedy: bool = False) -> Rollouts:
