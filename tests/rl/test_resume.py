@@ -27,7 +27,13 @@ seed = 3
 steps = 6
 run_dir = "{run_dir}"
 checkpoint_every = 2
-reward = "{HERE / 'toy.py'}:vowel_share"
+[reward]
+[[reward.terms]]
+name = "{HERE / 'toy.py'}:vowel_share"
+weight = 1.0
+[[reward.shapers]]
+kind = "ppo_c"             # a stateful shaper: its running mean must survive the kill
+params = {{ alpha = 0.5, weight = 2.0 }}
 [model]
 name = "{model_dir}"
 chat_template = false
@@ -82,8 +88,10 @@ def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tmp_path: Path) ->
     logged = len(read_metrics(killed_dir))
     assert 3 <= logged < 6, "the run must die in the middle"
 
+    began = time.monotonic()
     resumed = payoff_train("--resume", str(killed_dir))
     out, err = resumed.communicate(timeout=600)
+    resumed_seconds = time.monotonic() - began
     assert resumed.returncode == 0, err[-3000:]
     assert "resumed from" in err
     again = read_metrics(killed_dir)
@@ -94,3 +102,9 @@ def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tmp_path: Path) ->
     summary = json.loads((killed_dir / "summary.json").read_text())
     assert summary["steps"] == 6
     assert summary["resumed_from"] is not None and Path(summary["resumed_from"]).name in ("step-000002", "step-000004")
+    # The shaper's and the monitor's state came back: the last checkpoints agree exactly.
+    last = lambda run: json.loads((run / "checkpoints" / "step-000006" / "state.json").read_text())  # noqa: E731
+    assert last(killed_dir)["shapers"] == last(whole_dir)["shapers"] and last(whole_dir)["shapers"][0]["rbar"] != 0.0
+    assert last(killed_dir)["monitor"] == last(whole_dir)["monitor"]
+    # Wall time counts the run before the kill too: more than the resumed process took in all.
+    assert summary["wall_seconds"] > resumed_seconds

@@ -73,6 +73,15 @@ class HackingMonitor:
         self.first_length: float | None = None
         self.reports: list[StepReport] = []
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the monitor has seen (for a checkpoint): its window of step metrics and the first length."""
+        return {"history": list(self.history), "first_length": self.first_length}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history.clear()
+        self.history.extend(state.get("history", []))
+        self.first_length = state.get("first_length")
+
     def update(self, step: int, samples: Sequence[Sample | dict[str, Any]], outcomes: Sequence[Outcome],
         heldout_accuracy: float | None = None) -> StepReport:
         items = [(s if isinstance(s, Sample) else Sample.from_dict(s), o) for s, o in zip(samples, outcomes)]

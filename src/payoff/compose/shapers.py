@@ -43,6 +43,13 @@ class HapoShaper:
         self.weight, self.correct_term, self.unit = weight, correct_term, unit
         self.history: dict[str, int] = {}
 
+    def state_dict(self) -> dict[str, Any]:
+        """What this shaper learned (for a checkpoint); `load_state_dict` puts it back."""
+        return {"history": dict(self.history)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = {str(k): int(v) for k, v in state.get("history", {}).items()}
+
     def __call__(self, samples: Sequence[Sample], outcomes: list[Outcome]) -> None:
         seen: dict[str, int] = {}
         for sample, outcome in zip(samples, outcomes):
@@ -73,6 +80,12 @@ class LaserDShaper:
         check_numbers("laser_d", {"coverage": (0, 1), "initial": (1, math.inf)}, alpha=alpha, coverage=coverage, initial=initial)
         self.alpha, self.coverage, self.correct_term, self.unit = alpha, coverage, correct_term, unit
         self.targets = {"easy": float(initial), "medium": float(initial), "hard": float(initial)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"targets": dict(self.targets)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.targets.update({str(k): float(v) for k, v in state.get("targets", {}).items()})
 
     def __call__(self, samples: Sequence[Sample], outcomes: list[Outcome]) -> None:
         members: dict[Any, list[int]] = defaultdict(list)
@@ -105,6 +118,12 @@ class CalibrationShaper:
 
     def __init__(self, alpha: float = 0.1, weight: float = 0.5) -> None:
         self.state = CalibrationState(alpha, weight)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rbar": self.state.rbar}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state.rbar = float(state.get("rbar", self.state.rbar))
 
     def __call__(self, samples: Sequence[Sample], outcomes: list[Outcome]) -> None:
         scored = [i for i, o in enumerate(outcomes) if o.status == "ok"]

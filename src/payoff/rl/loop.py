@@ -29,7 +29,22 @@ def _evaluate(trainer: Trainer, engine: Any, pass_k: int = 0) -> dict[str, Any]:
 
 
 def _trainer_state(trainer: Trainer, extra: dict[str, Any]) -> dict[str, Any]:
-    return {"position": trainer.position, "success_history": list(trainer.success_history), **extra}
+    """Everything besides weights, optimiser and RNG that shapes the rest of the run."""
+    shapers = getattr(getattr(trainer.reward, "options", None), "shapers", None) or []
+    return {"position": trainer.position, "success_history": list(trainer.success_history),
+            "shapers": [shaper.state_dict() if hasattr(shaper, "state_dict") else None for shaper in shapers],
+            "monitor": trainer.monitor.state_dict() if trainer.monitor is not None else None, **extra}
+
+
+def _restore_trainer_state(trainer: Trainer, state: dict[str, Any]) -> None:
+    trainer.step, trainer.position = state["step"], state["position"]
+    trainer.success_history.extend(state.get("success_history", []))
+    shapers = getattr(getattr(trainer.reward, "options", None), "shapers", None) or []
+    for shaper, saved in zip(shapers, state.get("shapers") or []):
+        if saved is not None and hasattr(shaper, "load_state_dict"):
+            shaper.load_state_dict(saved)
+    if trainer.monitor is not None and state.get("monitor"):
+        trainer.monitor.load_state_dict(state["monitor"])
 
 
 def train(config: TrainConfig, resume: str | Path | None = None, console: Any = None, **parts: Any) -> dict[str, Any]:
@@ -45,14 +60,15 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     trainer = Trainer(config, **parts)
+    trainer.started, trainer.wall_before = started, 0.0
     checkpoint = latest_checkpoint(run_dir) if resume else None
     state: dict[str, Any] = {}
     if resume and checkpoint is None and (run_dir / "metrics.jsonl").exists():
         console.print(f"[yellow]no checkpoint in {run_dir}; starting from step 0[/]")
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, trainer.policy.model, trainer.optimizer)
-        trainer.step, trainer.position = state["step"], state["position"]
-        trainer.success_history.extend(state.get("success_history", []))
+        _restore_trainer_state(trainer, state)
+        trainer.wall_before = float(state.get("wall_seconds_before_resume", 0.0))
         console.print(f"resumed from {checkpoint} (step {trainer.step})")
     else:
         (run_dir / "config.json").write_text(config.model_dump_json(indent=1))
@@ -70,7 +86,7 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
                           + (f", pass@{config.eval.pass_k} {before.get(f'pass@{config.eval.pass_k}', 0):.1%}" if config.eval.pass_k else ""))
         _loop(trainer, engine, log, console, before)
         after = _evaluate(trainer, engine, config.eval.pass_k) if trainer.eval_rows else {}
-    wall = time.perf_counter() - started + state.get("wall_seconds_before_resume", 0.0)
+    wall = trainer.wall_seconds()
     summary: dict[str, Any] = {
         "steps": trainer.step, "seed": config.seed, "wall_seconds": round(wall, 1),
         "accuracy_before": before.get("accuracy"), "accuracy_after": after.get("accuracy"),
@@ -134,4 +150,5 @@ def _loop(trainer: Trainer, engine: Any, log: MetricsLog, console: Any, before: 
                 trainer.on_result(result)
             if cfg.checkpoint_every and (trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps):
                 save_checkpoint(Path(cfg.run_dir), trainer.step, trainer.policy.model, trainer.optimizer,
-                                _trainer_state(trainer, {"before": before}), cfg.keep_checkpoints)
+                                _trainer_state(trainer, {"before": before, "wall_seconds_before_resume": trainer.wall_seconds()}),
+                                cfg.keep_checkpoints)

@@ -63,6 +63,7 @@ class Trainer:
         self.run_dir = Path(config.run_dir)
         self.on_step = on_step
         self.on_result = on_result  # sees each step's batch and advantages (tests, custom logging)
+        self.started, self.wall_before = time.perf_counter(), 0.0  # wall time, across resumes
         seed_everything(config.seed)
         self.reward = reward if reward is not None else build_reward(config.reward)
         terms = [t.name for t in getattr(self.reward, "terms", [])]
@@ -211,6 +212,10 @@ class Trainer:
         with self.policy.reference() as reference:
             ref = batched_logprobs(reference, r.prompt_ids, r.completion_ids, self.policy.pad_id, mb, t)
         return torch.stack([alg.kl_estimate(a, b, self.config.algorithm.kl_estimator).sum() for a, b in zip(logp, ref)])
+
+    def wall_seconds(self) -> float:
+        """Seconds this run has taken so far, the runs before a resume included."""
+        return self.wall_before + time.perf_counter() - self.started
 
     def train_step(self, engine: Any) -> StepResult:
         cfg = self.config
