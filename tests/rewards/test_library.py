@@ -174,3 +174,20 @@ def test_every_builtin_is_registered_with_a_paper_or_source_in_its_doc() -> None
                  "budget_length", "grpo_lambda", "multiple_choice", "confidence_brier", "repetition_penalty",
                  "patch_similarity", "tool_call", "majority_vote", "empo", "math"):
         assert rewards[name].summary, name
+
+
+def test_length_rewards_record_the_unit_and_warn_once_when_tokens_fall_back_to_words(monkeypatch) -> None:
+    import warnings
+
+    from payoff.rewards import common
+
+    monkeypatch.setattr(common, "_warned_fallback", False)
+    reward = payoff.get_reward("overlong_penalty").configure(max_length=10, cache=5)
+    counted = reward({"completion": "a b c", "meta": {"num_tokens": 7}})
+    assert counted.components["length"] == 7.0 and counted.components["length_in_tokens"] == 1.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = reward({"completion": "a b c"})
+        reward({"completion": "a b c d"})
+    assert first.components["length"] == 3.0 and first.components["length_in_words"] == 1.0
+    assert len([w for w in caught if "num_tokens" in str(w.message)]) == 1

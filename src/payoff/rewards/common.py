@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from payoff.core import Sample
@@ -32,16 +33,31 @@ def repeated_fraction(text: str, n: int = 3) -> float:
     return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
 
 
-def length(sample: Sample, unit: str = "tokens") -> int:
-    """Completion length: ``meta['num_tokens']`` (set by the trainer, which has the tokenizer)
-    when present and unit is tokens; otherwise whitespace words, or characters."""
+_warned_fallback = False
+
+
+def measured_length(sample: Sample, unit: str = "tokens") -> tuple[int, str]:
+    """Completion length and the unit it was measured in: ``meta['num_tokens']`` (set by the
+    trainer, which has the tokenizer) for tokens; whitespace words when tokens were asked for but
+    no count is there (warned once per process: a 4096-token budget is not a 4096-word one);
+    characters for chars."""
+    global _warned_fallback
     if unit == "tokens":
         tokens: Any = sample.meta.get("num_tokens")
         if isinstance(tokens, int):
-            return tokens
-        return len(sample.completion.split())
+            return tokens, "tokens"
+        if not _warned_fallback:
+            _warned_fallback = True
+            warnings.warn("length in tokens asked for, but the sample has no meta['num_tokens']: measuring words instead "
+                          "(the trainer sets it; set it yourself, or use unit='words')", stacklevel=3)
+        return len(sample.completion.split()), "words"
     if unit == "words":
-        return len(sample.completion.split())
+        return len(sample.completion.split()), "words"
     if unit == "chars":
-        return len(sample.completion)
+        return len(sample.completion), "chars"
     raise ValueError(f"unknown length unit {unit!r}; expected tokens, words or chars")
+
+
+def length(sample: Sample, unit: str = "tokens") -> int:
+    """`measured_length` without the unit."""
+    return measured_length(sample, unit)[0]

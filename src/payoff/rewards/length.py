@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from annotated_types import Ge, Gt, Interval
 
 from payoff.core import Outcome, Sample, group_reward, reward
-from payoff.rewards.common import correctness, length
+from payoff.rewards.common import correctness, length, measured_length
 
 Unit = Literal["tokens", "words", "chars"]
 
@@ -38,14 +38,14 @@ def cosine_length(
     correct = correctness(sample, verifier)
     if correct is None:
         return Outcome.abstain("correctness unknown")
-    size = length(sample, unit)
+    size, measured = measured_length(sample, unit)
     cosine = math.cos(min(size / max_length, 1.0) * math.pi)
     if correct:
         low, high = min_value_correct, max_value_correct
     else:
         low, high = max_value_wrong, min_value_wrong
     value = low + 0.5 * (high - low) * (1.0 + cosine)
-    return Outcome.ok(value, {"correct": correct, "length": float(size)})
+    return Outcome.ok(value, {"correct": correct, "length": float(size), f"length_in_{measured}": 1.0})
 
 
 @reward(name="overlong_penalty")
@@ -54,7 +54,7 @@ def overlong_penalty(sample: Sample, max_length: Annotated[int, Gt(0)] = 4096, c
     0 if L <= L_max - L_cache; (L_max - L_cache - L) / L_cache in the buffer; -1 beyond L_max."""
     if not 0 < cache <= max_length:
         return Outcome.error("need 0 < cache <= max_length")
-    size = length(sample, unit)
+    size, measured = measured_length(sample, unit)
     expected = max_length - cache
     if size <= expected:
         value = 0.0
@@ -62,7 +62,7 @@ def overlong_penalty(sample: Sample, max_length: Annotated[int, Gt(0)] = 4096, c
         value = (expected - size) / cache
     else:
         value = -1.0
-    return Outcome.ok(value, {"length": float(size)})
+    return Outcome.ok(value, {"length": float(size), f"length_in_{measured}": 1.0})
 
 
 @reward(name="laser")
@@ -76,10 +76,10 @@ def laser(
     correct = correctness(sample, verifier)
     if correct is None:
         return Outcome.abstain("correctness unknown")
-    size = length(sample, unit)
+    size, measured = measured_length(sample, unit)
     short = float(size <= target_length)
     bonus = alpha * short * (1.0 if (correct or reward_wrong_short) else 0.0)
-    return Outcome.ok(correct + bonus, {"correct": correct, "within_target": short, "length": float(size)})
+    return Outcome.ok(correct + bonus, {"correct": correct, "within_target": short, "length": float(size), f"length_in_{measured}": 1.0})
 
 
 @reward(name="budget_length")
@@ -95,14 +95,14 @@ def budget_length(
         return Outcome.abstain("correctness unknown")
     step = int(sample.meta.get("step", 0))
     budget = max(end_budget, start_budget - (start_budget - end_budget) * step / max(total_steps, 1))
-    size = length(sample, unit)
+    size, measured = measured_length(sample, unit)
     if not correct:
         value = 0.0
     elif size <= budget:
         value = 1.0
     else:
         value = 1.0 - penalty * min((size - budget) / budget, 1.0)
-    return Outcome.ok(value, {"correct": correct, "budget": float(budget), "length": float(size)})
+    return Outcome.ok(value, {"correct": correct, "budget": float(budget), "length": float(size), f"length_in_{measured}": 1.0})
 
 
 @group_reward(name="grpo_lambda")

@@ -19,7 +19,7 @@ class Limits:
     wall_s: float = 10.0  # wall-clock deadline; the whole process group dies at it
     cpu_s: int = 10  # RLIMIT_CPU
     memory_mb: int = 512  # RLIMIT_AS
-    max_procs: int = 32  # processes and threads (pids cgroup, and RLIMIT_NPROC for the dropped uid)
+    max_procs: int = 32  # processes and threads (pids cgroup; RLIMIT_NPROC only for a dropped uid without one)
     file_size_mb: int = 16  # RLIMIT_FSIZE
     open_files: int = 64  # RLIMIT_NOFILE
     output_bytes: int = 1_000_000  # cap per stream (stdout, stderr)
@@ -62,8 +62,11 @@ def write_files(workdir: str, files: dict[str, Any]) -> None:
             handle.write(content if isinstance(content, bytes) else str(content).encode())
 
 
-def apply_rlimits(limits: Limits) -> None:
-    """In the child, before running anything of the program's."""
+def apply_rlimits(limits: Limits, nproc: bool = False) -> None:
+    """In the child, before running anything of the program's. ``RLIMIT_NPROC`` counts every
+    process of the uid, machine-wide: it is set (``nproc``) only when the run dropped to another
+    uid and no pids cgroup caps it. Otherwise it would count the caller's other processes, or
+    every other sandbox run as nobody (a second test suite beside this one)."""
     mb = 1024 * 1024
     # CPU: SIGXCPU at the soft limit (reported as a timeout), SIGKILL a second later as backstop.
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
@@ -71,10 +74,11 @@ def apply_rlimits(limits: Limits) -> None:
         (resource.RLIMIT_AS, limits.memory_mb * mb),
         (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
         (resource.RLIMIT_NOFILE, limits.open_files),
-        (resource.RLIMIT_NPROC, limits.max_procs),
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(kind, (value, value))
+    if nproc:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_procs, limits.max_procs))
 
 
 def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Callable[[], None]) -> tuple[str | None, bytes, bytes, float, int, Any]:

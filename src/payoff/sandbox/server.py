@@ -357,7 +357,7 @@ class Server:
             os.unlink(stdin_path)
             os.dup2(stdin_fd, 0)
             os.close(stdin_fd)
-            apply_rlimits(limits)
+            apply_rlimits(limits, nproc=self.root and self.box.kind != "cgroup")
             os.environ.clear()
             os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
             os.write(3, b"1")
