@@ -175,12 +175,23 @@ class Reward:
         self.doc = inspect.cleandoc(doc or fn.__doc__ or "")
         functools.update_wrapper(self, fn, updated=())
 
+    def with_recipe(self, factory: Callable[..., Reward], *args: Any, **kwargs: Any) -> Reward:
+        """Record how to rebuild this reward (``factory(*args, **kwargs)``), for a reward whose
+        function is a closure (`math_reward_factory`, wrappers): it then pickles, and so runs
+        under the ``spawn`` start method and on Ray, by its recipe."""
+        self._recipe = (factory.__module__, factory.__qualname__, args, kwargs)
+        return self
+
     def __reduce__(self) -> tuple[Any, ...]:
+        recipe = self.__dict__.get("_recipe")
+        if recipe is not None:
+            return (_from_recipe, (recipe, self.name, self.params))
         # `@reward def f` binds the module attribute `f` to this Reward, so pickling `self.fn` by
         # reference would find the Reward instead of the function; pickle the Reward by reference
         # (plus its parameters, for a configured copy).
         module = sys.modules.get(self.__module__)
-        found = _lookup(module, self.__qualname__) if module is not None else None
+        qualname = getattr(self, "__qualname__", None)
+        found = _lookup(module, qualname) if module is not None and qualname else None
         if isinstance(found, Reward) and found.fn is self.fn:
             if found is self:
                 return (_import_attribute, (self.__module__, self.__qualname__))
@@ -318,6 +329,13 @@ def _file_digest(module: Any) -> str:
         return _digest_of(path, stat.st_mtime_ns, stat.st_size)
     except OSError:
         return "unreadable"
+
+
+def _from_recipe(recipe: tuple[str, str, tuple[Any, ...], dict[str, Any]], name: str, params: dict[str, Any]) -> Reward:
+    module, qualname, args, kwargs = recipe
+    rebuilt = _import_attribute(module, qualname)(*args, **kwargs)
+    rebuilt.name, rebuilt.params = name, dict(params)
+    return rebuilt
 
 
 def _lookup(module: Any, qualname: str) -> Any:

@@ -28,7 +28,7 @@ def par_reward(base: Reward, references_key: str = "reference_completions", name
             ref_scores.append(outcome.score)
         return Outcome.ok(par(own.score, ref_scores), {"raw": own.score, "reference_mean": sum(ref_scores) / len(ref_scores)})
 
-    return Reward(score, name=name or f"par({base.name})", doc=par_reward.__doc__)
+    return Reward(score, name=name or f"par({base.name})", doc=par_reward.__doc__).with_recipe(par_reward, base, references_key, name)
 
 
 def noisy_corrected(base: Reward, rho_fp: float, rho_fn: float, name: str | None = None) -> Reward:
@@ -42,7 +42,8 @@ def noisy_corrected(base: Reward, rho_fp: float, rho_fn: float, name: str | None
             return outcome
         return Outcome.ok(backward_correction(outcome.score, rho_fp, rho_fn), {"raw": outcome.score})
 
-    return Reward(score, name=name or f"corrected({base.name})", doc=noisy_corrected.__doc__)
+    return Reward(score, name=name or f"corrected({base.name})", doc=noisy_corrected.__doc__).with_recipe(
+        noisy_corrected, base, rho_fp, rho_fn, name)
 
 
 _STEP_METHODS: dict[str, Any] = {"clip": clip_steps, "delta": delta_steps, "min": min_form}
@@ -67,4 +68,4 @@ def step_shaped(base: Reward, method: str = "clip", eta: float = 0.0, name: str 
         value = shaped[0] if method == "min" else sum(shaped)
         return Outcome.ok(value, {"raw": outcome.score or 0.0}, step_rewards=shaped)
 
-    return Reward(score, name=name or f"{method}({base.name})", doc=step_shaped.__doc__)
+    return Reward(score, name=name or f"{method}({base.name})", doc=step_shaped.__doc__).with_recipe(step_shaped, base, method, eta, name)
