@@ -75,7 +75,7 @@ def main() -> None:
     rows: list[tuple[str, float, int, str]] = []
     rows.append(("in-process loop (no isolation, no timeouts)", timed(in_process, samples, repeats=args.repeats), args.n, "none"))
     start = time.perf_counter()
-    with Engine(trivial, workers=args.workers, timeout=10) as engine:
+    with Engine(trivial, workers=args.workers, timeout_s=10) as engine:
         engine.score(samples[:10])
         cold = time.perf_counter() - start
         rows.append((f"payoff Engine, {args.workers} workers, warm", timed(payoff_pool, engine, samples, repeats=args.repeats), args.n,

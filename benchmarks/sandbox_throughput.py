@@ -28,7 +28,7 @@ def similar_elements(a, b):
     f"assert similar_elements(({i}, {i + 1}, 5), (5, {i + 1}, {100 + i})) == tuple(sorted({{5, {i + 1}}}))" for i in range(10)
 ) + "\nprint('passed')"
 
-LIMITS = Limits(wall_s=10, cpu_s=10, memory_mb=512, max_procs=32)
+LIMITS = Limits(timeout_s=10, cpu_s=10, memory_mb=512, max_procs=32)
 
 
 def naive(code: str) -> None:

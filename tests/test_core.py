@@ -116,7 +116,7 @@ def test_decorated_rewards_pickle_by_reference() -> None:
     ("laser", {"target_length": 0}, "target_length"),
     ("budget_length", {"penalty": -0.5}, "penalty"),
     ("grpo_lambda", {"threshold": 1.5}, "threshold"),
-    ("code", {"time_limit": float("inf")}, "time_limit"),
+    ("code", {"timeout_s": float("inf")}, "timeout_s"),
     ("code", {"memory_mb": True}, "memory_mb"),
     ("sql", {"max_rows": -3}, "max_rows"),
     ("tool_call", {"cost_weight": -1}, "cost_weight"),
@@ -143,3 +143,24 @@ def test_valid_parameters_are_converted_and_composition_numbers_are_checked() ->
         Rubric([Term(get_reward("exact_match"))], uncertainty_lambda=-1)
     with pytest.raises(RewardParameterError, match="coverage"):
         LaserDShaper(coverage=2.0)
+
+
+def test_limits_have_one_naming_convention_and_old_names_still_work_with_a_warning() -> None:
+    from payoff.engine import Engine
+    from payoff.registry import get_reward
+    from payoff.rl.config import TrainConfig
+    from payoff.sandbox import Limits
+
+    assert Limits(timeout_s=3).timeout_s == 3
+    with pytest.warns(DeprecationWarning, match="`wall_s` is deprecated; use `timeout_s`"):
+        assert Limits(wall_s=4).timeout_s == 4
+    with pytest.warns(DeprecationWarning, match="`time_limit` is deprecated; use `timeout_s`"):
+        assert get_reward("code").configure(time_limit=2.5).params == {"timeout_s": 2.5}
+    with pytest.warns(DeprecationWarning, match="`timeout` is deprecated"):
+        made = payoff.reward(name="old_timeout_name", register=False, timeout=3)(lambda s: 1.0)
+    assert made.timeout_s == 3
+    with pytest.warns(DeprecationWarning, match="Engine: `timeout` is deprecated"):
+        with Engine("exact_match", workers=0, timeout=7) as engine:
+            assert engine.timeout_s == 7
+    with pytest.warns(DeprecationWarning, match="engine.timeout"):
+        assert TrainConfig.model_validate({"engine": {"timeout": 9}}).engine.timeout_s == 9

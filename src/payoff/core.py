@@ -146,6 +146,21 @@ def _is_numpy_scalar(value: Any) -> bool:
     return type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0
 
 
+# Old parameter names of built-in rewards, still accepted by `configure` (with a warning).
+RENAMED_PARAMETERS = {"time_limit": "timeout_s", "timeout": "timeout_s", "wall_s": "timeout_s"}
+
+
+def renamed(new_value: Any, old_value: Any, old: str, new: str, owner: str) -> Any:
+    """One naming convention for limits (``timeout_s``, ``memory_mb``): an old name still works,
+    with a DeprecationWarning that names the new one."""
+    if old_value is None:
+        return new_value
+    import warnings
+
+    warnings.warn(f"{owner}: `{old}` is deprecated; use `{new}` (same meaning)", DeprecationWarning, stacklevel=3)
+    return old_value if new_value is None else new_value
+
+
 class Reward:
     """A named reward: a function Sample -> float | Outcome, or, for a group reward,
     list[Sample] -> list[float | Outcome].
@@ -161,19 +176,29 @@ class Reward:
         *,
         name: str | None = None,
         is_group: bool = False,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         version: str = "1",
         doc: str | None = None,
         params: dict[str, Any] | None = None,
+        timeout: float | None = None,  # deprecated: timeout_s
     ) -> None:
         self.fn = fn
         self.params = dict(params or {})
         self.name = name or getattr(fn, "__name__", "reward")
         self.is_group = is_group
-        self.timeout = timeout
+        self.timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "Reward")
         self.version = version
         self.doc = inspect.cleandoc(doc or fn.__doc__ or "")
         functools.update_wrapper(self, fn, updated=())
+
+    @property
+    def timeout(self) -> float | None:
+        """The per-call timeout this reward suggests to the engine, in seconds (= `timeout_s`)."""
+        return self.timeout_s
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        self.timeout_s = value
 
     def with_recipe(self, factory: Callable[..., Reward], *args: Any, **kwargs: Any) -> Reward:
         """Record how to rebuild this reward (``factory(*args, **kwargs)``), for a reward whose
@@ -202,6 +227,10 @@ class Reward:
         """A copy of this reward with keyword parameters for its function, checked against the
         function's signature: ``get_reward("cosine_length").configure(max_length=4096)``."""
         accepted = inspect.signature(self.fn).parameters
+        for old, new in RENAMED_PARAMETERS.items():
+            if old in params and old not in accepted and new in accepted:
+                params[new] = renamed(params.pop(new, None), params[old], old, new, f"reward {self.name}")
+                params.pop(old)
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
         unknown = [key for key in params if key not in accepted and not takes_any]
         if unknown:
@@ -249,6 +278,7 @@ class Reward:
         function's module and, transitively, the modules of the same package it uses. Editing a
         helper module or a wrapper's rate changes it; an edit elsewhere does not."""
         parts = [_PAYOFF_VERSION, self.name, str(self.version), repr(sorted(self.params.items(), key=lambda kv: kv[0]))]
+        parts.append(_function_source(self.fn))
         parts.append(_closure_identity(self.fn))
         parts.extend(_module_sources(self.fn))
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
@@ -264,6 +294,17 @@ def _payoff_version() -> str:
 
 
 _PAYOFF_VERSION = _payoff_version()
+
+
+def _function_source(fn: Any) -> str:
+    """The function's own source (two functions of one module differ), or its bytecode."""
+    try:
+        return inspect.getsource(fn)
+    except (OSError, TypeError):
+        code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
+        if code is None:
+            return f"{type(fn).__module__}.{type(fn).__qualname__}"
+        return code.co_code.hex() + repr(code.co_consts)
 
 
 def _closure_identity(fn: Any) -> str:
@@ -438,27 +479,31 @@ def reward(
     fn: Callable[..., Any] | None = None,
     *,
     name: str | None = None,
-    timeout: float | None = None,
+    timeout_s: float | None = None,
     version: str = "1",
     register: bool = True,
+    timeout: float | None = None,  # deprecated: timeout_s
 ) -> Any:
     """Make a function `Sample -> float | Outcome` a registered Reward.
 
-    Use bare (`@reward`) or with options (`@reward(name="x", timeout=5)`).
+    Use bare (`@reward`) or with options (`@reward(name="x", timeout_s=5)`).
     """
-    return _decorate(fn, False, name=name, timeout=timeout, version=version, register=register)
+    timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "@reward")
+    return _decorate(fn, False, name=name, timeout_s=timeout_s, version=version, register=register)
 
 
 def group_reward(
     fn: Callable[..., Any] | None = None,
     *,
     name: str | None = None,
-    timeout: float | None = None,
+    timeout_s: float | None = None,
     version: str = "1",
     register: bool = True,
+    timeout: float | None = None,  # deprecated: timeout_s
 ) -> Any:
     """Make a function `list[Sample] -> list[float | Outcome]` a registered group Reward.
 
     The engine hands it all samples that share a `group` at once.
     """
-    return _decorate(fn, True, name=name, timeout=timeout, version=version, register=register)
+    timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "@group_reward")
+    return _decorate(fn, True, name=name, timeout_s=timeout_s, version=version, register=register)

@@ -78,7 +78,7 @@ def test_a_rubric_counts_a_term_without_a_timeout_at_the_default() -> None:
     from payoff.engine.pool import DEFAULT_TIMEOUT_S
 
     untimed = make_reward(name="untimed")(lambda s: 1.0)
-    timed = make_reward(name="timed", timeout=2.0)(lambda s: 1.0)
+    timed = make_reward(name="timed", timeout_s=2.0)(lambda s: 1.0)
     assert Rubric([Term(untimed), Term(timed)]).timeout == DEFAULT_TIMEOUT_S + 2.0
 
 

@@ -40,7 +40,7 @@ def counting_reward(sample: Sample) -> float:
 def test_one_outcome_per_input_in_order_for_any_workers() -> None:
     samples = [{"completion": "x" * i} for i in range(300)]
     for workers in (0, 1, 2):
-        outcomes = payoff.score(samples, length_reward, workers=workers, timeout=5)
+        outcomes = payoff.score(samples, length_reward, workers=workers, timeout_s=5)
         assert [o.score for o in outcomes] == [float(i) for i in range(300)]
 
 

@@ -60,7 +60,7 @@ def _recorded_pids(path: Path) -> list[int]:
 
 def test_thousand_samples_with_every_kind_of_failure(tmp_path: Path) -> None:
     pid_file = tmp_path / "pids"
-    engine = Engine(chaos, workers=2, timeout=TIMEOUT, memory_mb=2048, max_procs=64)
+    engine = Engine(chaos, workers=2, timeout_s=TIMEOUT, memory_mb=2048, max_procs=64)
     bounded = engine.containment_kind != "cgroup"
     kinds = ["ok"] * 1000
     bad_kinds = list(EXPECTED) + ["print", "orphan"]
@@ -123,7 +123,7 @@ def test_children_of_a_healthy_worker_are_killed_at_close(tmp_path: Path, contai
     # Under a process group, a child in a new session would escape: that mode keeps it in-group.
     setsid = containment == "auto"
     samples = [{"completion": "x", "meta": {"kind": "orphan", "pids": str(pid_file), "setsid": setsid}}] * 3
-    with Engine(chaos, workers=1, timeout=TIMEOUT, containment=containment) as engine:
+    with Engine(chaos, workers=1, timeout_s=TIMEOUT, containment=containment) as engine:
         outcomes = engine.score(samples)
         assert len(_recorded_pids(pid_file)) == 3
         assert all(_alive(p) for p in _recorded_pids(pid_file))  # alive while the engine is up
@@ -132,7 +132,7 @@ def test_children_of_a_healthy_worker_are_killed_at_close(tmp_path: Path, contai
 
 
 def test_engine_is_reusable_after_failures() -> None:
-    with Engine(chaos, workers=2, timeout=0.5) as engine:
+    with Engine(chaos, workers=2, timeout_s=0.5) as engine:
         first = engine.score([{"completion": "ab", "meta": {"kind": k}} for k in ("exit", "sleep", "ok", "segfault")])
         second = engine.score([{"completion": "abc"}] * 20)
     assert [o.status for o in first] == ["error", "timeout", "ok", "error"]
@@ -143,7 +143,7 @@ def test_slow_but_legitimate_samples_in_one_chunk_each_get_their_full_timeout() 
     # Each sample takes 60% of the timeout; batched together they exceed it, which must not matter:
     # the deadline is per sample, not per chunk.
     samples = [{"completion": "ok", "meta": {"kind": "slow", "seconds": 0.3}} for _ in range(8)]
-    with Engine(chaos, workers=1, timeout=0.5, chunk_target_s=10.0) as engine:
+    with Engine(chaos, workers=1, timeout_s=0.5, chunk_target_s=10.0) as engine:
         engine._unit_seconds = 0.001  # claim fast units so the engine batches all 8 in one chunk
         outcomes = engine.score(samples)
     assert [o.status for o in outcomes] == ["ok"] * 8

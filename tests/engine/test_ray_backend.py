@@ -8,7 +8,7 @@ from payoff.core import Sample, reward
 from payoff.engine import score
 
 
-@reward(name="ray_test_mixed", timeout=1.0)
+@reward(name="ray_test_mixed", timeout_s=1.0)
 def mixed(sample: Sample) -> float:
     """Hangs, raises or scores, depending on the completion."""
     if sample.completion == "hang":

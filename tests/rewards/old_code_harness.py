@@ -30,13 +30,13 @@ for __payoff_i, __payoff_test in enumerate({tests!r}):
 '''
 
 
-@reward(name="old_code", timeout=120)
+@reward(name="old_code", timeout_s=120)
 def old_code(sample: Sample, time_limit: float = 6.0) -> Outcome:
     """The pre-issue-12 harness (tests in the program's process, verdicts on a hidden fd)."""
     reference = _parse_reference(sample.reference)
     if reference is None or "tests" not in reference:
         return Outcome.abstain("unit tests only")
-    limits = Limits(wall_s=time_limit, cpu_s=int(time_limit) + 1)
+    limits = Limits(timeout_s=time_limit, cpu_s=int(time_limit) + 1)
     return _run_tests(extract_code(sample.completion), reference, limits, False, "fork")
 
 

@@ -74,7 +74,7 @@ def test_stdin_stdout_cases_compare_line_by_line() -> None:
 def test_timeouts_and_crashes_fail_their_case_only() -> None:
     reference = {"cases": [{"input": "1", "output": "1"}, {"input": "loop", "output": "x"}]}
     program = "s = input()\nwhile s == 'loop':\n    pass\nprint(s)"
-    outcome = score(program, reference, time_limit=1.0)
+    outcome = score(program, reference, timeout_s=1.0)
     assert outcome.score == 0.5 and outcome.info["failures"] == {"1": "timeout"}
 
 
@@ -86,7 +86,7 @@ def test_reference_validation_and_extraction() -> None:
 
 def test_code_reward_through_the_engine() -> None:
     samples = [{"completion": c, "reference": MBPP} for c in (GOOD, "def add(a, b):\n    return a - b", "while True: pass")]
-    outcomes = payoff.score(samples, CODE.configure(time_limit=1.0), workers=2)
+    outcomes = payoff.score(samples, CODE.configure(timeout_s=1.0), workers=2)
     assert [o.score for o in outcomes] == [1.0, pytest.approx(0.0), 0.0]
 
 
@@ -155,6 +155,6 @@ def test_a_run_whose_sandbox_cannot_set_up_raises() -> None:
 def test_a_hanging_test_fails_and_the_program_is_stopped() -> None:
     reference = {"tests": ["assert add(1, 2) == 3", "assert spin() == 1", "assert add(2, 2) == 4"]}
     program = "def add(a, b):\n    return a + b\ndef spin():\n    while True:\n        pass\n"
-    outcome = score(program, reference, time_limit=1.0)
+    outcome = score(program, reference, timeout_s=1.0)
     assert outcome.score == pytest.approx(1 / 3), outcome
     assert "out of time" in outcome.info["failures"]["1"]

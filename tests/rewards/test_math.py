@@ -93,7 +93,7 @@ def test_same_results_in_process_in_threads_and_in_engine_workers() -> None:
         t.start()
     for t in threads:
         t.join()
-    pooled = as_verdicts(payoff.score(samples, "math", workers=2, timeout=10))
+    pooled = as_verdicts(payoff.score(samples, "math", workers=2, timeout_s=10))
     assert in_process == expected
     assert threaded == expected
     assert pooled == expected

@@ -64,7 +64,7 @@ def test_type_affinity(database: str) -> None:
 def test_a_cartesian_explosion_is_stopped_within_the_limit(database: str) -> None:
     explosion = "SELECT COUNT(*) FROM orders a, orders b, orders c, orders d, orders e, orders f, orders g, orders h, orders i, orders j, orders k"
     start = time.monotonic()
-    outcome = SQL.configure(time_limit=0.5)({"completion": explosion, "reference": {"gold": "SELECT 1", "db": database}})
+    outcome = SQL.configure(timeout_s=0.5)({"completion": explosion, "reference": {"gold": "SELECT 1", "db": database}})
     assert time.monotonic() - start < 3
     assert outcome.score == 0.0 and "exceeded" in outcome.info["error"]
 

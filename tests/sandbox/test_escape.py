@@ -16,7 +16,7 @@ from payoff.sandbox import Limits, SandboxError, capabilities, run
 from payoff.sandbox.client import bwrap_path, fork_server
 
 BACKENDS = ["fork"] + (["bwrap"] if bwrap_path() else [])
-FAST = Limits(wall_s=2, cpu_s=2, memory_mb=256, max_procs=16)
+FAST = Limits(timeout_s=2, cpu_s=2, memory_mb=256, max_procs=16)
 ROOT = os.getuid() == 0
 # Without root the fork server gets no private mount namespace and cannot drop to another user.
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root: private filesystem view and uid drop (CI runs as root)")
@@ -137,13 +137,13 @@ def test_memory_bomb(backend: str) -> None:
 @pytest.mark.parametrize("code", ["while True:\n    pass", "import time\ntime.sleep(100)"])
 def test_infinite_loops_end_at_the_deadline(backend: str, code: str) -> None:
     start = time.monotonic()
-    result = run(code, limits=Limits(wall_s=1, cpu_s=5), backend=backend)
+    result = run(code, limits=Limits(timeout_s=1, cpu_s=5), backend=backend)
     assert result.status == "timeout" and time.monotonic() - start < 3
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_flood_of_output_is_capped(backend: str) -> None:
-    result = run("while True:\n    print('x' * 10000)", limits=Limits(wall_s=5, output_bytes=100_000), backend=backend)
+    result = run("while True:\n    print('x' * 10000)", limits=Limits(timeout_s=5, output_bytes=100_000), backend=backend)
     assert result.status == "output_limit" and len(result.stdout) <= 100_000
 
 
@@ -173,7 +173,7 @@ def test_bwrap_leaves_no_process_behind() -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_process_that_ignores_sigterm_still_dies(backend: str) -> None:
     code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(100)"
-    result = run(code, limits=Limits(wall_s=1), backend=backend)
+    result = run(code, limits=Limits(timeout_s=1), backend=backend)
     assert result.status == "timeout" and result.stdout.strip() == "ready"
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from payoff.audit.probes import Probe, canonical_completion, probes_for
-from payoff.core import REFERENCE_KEYS, Outcome, Reward
+from payoff.core import REFERENCE_KEYS, Outcome, Reward, renamed
 from payoff.engine import score
 
 
@@ -116,10 +116,12 @@ def audit(
     max_exploit: float = 0.0,
     max_false_negative: float = 0.01,
     workers: int | None = None,
-    timeout: float | None = None,
+    timeout_s: float | None = None,
     examples_per_family: int = 3,
     on_progress: Callable[[int], None] | None = None,
+    timeout: float | None = None,  # deprecated: timeout_s
 ) -> AuditReport:
+    timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "audit")
     settings = {"threshold": threshold, "max_exploit": max_exploit, "max_false_negative": max_false_negative}
     tasks = [_normalise_task(t) for t in tasks]
     prompts = Counter(json.dumps(t.get("prompt", ""), sort_keys=True) for t in tasks)
@@ -134,7 +136,7 @@ def audit(
             continue
         canonical_samples.append(_sample(task, completion))
         canonical_tasks.append(task)
-    canonical = score(canonical_samples, reward, workers=workers, timeout=timeout) if canonical_samples else []
+    canonical = score(canonical_samples, reward, workers=workers, timeout_s=timeout_s) if canonical_samples else []
     usable: list[tuple[dict[str, Any], float]] = []
     for task, outcome in zip(canonical_tasks, canonical):
         value = outcome.components.get("rubric/raw", outcome.score)
@@ -147,7 +149,7 @@ def audit(
     probe_rows: list[tuple[Probe, dict[str, Any], float]] = []
     for task, baseline in usable:
         probe_rows += [(probe, task, baseline) for probe in probes_for(task)]
-    outcomes = score([_sample(t, p.completion) for p, t, _ in probe_rows], reward, workers=workers, timeout=timeout,
+    outcomes = score([_sample(t, p.completion) for p, t, _ in probe_rows], reward, workers=workers, timeout_s=timeout_s,
         on_progress=on_progress) if probe_rows else []
 
     families: dict[str, FamilyResult] = {}

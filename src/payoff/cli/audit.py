@@ -27,7 +27,7 @@ def audit_command(
     max_exploit: float = typer.Option(0.0, help="Largest tolerated exploit rate per family."),
     max_false_negative: float = typer.Option(0.01, help="Largest tolerated false-negative rate per family."),
     workers: int | None = typer.Option(None, "--workers", "-w", min=0),
-    timeout: float | None = typer.Option(None, "--timeout", "-t", min=0.001),
+    timeout: float | None = typer.Option(None, "--timeout-s", "--timeout", "-t", min=0.001, help="Seconds per sample (--timeout: the old name)."),
 ) -> None:
     """Attack a reward with known hacks; print exploit and false-negative rates per probe family."""
     if (reward is None) == (config is None):
@@ -44,7 +44,7 @@ def audit_command(
     with Progress(TextColumn("[bold]auditing"), BarColumn(), MofNCompleteColumn(), console=err_console) as progress:
         task = progress.add_task("audit", total=None)
         result = audit(scorer, tasks, threshold=threshold, max_exploit=max_exploit, max_false_negative=max_false_negative,
-                       workers=workers, timeout=timeout, on_progress=lambda n: progress.advance(task, n))
+                       workers=workers, timeout_s=timeout, on_progress=lambda n: progress.advance(task, n))
     table = Table(title=f"audit of {result.reward}: {result.verdict} ({result.usable_tasks}/{result.tasks} tasks usable)")
     for column in ("family", "exploit rate", "false negatives", "verdict"):
         table.add_column(column, justify="left" if column == "family" else "right")

@@ -71,8 +71,9 @@ def score_command(
     config: Path | None = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="A TOML file with a [reward] rubric."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Output JSONL (default: INPUT.scored.jsonl)."),
     workers: int | None = typer.Option(None, "--workers", "-w", min=0, help="Worker processes (0 = in-process, no timeouts)."),
-    timeout: float | None = typer.Option(None, "--timeout", "-t", min=0.001, help="Seconds per sample (per group for group rewards)."),
-    memory_mb: int = typer.Option(4096, "--memory-mb", min=16, help="Extra address space a worker may map."),
+    timeout: float | None = typer.Option(None, "--timeout-s", "--timeout", "-t", min=0.001,
+                                          help="Seconds per sample (per group for group rewards); --timeout: the old name."),
+    memory_mb: int = typer.Option(4096, "--memory-mb", min=16, help="Memory (MB of address space) a worker may add to what it starts with."),
     cache: Path | None = typer.Option(None, "--cache", help="Directory of an on-disk outcome cache."),
     summary_json: Path | None = typer.Option(None, "--summary-json", help="Also write the summary as JSON."),
 ) -> None:
@@ -90,7 +91,7 @@ def score_command(
         console=err_console, transient=False,
     ) as progress:
         task = progress.add_task("score", total=len(good))
-        with Engine(scorer, workers=workers, timeout=timeout, memory_mb=memory_mb, cache=cache) as engine:
+        with Engine(scorer, workers=workers, timeout_s=timeout, memory_mb=memory_mb, cache=cache) as engine:
             outcomes = engine.score([line.sample for line in good], on_progress=lambda n: progress.advance(task, n))  # type: ignore[misc]
 
     by_line = {line.number: outcome for line, outcome in zip(good, outcomes)}

@@ -14,7 +14,7 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(2, "--workers", "-w", help="engine worker processes"),
-    timeout: float | None = typer.Option(None, "--timeout", help="per-sample timeout in seconds"),
+    timeout: float | None = typer.Option(None, "--timeout-s", "--timeout", help="Per-sample timeout in seconds (--timeout: the old name)."),
     token: str | None = typer.Option(None, "--token", envvar="PAYOFF_TOKEN", help="require 'Authorization: Bearer TOKEN'"),
     max_pending: int = typer.Option(20_000, "--max-pending", help="samples queued before requests get 503"),
     max_body_mb: float = typer.Option(16.0, "--max-body-mb", help="request bodies above this get 413"),
@@ -31,10 +31,10 @@ def serve_command(
     if backend == "ray":
         from payoff.engine.ray_backend import RayEngine
 
-        engine = RayEngine(scorer, timeout=timeout)
+        engine = RayEngine(scorer, timeout_s=timeout)
     elif backend != "local":
         raise typer.BadParameter("backend must be local or ray", param_hint="--backend")
-    app = create_app(scorer, workers=workers, timeout=timeout, token=token, max_pending=max_pending,
+    app = create_app(scorer, workers=workers, timeout_s=timeout, token=token, max_pending=max_pending,
                      max_body_bytes=int(max_body_mb * 1024 * 1024), engine=engine)
     typer.echo(f"payoff serve: {scorer.name} on http://{host}:{port} (pid {os.getpid()})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)

@@ -27,7 +27,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from payoff.containment import Containment
-from payoff.core import Outcome, Reward, Sample, SampleError
+from payoff.core import Outcome, Reward, Sample, SampleError, renamed
 from payoff.engine.batch_step import run_batch_step
 from payoff.engine.cache import OutcomeCache
 from payoff.engine.worker import IDLE, RUNNING, SLOT_WIDTH, init_worker, run_chunk, run_unit
@@ -53,7 +53,7 @@ class Engine:
     """Scores samples with one reward; reusable across calls (the worker pool stays up).
 
     ``workers=0`` runs in the calling process: no isolation and no timeouts, for debugging.
-    ``timeout`` is per call of the reward function (one sample, or one group). ``memory_mb`` caps
+    ``timeout_s`` is per call of the reward function (one sample, or one group). ``memory_mb`` caps
     how much address space a worker may add to what it had at start. ``max_procs`` caps the tasks
     (processes and threads) a worker may have where cgroups allow; ``containment="process-group"``
     forgoes cgroups (see `payoff.containment`).
@@ -64,7 +64,7 @@ class Engine:
         reward: str | Reward | Callable[..., Any],
         *,
         workers: int | None = None,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         memory_mb: int | None = DEFAULT_MEMORY_MB,
         max_procs: int = DEFAULT_MAX_PROCS,
         cache: str | os.PathLike[str] | None = None,
@@ -72,14 +72,16 @@ class Engine:
         start_method: str = "fork",
         chunk_target_s: float = 0.05,
         containment: str = "auto",
+        timeout: float | None = None,  # deprecated: timeout_s
     ) -> None:
+        timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "Engine")
         if containment not in ("auto", "process-group"):
             raise ValueError("containment must be 'auto' or 'process-group'")
         self.reward = get_reward(reward)
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         if self.workers < 0:
             raise ValueError("workers must be >= 0")
-        self.timeout = float(timeout or self.reward.timeout or DEFAULT_TIMEOUT_S)
+        self.timeout = self.timeout_s = float(timeout_s or self.reward.timeout_s or DEFAULT_TIMEOUT_S)
         self.memory_mb = memory_mb
         self.max_procs = max_procs
         self.output_chars = output_chars

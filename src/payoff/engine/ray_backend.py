@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from payoff.core import Outcome, Reward, Sample, SampleError
+from payoff.core import Outcome, Reward, Sample, SampleError, renamed
 from payoff.engine.batch_step import run_batch_step
 from payoff.registry import get_reward
 
@@ -24,10 +24,10 @@ from payoff.registry import get_reward
 class _Scorer:
     """The actor body: a local Engine, kept up across calls."""
 
-    def __init__(self, reward: Reward, workers: int, timeout: float | None, engine_options: dict[str, Any]) -> None:
+    def __init__(self, reward: Reward, workers: int, timeout_s: float | None, engine_options: dict[str, Any]) -> None:
         from payoff.engine.pool import Engine
 
-        self.engine = Engine(reward, workers=workers, timeout=timeout, **engine_options)
+        self.engine = Engine(reward, workers=workers, timeout_s=timeout_s, **engine_options)
 
     def score(self, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Raw outcomes only: the batch step runs once, in the caller, over the whole batch.
@@ -46,16 +46,18 @@ class RayEngine:
     cluster (``ray start --head``), None starts or reuses a local one."""
 
     def __init__(self, reward: str | Reward | Callable[..., Any], *, actors: int | None = None, workers_per_actor: int = 1,
-                 timeout: float | None = None, address: str | None = None, **engine_options: Any) -> None:
+                 timeout_s: float | None = None, address: str | None = None, timeout: float | None = None,
+                 **engine_options: Any) -> None:
         import ray
 
+        timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "RayEngine")
         self.reward = get_reward(reward)
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                      **({} if address else {"num_cpus": os.cpu_count() or 1}))
         count = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // max(workers_per_actor, 1))
         remote = ray.remote(num_cpus=workers_per_actor)(_Scorer)
-        self._actors = [remote.remote(self.reward, workers_per_actor, timeout, engine_options) for _ in range(count)]
+        self._actors = [remote.remote(self.reward, workers_per_actor, timeout_s, engine_options) for _ in range(count)]
         self.timeout = ray.get(self._actors[0].timeout.remote())
 
     def score(self, samples: Sequence[Sample | dict[str, Any]], on_progress: Callable[[int], None] | None = None,

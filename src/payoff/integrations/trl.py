@@ -25,13 +25,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def trl_reward(reward: str | Reward | Callable[..., Any], workers: int = 2, timeout: float | None = None,
+def trl_reward(reward: str | Reward | Callable[..., Any], workers: int = 2, timeout_s: float | None = None,
                reference_column: str | None = None, name: str | None = None) -> Callable[..., list[float | None]]:
     """Wrap ``reward`` for TRL. ``reference_column`` names the dataset column holding the
     reference (default: the first of reference / answer / solution / ground_truth / label)."""
     from payoff.engine import Engine
 
-    engine = Engine(reward, workers=workers, timeout=timeout)
+    engine = Engine(reward, workers=workers, timeout_s=timeout_s)
     last_outcomes: list[Any] = []
 
     def reward_func(prompts: list[Any] | None = None, completions: list[Any] | None = None, **columns: Any) -> list[float | None]:

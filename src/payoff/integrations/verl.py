@@ -24,10 +24,10 @@ from payoff.integrations.groups import refuse_group_dependence
 _default: Callable[..., float] | None = None
 
 
-def make_compute_score(reward: Any, workers: int = 1, timeout: float | None = None, fail_score: float = 0.0) -> Callable[..., float]:
+def make_compute_score(reward: Any, workers: int = 1, timeout_s: float | None = None, fail_score: float = 0.0) -> Callable[..., float]:
     from payoff.engine import Engine
 
-    engine = Engine(reward, workers=workers, timeout=timeout)
+    engine = Engine(reward, workers=workers, timeout_s=timeout_s)
     try:
         refuse_group_dependence(engine.reward, "verl's compute_score (one sample per call)")
     except ValueError:

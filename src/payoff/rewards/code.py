@@ -72,9 +72,9 @@ def _score(passed: int, total: int, all_or_nothing: bool) -> float:
 COMPARE_MODES = ("canonical", "program")
 
 
-@reward(name="code", timeout=120)
+@reward(name="code", timeout_s=120)
 def code(
-    sample: Sample, all_or_nothing: bool = False, time_limit: Annotated[float, Gt(0)] = 6.0, memory_mb: Annotated[int, Ge(16)] = 512,
+    sample: Sample, all_or_nothing: bool = False, timeout_s: Annotated[float, Gt(0)] = 6.0, memory_mb: Annotated[int, Ge(16)] = 512,
     backend: Literal["fork", "bwrap"] = "fork", compare: Literal["canonical", "program"] = "canonical",
 ) -> Outcome:
     """Python program correctness against unit tests or stdin/stdout cases, run in the sandbox
@@ -94,24 +94,24 @@ def code(
     if problem:
         return Outcome.ok(0.0, {"passed": 0.0, "syntax_ok": 0.0}, error=problem)
     # The wall deadline decides; the CPU rlimit sits above it as a backstop.
-    limits = Limits(wall_s=time_limit, cpu_s=int(time_limit) + 1, memory_mb=memory_mb)
+    limits = Limits(timeout_s=timeout_s, cpu_s=int(timeout_s) + 1, memory_mb=memory_mb)
     try:
         if "tests" in reference:
-            return _run_tests(program, reference, limits, all_or_nothing, backend, compare, time_limit)
+            return _run_tests(program, reference, limits, all_or_nothing, backend, compare, timeout_s)
         return _run_cases(program, reference["cases"], limits, all_or_nothing, backend)
     except SandboxError as error:
         return Outcome.error(f"sandbox: {error}")
 
 
 def _run_tests(program: str, reference: dict[str, Any], limits: Limits, all_or_nothing: bool, backend: str,
-               compare: str, time_limit: float) -> Outcome:
+               compare: str, timeout_s: float) -> Outcome:
     tests = [str(t) for t in reference.get("tests") or []]
     if not tests:
         return Outcome.abstain("no tests in the reference")
     job = {"program": program, "setup": str(reference.get("setup") or ""), "tests": tests, "compare": compare,
-           "budget_s": time_limit}
-    # The judge stops the tests at time_limit itself; the sandbox's deadline is the backstop.
-    result = run_tests(job, Limits(**{**limits.to_dict(), "wall_s": time_limit + 1.0}), backend=backend)
+           "budget_s": timeout_s}
+    # The judge stops the tests at timeout_s itself; the sandbox's deadline is the backstop.
+    result = run_tests(job, Limits(**{**limits.to_dict(), "timeout_s": timeout_s + 1.0}), backend=backend)
     events = _events(result.stdout)
     start = next((e for e in events if "ready" in e or "setup_error" in e), None)
     if start is None:

@@ -79,7 +79,7 @@ def _embedder() -> Any:
     return SentenceTransformer(str(embedding_model_path()), device="cpu")
 
 
-@reward(name="embedding_cosine", timeout=120)
+@reward(name="embedding_cosine", timeout_s=120)
 def embedding_cosine(sample: Sample) -> Outcome:
     """Cosine similarity of sentence embeddings (all-MiniLM-L6-v2, loaded offline) between the
     answer and the reference, best over references; the semantic-similarity reward of "Shaping

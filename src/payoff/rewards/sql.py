@@ -53,16 +53,16 @@ class QueryError(Exception):
     pass
 
 
-def execute(connection: sqlite3.Connection, query: str, time_limit: float, max_rows: int) -> list[tuple[Any, ...]]:
+def execute(connection: sqlite3.Connection, query: str, timeout_s: float, max_rows: int) -> list[tuple[Any, ...]]:
     """Run one statement under a time budget (SQLite progress handler) and a row cap."""
-    deadline = time.monotonic() + time_limit
+    deadline = time.monotonic() + timeout_s
     connection.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
     try:
         cursor = connection.execute(query)
         rows = cursor.fetchmany(max_rows + 1)
     except sqlite3.OperationalError as error:
         if "interrupted" in str(error):
-            raise QueryError(f"query exceeded {time_limit:g} s") from error
+            raise QueryError(f"query exceeded {timeout_s:g} s") from error
         raise QueryError(f"{type(error).__name__}: {error}") from error
     except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as error:
         raise QueryError(f"{type(error).__name__}: {error}") from error
@@ -109,8 +109,8 @@ def _ngram_similarity(a: str, b: str, n: int = 2) -> float:
     return sum((left & right).values()) / total if total else 1.0
 
 
-@reward(name="sql", timeout=60)
-def sql(sample: Sample, time_limit: Annotated[float, Gt(0)] = 5.0, max_rows: Annotated[int, Gt(0)] = 10_000) -> Outcome:
+@reward(name="sql", timeout_s=60)
+def sql(sample: Sample, timeout_s: Annotated[float, Gt(0)] = 5.0, max_rows: Annotated[int, Gt(0)] = 10_000) -> Outcome:
     """SQLite execution accuracy (Reasoning-SQL, Think2SQL): 1 if the predicted query's result
     equals the gold query's (as multisets unless the gold orders its rows). Components:
     execution match, syntax validity, schema-linking Jaccard of tables and of columns, bigram
@@ -128,7 +128,7 @@ def sql(sample: Sample, time_limit: Annotated[float, Gt(0)] = 5.0, max_rows: Ann
         tables = {r[0].lower() for r in connection.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")}
         columns = {row[1].lower() for t in tables for row in connection.execute(f'PRAGMA table_info("{t}")')}
         try:
-            gold_rows = execute(connection, gold, time_limit, max_rows)
+            gold_rows = execute(connection, gold, timeout_s, max_rows)
         except QueryError as error:
             return Outcome.abstain(f"the gold query fails: {error}")
         pred_tables, pred_columns = _schema_items(predicted, tables, columns)
@@ -139,7 +139,7 @@ def sql(sample: Sample, time_limit: Annotated[float, Gt(0)] = 5.0, max_rows: Ann
             "ngram": _ngram_similarity(predicted, gold),
         }
         try:
-            pred_rows = execute(connection, predicted, time_limit, max_rows)
+            pred_rows = execute(connection, predicted, timeout_s, max_rows)
         except QueryError as error:
             syntax_ok = "syntax error" not in str(error) and "incomplete input" not in str(error)
             return Outcome.ok(0.0, {**components, "syntax_ok": float(syntax_ok), "execution": 0.0}, error=str(error)[:300])

@@ -75,7 +75,7 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
     log = MetricsLog(run_dir, config.log.tensorboard, resume_step=trainer.step if checkpoint is not None else None)
     if checkpoint is None and (run_dir / "metrics.jsonl").exists():
         (run_dir / "metrics.jsonl").unlink()  # a fresh run into an old folder starts a fresh log
-    with Engine(trainer.reward, workers=config.engine.workers, timeout=config.engine.timeout) as engine:
+    with Engine(trainer.reward, workers=config.engine.workers, timeout_s=config.engine.timeout_s) as engine:
         if "before" in state:
             before = state["before"]
         else:

@@ -93,6 +93,16 @@ def _read_only_paths() -> list[str]:
 
 
 _bwrap_box: Containment | None = None
+_baseline: list[int] = []
+
+
+def _interpreter_address_space() -> int:
+    """The address space a fresh `python` starts with here (measured once)."""
+    if not _baseline:
+        probe = "print(int(open('/proc/self/statm').read().split()[0]) * __import__('resource').getpagesize())"
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+        _baseline.append(int(out.stdout.strip() or 0))
+    return _baseline[0]
 
 
 def _box() -> Containment:
@@ -133,10 +143,14 @@ def _run_bwrap(code: str, language: str, stdin: bytes, files: dict[str, Any], li
         box = _box()
         box.max_procs = limits.max_procs + 2  # bwrap and its namespace init count too
 
+        baseline = _interpreter_address_space()
+
         def prepare_child() -> None:
             os.setsid()
             box.enter(new_group=False)
-            apply_rlimits(limits)
+            # This child becomes bwrap and then a fresh interpreter: the program's allowance is on
+            # top of what such an interpreter starts with, not of the caller's own size.
+            apply_rlimits(limits, baseline=baseline)
 
         process = subprocess.Popen(command, stdin=stdin_file, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    preexec_fn=prepare_child, close_fds=True)

@@ -8,7 +8,7 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import InitVar, asdict, dataclass, field
 from typing import Any
 
 NOBODY = 65534
@@ -16,13 +16,25 @@ NOBODY = 65534
 
 @dataclass(frozen=True)
 class Limits:
-    wall_s: float = 10.0  # wall-clock deadline; the whole process group dies at it
+    """What a run may use. Limits are named as everywhere in payoff: ``timeout_s`` (wall clock)
+    and ``memory_mb`` (address space the program may add to the interpreter it starts as, the
+    same kind of limit as the engine's per-worker ``memory_mb``)."""
+
+    timeout_s: float = 10.0  # wall-clock deadline; the whole process group dies at it
     cpu_s: int = 10  # RLIMIT_CPU
-    memory_mb: int = 512  # RLIMIT_AS
+    memory_mb: int = 512  # RLIMIT_AS on top of the address space at start
     max_procs: int = 32  # processes and threads (pids cgroup; RLIMIT_NPROC only for a dropped uid without one)
     file_size_mb: int = 16  # RLIMIT_FSIZE
     open_files: int = 64  # RLIMIT_NOFILE
     output_bytes: int = 1_000_000  # cap per stream (stdout, stderr)
+    wall_s: InitVar[float | None] = None  # deprecated: timeout_s
+
+    def __post_init__(self, wall_s: float | None) -> None:
+        if wall_s is not None:
+            import warnings
+
+            warnings.warn("Limits: `wall_s` is deprecated; use `timeout_s` (same meaning)", DeprecationWarning, stacklevel=3)
+            object.__setattr__(self, "timeout_s", wall_s)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +74,13 @@ def write_files(workdir: str, files: dict[str, Any]) -> None:
             handle.write(content if isinstance(content, bytes) else str(content).encode())
 
 
-def apply_rlimits(limits: Limits, nproc: bool = False) -> None:
+def address_space() -> int:
+    """This process's address space now, in bytes."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
+def apply_rlimits(limits: Limits, nproc: bool = False, baseline: int | None = None) -> None:
     """In the child, before running anything of the program's. ``RLIMIT_NPROC`` counts every
     process of the uid, machine-wide: it is set (``nproc``) only when the run dropped to another
     uid and no pids cgroup caps it. Otherwise it would count the caller's other processes, or
@@ -71,7 +89,7 @@ def apply_rlimits(limits: Limits, nproc: bool = False) -> None:
     # CPU: SIGXCPU at the soft limit (reported as a timeout), SIGKILL a second later as backstop.
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
     for kind, value in (
-        (resource.RLIMIT_AS, limits.memory_mb * mb),
+        (resource.RLIMIT_AS, (address_space() if baseline is None else baseline) + limits.memory_mb * mb),
         (resource.RLIMIT_FSIZE, limits.file_size_mb * mb),
         (resource.RLIMIT_NOFILE, limits.open_files),
         (resource.RLIMIT_CORE, 0),
@@ -87,7 +105,7 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
     wall seconds, wait status, rusage). The child's exit is watched through a pidfd, so the
     run ends the moment it does."""
     start = time.monotonic()
-    deadline = start + limits.wall_s
+    deadline = start + limits.timeout_s
     selector = selectors.DefaultSelector()
     buffers = {stdout_fd: bytearray(), stderr_fd: bytearray()}
     for fd in buffers:

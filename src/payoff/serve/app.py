@@ -61,7 +61,7 @@ class Metrics:
         self.queued = Gauge("payoff_queued_samples", "samples waiting for the engine", registry=self.registry)
 
 
-def create_app(reward: Reward, *, workers: int = 2, timeout: float | None = None, token: str | None = None,
+def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = None, token: str | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, max_pending: int = 20_000, max_batch: int = 1024, engine: Any = None) -> FastAPI:
     """An app serving ``reward``. ``engine`` overrides the default local `Engine` (e.g. the Ray
     backend)."""
@@ -72,7 +72,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout: float | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
-        state["engine"] = engine if engine is not None else Engine(reward, workers=workers, timeout=timeout)
+        state["engine"] = engine if engine is not None else Engine(reward, workers=workers, timeout_s=timeout_s)
         state["batcher"] = Batcher(state["engine"], max_batch=max_batch, max_pending=max_pending)
         state["batcher"].start()
         yield
@@ -166,7 +166,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout: float | None = None
         from payoff.registry import REGISTRY, load_builtins
 
         load_builtins()
-        return {"served": reward.name, "components": components, "timeout": state["engine"].timeout,
+        return {"served": reward.name, "components": components, "timeout_s": state["engine"].timeout,
                 "registered": sorted(REGISTRY)}
 
     @app.get("/healthz")

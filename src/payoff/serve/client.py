@@ -101,4 +101,4 @@ class _RemoteScorer:
 
 def remote_reward(url: str, token: str | None = None, timeout: float = 60.0, name: str | None = None) -> Reward:
     """A Reward that scores each sample on the server at ``url``."""
-    return Reward(_RemoteScorer(url, token, timeout), name=name or f"remote:{url}", timeout=timeout + 5)
+    return Reward(_RemoteScorer(url, token, timeout), name=name or f"remote:{url}", timeout_s=timeout + 5)

@@ -38,7 +38,7 @@ def extract_answer(completion: str) -> str:
     return (found[-1] if found else completion).strip()
 
 
-@reward(name="reasoning_gym", timeout=10.0)
+@reward(name="reasoning_gym", timeout_s=10.0)
 def reasoning_gym_reward(sample: Sample) -> Outcome:
     """The reasoning-gym dataset's own scorer on the extracted answer (0..1)."""
     name = sample.meta.get("rg_dataset")

@@ -145,7 +145,7 @@ def math_reward_factory(name: str = "math", **options: Any) -> Reward:
         return verifier.verify(sample.completion, sample.reference, sample.prompt)
 
     # The verifier is bounded by construction; 5 s is the engine's hard backstop per sample.
-    return Reward(score, name=name, doc=MATH_DOC, timeout=5.0, version="1:" + repr(sorted(asdict(verifier.options).items()))).with_recipe(
+    return Reward(score, name=name, doc=MATH_DOC, timeout_s=5.0, version="1:" + repr(sorted(asdict(verifier.options).items()))).with_recipe(
         math_reward_factory, name, **options)
 
 
