@@ -1,18 +1,26 @@
-"""Load on `payoff serve`: the math reward behind HTTP, many concurrent clients, against the same
-engine scoring in-process. Reports samples/s, p50/p99 request latency, errors, and the ratio of
-served to in-process throughput; then an overload phase (5x the clients, a small queue) that must
-be shed with 503s while the server stays up and serves normally afterwards.
+"""Load on `payoff serve` measured with wrk (a C load generator in its own process, one thread),
+the math reward behind HTTP with 16-sample requests, against the same engine scoring in-process.
+Reports samples/s, p50/p99 latency, non-2xx responses and socket errors, and the served /
+in-process ratio; then an overload phase (many connections, a small queue) that must be shed with
+503 + Retry-After while the server stays up and answers normally afterwards.
 
-    .venv/bin/python benchmarks/serve_load.py [--clients 200] [--seconds 60] [--batch 16] [--workers 2]
+    .venv/bin/python benchmarks/serve_load.py [--connections 64] [--seconds 20] [--batch 16] [--workers 2]
+
+Needs `wrk` (Debian: apt-get install wrk). On a 2-core machine wrk, the server and its engine
+workers share the cores: the ratio is a lower bound of what a separate client machine sees.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +29,30 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.serve.helpers import running_server  # noqa: E402
 
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {}
+local f = io.open("%(bodies)s", "r")
+for line in f:lines() do bodies[#bodies + 1] = line end
+f:close()
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v1/score", nil, bodies[(n %% #bodies) + 1])
+end
+statuses = {}
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+done = function(summary, latency, requests)
+  io.write(string.format("JSON {\\"requests\\": %%d, \\"seconds\\": %%f, \\"p50_ms\\": %%f, \\"p99_ms\\": %%f, " ..
+    "\\"connect\\": %%d, \\"read\\": %%d, \\"write\\": %%d, \\"timeout\\": %%d, \\"status\\": %%d}\\n",
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout, summary.errors.status))
+end
+"""
+
 
 def math_samples(n: int, seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
@@ -28,83 +60,73 @@ def math_samples(n: int, seed: int = 0) -> list[dict]:
     for _ in range(n):
         a, b = rng.randint(1, 999), rng.randint(1, 999)
         answer = a + b if rng.random() < 0.5 else a + b + rng.randint(1, 9)
-        style = rng.choice(["The answer is \\boxed{%d}.", "so %d", "#### %d", "$\\frac{%d}{1}$"])
+        style = rng.choice(["The answer is \\\\boxed{%d}.", "so %d", "#### %d", "$\\\\frac{%d}{1}$"])
         samples.append({"prompt": f"{a}+{b}?", "completion": style % answer, "reference": str(a + b)})
     return samples
 
 
-def in_process(samples: list[dict], workers: int, repeats: int = 3) -> float:
+def in_process(samples: list[dict], workers: int, batch: int, repeats: int = 3) -> float:
+    """The engine scoring the samples in the caller, `batch` at a time (batch = len: one call)."""
     from payoff.engine import Engine
 
+    requests = [samples[i:i + batch] for i in range(0, len(samples), batch)]
     with Engine("math", workers=workers) as engine:
         engine.score(samples[:200])  # warm the pool
         rates = []
         for _ in range(repeats):
             began = time.perf_counter()
-            engine.score(samples)
+            for request in requests:
+                engine.score(request)
             rates.append(len(samples) / (time.perf_counter() - began))
     return statistics.median(rates)
 
 
-async def load(url: str, samples: list[dict], clients: int, seconds: float, batch: int) -> dict:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    scored = 0
-    stop = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
-        async def one_client(number: int) -> None:
-            nonlocal scored
-            rng = random.Random(number)
-            while time.perf_counter() < stop:
-                start = rng.randrange(0, len(samples) - batch)
-                began = time.perf_counter()
-                try:
-                    response = await client.post("/v1/score", json={"samples": samples[start:start + batch]})
-                    code = response.status_code
-                except httpx.HTTPError:
-                    code = 0  # transport failure
-                latencies.append(time.perf_counter() - began)
-                statuses[code] = statuses.get(code, 0) + 1
-                if code == 200:
-                    scored += batch
-                elif code == 503:
-                    await asyncio.sleep(0.05)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(one_client(i) for i in range(clients)))
-        elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {"samples_per_s": scored / elapsed, "requests": len(latencies), "statuses": statuses,
-            "p50_ms": 1000 * latencies[len(latencies) // 2], "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)]}
+def wrk(url: str, bodies: Path, connections: int, seconds: float) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA % {"bodies": bodies})
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "30s", "-s", script.name, url],
+                         capture_output=True, text=True, timeout=seconds + 120)
+    found = re.search(r"^JSON (.*)$", out.stdout, re.MULTILINE)
+    if not found:
+        raise RuntimeError(out.stdout + out.stderr)
+    return json.loads(found.group(1))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("needs wrk: apt-get install wrk")
     samples = math_samples(20_000)
-    local = in_process(samples, args.workers)
-    print(f"in-process engine ({args.workers} workers): {local:,.0f} samples/s (median of 3 passes over 20,000)")
-    with running_server("--reward", "math", "--workers", str(args.workers)) as (url, process):
-        asyncio.run(load(url, samples, 10, 3, args.batch))  # warm-up
-        steady = asyncio.run(load(url, samples, args.clients, args.seconds, args.batch))
-        errors = sum(n for code, n in steady["statuses"].items() if code != 200)
-        print(f"served, {args.clients} clients x {args.batch} samples/request for {args.seconds:.0f} s: "
-              f"{steady['samples_per_s']:,.0f} samples/s, p50 {steady['p50_ms']:.0f} ms, p99 {steady['p99_ms']:.0f} ms, "
-              f"{steady['requests']} requests, errors {errors}, statuses {steady['statuses']}")
-        print(f"ratio served / in-process: {steady['samples_per_s'] / local:.2f}")
-    # Overload: 5x the clients against a queue that holds about one engine batch.
-    with running_server("--reward", "math", "--workers", str(args.workers), "--max-pending", str(args.clients * args.batch // 4)) as (url, process):
-        burst = asyncio.run(load(url, samples, args.clients * 5, min(args.seconds, 20), args.batch))
-        alive = process.poll() is None
-        after = httpx.post(f"{url}/v1/score", json={"samples": samples[:args.batch]}, timeout=60)
-        print(f"overload, {args.clients * 5} clients, max-pending {args.clients * args.batch // 4}: statuses {burst['statuses']}, "
-              f"served {burst['samples_per_s']:,.0f} samples/s, server alive {alive}, next request {after.status_code}")
+    local = in_process(samples, args.workers, len(samples))
+    small = in_process(samples, args.workers, args.batch)
+    print(f"in-process engine ({args.workers} workers): {local:,.0f} samples/s in one call of {len(samples):,}; "
+          f"{small:,.0f} samples/s in {args.batch}-sample calls")
+    with tempfile.TemporaryDirectory() as folder:
+        bodies = Path(folder) / "bodies.jsonl"
+        bodies.write_text("".join(json.dumps({"samples": samples[i:i + args.batch]}) + "\n" for i in range(0, 4000, args.batch)))
+        with running_server("--reward", "math", "--workers", str(args.workers)) as (url, _):
+            wrk(url, bodies, 8, 3)  # warm-up
+            steady = wrk(url, bodies, args.connections, args.seconds)
+        served = steady["requests"] * args.batch / steady["seconds"]
+        errors = {k: steady[k] for k in ("connect", "read", "write", "timeout", "status")}
+        print(f"served (wrk, {args.connections} connections, {args.seconds:.0f} s): {served:,.0f} samples/s, "
+              f"p50 {steady['p50_ms']:.1f} ms, p99 {steady['p99_ms']:.1f} ms, {steady['requests']} requests, errors {errors}")
+        print(f"ratio served / in-process: {served / local:.2f} (vs one big call), {served / small:.2f} (vs {args.batch}-sample calls)")
+        pending = args.batch * 8
+        with running_server("--reward", "math", "--workers", str(args.workers), "--max-pending", str(pending)) as (url, process):
+            burst = wrk(url, bodies, args.connections * 4, min(args.seconds, 15))
+            alive = process.poll() is None
+            after = httpx.post(f"{url}/v1/score", json={"samples": samples[:args.batch]}, timeout=60)
+            shed = httpx.post(f"{url}/v1/score", json={"samples": samples[:pending + 1]}, timeout=60)
+        print(f"overload (wrk, {args.connections * 4} connections, max-pending {pending} samples): {burst['requests']} responses, "
+              f"{burst['status']} non-2xx (503s), socket errors connect {burst['connect']} read {burst['read']} "
+              f"write {burst['write']} timeout {burst['timeout']}; server alive {alive}, next request {after.status_code}, "
+              f"an over-limit request {shed.status_code} Retry-After {shed.headers.get('retry-after')}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,6 @@ def test_rouge_is_the_best_f_measure_over_references() -> None:
 
 def test_embedding_cosine_with_the_real_offline_model_in_a_worker() -> None:
     samples = [{"completion": c, "reference": REFERENCE} for c in (REFERENCE, CLOSE, FAR)]
-    exact, close, far = (o.score for o in payoff.score(samples, embedding_cosine, workers=1, timeout=120))
+    exact, close, far = (o.score for o in payoff.score(samples, embedding_cosine, workers=1, timeout_s=120))
     assert exact == pytest.approx(1.0, abs=1e-5)
     assert far < 0.5 < close < exact
