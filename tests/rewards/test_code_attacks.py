@@ -16,6 +16,9 @@ from payoff.tasks.humaneval import humaneval_rows
 from .old_code_harness import old_code
 
 ROWS = humaneval_rows()
+# Each attack is tried on every 4th problem here (41 of 164, every kind of signature and test);
+# benchmarks/humaneval_harness.py runs all 164 per attack, against the old harness too.
+ATTACKED = ROWS[::4]
 # Attack classes that fooled the old in-process harness on every problem they were tried on.
 FOOLED_THE_OLD_HARNESS = {"harness_state", "verdict_channel", "always_equal", "frame_inspection", "gc_objects",
                           "ctypes_memory", "sys_modules"}
@@ -51,9 +54,9 @@ def test_wrong_bodies_fail_everywhere(engine) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_attack_credits_no_wrong_program(engine, attack) -> None:
-    programs = [attack.program(row["meta"]["entry_point"], _wrong(row)) for row in ROWS]
-    outcomes = engine.score(_samples(programs, ROWS))
-    credited = [row["meta"]["task_id"] for row, o in zip(ROWS, outcomes) if o.score is None or o.score > 0]
+    programs = [attack.program(row["meta"]["entry_point"], _wrong(row)) for row in ATTACKED]
+    outcomes = engine.score(_samples(programs, ATTACKED))
+    credited = [row["meta"]["task_id"] for row, o in zip(ATTACKED, outcomes) if o.score is None or o.score > 0]
     assert credited == [], f"{attack.name} credited {len(credited)} wrong programs"
     assert {o.status for o in outcomes} == {"ok"}  # a plain 0, never an error the trainer would mask
 
