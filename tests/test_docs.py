@@ -22,3 +22,20 @@ def test_the_docs_have_examples() -> None:
 @pytest.mark.parametrize("block", BLOCKS)
 def test_doc_example_runs(block: str) -> None:
     exec(compile(block, "<doc example>", "exec"), {"__name__": "__doc_example__"})
+
+
+def test_every_training_config_key_is_documented() -> None:
+    from pydantic import BaseModel
+
+    from payoff.rl.config import TrainConfig
+
+    def keys(model, prefix=""):
+        for name, field in model.model_fields.items():
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                yield from keys(field.annotation, prefix + name + ".")
+            else:
+                yield prefix + name
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "train.md").read_text()
+    missing = [key for key in keys(TrainConfig) if f"| `{key}` |" not in text]
+    assert missing == []

@@ -150,3 +150,20 @@ def test_an_unwritable_out_is_a_usage_error_before_any_scoring(tmp_path: Path) -
         assert result.returncode == 2, result.stderr
         assert "--out" in result.stderr and "Traceback" not in result.stderr
         assert "scoring" not in result.stderr  # refused before the progress bar started
+
+
+def test_set_overrides_a_config_on_score(tmp_path: Path) -> None:
+    config = tmp_path / "rubric.toml"
+    config.write_text('[reward]\nname = "r"\n[[reward.terms]]\nname = "exact_match"\nweight = 1.0\n'
+                      '[[reward.terms]]\nname = "think_format"\nweight = 0.5\n')
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"completion": "<think>t</think> 42", "reference": "42"}) + "\n")
+    plain = run("score", str(source), "--config", str(config), "--out", str(tmp_path / "a.jsonl"), "-w", "0")
+    changed = run("score", str(source), "--config", str(config), "--set", "reward.terms.1.weight=2.0", "--out", str(tmp_path / "b.jsonl"), "-w", "0")
+    assert plain.returncode == changed.returncode == 0, changed.stderr
+    assert json.loads((tmp_path / "a.jsonl").read_text())["reward"] == 1.5
+    assert json.loads((tmp_path / "b.jsonl").read_text())["reward"] == 3.0
+    bad = run("score", str(source), "--config", str(config), "--set", "reward.terms.7.weight=2")
+    assert bad.returncode == 2 and "not an index" in bad.stderr
+    alone = run("score", str(source), "--reward", "exact_match", "--set", "reward.normalize=group")
+    assert alone.returncode == 2 and "--config" in alone.stderr

@@ -28,12 +28,15 @@ def audit_command(
     max_false_negative: float = typer.Option(0.01, help="Largest tolerated false-negative rate per family."),
     workers: int | None = typer.Option(None, "--workers", "-w", min=0),
     timeout: float | None = typer.Option(None, "--timeout-s", "--timeout", "-t", min=0.001, help="Seconds per sample (--timeout: the old name)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a --config value: reward.key=value (TOML value), repeatable."),
 ) -> None:
     """Attack a reward with known hacks; print exploit and false-negative rates per probe family."""
     if (reward is None) == (config is None):
         raise typer.BadParameter("give exactly one of --reward and --config", param_hint="--reward")
+    if set_ and config is None:
+        raise typer.BadParameter("--set changes a config file: give --config too", param_hint="--set")
     try:
-        scorer = load_rubric(config) if config else get_reward(reward)  # type: ignore[arg-type]
+        scorer = load_rubric(config, set_) if config else get_reward(reward)  # type: ignore[arg-type]
     except (RubricConfigError, RewardNotFound) as error:
         raise typer.BadParameter(str(error), param_hint="--config" if config else "--reward") from error
     lines, _ = read_records(data)

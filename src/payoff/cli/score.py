@@ -51,13 +51,16 @@ def build_reward(options: list[str]) -> Reward:
         raise typer.BadParameter(str(error), param_hint="--reward") from error
 
 
-def resolve_reward(reward: list[str], config: Path | None) -> Reward:
-    """The reward a command was given: ``--config`` (a rubric) or ``--reward`` options."""
+def resolve_reward(reward: list[str], config: Path | None, overrides: list[str] | None = None) -> Reward:
+    """The reward a command was given: ``--config`` (a rubric, with ``--set`` overrides) or
+    ``--reward`` options."""
     if config is not None and reward:
         raise typer.BadParameter("give either --config or --reward, not both", param_hint="--config")
+    if overrides and config is None:
+        raise typer.BadParameter("--set changes a config file: give --config too", param_hint="--set")
     if config is not None:
         try:
-            return load_rubric(config)
+            return load_rubric(config, overrides)
         except RubricConfigError as error:
             raise typer.BadParameter(str(error), param_hint="--config") from error
     if reward:
@@ -76,9 +79,10 @@ def score_command(
     memory_mb: int = typer.Option(4096, "--memory-mb", min=16, help="Memory (MB of address space) a worker may add to what it starts with."),
     cache: Path | None = typer.Option(None, "--cache", help="Directory of an on-disk outcome cache."),
     summary_json: Path | None = typer.Option(None, "--summary-json", help="Also write the summary as JSON."),
+    set_: list[str] = typer.Option([], "--set", help="Override a --config value: reward.key=value (TOML value), repeatable."),
 ) -> None:
     """Score every line of INPUT; write each line back with reward, status, components and info."""
-    scorer = resolve_reward(reward, config)
+    scorer = resolve_reward(reward, config, set_)
     out = out or input.with_suffix(".scored.jsonl")
     problem = check_writable(out)
     if problem:

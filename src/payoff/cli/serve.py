@@ -19,6 +19,7 @@ def serve_command(
     max_pending: int = typer.Option(20_000, "--max-pending", help="samples queued before requests get 503"),
     max_body_mb: float = typer.Option(16.0, "--max-body-mb", help="request bodies above this get 413"),
     backend: str = typer.Option("local", "--backend", help="local (a worker pool here) or ray (a Ray cluster)"),
+    set_: list[str] = typer.Option([], "--set", help="Override a --config value: reward.key=value (TOML value), repeatable."),
 ) -> None:
     """Serve a reward: POST /v1/score, POST /get_reward (OpenRLHF), GET /v1/rewards, /healthz, /metrics."""
     import uvicorn
@@ -26,7 +27,7 @@ def serve_command(
     from payoff.cli.score import resolve_reward
     from payoff.serve.app import create_app
 
-    scorer = resolve_reward(reward, config)
+    scorer = resolve_reward(reward, config, set_)
     engine = None
     if backend == "ray":
         from payoff.engine.ray_backend import RayEngine

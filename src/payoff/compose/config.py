@@ -128,12 +128,53 @@ def rubric_from_dict(data: dict[str, Any], source: str = "config") -> Rubric:
         raise RubricConfigError(f"{source}: {error}") from error
 
 
-def load_rubric(path: str | Path) -> Rubric:
-    """A Rubric from the ``[reward]`` table of a TOML file."""
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: TOML (``1e-5``, ``true``, ``[1, 2]``, ``"x"``), or else the bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``--set section.key=value`` assignments into a config's data; a number picks an item of an
+    array of tables (``reward.terms.1.weight=0.5``). Raises ValueError naming the assignment."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node: Any = data
+        for part in parts[:-1]:
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ValueError(f"--set {key}: {part} is not an index of that array (it has {len(node)} items)")
+                node = node[int(part)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                raise ValueError(f"--set {key}: {part} is not a table")
+            if not isinstance(node, (dict, list)):
+                raise ValueError(f"--set {key}: {part} is not a table")
+        if isinstance(node, list):
+            if not parts[-1].isdigit() or int(parts[-1]) >= len(node):
+                raise ValueError(f"--set {key}: {parts[-1]} is not an index of that array")
+            node[int(parts[-1])] = parse_value(value.strip())
+        else:
+            node[parts[-1]] = parse_value(value.strip())
+    return data
+
+
+def load_rubric(path: str | Path, overrides: list[str] | None = None) -> Rubric:
+    """A Rubric from the ``[reward]`` table of a TOML file, with ``--set`` overrides applied."""
     try:
         data = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise RubricConfigError(f"{path}: {error}") from error
+    try:
+        data = apply_overrides(data, list(overrides or []))
+    except ValueError as error:
+        raise RubricConfigError(str(error)) from error
     if "reward" not in data:
         raise RubricConfigError(f"{path}: no [reward] table")
     return rubric_from_dict(data["reward"], str(path))

@@ -10,6 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from payoff.compose.config import apply_overrides as _apply_overrides
+from payoff.compose.config import parse_value
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -154,26 +157,15 @@ class TrainConfigError(ValueError):
 
 
 def _parse_value(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+    return parse_value(text)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``section.key=value`` assignments; values are TOML (``1e-5``, ``true``, ``[1, 2]``) or else strings."""
-    for item in overrides:
-        if "=" not in item:
-            raise TrainConfigError(f"--set {item!r}: expected key=value")
-        key, value = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = data
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise TrainConfigError(f"--set {key}: {part} is not a table")
-        node[parts[-1]] = _parse_value(value.strip())
-    return data
+    """``section.key=value`` assignments (`payoff.compose.config.apply_overrides`)."""
+    try:
+        return _apply_overrides(data, overrides)
+    except ValueError as error:
+        raise TrainConfigError(str(error)) from error
 
 
 def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
