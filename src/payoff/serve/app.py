@@ -48,6 +48,15 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
+def _plain_score_request(data: Any) -> bool:
+    """The common, well-formed body, checked by hand: pydantic (and its error messages) only for
+    the rest."""
+    if type(data) is not dict or type(data.get("samples")) is not list:
+        return False
+    reward = data.get("reward")
+    return (reward is None or type(reward) is str) and all(type(item) is dict for item in data["samples"])
+
+
 def _validation_message(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors())
 
@@ -108,6 +117,8 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
             data = orjson.loads(raw) if "NaN" not in text and "Infinity" not in text else json.loads(text)
         except json.JSONDecodeError as error:
             raise HTTPProblem(400, f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+        if model is ScoreRequest and _plain_score_request(data):
+            return ScoreRequest.model_construct(samples=data["samples"], reward=data.get("reward"))  # already checked
         try:
             return model.model_validate(data)
         except ValidationError as error:
@@ -119,8 +130,11 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
             outcomes = await state["batcher"].score(samples)
         except Overloaded as error:
             raise HTTPProblem(503, f"server busy: {error}", {"Retry-After": "1"}) from None
+        counts: dict[str, int] = {}
         for outcome in outcomes:
-            metrics.outcomes.labels(reward.name, outcome.status).inc()
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        for status, count in counts.items():
+            metrics.outcomes.labels(reward.name, status).inc(count)
         return outcomes
 
     @app.post("/v1/score", openapi_extra=_schema(ScoreRequest))
