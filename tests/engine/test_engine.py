@@ -144,6 +144,6 @@ def test_workers_can_use_torch_after_the_caller_started_torch_threads() -> None:
     torch.ones(256, 256) @ torch.ones(256, 256)
     from tests.engine.torch_reward import torch_norm
 
-    outcomes = payoff.score([{"completion": "abc"}, {"completion": "abcd"}], torch_norm, workers=1, timeout=60)
+    outcomes = payoff.score([{"completion": "abc"}, {"completion": "abcd"}], torch_norm, workers=1, timeout_s=60)
     assert [o.status for o in outcomes] == ["ok", "ok"]
     assert [o.score for o in outcomes] == pytest.approx([3.0, 4.0])
