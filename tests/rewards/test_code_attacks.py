@@ -67,3 +67,14 @@ def test_each_fooling_attack_is_real_against_the_old_harness(attack) -> None:
     outcomes = [old_code({"completion": attack.program(row["meta"]["entry_point"], _wrong(row)), "reference": row["reference"]})
                 for row in rows]
     assert all(o.score is not None and o.score >= 1.0 for o in outcomes), [o.info for o in outcomes]
+
+
+@pytest.mark.skipif(__import__("shutil").which("bwrap") is None, reason="bubblewrap is not installed (CI installs it)")
+def test_no_attack_credits_a_wrong_program_under_bubblewrap_either() -> None:
+    reward = payoff.get_reward("code").configure(backend="bwrap")
+    rows = ROWS[:3]
+    samples = [{"completion": attack.program(row["meta"]["entry_point"], _wrong(row)), "reference": row["reference"]}
+               for attack in ATTACKS for row in rows]
+    outcomes = payoff.score(samples, reward, workers=2)
+    assert [o.score for o in outcomes] == [0.0] * len(samples)
+    assert payoff.score([{"completion": rows[0]["solution"], "reference": rows[0]["reference"]}], reward, workers=1)[0].score == 1.0
