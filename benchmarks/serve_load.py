@@ -121,11 +121,17 @@ def main() -> None:
         with running_server("--reward", "math", "--workers", str(args.workers), "--max-pending", str(pending)) as (url, process):
             burst = wrk(url, bodies, args.connections * 4, min(args.seconds, 15))
             alive = process.poll() is None
+            began = time.perf_counter()
             after = httpx.post(f"{url}/v1/score", json={"samples": samples[:args.batch]}, timeout=60)
+            while after.status_code == 503 and time.perf_counter() - began < 10:  # the queue drains what wrk left
+                time.sleep(float(after.headers.get("retry-after", "1")) / 10)
+                after = httpx.post(f"{url}/v1/score", json={"samples": samples[:args.batch]}, timeout=60)
+            recovered = time.perf_counter() - began
             shed = httpx.post(f"{url}/v1/score", json={"samples": samples[:pending + 1]}, timeout=60)
         print(f"overload (wrk, {args.connections * 4} connections, max-pending {pending} samples): {burst['requests']} responses, "
               f"{burst['status']} non-2xx (503s), socket errors connect {burst['connect']} read {burst['read']} "
-              f"write {burst['write']} timeout {burst['timeout']}; server alive {alive}, next request {after.status_code}, "
+              f"write {burst['write']} timeout {burst['timeout']}; server alive {alive}, next request {after.status_code} "
+              f"(after {recovered:.2f} s of retries), "
               f"an over-limit request {shed.status_code} Retry-After {shed.headers.get('retry-after')}")
 
 

@@ -17,6 +17,8 @@ from typing import Any
 from payoff.core import Outcome, Sample
 from payoff.engine.batch_step import run_batch_step
 
+IN_FLIGHT = 2  # engine batches scoring at once
+
 
 class Overloaded(RuntimeError):
     pass
@@ -28,7 +30,9 @@ class Batcher:
         self.pending = 0
         self._queue: asyncio.Queue[tuple[list[Sample], asyncio.Future]] | None = None
         self._task: asyncio.Task | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="payoff-score")
+        self._executor = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="payoff-score")
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._tasks: set[asyncio.Task] = set()
 
     def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -66,6 +70,15 @@ class Batcher:
                 batch.append(item)
                 count += len(item[0])
             live = [(samples, future) for samples, future in batch if not future.cancelled()]
+            # Up to IN_FLIGHT batches score at once: the engine takes calls from several threads,
+            # and a second batch keeps the workers busy while the first one's last chunks finish.
+            await self._slots.acquire()
+            task = loop.create_task(self._score(loop, live))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _score(self, loop: asyncio.AbstractEventLoop, live: list[tuple[list[Sample], asyncio.Future]]) -> None:
+        try:
             everything = [s for number, (samples, _) in enumerate(live) for s in self._scoped(number, samples)]
             try:
                 outcomes = await loop.run_in_executor(self._executor, functools.partial(self.engine.score, everything, batch_step=False))
@@ -73,7 +86,7 @@ class Batcher:
                 for _, future in live:
                     if not future.done():
                         future.set_exception(error)
-                continue
+                return
             start = 0
             for samples, future in live:
                 mine = outcomes[start:start + len(samples)]
@@ -86,6 +99,8 @@ class Batcher:
                     future.set_exception(error)
                     continue
                 future.set_result(mine)
+        finally:
+            self._slots.release()
 
     def _scoped(self, number: int, samples: list[Sample]) -> list[Sample]:
         """For a group reward, each request's group ids made its own: (request, group)."""
