@@ -11,7 +11,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src" / "payoff"
 # Lowest first; a part may import only parts of strictly lower layers (and itself).
 LAYERS = [
-    {"core", "_lazy", "containment"},
+    {"identity", "parameters", "_lazy", "containment"},
+    {"core"},
     {"io", "registry", "sandbox"},
     {"rewards"},
     {"compose", "engine"},
@@ -28,15 +29,19 @@ def _imports() -> dict[str, set[str]]:
     for path in SRC.rglob("*.py"):
         module = ".".join(("payoff", *path.relative_to(SRC).with_suffix("").parts)).removesuffix(".__init__")
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("payoff") and node.level == 0:
+            if isinstance(node, ast.ImportFrom) and node.module and _ours(node.module) and node.level == 0:
                 names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
             elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names if alias.name.startswith("payoff")]
+                names = [alias.name for alias in node.names if _ours(alias.name)]
             else:
                 continue
             for name in names:
                 graph[module].add(name)
     return graph
+
+
+def _ours(name: str) -> bool:
+    return name == "payoff" or name.startswith("payoff.")  # not payoff_sandbox_wire: a sibling loaded by path
 
 
 def _part(module: str) -> str:

@@ -1,6 +1,7 @@
 """The reward contract: what a sample is, what a reward returns, and what a reward is.
 
-This module imports nothing of payoff; everything else builds on it.
+It imports only its two helpers (`identity`, `parameters`, which import nothing of payoff);
+everything else builds on it.
 """
 
 from __future__ import annotations
@@ -10,17 +11,24 @@ import hashlib
 import importlib
 import inspect
 import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from payoff.identity import PAYOFF_VERSION, closure_identity, function_source, module_sources
+from payoff.parameters import RENAMED_PARAMETERS as RENAMED_PARAMETERS
+from payoff.parameters import RewardParameterError as RewardParameterError
+from payoff.parameters import check_numbers as check_numbers
+from payoff.parameters import check_parameter, renamed
 
 Status = Literal["ok", "abstain", "error", "timeout"]
 STATUSES: tuple[str, ...] = ("ok", "abstain", "error", "timeout")
 
 # Input keys accepted for the reference, in order of preference (datasets disagree on the name).
 REFERENCE_KEYS = ("reference", "answer", "solution", "ground_truth")
+# The per-call timeout when neither the caller nor the reward names one (engine, rubric sums).
+DEFAULT_TIMEOUT_S = 30.0
 
 
 class SampleError(ValueError):
@@ -146,21 +154,6 @@ def _is_numpy_scalar(value: Any) -> bool:
     return type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0
 
 
-# Old parameter names of built-in rewards, still accepted by `configure` (with a warning).
-RENAMED_PARAMETERS = {"time_limit": "timeout_s", "timeout": "timeout_s", "wall_s": "timeout_s"}
-
-
-def renamed(new_value: Any, old_value: Any, old: str, new: str, owner: str) -> Any:
-    """One naming convention for limits (``timeout_s``, ``memory_mb``): an old name still works,
-    with a DeprecationWarning that names the new one."""
-    if old_value is None:
-        return new_value
-    import warnings
-
-    warnings.warn(f"{owner}: `{old}` is deprecated; use `{new}` (same meaning)", DeprecationWarning, stacklevel=3)
-    return old_value if new_value is None else new_value
-
-
 class Reward:
     """A named reward: a function Sample -> float | Outcome, or, for a group reward,
     list[Sample] -> list[float | Outcome].
@@ -277,99 +270,11 @@ class Reward:
         reward's own fingerprint) and the source of every module its code lives in: the
         function's module and, transitively, the modules of the same package it uses. Editing a
         helper module or a wrapper's rate changes it; an edit elsewhere does not."""
-        parts = [_PAYOFF_VERSION, self.name, str(self.version), repr(sorted(self.params.items(), key=lambda kv: kv[0]))]
-        parts.append(_function_source(self.fn))
-        parts.append(_closure_identity(self.fn))
-        parts.extend(_module_sources(self.fn))
+        parts = [PAYOFF_VERSION, self.name, str(self.version), repr(sorted(self.params.items(), key=lambda kv: kv[0]))]
+        parts.append(function_source(self.fn))
+        parts.append(closure_identity(self.fn))
+        parts.extend(module_sources(self.fn))
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
-
-
-def _payoff_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return "payoff " + version("payoff")
-    except Exception:  # noqa: BLE001 - running from a source tree without metadata
-        return "payoff (unversioned)"
-
-
-_PAYOFF_VERSION = _payoff_version()
-
-
-def _function_source(fn: Any) -> str:
-    """The function's own source (two functions of one module differ), or its bytecode."""
-    try:
-        return inspect.getsource(fn)
-    except (OSError, TypeError):
-        code = getattr(fn, "__code__", None) or getattr(type(fn).__call__, "__code__", None)
-        if code is None:
-            return f"{type(fn).__module__}.{type(fn).__qualname__}"
-        return code.co_code.hex() + repr(code.co_consts)
-
-
-def _closure_identity(fn: Any) -> str:
-    """What a function's behaviour depends on beyond its source: defaults and closed-over values
-    (a wrapped Reward by its own fingerprint, functions by module and name)."""
-    values: list[str] = []
-    for value in list(getattr(fn, "__defaults__", None) or ()) + list((getattr(fn, "__kwdefaults__", None) or {}).items()):
-        values.append(_identity(value))
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            values.append(_identity(cell.cell_contents))
-        except ValueError:  # an empty cell
-            values.append("<empty>")
-    return repr(values)
-
-
-def _identity(value: Any) -> str:
-    if isinstance(value, Reward):
-        return "reward:" + value.fingerprint()
-    if callable(value) and hasattr(value, "__code__"):
-        return f"fn:{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', '')}:{_closure_identity(value)}"
-    if hasattr(value, "__dict__") and not isinstance(value, type):
-        return f"{type(value).__qualname__}:{sorted((k, repr(v)) for k, v in vars(value).items())!r}"
-    return repr(value)
-
-
-def _module_sources(fn: Any) -> list[str]:
-    """The source of the function's module and of every module of the same top-level package it
-    reaches through its globals (imported modules, and functions or classes defined elsewhere),
-    each as "name:sha256". Modules outside that package are covered by their versions."""
-    start = sys.modules.get(getattr(fn, "__module__", "") or "")
-    if start is None:
-        return []
-    package = start.__name__.split(".")[0]
-    seen: dict[str, str] = {}
-    todo = [start]
-    while todo:
-        module = todo.pop()
-        if module.__name__ in seen:
-            continue
-        seen[module.__name__] = _file_digest(module)
-        for value in list(vars(module).values()):
-            target = value if inspect.ismodule(value) else sys.modules.get(getattr(value, "__module__", None) or "")
-            if target is None or not inspect.ismodule(target) or target.__name__ in seen:
-                continue
-            if target.__name__.split(".")[0] == package and getattr(target, "__file__", None):
-                todo.append(target)
-    return [f"{name}:{digest}" for name, digest in sorted(seen.items())]
-
-
-@functools.lru_cache(maxsize=2048)
-def _digest_of(path: str, mtime_ns: int, size: int) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
-
-
-def _file_digest(module: Any) -> str:
-    path = getattr(module, "__file__", None)
-    if not path:
-        return "builtin"
-    try:
-        stat = os.stat(path)
-        return _digest_of(path, stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        return "unreadable"
 
 
 def _from_recipe(recipe: tuple[str, str, tuple[Any, ...], dict[str, Any]], name: str, params: dict[str, Any]) -> Reward:
@@ -388,66 +293,6 @@ def _lookup(module: Any, qualname: str) -> Any:
 
 def _import_attribute(module_name: str, qualname: str) -> Any:
     return _lookup(importlib.import_module(module_name), qualname)
-
-
-class RewardParameterError(ValueError):
-    """A reward parameter outside its meaning (wrong type, non-finite, out of range)."""
-
-
-@functools.lru_cache(maxsize=512)
-def _parameter_hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    import typing
-
-    try:
-        return typing.get_type_hints(fn, include_extras=True)
-    except Exception:  # noqa: BLE001 - an annotation that does not resolve is not checked
-        return {}
-
-
-@functools.lru_cache(maxsize=512)
-def _adapter(annotation: Any) -> Any:
-    from pydantic import ConfigDict, TypeAdapter
-
-    return TypeAdapter(annotation, config=ConfigDict(allow_inf_nan=False, arbitrary_types_allowed=True))
-
-
-def _numeric(annotation: Any) -> bool:
-    import typing
-
-    while typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return annotation in (int, float)
-
-
-def check_numbers(owner: str, ranges: dict[str, tuple[float, float]] | None = None, **values: Any) -> None:
-    """Every value a finite number (not a bool), and inside its (low, high) range where given.
-    For composition parameters (term weights, shaper rates) checked when they are declared."""
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise RewardParameterError(f"{owner}: {key} must be a finite number, got {value!r}")
-        low, high = (ranges or {}).get(key, (-math.inf, math.inf))
-        if not low <= value <= high:
-            raise RewardParameterError(f"{owner}: {key}={value!r} is outside [{low}, {high}]")
-
-
-def check_parameter(reward: Reward, key: str, value: Any) -> Any:
-    """`value` for parameter `key`, checked (and converted) against the function's annotation,
-    including any ``Annotated`` bounds (``Annotated[float, Le(0)]``): numbers must be finite,
-    and a bool is not a number. Raises RewardParameterError naming the reward and parameter."""
-    annotation = _parameter_hints(reward.fn).get(key)
-    if annotation is None:
-        return value
-    if isinstance(value, bool) and _numeric(annotation):
-        raise RewardParameterError(f"reward {reward.name}: parameter {key} must be a number, not {value!r}")
-    from pydantic import ValidationError
-
-    try:
-        return _adapter(annotation).validate_python(value)
-    except ValidationError as error:
-        problem = "; ".join(e["msg"] for e in error.errors())
-        raise RewardParameterError(f"reward {reward.name}: parameter {key}={value!r}: {problem}") from None
-    except TypeError:  # an annotation pydantic cannot build a validator for
-        return value
 
 
 def _import_configured(module_name: str, qualname: str, name: str, params: dict[str, Any]) -> Reward:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from payoff.compose.transforms import batch_normalize, ensemble_uncertainty, group_normalize
-from payoff.core import Outcome, Reward, Sample, check_numbers
+from payoff.core import DEFAULT_TIMEOUT_S, Outcome, Reward, Sample, check_numbers
 
 _SEVERITY = {"ok": 0, "abstain": 1, "error": 2, "timeout": 3}
 _GATE_OPS: dict[str, Callable[[float, float], bool]] = {
@@ -60,7 +60,6 @@ class Gate:
         return outcome is not None and outcome.score is not None and _GATE_OPS[self.op](outcome.score, self.threshold)
 
 
-DEFAULT_TERM_TIMEOUT_S = 30.0  # the engine's default per-sample timeout (payoff.engine.pool.DEFAULT_TIMEOUT_S)
 # Shaper attributes that are parameters (the rest is learned state, which must not split the cache).
 _SHAPER_PARAMETERS = {"weight", "alpha", "coverage", "correct_term", "unit", "initial"}
 
@@ -119,7 +118,7 @@ class Rubric(Reward):
         label = name or "+".join(f"{t.weight:g}*{t.name}" for t in self.terms)
         super().__init__(self._score_one, name=label, is_group=any(t.reward.is_group for t in self.terms))
         # A term without its own timeout counts at the engine's default, not as 0 s.
-        self.timeout = sum(t.reward.timeout or DEFAULT_TERM_TIMEOUT_S for t in self.terms)
+        self.timeout = sum(t.reward.timeout or DEFAULT_TIMEOUT_S for t in self.terms)
         self.doc = "Rubric of " + ", ".join(names)
 
     def fingerprint(self) -> str:

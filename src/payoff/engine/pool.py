@@ -27,13 +27,12 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from payoff.containment import Containment
-from payoff.core import Outcome, Reward, Sample, SampleError, renamed
+from payoff.core import DEFAULT_TIMEOUT_S, Outcome, Reward, Sample, SampleError, renamed
 from payoff.engine.batch_step import run_batch_step
 from payoff.engine.cache import OutcomeCache
 from payoff.engine.worker import IDLE, RUNNING, SLOT_WIDTH, init_worker, run_chunk, run_unit
 from payoff.registry import get_reward
 
-DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MEMORY_MB = 4096
 DEFAULT_MAX_PROCS = 256
 MAX_CHUNK = 512

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from payoff.compose.config import apply_overrides as _apply_overrides
-from payoff.compose.config import parse_value
 
 
 class _Strict(BaseModel):
@@ -154,10 +153,6 @@ class TrainConfig(_Strict):
 
 class TrainConfigError(ValueError):
     pass
-
-
-def _parse_value(text: str) -> Any:
-    return parse_value(text)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from payoff.containment import Containment
 from payoff.sandbox.limits import Limits, RunResult, apply_rlimits, check_file_names, classify, decode, supervise, write_files
-from payoff.sandbox.server import read_message, write_message
+from payoff.sandbox.protocol import read_message, write_message
 
 
 class SandboxError(RuntimeError):
@@ -222,8 +222,13 @@ def run_tests(job: dict[str, Any], limits: Limits | None = None, backend: str = 
     limits = limits or Limits()
     data = json.dumps(job).encode()
     if backend == "bwrap":
+        folder = os.path.dirname(os.path.abspath(harness.__file__))
+        siblings = {}
+        for flat, name in harness.SIBLINGS.items():
+            with open(os.path.join(folder, name)) as handle:
+                siblings[flat] = handle.read()
         with open(harness.__file__) as handle:
-            return _run_bwrap(handle.read(), "python", data, {}, limits)
+            return _run_bwrap(handle.read(), "python", data, siblings, limits)
     if backend != "fork":
         raise ValueError("backend must be 'fork' or 'bwrap'")
     reply = fork_server().request({"code": "", "language": "python", "harness": True, "files": {}, "limits": limits.to_dict()}, data)

@@ -17,13 +17,11 @@ package), or as ``python -m payoff.sandbox.server``.
 from __future__ import annotations
 
 import builtins
-import ctypes
 import gc
 import os
 import pickle
 import shutil
 import signal
-import struct
 import sys
 import tempfile
 import traceback
@@ -34,6 +32,7 @@ try:
     import payoff.sandbox.harness as harness
     from payoff.containment import Containment
     from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits, check_file_names, classify, decode, supervise, write_files
+    from payoff.sandbox.program_side import Quitter
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
     # children take fewer copy-on-write faults, so load the two sibling modules it needs by path
@@ -53,9 +52,16 @@ except ImportError:
     _limits = _load("payoff_limits", _here / "limits.py")
     NOBODY, Limits, apply_rlimits, classify = _limits.NOBODY, _limits.Limits, _limits.apply_rlimits, _limits.classify
     check_file_names, decode, supervise, write_files = _limits.check_file_names, _limits.decode, _limits.supervise, _limits.write_files
+    _isolation = _load("payoff_sandbox_isolation", _here / "isolation.py")
+    READABLE, private_filesystem = _isolation.READABLE, _isolation.private_filesystem
+    set_child_subreaper, unshare_network = _isolation.set_child_subreaper, _isolation.unshare_network
+    _protocol = _load("payoff_sandbox_protocol", _here / "protocol.py")
+    copy_stdin, read_request, write_message = _protocol.copy_stdin, _protocol.read_request, _protocol.write_message
+    # The harness imports its two halves by these flat names when it is not in a package.
+    _load("payoff_sandbox_wire", _here / "wire.py")
+    Quitter = _load("payoff_sandbox_program", _here / "program_side.py").Quitter
     harness = _load("payoff_harness", _here / "harness.py")
 
-CLONE_NEWNET = 0x40000000
 # Imported once here so every child has them: faster runs, and the unprivileged run user may not
 # be able to read the interpreter's own directory (a Python under /root, for instance).
 PRELOADED = (
@@ -64,100 +70,6 @@ PRELOADED = (
     "operator pprint queue random re socket statistics string struct textwrap threading time typing unicodedata"
 ).split()
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
-
-
-CLONE_NEWNS = 0x00020000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 0x4000, 0x40000
-# Top-level directories a program may read; everything else is hidden under an empty tmpfs.
-READABLE = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev", "sys", "tmp"}
-SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
-
-
-def _private_filesystem() -> bool:
-    """Give the server (and so every child) its own mount namespace: fresh tmpfs on the
-    world-writable scratch directories and an empty read-only tmpfs over every top-level
-    directory outside `READABLE` (/etc, /home, /root, /var, project directories...)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(CLONE_NEWNS) != 0:
-            return False
-        if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-            return False
-        for path in SCRATCH:
-            if os.path.isdir(path):
-                libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777,size=512m")
-        for name in os.listdir("/"):
-            full = "/" + name
-            if name in READABLE or not os.path.isdir(full) or os.path.islink(full):
-                continue
-            if libc.mount(b"tmpfs", full.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, b"mode=755,size=4k") != 0:
-                return False
-        return True
-    except (OSError, AttributeError):
-        return False
-
-
-def _set_child_subreaper() -> bool:
-    try:
-        return ctypes.CDLL(None).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        return False
-
-
-def _unshare_network() -> bool:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.unshare(CLONE_NEWNET) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def read_message(stream: Any) -> Any:
-    header = stream.read(4)
-    if len(header) < 4:
-        return None
-    (size,) = struct.unpack(">I", header)
-    return pickle.loads(stream.read(size))
-
-
-def _read_exactly(fd: int, size: int) -> bytes:
-    chunks, remaining = [], size
-    while remaining:
-        chunk = os.read(fd, remaining)
-        if not chunk:
-            raise EOFError("the client closed the pipe")
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_request(fd: int) -> Any:
-    """A request from the raw protocol fd (unbuffered: the stdin bytes after it stay in the pipe)."""
-    header = os.read(fd, 4)
-    if not header:
-        return None
-    header += _read_exactly(fd, 4 - len(header)) if len(header) < 4 else b""
-    (size,) = struct.unpack(">I", header)
-    return pickle.loads(_read_exactly(fd, size))
-
-
-def copy_stdin(source_fd: int, target_fd: int, size: int) -> None:
-    """Move `size` bytes from the protocol pipe to the run's stdin file inside the kernel."""
-    while size:
-        try:
-            moved = os.splice(source_fd, target_fd, size)
-        except (AttributeError, OSError):  # no splice here: the bytes pass through memory
-            moved = os.write(target_fd, os.read(source_fd, min(size, 1 << 20)))
-        if not moved:
-            raise EOFError("the client closed the pipe mid-request")
-        size -= moved
-
-
-def write_message(stream: Any, message: Any, flush: bool = True) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(struct.pack(">I", len(data)) + data)
-    if flush:
-        stream.flush()
 
 
 def _preload() -> list[str]:
@@ -193,8 +105,8 @@ class Server:
         gc.freeze()
         self.root = os.getuid() == 0
         # PAYOFF_SANDBOX_SHARED_NETWORK=1 skips the network namespace (where namespaces misbehave).
-        self.network_isolated = not os.environ.get("PAYOFF_SANDBOX_SHARED_NETWORK") and _unshare_network()
-        self.filesystem_private = self.root and _private_filesystem()
+        self.network_isolated = not os.environ.get("PAYOFF_SANDBOX_SHARED_NETWORK") and unshare_network()
+        self.filesystem_private = self.root and private_filesystem()
         # The server lives in its own pids cgroup and its children are born there: moving each
         # child into a cgroup of its own costs milliseconds of kernel time on cgroup v1.
         self.box = Containment(max_procs=64)
@@ -202,7 +114,7 @@ class Server:
         # A subreaper: what a run leaves behind when its parent dies (a fork bomb's tree, a
         # setsid'd orphan) is reparented here, not to the machine's init, and reaped below the
         # moment it is killed, so no zombie of a run outlives it.
-        self.subreaper = _set_child_subreaper()
+        self.subreaper = set_child_subreaper()
         self.pids_limit = 64
         self.spare: Spare | None = None
         self.leftovers: list[tuple[int, str]] = []
@@ -376,7 +288,7 @@ class Server:
         sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)
         sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
         sys.argv = ["program.py"]
-        builtins.exit, builtins.quit = harness._Quitter("exit"), harness._Quitter("quit")  # what `site` would add
+        builtins.exit, builtins.quit = Quitter("exit"), Quitter("quit")  # what `site` would add
         code = 0
         try:
             if request.get("harness"):

@@ -1,0 +1,197 @@
+"""The harness's program process: run the model's program, then answer the judge's calls with
+plain data; confined so that it can neither signal nor read the judge. Standard library only."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+try:
+    from payoff.sandbox.wire import from_wire, receive, send, to_wire
+except ImportError:  # outside the package (lean fork server, bubblewrap): the sibling by its flat name
+    from payoff_sandbox_wire import from_wire, receive, send, to_wire  # type: ignore[no-redef]
+
+
+# Syscalls the program may aim only at itself: signals, ptrace and cross-process memory access.
+_SYSCALLS = {
+    "x86_64": (0xC000003E, {"kill": 62, "tkill": 200, "tgkill": 234, "rt_sigqueueinfo": 129, "rt_tgsigqueueinfo": 297},
+               (101, 310, 311, 424, 434, 438, 440)),  # ptrace, process_vm_readv/writev, pidfd_*, process_madvise
+    "aarch64": (0xC00000B7, {"kill": 129, "tkill": 130, "tgkill": 131, "rt_sigqueueinfo": 138, "rt_tgsigqueueinfo": 240},
+                (117, 270, 271, 424, 434, 438, 440)),
+}
+
+
+def confine_program() -> bool:
+    """A seccomp filter in the program process: kill-family calls only on its own pid, and no
+    ptrace, process_vm_* or pidfd calls at all (EPERM). False where the kernel or the
+    architecture does not allow it; the judge then still treats a missing verdict as a fail."""
+    import ctypes
+
+    table = _SYSCALLS.get(os.uname().machine)
+    if table is None:
+        return False
+    arch, targeted, forbidden = table
+    me = os.getpid()
+    ld_w_abs, jeq_k, jge_k, ret_k = 0x20, 0x15, 0x35, 0x06
+    allow, deny, kill = 0x7FFF0000, 0x00050000 | 1, 0x80000000  # ALLOW, ERRNO(EPERM), KILL_PROCESS
+    program: list[tuple[int, int, int, int]] = [(ld_w_abs, 0, 0, 4), (jeq_k, 1, 0, arch), (ret_k, 0, 0, kill),
+                                               (ld_w_abs, 0, 0, 0)]
+    if arch == 0xC000003E:
+        program += [(jge_k, 0, 1, 0x40000000), (ret_k, 0, 0, deny)]  # the x32 ABI's numbers
+    for number in forbidden:
+        program += [(jeq_k, 0, 1, number), (ret_k, 0, 0, deny)]
+    for number in targeted.values():
+        # nr == number: allow only if args[0] (low word at 16, high at 20) is this process's pid.
+        program += [(jeq_k, 0, 6, number), (ld_w_abs, 0, 0, 16), (jeq_k, 0, 3, me), (ld_w_abs, 0, 0, 20),
+                    (jeq_k, 0, 1, 0), (ret_k, 0, 0, allow), (ret_k, 0, 0, deny)]
+    program.append((ret_k, 0, 0, allow))
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    filters = (Filter * len(program))(*[Filter(*row) for row in program])
+    prog = Program(len(program), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(prog), 0, 0) == 0
+
+
+class Quitter:
+    """``exit`` / ``quit`` as the interactive interpreter defines them (the sandbox has no site)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Use {self.name}() or Ctrl-D (i.e. EOF) to exit"
+
+    def __call__(self, code: Any = None) -> None:
+        raise SystemExit(code)
+
+
+def serve_program(sock: socket.socket) -> None:
+    """The program process: wait for the program, run it, then answer the judge until EOF."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    keep = sock.fileno()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 16)
+    job = receive(sock)
+    confined = confine_program()
+    builtins.exit, builtins.quit = Quitter("exit"), Quitter("quit")
+    sys.set_int_max_str_digits(0)
+    sys.argv = ["program.py"]
+    namespace: dict[str, Any] = {"__name__": "program", "__builtins__": builtins}
+    # The serving code below runs on the builtins as they were, whatever the program patched
+    # while loading (its own process only: the judge's builtins are out of its reach anyway).
+    table = builtins.__dict__
+    saved_builtins = dict(table)
+    load_error = None
+    try:
+        exec(compile(job["setup"] + "\n" + job["program"], "program.py", "exec"), namespace)
+    except SystemExit:
+        pass  # the program ended itself: the tests run against what it defined by then
+    except BaseException as error:  # noqa: BLE001 - the program's own error, reported to the judge
+        load_error = describe(error)
+    table.clear()
+    table.update(saved_builtins)
+    objects: list[Any] = []
+
+    def make_handle(value: Any) -> int:
+        objects.append(value)
+        return len(objects) - 1
+
+    names = {}
+    for name, value in list(namespace.items()):
+        if name.startswith("__"):
+            continue
+        if type(value).__name__ == "module":
+            names[name] = ["module", getattr(value, "__name__", name)]
+            continue
+        try:
+            wire = to_wire(value, make_handle)
+            if len(json.dumps(wire)) > 65536:
+                wire = {"~h": [make_handle(value), type(value).__name__]}
+        except Exception:  # noqa: BLE001 - a value the encoder cannot walk stays a handle
+            wire = {"~h": [make_handle(value), type(value).__name__]}
+        names[name] = ["value", wire]
+    send(sock, {"load_error": load_error, "names": names, "confined": confined})
+    while True:
+        try:
+            request = receive(sock)
+        except (EOFError, OSError, ValueError):
+            os._exit(0)
+        send(sock, _answer(request, objects, make_handle))
+
+
+def describe(error: BaseException) -> str:
+    name = type(error).__name__
+    try:
+        message = str(error).strip()
+    except Exception:  # noqa: BLE001 - a hostile __str__
+        message = ""
+    return (f"{name}: {message}" if message else name).replace("\n", " ")[:300]
+
+
+def _answer(request: dict[str, Any], objects: list[Any], make_handle: Any) -> dict[str, Any]:
+    def resolve(handle: int, _type_name: str) -> Any:
+        return objects[handle]
+
+    try:
+        op = request["op"]
+        target = objects[request["target"]]
+        args = from_wire(request.get("args", []), resolve)
+        if op == "call":
+            kwargs = from_wire(request.get("kwargs", {"~d": []}), resolve)
+            value = target(*args, **kwargs)
+        elif op == "getattr":
+            value = getattr(target, args[0])
+        elif op == "setattr":
+            setattr(target, args[0], args[1])
+            value = None
+        elif op == "iter":
+            value = list(target)
+        elif op == "len":
+            value = len(target)
+        elif op == "str":
+            value = str(target)
+        elif op == "repr":
+            value = repr(target)
+        elif op == "getitem":
+            value = target[args[0]]
+        elif op == "setitem":
+            target[args[0]] = args[1]
+            value = None
+        elif op == "binary":  # only under compare="program": the program's own operators
+            import operator
+
+            value = getattr(operator, args[0])(target, args[1])
+            if args[0] in _COMPARISONS:
+                value = bool(value)
+        elif op == "unary":
+            import operator
+
+            value = {"bool": bool, "hash": hash, "neg": operator.neg, "abs": abs}[args[0]](target)
+        else:
+            raise ValueError(f"unknown operation {op!r}")
+        reply: dict[str, Any] = {"ok": to_wire(value, make_handle)}
+        if op == "call":
+            # Arguments the function may have changed in place travel back so the judge's
+            # copies change too (tests that sort a list in place and then check it).
+            reply["args"] = [to_wire(a, make_handle) if type(a) in (list, dict, set) else None for a in args]
+        return reply
+    except BaseException as error:  # noqa: BLE001 - the program's exception, raised again on the judge's side
+        return {"raise": [type(error).__name__, describe(error)]}
+
+
+_COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "contains")
