@@ -18,6 +18,7 @@ LAYERS = [
     {"compose", "engine"},
     {"models", "tasks", "audit", "serve"},
     {"integrations", "rl"},
+    {"rm"},
     {"cli"},
     {"__main__"},
 ]

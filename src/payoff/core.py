@@ -158,6 +158,11 @@ class Reward:
     """A named reward: a function Sample -> float | Outcome, or, for a group reward,
     list[Sample] -> list[float | Outcome].
 
+    A *batched* reward (``batch_size`` set; a reward model, a PRM, a local judge) is a function
+    list[Sample] -> list[float | Outcome] over any samples, not a group: the engine hands it up to
+    ``batch_size`` samples of similar length per call, so a model scores many per forward pass.
+    Its ``timeout_s`` is per call (one batch).
+
     Calling a Reward runs it in-process with no timeout; the engine (`payoff.score`) is what runs
     rewards safely over many samples. A Reward knows nothing of pools, timeouts or caches beyond
     the default `timeout` it suggests to the engine.
@@ -173,9 +178,13 @@ class Reward:
         version: str = "1",
         doc: str | None = None,
         params: dict[str, Any] | None = None,
+        batch_size: int | None = None,
         timeout: float | None = None,  # deprecated: timeout_s
     ) -> None:
+        if batch_size is not None and (is_group or batch_size < 1):
+            raise ValueError("batch_size must be >= 1, and a group reward cannot also be batched")
         self.fn = fn
+        self.batch_size = batch_size
         self.params = dict(params or {})
         self.name = name or getattr(fn, "__name__", "reward")
         self.is_group = is_group
@@ -219,6 +228,9 @@ class Reward:
     def configure(self, name: str | None = None, **params: Any) -> Reward:
         """A copy of this reward with keyword parameters for its function, checked against the
         function's signature: ``get_reward("cosine_length").configure(max_length=4096)``."""
+        batch_size = params.pop("batch_size", None) if self.batch_size is not None else None
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+            raise RewardParameterError(f"reward {self.name}: batch_size must be a whole number >= 1, got {batch_size!r}")
         accepted = inspect.signature(self.fn).parameters
         for old, new in RENAMED_PARAMETERS.items():
             if old in params and old not in accepted and new in accepted:
@@ -234,10 +246,11 @@ class Reward:
         copy.__dict__.update(self.__dict__)
         copy.params = {**self.params, **params}
         copy.name = name or self.name
+        copy.batch_size = batch_size or self.batch_size
         return copy
 
     def __repr__(self) -> str:
-        kind = "group reward" if self.is_group else "reward"
+        kind = "group reward" if self.is_group else "batched reward" if self.batch_size else "reward"
         return f"<{kind} {self.name!r}>"
 
     @property
@@ -249,18 +262,32 @@ class Reward:
         if self.is_group:
             samples = [_as_sample(s) for s in sample]  # type: ignore[union-attr]
             return self.score_group(samples)
+        if self.batch_size is not None and isinstance(sample, (list, tuple)):
+            return self.score_batch([_as_sample(s) for s in sample])
         return self.score_one(_as_sample(sample))  # type: ignore[arg-type]
 
     def score_one(self, sample: Sample) -> Outcome:
+        if self.batch_size is not None:
+            return self.score_batch([sample])[0]
         return to_outcome(self.fn(sample, **self.params), self.name)
+
+    def score_batch(self, samples: list[Sample]) -> list[Outcome]:
+        """Outcomes for any list of samples: one call of a batched reward's function, else one
+        call per sample."""
+        if self.batch_size is None or self.is_group:
+            return [self.score_one(s) for s in samples]
+        return self._many(samples, "batched reward")
 
     def score_group(self, samples: list[Sample]) -> list[Outcome]:
         if not self.is_group:
-            return [self.score_one(s) for s in samples]
+            return self.score_batch(samples)
+        return self._many(samples, "group reward")
+
+    def _many(self, samples: list[Sample], kind: str) -> list[Outcome]:
         values = self.fn(samples, **self.params)
         if not isinstance(values, (list, tuple)) or len(values) != len(samples):
             got = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
-            message = f"group reward {self.name} returned {got} values for {len(samples)} samples"
+            message = f"{kind} {self.name} returned {got} values for {len(samples)} samples"
             return [Outcome.error(message) for _ in samples]
         return [to_outcome(v, self.name) for v in values]
 
@@ -272,6 +299,9 @@ class Reward:
         helper module or a wrapper's rate changes it; an edit elsewhere does not."""
         parts = [PAYOFF_VERSION, self.name, str(self.version), repr(sorted(self.params.items(), key=lambda kv: kv[0]))]
         parts.append(function_source(self.fn))
+        identity = getattr(self.fn, "payoff_identity", None)  # e.g. a reward model: the trained weights' digest
+        if identity is not None:
+            parts.append(str(identity(**self.params)))
         parts.append(closure_identity(self.fn))
         parts.extend(module_sources(self.fn))
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
@@ -352,3 +382,18 @@ def group_reward(
     """
     timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "@group_reward")
     return _decorate(fn, True, name=name, timeout_s=timeout_s, version=version, register=register)
+
+
+def batched_reward(
+    fn: Callable[..., Any] | None = None,
+    *,
+    batch_size: int = 32,
+    name: str | None = None,
+    timeout_s: float | None = None,
+    version: str = "1",
+    register: bool = True,
+) -> Any:
+    """Make a function `list[Sample] -> list[float | Outcome]` over *any* samples a batched Reward
+    (model-backed rewards: one forward pass scores many samples). The engine cuts the work into
+    batches of up to ``batch_size`` samples of similar length; ``timeout_s`` is per batch."""
+    return _decorate(fn, False, name=name, timeout_s=timeout_s, version=version, register=register, batch_size=batch_size)

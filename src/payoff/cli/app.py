@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from payoff.cli import audit, info, score, serve, train
+from payoff.cli import audit, info, rm, score, serve, train
 
 app = typer.Typer(
     name="payoff",
@@ -20,6 +20,7 @@ app.command("audit")(audit.audit_command)
 app.command("monitor")(audit.monitor_command)
 app.command("train")(train.train_command)
 app.command("serve")(serve.serve_command)
+app.add_typer(rm.app, name="rm")
 
 
 def main() -> None:

@@ -116,7 +116,11 @@ class Rubric(Reward):
         if not any(t.weight != 0 for t in self.terms):
             raise ValueError("a Rubric needs at least one term with a nonzero weight")
         label = name or "+".join(f"{t.weight:g}*{t.name}" for t in self.terms)
-        super().__init__(self._score_one, name=label, is_group=any(t.reward.is_group for t in self.terms))
+        is_group = any(t.reward.is_group for t in self.terms)
+        batched = [t.reward.batch_size for t in self.terms if getattr(t.reward, "batch_size", None)]
+        # With a model-backed term the rubric is batched itself, so the model still sees whole
+        # batches (inside a group rubric, a batched term scores each group in one call).
+        super().__init__(self._score_one, name=label, is_group=is_group, batch_size=min(batched) if batched and not is_group else None)
         # A term without its own timeout counts at the engine's default, not as 0 s.
         self.timeout = sum(t.reward.timeout or DEFAULT_TIMEOUT_S for t in self.terms)
         self.doc = "Rubric of " + ", ".join(names)
@@ -137,6 +141,10 @@ class Rubric(Reward):
     # -- in the worker ------------------------------------------------------------------------
     def _score_one(self, sample: Sample) -> Outcome:
         return self._combine_terms([t.reward.score_one(sample) for t in self.terms])
+
+    def score_batch(self, samples: list[Sample]) -> list[Outcome]:
+        per_term = [t.reward.score_batch(samples) for t in self.terms]
+        return [self._combine_terms([outcomes[i] for outcomes in per_term]) for i in range(len(samples))]
 
     def score_group(self, samples: list[Sample]) -> list[Outcome]:
         per_term = [t.reward.score_group(samples) for t in self.terms]

@@ -204,7 +204,12 @@ class Engine:
 
     def _make_units(self, parsed: list[Sample | None]) -> list[list[int]]:
         """One unit per sample; for a group reward, one unit per group (a sample without a group
-        is a group of its own)."""
+        is a group of its own); for a batched reward, batches of up to ``batch_size`` samples
+        sorted by length, so a forward pass pads little."""
+        batch_size = getattr(self.reward, "batch_size", None)
+        if not self.reward.is_group and batch_size:
+            present = sorted((i for i, s in enumerate(parsed) if s is not None), key=lambda i: _length(parsed[i]))
+            return [present[start:start + batch_size] for start in range(0, len(present), batch_size)]
         if not self.reward.is_group:
             return [[i] for i, s in enumerate(parsed) if s is not None]
         groups: dict[Any, list[int]] = {}
@@ -338,6 +343,13 @@ class Engine:
             return
         mean = sum(durations) / len(durations)
         self._unit_seconds = mean if self._unit_seconds is None else 0.7 * self._unit_seconds + 0.3 * mean
+
+
+def _length(sample: Sample | None) -> int:
+    prompt = sample.prompt if sample is not None else ""
+    if not isinstance(prompt, str):
+        prompt = "".join(str(m.get("content", "")) if isinstance(m, dict) else str(m) for m in prompt)
+    return len(prompt) + len(sample.completion if sample is not None else "")
 
 
 def _take_chunk(todo: deque[int], size: int, alone: set[int]) -> list[int]:

@@ -106,10 +106,8 @@ def run_unit(reward: Reward, samples: list[Sample], output_chars: int = 2000) ->
     sys.stdout = sys.stderr = captured
     start = time.perf_counter()
     try:
-        if reward.is_group:
-            outcomes = reward.score_group(samples)
-        else:
-            outcomes = [reward.score_one(samples[0])]
+        # A group reward's unit is one group, a batched reward's one batch, any other's one sample.
+        outcomes = reward.score_group(samples) if reward.is_group else reward.score_batch(samples)
     except KeyboardInterrupt:
         raise  # Ctrl-C in in-process mode; workers lead their own process group and never see it
     except BaseException as error:  # noqa: BLE001 - every failure becomes a typed Outcome

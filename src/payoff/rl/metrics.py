@@ -53,7 +53,7 @@ class MetricsLog:
             self.writer.close()
 
 
-def plot_curves(rows: list[dict[str, Any]], path: Path, title: str = "") -> Path | None:
+def plot_curves(rows: list[dict[str, Any]], path: Path, title: str = "", keys: tuple[str, ...] = CURVES) -> Path | None:
     """A grid of the main curves against step; None when matplotlib is missing or nothing logged."""
     try:
         import matplotlib
@@ -62,7 +62,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path, title: str = "") -> Path
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    keys = [key for key in CURVES if any(key in row for row in rows)]
+    keys = [key for key in keys if any(key in row for row in rows)]
     if not keys:
         return None
     columns = 2

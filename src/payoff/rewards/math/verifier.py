@@ -37,6 +37,10 @@ IMPLICIT_RULES = {"last_number", "last_expression", "conclusion", "latex_math", 
 
 
 _OPERATION = re.compile(r"[\w})\]]\s*[-+*/^]|\\[a-zA-Z]")  # an operation, not just a signed number
+# Plain numbers joined by arithmetic operators (squashed: no spaces), and the one such form that is
+# a value: a fraction of two integers.
+_UNEVALUATED = re.compile(r"[-+]?\(?\d[\d.,]*\)?(?:(?:[-+*/^x×÷]|\\times|\\cdot|\\div)\(?[-+]?\d[\d.,]*\)?)+")
+_FRACTION = re.compile(r"[-+]?\d+/\d+")
 
 
 def parse_answer(text: str) -> tuple[Node | None, str, str | None]:
@@ -125,9 +129,18 @@ class MathVerifier:
             others = {squash(box) for box in found.boxes[: len(found.boxes) - found.group_size]} - group - {""}
             if len(others) > self.options.max_other_boxes:
                 return "many_boxed_answers"
+        core = squash(found.text).strip(",.;:!?")
         if self.options.reject_prompt_copy and isinstance(prompt, str) and found.rule in IMPLICIT_RULES \
-                and _OPERATION.search(found.text) and squash(found.text) in squash(prompt):
+                and _OPERATION.search(found.text) and core in squash(prompt):
             return "answer_copies_prompt"  # an unmarked expression lifted from the prompt ("What is 6 * 7?")
+        arithmetic = bool(_UNEVALUATED.fullmatch(core)) and not _FRACTION.fullmatch(core)
+        if self.options.reject_prompt_copy and arithmetic and isinstance(prompt, str) and core in squash(prompt):
+            return "answer_copies_prompt"  # "The answer is 16+15" to "What is 16 + 15?", however marked
+        if found.rule == "last_expression" and arithmetic:
+            # "To find 16 + 15, simply add..." restates the sum it was asked for: the value of an
+            # expression the completion never evaluated, in plain prose, is not its answer (one it
+            # set as math, "Answer \( (9+1) \)", still counts, as in math-verify).
+            return "unevaluated_expression"
         if self.options.reject_prompt_copy and isinstance(prompt, str) and len(found.text) >= 20:
             # Copying most of the prompt back is a hack; an answer that merely appears in the
             # prompt (one of the vectors it lists) is not.
