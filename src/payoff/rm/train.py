@@ -119,7 +119,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
-    console = console or Console(stderr=True, quiet=not main)
+    console = console if console is not None and main else Console(stderr=True, quiet=not main)
     cfg = config
     run_dir = Path(resume) if resume else Path(cfg.run_dir)
     if resume:

@@ -34,6 +34,7 @@ _TRAILING_LIST = re.compile(r"((?:-?\d+(?:\.\d+)?\s*(?:,\s*or|,|or)\s*){2,}-?\d+
 _JOIN_WORDS = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
 _ALNUM = re.compile(r"[A-Za-z0-9]")
 _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+_SHORT_WORDS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2}(?![A-Za-z])")  # "It is 2.": two short words are prose too
 _SENTENCE_END = re.compile(r"\.(?:\s|$)|\n\n|<\|")
 # Tokens of a trailing math expression: a LaTeX command, a number, a word (prose), a single
 # letter (a variable), an operator or bracket, spaces; anything else ends the expression.
@@ -264,7 +265,7 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
         content = next(part for part in spans[-1].groups() if part)
         return Extraction(_clip(content), "latex_math")
     stripped = text.strip()
-    if stripped and len(stripped) <= 80 and not _PROSE.findall(stripped) and "\n" not in stripped:
+    if stripped and len(stripped) <= 80 and not _PROSE.findall(stripped) and len(_SHORT_WORDS.findall(stripped)) < 2 and "\n" not in stripped:
         return Extraction(stripped, "whole_completion")  # a bare answer such as "\frac{10}{9}"
     if last_number:
         hedge = _TRAILING_LIST.search(text)
