@@ -17,7 +17,7 @@ LAYERS = [
     {"rewards"},
     {"compose", "engine"},
     {"models", "tasks", "audit", "serve"},
-    {"integrations", "rl"},
+    {"integrations", "rl", "evaluate"},
     {"rm"},
     {"cli"},
     {"__main__"},

@@ -23,19 +23,16 @@ def separable_pairs(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
-def write_config(folder: Path, model: Path, run_dir: Path, steps: int = 8, **extra: str) -> Path:
+def write_config(folder: Path, model: Path, run_dir: Path, steps: int = 8) -> Path:
     train = separable_pairs(folder / "train.jsonl", 64, seed=1)
     held = separable_pairs(folder / "eval.jsonl", 24, seed=2)
-    lines = [f"seed = 3", f"steps = {steps}", f'run_dir = "{run_dir}"', "checkpoint_every = 2",
+    lines = ["seed = 3", f"steps = {steps}", f'run_dir = "{run_dir}"', "checkpoint_every = 2",
              "[model]", f'name = "{model}"', "max_length = 64",
              "[data]", f'train = "{train}"', f'eval = "{held}"',
              "[optim]", "lr = 3e-3", "batch_size = 8", "micro_batch = 4",
              "[log]", "progress = false", "tensorboard = false", "plot = true"]
-    text = "\n".join(lines) + "\n"
-    for key, value in extra.items():
-        text = text.replace(f"{key} = ", f"{key} = {value}  # ", 1) if f"\n{key} = " in "\n" + text else text
     path = folder / f"rm-{run_dir.name}.toml"
-    path.write_text(text)
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from payoff.cli import audit, info, rm, score, serve, train
+from payoff.cli import audit, evaluate, info, rm, score, serve, train
 
 app = typer.Typer(
     name="payoff",
@@ -21,6 +21,8 @@ app.command("monitor")(audit.monitor_command)
 app.command("train")(train.train_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(rm.app, name="rm")
+app.command("eval")(evaluate.eval_command)
+app.command("rescore")(evaluate.rescore_command)
 
 
 def main() -> None:

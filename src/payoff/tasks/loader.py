@@ -9,7 +9,20 @@ from typing import Any
 from payoff.io import read_records
 
 
+def read_table(path: str | Path) -> list[dict[str, Any]]:
+    """Every row of a JSONL / JSON-list / Parquet file or a datasets folder, as dicts; a JSONL
+    line that cannot be read is an error naming the line."""
+    return _records(Path(path))
+
+
 def _records(path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".json" and path.is_file():
+        import json
+
+        data = json.loads(path.read_text())
+        if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+            raise ValueError(f"{path}: a .json data file must hold a list of objects")
+        return data
     if path.is_dir():
         from datasets import load_from_disk
 

@@ -186,12 +186,17 @@ def _clip(answer: str) -> str:
     return answer[:MAX_ANSWER_CHARS]
 
 
+_BECAUSE = re.compile(r"\s+(?:because|since|as shown|as we|which is because)\s+", re.IGNORECASE)
+
+
 def _stated_answer(text: str) -> str:
     """The answer after "the answer is": its sentence, narrowed to what follows a last " is ",
     to its last math span, or, in prose, to its last number."""
     line = text.strip().split("\n", 1)[0]
     end = _SENTENCE_END.search(line)
     answer = (line[: end.start()] if end else line).strip().rstrip(".").strip()
+    # "4 because two plus two is four": the reason given after the answer is not the answer
+    answer = _BECAUSE.split(answer, 1)[0].strip().rstrip(",").strip() or answer
     if " is " in answer:
         answer = answer.rsplit(" is ", 1)[1].strip()
     spans = _MATH_SPANS.findall(answer)

@@ -1,0 +1,157 @@
+"""payoff's reward-model trainer against TRL's RewardTrainer, side by side, on one CPU machine.
+
+Same model (the embedded SmolLM2-135M-Instruct, full fine-tuning), same pairs (conversational:
+the prompt as a user message, each answer as the assistant's), batch size, max length, learning
+rate, schedule (linear decay, no warmup) and steps. TRL runs twice: at its defaults (its
+RewardConfig turns gradient checkpointing and bf16 on) and at its best sensible CPU setting (both
+off). Every run is its own process, so its peak RSS is its own. Reports held-out pairwise accuracy
+(each tool's own metric: payoff's ties-apart accuracy, TRL's eval accuracy), s/step of the training
+loop, and peak RSS; medians of --repeats runs.
+
+    python benchmarks/rm_vs_trl.py [--train PAIRS] [--eval PAIRS] [--steps 20] [--repeats 3]
+
+The default pairs are the worked example's verifier-built ones (examples/rm/worked_example.py);
+without them, a procedural set is built (correct vs wrong sums).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def procedural_pairs(path: Path, n: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    with open(path, "w") as handle:
+        for _ in range(n):
+            a, b = rng.randint(1, 20), rng.randint(1, 20)
+            wrong = a + b + rng.choice([-3, -2, -1, 1, 2, 3])
+            handle.write(json.dumps({"prompt": f"What is {a} + {b}? Answer with only the number.",
+                                     "chosen": f"{a + b}", "rejected": rng.choice([f"{wrong}", f"I think it is {wrong}."])}) + "\n")
+    return path
+
+
+def conversational(path: Path, out: Path) -> Path:
+    with open(out, "w") as handle:
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            prompt = row["prompt"] if isinstance(row["prompt"], list) else [{"role": "user", "content": row["prompt"]}]
+            as_messages = lambda x: x if isinstance(x, list) else [{"role": "assistant", "content": x}]  # noqa: E731
+            handle.write(json.dumps({"prompt": prompt, "chosen": as_messages(row["chosen"]), "rejected": as_messages(row["rejected"])}) + "\n")
+    return out
+
+
+def run_payoff(args: argparse.Namespace, folder: Path) -> dict:
+    from payoff.rm.config import load_rm_config
+    from payoff.rm.train import train_reward_model
+
+    overrides = [f"data.train='{args.train}'", f"data.eval='{args.eval}'", f"steps={args.steps}", f"run_dir='{folder / 'payoff'}'",
+                 "checkpoint_every=0", f"optim.lr={args.lr}", f"optim.batch_size={args.batch}", f"optim.micro_batch={args.batch}",
+                 f"model.max_length={args.max_length}", "log.progress=false", "log.tensorboard=false", "log.plot=false",
+                 f"eval_batch_size={args.batch}"]
+    summary = train_reward_model(load_rm_config(None, overrides))
+    return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
+
+
+def run_trl(args: argparse.Namespace, folder: Path, best: bool) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from payoff.models.default import policy_path
+
+    path = policy_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    load = lambda p: Dataset.from_list([json.loads(line) for line in Path(p).read_text().splitlines()])  # noqa: E731
+    options = dict(output_dir=str(folder / "trl"), max_steps=args.steps, per_device_train_batch_size=args.batch,
+                   per_device_eval_batch_size=args.batch, learning_rate=args.lr, max_length=args.max_length,
+                   lr_scheduler_type="linear", warmup_steps=0, report_to="none", save_strategy="no", eval_strategy="no",
+                   logging_steps=10, use_cpu=True, dataloader_num_workers=0, seed=0)
+    if best:
+        options.update(gradient_checkpointing=False, bf16=False)
+    trainer = RewardTrainer(model=model, args=RewardConfig(**options), train_dataset=load(args.train_conv),
+                            eval_dataset=load(args.eval_conv), processing_class=tokenizer)
+    started = time.perf_counter()
+    result = trainer.train()
+    seconds = time.perf_counter() - started
+    metrics = trainer.evaluate()
+    return {"accuracy": metrics.get("eval_accuracy"), "s_per_step": round(seconds / args.steps, 4),
+            "train_runtime": result.metrics.get("train_runtime"), "bf16": trainer.args.bf16,
+            "gradient_checkpointing": trainer.args.gradient_checkpointing}
+
+
+def child(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        if args.tool == "payoff":
+            result = run_payoff(args, Path(folder))
+        else:
+            result = run_trl(args, Path(folder), best=args.tool == "trl_best")
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--train", default="out/rm_example/pairs.train.jsonl")
+    parser.add_argument("--eval", default="out/rm_example/pairs.eval.jsonl")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tool", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--train-conv", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--eval-conv", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.tool:
+        child(args)
+        return
+    work = Path(tempfile.mkdtemp(prefix="rm-bench-"))
+    if not Path(args.train).exists():
+        args.train, args.eval = str(procedural_pairs(work / "train.jsonl", 400, 1)), str(procedural_pairs(work / "eval.jsonl", 100, 2))
+    args.train_conv = str(conversational(Path(args.train), work / "train.conv.jsonl"))
+    args.eval_conv = str(conversational(Path(args.eval), work / "eval.conv.jsonl"))
+    # payoff reads the same conversational rows TRL does
+    args.train, args.eval = args.train_conv, args.eval_conv
+    tools = ("payoff", "trl_defaults", "trl_best")
+    results: dict[str, list[dict]] = {tool: [] for tool in tools}
+    for repeat in range(args.repeats):
+        for tool in tools:  # interleaved, so drift on a noisy machine hits every tool alike
+            command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--train-conv", args.train_conv,
+                       "--eval-conv", args.eval_conv, "--steps", str(args.steps), "--batch", str(args.batch),
+                       "--max-length", str(args.max_length), "--lr", str(args.lr)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+            if line is None:
+                print(f"{tool} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+                continue
+            results[tool].append(json.loads(line[7:]))
+            print(f"repeat {repeat} {tool}: {results[tool][-1]}", file=sys.stderr, flush=True)
+    table = {}
+    for tool, runs in results.items():
+        if runs:
+            table[tool] = {key: statistics.median(r[key] for r in runs) for key in ("accuracy", "s_per_step", "peak_rss_mb")}
+            table[tool]["runs"] = len(runs)
+    base = table.get("payoff")
+    print(f"pairs: train {args.train}, eval {args.eval}; steps {args.steps}, batch {args.batch}, max_length {args.max_length}, lr {args.lr}")
+    print(f"{'tool':<14}{'held-out acc':>14}{'s/step':>10}{'peak RSS MB':>14}{'time ratio':>12}{'RSS ratio':>11}")
+    for tool, row in table.items():
+        ratio = row["s_per_step"] / base["s_per_step"] if base else float("nan")
+        rss = row["peak_rss_mb"] / base["peak_rss_mb"] if base else float("nan")
+        print(f"{tool:<14}{row['accuracy']:>14.3f}{row['s_per_step']:>10.3f}{row['peak_rss_mb']:>14.0f}{ratio:>12.2f}{rss:>11.2f}")
+    print(json.dumps(table))
+
+
+if __name__ == "__main__":
+    main()
