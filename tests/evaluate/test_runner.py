@@ -63,8 +63,9 @@ def test_cli_writes_the_report_folder(tmp_path: Path) -> None:
     rows = [{"prompt": "q", "chosen": "longer answer", "rejected": "short", "subset": "alpacaeval-easy"},
             {"prompt": "q", "chosen": "x", "rejected": "much longer", "subset": "math-prm"}]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    done = subprocess.run([sys.executable, "-m", "payoff", "eval", "rewardbench", "--data", str(data), "--reward", str(HERE / "scorers.py") + ":length",
-                           "--report", str(tmp_path / "report")], capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "payoff", "eval", "rewardbench", "--data", str(data), "--reward", f"{HERE / 'scorers.py'}:length",
+               "--report", str(tmp_path / "report")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["sections"] == {"Chat": 1.0, "Reasoning": 0.0} and report["overall"] == 0.5
