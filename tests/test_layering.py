@@ -17,7 +17,7 @@ LAYERS = [
     {"rewards"},
     {"compose", "engine"},
     {"models", "tasks", "audit", "serve"},
-    {"integrations", "rl", "evaluate"},
+    {"integrations", "rl", "evaluate", "select"},
     {"rm"},
     {"cli"},
     {"__main__"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from payoff.cli import audit, evaluate, info, rm, score, serve, train
+from payoff.cli import audit, evaluate, info, rm, score, select, serve, train
 
 app = typer.Typer(
     name="payoff",
@@ -23,6 +23,7 @@ app.command("serve")(serve.serve_command)
 app.add_typer(rm.app, name="rm")
 app.command("eval")(evaluate.eval_command)
 app.command("rescore")(evaluate.rescore_command)
+app.command("select")(select.select_command)
 
 
 def main() -> None:
