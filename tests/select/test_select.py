@@ -91,7 +91,8 @@ def test_curves_by_hand_and_the_oracle() -> None:
 
 
 def test_the_cli_on_a_candidates_file(tmp_path: Path) -> None:
-    rows = [{"prompt": "What is 2+2?", "reference": "4", "completions": ["4", "The answer is 4.", "5", "5", "5"], "scores": [0.9, 0.8, 0.1, 0.2, 0.3]},
+    rows = [{"prompt": "What is 2+2?", "reference": "4", "completions": ["4", "The answer is 4.", "5", "5", "5"],
+             "scores": [0.9, 0.8, 0.1, 0.2, 0.3]},
             {"prompt": "What is 3+3?", "reference": "6", "completions": ["6", "7", "6.0", "8", "9"], "scores": [0.5, 0.8, 0.4, 0.1, 0.1]}]
     path = tmp_path / "candidates.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
