@@ -19,6 +19,7 @@ LAYERS = [
     {"models", "tasks", "audit", "serve"},
     {"integrations", "rl", "evaluate", "select"},
     {"rm"},
+    {"dpo"},
     {"cli"},
     {"__main__"},
 ]

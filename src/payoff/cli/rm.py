@@ -155,3 +155,23 @@ def task_rows_for(task: str, count: int, seed: int, data: Path | None, level: in
 
         return load_rows(data, limit=count)
     raise typer.BadParameter(f"unknown task {task!r}", param_hint="--task")
+
+
+def dpo_command(
+    config: Path | None = typer.Argument(None, help="TOML config (docs/dpo.md); [data] train = PAIRS is required"),
+    set_: list[str] = typer.Option([], "--set", help="override a config value: section.key=value (TOML value), repeatable"),
+    resume: Path | None = typer.Option(None, "--resume", help="continue the run in this folder from its newest checkpoint"),
+) -> None:
+    """Offline preference optimisation (DPO, IPO, conservative/robust DPO, SimPO, RPO)."""
+    from payoff.dpo.config import DPOConfigError, load_dpo_config
+    from payoff.dpo.train import train_dpo
+    from payoff.rm.data import PreferenceDataError
+
+    base = json.loads((resume / "config.json").read_text()) if resume is not None and config is None and (resume / "config.json").exists() else None
+    try:
+        loaded = load_dpo_config(config, list(set_), base=base)
+        summary = train_dpo(loaded, resume=resume, console=err)
+    except (DPOConfigError, PreferenceDataError, OSError) as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps({k: v for k, v in summary.items() if k not in ("before", "after", "data")}))
