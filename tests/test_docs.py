@@ -56,3 +56,19 @@ def test_every_reward_model_config_key_is_documented() -> None:
     text = (Path(__file__).resolve().parent.parent / "docs" / "rm.md").read_text()
     missing = [key for key in keys(RMTrainConfig) if f"| `{key}` |" not in text]
     assert missing == []
+
+
+def test_every_dpo_config_key_is_documented() -> None:
+    from pydantic import BaseModel
+
+    from payoff.dpo.config import DPOConfig
+
+    def keys(model, prefix=""):
+        for name, field in model.model_fields.items():
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                yield from keys(field.annotation, prefix + name + ".")
+            else:
+                yield prefix + name
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "dpo.md").read_text()
+    assert [key for key in keys(DPOConfig) if f"| `{key}` |" not in text] == []
