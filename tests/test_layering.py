@@ -19,7 +19,7 @@ LAYERS = [
     {"models", "tasks", "audit", "serve"},
     {"integrations", "rl", "evaluate", "select"},
     {"rm"},
-    {"dpo"},
+    {"dpo", "prm"},
     {"cli"},
     {"__main__"},
 ]

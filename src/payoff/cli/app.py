@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from payoff.cli import audit, evaluate, info, rm, score, select, serve, train
+from payoff.cli import audit, evaluate, info, prm, rm, score, select, serve, train
 
 app = typer.Typer(
     name="payoff",
@@ -22,6 +22,7 @@ app.command("train")(train.train_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(rm.app, name="rm")
 app.command("dpo")(rm.dpo_command)
+app.add_typer(prm.app, name="prm")
 app.command("eval")(evaluate.eval_command)
 app.command("rescore")(evaluate.rescore_command)
 app.command("select")(select.select_command)

@@ -1,0 +1,128 @@
+"""Automatic step labels without humans: Math-Shepherd (Wang et al. 2024) and PAV progress
+(Setlur et al. 2024).
+
+For each solution and each step k, N continuations are sampled from the prefix ending at step k
+and verified by any payoff reward through the engine. The soft label is the fraction that reach a
+correct answer (an estimate of P(correct | prefix)); the hard label is whether any does. PAV's
+progress label is the change of that estimate from the previous prefix (the prompt alone before
+step 0): soft_k - soft_{k-1}.
+
+Generation is batched across prefixes; each prefix's verdicts are cached by (policy, prefix,
+N, max_new_tokens, temperature, seed), so a rerun after a kill generates only what is missing; the
+output is written solution by solution and a rerun skips what is written. The report counts the
+continuations and generated tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from payoff.core import Reward
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _load_cache(path: Path | None) -> dict[str, list[bool]]:
+    if path is None or not path.exists():
+        return {}
+    cache = {}
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+            cache[row["key"]] = row["correct"]
+        except (ValueError, KeyError):
+            continue  # a line cut by a kill
+    return cache
+
+
+def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int = 8, policy: str = "smollm2-135m-instruct",
+                  max_new_tokens: int = 96, temperature: float = 1.0, seed: int = 0, out: Path | None = None,
+                  cache: Path | None = None, separator: str = "\n\n", workers: int = 2, batch_size: int = 32,
+                  on_progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows in TRL's PRM format (``prompt``, ``completions`` = steps, ``labels`` = soft labels in
+    [0, 1], plus ``hard_labels``, ``progress``, ``reference``) and the cost report."""
+    import torch
+
+    from payoff.engine import Engine
+    from payoff.models.default import load_policy
+    from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
+
+    done: dict[int, dict[str, Any]] = {}
+    if out is not None and out.exists():
+        for line in out.read_text().splitlines():
+            try:
+                row = json.loads(line)
+                done[row["meta"]["index"]] = row
+            except (ValueError, KeyError):
+                continue
+    verdicts = _load_cache(cache)
+    torch.manual_seed(seed)
+    model, tokenizer = load_policy(policy)
+    model.eval()
+    generator = HFGenerator(model, tokenizer, batch_size=batch_size)
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature)
+    report = {"solutions": len(rows), "resumed": len(done), "continuations": 0, "generated_tokens": 0, "cached_prefixes": 0,
+              "prefixes": 0}
+    results: list[dict[str, Any]] = []
+    with Engine(reward, workers=workers) as engine:
+        for index, row in enumerate(rows):
+            if index in done:
+                results.append(done[index])
+                continue
+            steps = list(row["completions"] if "completions" in row else row["steps"])
+            head = render_prompt(tokenizer, row["prompt"])
+            prefixes = [""] + [separator.join(steps[: k + 1]) + separator for k in range(len(steps))]
+            estimates = []
+            for prefix in prefixes:
+                key = _key(policy, head, prefix, rollouts, max_new_tokens, temperature, seed)
+                report["prefixes"] += 1
+                if key not in verdicts:
+                    texts = generator.generate([head + prefix] * rollouts, params)
+                    report["continuations"] += rollouts
+                    report["generated_tokens"] += sum(len(ids) for ids in texts.completion_ids)
+                    samples = [{"prompt": row["prompt"], "completion": prefix + text, "reference": row.get("reference")} for text in texts.texts]
+                    verdicts[key] = [o.status == "ok" and o.score is not None and o.score >= 1.0 for o in engine.score(samples)]
+                    if cache is not None:
+                        with open(cache, "a") as handle:
+                            handle.write(json.dumps({"key": key, "correct": verdicts[key]}) + "\n")
+                else:
+                    report["cached_prefixes"] += 1
+                estimates.append(sum(verdicts[key]) / len(verdicts[key]))
+            soft = estimates[1:]
+            labelled = {"prompt": row["prompt"], "completions": steps, "labels": soft, "hard_labels": [s > 0 for s in soft],
+                        "progress": [b - a for a, b in zip(estimates[:-1], estimates[1:])], "p_correct_from_prompt": estimates[0],
+                        "reference": row.get("reference"), "meta": {"index": index, "truth": row.get("label")}}
+            results.append(labelled)
+            if out is not None:
+                with open(out, "a") as handle:
+                    handle.write(json.dumps(labelled) + "\n")
+            if on_progress is not None:
+                on_progress(1)
+    return results, report
+
+
+def agreement_with_truth(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How the automatic labels match planted first-wrong steps (rows with ``meta.truth``): the
+    share of solutions whose first hard-label False is the planted step (or none for a correct
+    one), and the per-step agreement of hard labels with the truth (a step is right iff before
+    the planted error)."""
+    exact, steps, agree = 0, 0, 0
+    for row in rows:
+        truth = row["meta"].get("truth")
+        if truth is None:
+            continue
+        hard = row["hard_labels"]
+        predicted = next((k for k, value in enumerate(hard) if not value), -1)
+        exact += predicted == truth
+        for k, value in enumerate(hard):
+            steps += 1
+            agree += value == (truth == -1 or k < truth)
+    counted = sum(1 for row in rows if row["meta"].get("truth") is not None)
+    return {"solutions": counted, "first_wrong_step_exact": exact / counted if counted else None,
+            "step_agreement": agree / steps if steps else None}
