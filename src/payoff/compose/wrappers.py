@@ -69,3 +69,32 @@ def step_shaped(base: Reward, method: str = "clip", eta: float = 0.0, name: str 
         return Outcome.ok(value, {"raw": outcome.score or 0.0}, step_rewards=shaped)
 
     return Reward(score, name=name or f"{method}({base.name})", doc=step_shaped.__doc__).with_recipe(step_shaped, base, method, eta, name)
+
+
+def fallback(primary: Reward, secondary: Reward, on: tuple[str, ...] = ("abstain",), name: str | None = None) -> Reward:
+    """The primary reward's outcome, except where its status is one of ``on`` (by default: where
+    it abstains, as a verifier does on an answer it cannot parse): there, and only there, the
+    secondary reward is asked (a judge behind the `math` verifier). ``components["fallback"]`` says
+    which one scored; the primary's verdict stays in ``info["primary"]``. Batched when either is,
+    so a model-backed secondary sees all its samples of a batch at once."""
+    if primary.is_group or secondary.is_group:
+        raise ValueError("fallback takes per-sample rewards (not group rewards)")
+
+    def score(samples: list[Sample]) -> list[Outcome]:
+        first = primary.score_batch(samples)
+        redo = [i for i, outcome in enumerate(first) if outcome.status in on]
+        second = secondary.score_batch([samples[i] for i in redo]) if redo else []
+        out = []
+        for i, outcome in enumerate(first):
+            if i in redo:
+                other = second[redo.index(i)]
+                out.append(Outcome(other.score, other.status, {**other.components, "fallback": 1.0},
+                                   {**other.info, "primary": {"status": outcome.status, **outcome.info}}))
+            else:
+                out.append(Outcome(outcome.score, outcome.status, {**outcome.components, "fallback": 0.0}, outcome.info))
+        return out
+
+    sizes = [r.batch_size for r in (primary, secondary) if getattr(r, "batch_size", None)]
+    made = Reward(score, name=name or f"{primary.name}|{secondary.name}", doc=fallback.__doc__, batch_size=min(sizes) if sizes else 1)
+    made.timeout_s = (primary.timeout_s or 30.0) + (secondary.timeout_s or 30.0)
+    return made.with_recipe(fallback, primary, secondary, on, name)

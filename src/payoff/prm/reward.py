@@ -52,5 +52,6 @@ def prm(samples: list[Sample], path: str = "", aggregate: str = "min", steps: st
     outcomes = []
     for step_scores in scores:
         components = {f"step_{k}": value for k, value in enumerate(step_scores)}
-        outcomes.append(Outcome.ok(aggregate_steps(step_scores, aggregate), components, step_scores=step_scores, steps=len(step_scores)))
+        outcomes.append(Outcome.ok(aggregate_steps(step_scores, aggregate), components, step_scores=step_scores,
+                                   step_rewards=step_scores, steps=len(step_scores)))
     return outcomes
