@@ -25,7 +25,7 @@ def _load(path: str) -> tuple[Any, Any, Any, dict[str, Any]]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from payoff.models.default import load_policy
-    from payoff.rm.model import quiet_loading
+    from payoff.models.default import quiet_loading
 
     quiet_loading()
     folder = Path(path) / "model" if (Path(path) / "model" / "dpo.json").is_file() else Path(path)

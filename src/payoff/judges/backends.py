@@ -51,7 +51,7 @@ class LocalBackend:
         with self._lock:
             if self.name not in self._cache:
                 from payoff.models.default import load_policy
-                from payoff.rm.model import quiet_loading
+                from payoff.models.default import quiet_loading
 
                 quiet_loading()
                 model, tokenizer = load_policy(self.name)

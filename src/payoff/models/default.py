@@ -82,3 +82,11 @@ def load_policy(name: str = DEFAULT_POLICY, dtype: str = "float32") -> tuple[Any
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     return model, tokenizer
+
+
+def quiet_loading() -> None:
+    """No "Loading weights" progress bars: inside a reward they would land in every outcome's
+    captured output."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()

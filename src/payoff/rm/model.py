@@ -72,18 +72,12 @@ class RewardModel(torch.nn.Module):
         return self.head(picked.to(self.head.weight.dtype))
 
 
-def quiet_loading() -> None:
-    """No "Loading weights" progress bars: inside a reward they would land in every outcome's
-    captured output."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-
-
 def load_trunk(name: str, dtype: str = "float32") -> tuple[Any, Any]:
     """The base model without its LM head (payoff's embedded default or a local folder) and its
     tokenizer, with a pad token set."""
     from transformers import AutoModel, AutoTokenizer
+
+    from payoff.models.default import quiet_loading
 
     quiet_loading()
     from payoff.models.default import policy_path
@@ -182,6 +176,8 @@ def load_reward_model(path: str | Path, merge: bool = True, dtype: str = "float3
     """(model in eval mode, tokenizer, info) from a run folder or a model folder. ``merge`` folds
     a LoRA adapter into the trunk for faster scoring."""
     from transformers import AutoModel, AutoTokenizer
+
+    from payoff.models.default import quiet_loading
 
     quiet_loading()
     folder = model_folder(path)
