@@ -72,3 +72,19 @@ def test_every_dpo_config_key_is_documented() -> None:
 
     text = (Path(__file__).resolve().parent.parent / "docs" / "dpo.md").read_text()
     assert [key for key in keys(DPOConfig) if f"| `{key}` |" not in text] == []
+
+
+def test_every_prm_config_key_is_documented() -> None:
+    from pydantic import BaseModel
+
+    from payoff.prm.config import PRMConfig
+
+    def keys(model, prefix=""):
+        for name, field in model.model_fields.items():
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+                yield from keys(field.annotation, prefix + name + ".")
+            else:
+                yield prefix + name
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "prm.md").read_text()
+    assert [key for key in keys(PRMConfig) if f"| `{key}` |" not in text] == []

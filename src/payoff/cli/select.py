@@ -41,7 +41,8 @@ def select_command(
     methods = [m.strip() for option in method for m in option.split(",") if m.strip()]
     for name in methods:
         if name in GENERATIVE:
-            raise typer.BadParameter(f"{name} (step-level search) needs a process reward model, not built yet", param_hint="--method")
+            raise typer.BadParameter(f"{name}: PRM-guided step-level search is not implemented yet (use bon with a prm reward)",
+                                     param_hint="--method")
         if name not in ALL:
             raise typer.BadParameter(f"unknown method {name!r}; methods: {', '.join(ALL)}", param_hint="--method")
     try:
