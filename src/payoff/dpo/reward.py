@@ -24,8 +24,7 @@ _LOCK = threading.Lock()
 def _load(path: str) -> tuple[Any, Any, Any, dict[str, Any]]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from payoff.models.default import load_policy
-    from payoff.models.default import quiet_loading
+    from payoff.models.default import load_policy, quiet_loading
 
     quiet_loading()
     folder = Path(path) / "model" if (Path(path) / "model" / "dpo.json").is_file() else Path(path)

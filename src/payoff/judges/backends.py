@@ -50,8 +50,7 @@ class LocalBackend:
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self.name not in self._cache:
-                from payoff.models.default import load_policy
-                from payoff.models.default import quiet_loading
+                from payoff.models.default import load_policy, quiet_loading
 
                 quiet_loading()
                 model, tokenizer = load_policy(self.name)
