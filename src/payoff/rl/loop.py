@@ -137,9 +137,13 @@ def _loop(trainer: Trainer, engine: Any, log: MetricsLog, console: Any, before: 
                     progress.console.print(f"[yellow]step {trainer.step}: {warning}[/]")
             log.log(row)
             if cfg.log.samples_every and trainer.step % cfg.log.samples_every == 0:
+                # Enough to rescore offline (`payoff rescore`): the reference, the prompt group, the status.
                 shown = [{"prompt": batch.rows[i // batch.group_size]["prompt"],
+                          "reference": batch.rows[i // batch.group_size].get("reference"),
+                          "group": f"{trainer.step}-{i // batch.group_size}",
                           "completion": batch.rollouts.texts[i],
-                          "reward": batch.outcomes[i].score} for i in range(min(cfg.log.samples_shown, len(batch.outcomes)))]
+                          "reward": batch.outcomes[i].score, "status": batch.outcomes[i].status}
+                         for i in range(min(cfg.log.samples_shown, len(batch.outcomes)))]
                 log.log_samples(trainer.step, shown)
                 for item in shown:
                     progress.console.print(f"[dim]step {trainer.step} | {item['completion'][:80]!r} -> {item['reward']}[/]")
