@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-6)
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--defaults-repeats", type=int, default=None,
+                        help="repeats of TRL at its defaults (bf16 autocast is slow on CPU); default: --repeats")
     parser.add_argument("--tool", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--train-conv", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--eval-conv", default=None, help=argparse.SUPPRESS)
@@ -99,6 +101,8 @@ def main() -> None:
     results: dict[str, list[dict]] = {tool: [] for tool in tools}
     for repeat in range(args.repeats):
         for tool in tools:
+            if tool == "trl_defaults" and args.defaults_repeats is not None and repeat >= args.defaults_repeats:
+                continue
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--train-conv", args.train_conv,
                        "--eval-conv", args.eval_conv, "--steps", str(args.steps), "--batch", str(args.batch), "--max-length",
                        str(args.max_length), "--lr", str(args.lr), "--beta", str(args.beta)]

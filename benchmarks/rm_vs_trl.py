@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--defaults-repeats", type=int, default=None,
+                        help="repeats of TRL at its defaults (bf16 autocast is slow on CPU); default: --repeats")
     parser.add_argument("--tool", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--train-conv", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--eval-conv", default=None, help=argparse.SUPPRESS)
@@ -127,7 +129,9 @@ def main() -> None:
     tools = ("payoff", "trl_defaults", "trl_best")
     results: dict[str, list[dict]] = {tool: [] for tool in tools}
     for repeat in range(args.repeats):
-        for tool in tools:  # interleaved, so drift on a noisy machine hits every tool alike
+        for tool in tools:
+            if tool == "trl_defaults" and args.defaults_repeats is not None and repeat >= args.defaults_repeats:
+                continue  # interleaved, so drift on a noisy machine hits every tool alike
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--train-conv", args.train_conv,
                        "--eval-conv", args.eval_conv, "--steps", str(args.steps), "--batch", str(args.batch),
                        "--max-length", str(args.max_length), "--lr", str(args.lr)]
