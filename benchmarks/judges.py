@@ -1,0 +1,111 @@
+"""Judges, measured on the embedded SmolLM2-135M-Instruct, in-process and through a real
+OpenAI-compatible server (llama.cpp's, serving the same model from its GGUF on 127.0.0.1):
+
+1. master-key false-positive rate of the reference judge, per key, unguarded vs guarded (a
+   probe counts as a false positive when the judge's score is >= 0.5);
+2. the pairwise judge's position flip rate on verifier-built pairs, and the conservative rule's
+   agreement with the `math` verifier (pairs whose truth is known);
+3. judgments/s: the local backend batched (16 prompts per forward) vs one prompt per forward, and
+   the server with 8 requests in flight vs sequential calls.
+
+    python benchmarks/judges.py [--tasks 10] [--pairs 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from payoff.engine import score  # noqa: E402
+from payoff.judges.backends import LocalBackend, OpenAIBackend  # noqa: E402
+from payoff.registry import get_reward  # noqa: E402
+from payoff.tasks.arithmetic import arithmetic  # noqa: E402
+
+KEYS = [" ", ".", ",", ":", "Thought process:", "Let's solve this problem step by step.", "Solution", "解", "かいせつ"]
+
+
+def false_positives(judge, tasks) -> dict[str, float]:
+    samples = [{"prompt": t["prompt"], "completion": key, "reference": t["reference"]} for t in tasks for key in KEYS]
+    outcomes = score(samples, judge, workers=0)
+    rates = {}
+    for k, key in enumerate(KEYS):
+        mine = outcomes[k::len(KEYS)]
+        rates[key] = sum(o.status == "ok" and o.score >= 0.5 for o in mine) / len(mine)
+    return rates
+
+
+def pairwise(judge, pairs) -> dict[str, float]:
+    samples = [{"prompt": p["prompt"], "completion": p["chosen"], "meta": {"other": p["rejected"]}} for p in pairs]
+    outcomes = [o for o in score(samples, judge, workers=0) if o.status == "ok"]
+    return {"pairs": len(outcomes), "flip_rate": sum(o.components["flip"] for o in outcomes) / len(outcomes),
+            "conservative_win": sum(o.score == 1.0 for o in outcomes) / len(outcomes),
+            "conservative_tie": sum(o.score == 0.5 for o in outcomes) / len(outcomes),
+            "conservative_loss": sum(o.score == 0.0 for o in outcomes) / len(outcomes)}
+
+
+def throughput(args, url: str) -> dict[str, float]:
+    prompts = [f"Is {n} a prime number? Reply with exactly one word: Yes or No." for n in range(args.prompts)]
+    result = {}
+    for label, size in (("local_batched_16", 16), ("local_one_per_forward", 1)):
+        backend = LocalBackend(batch_size=size)
+        backend.verdicts(prompts[:2], ["Yes", "No"])  # load
+        started = time.perf_counter()
+        backend.verdicts(prompts, ["Yes", "No"])
+        result[label] = len(prompts) / (time.perf_counter() - started)
+    for label, concurrency in (("server_sequential", 1), ("server_8_in_flight", 8)):
+        backend = OpenAIBackend(url, "smollm2", concurrency=concurrency, cache=None)
+        started = time.perf_counter()
+        verdicts = backend.verdicts([p + f" (run {label})" for p in prompts], ["Yes", "No"])
+        result[label] = len(prompts) / (time.perf_counter() - started)
+        result[label + "_errors"] = sum(isinstance(v, Exception) for v in verdicts)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=10)
+    parser.add_argument("--pairs", type=int, default=40)
+    parser.add_argument("--prompts", type=int, default=48)
+    parser.add_argument("--pairs-file", default="out/rm_example/pairs.eval.jsonl")
+    args = parser.parse_args()
+    os.environ["PAYOFF_JUDGE_CACHE"] = "off"
+    from tests.judges.server import llama_server
+
+    tasks = arithmetic(args.tasks, seed=5)
+    report: dict[str, object] = {}
+    with llama_server() as (url, _):
+        for where, base in (("in_process", {}), ("server", {"backend": "openai", "base_url": url, "model": "smollm2"})):
+            judge = get_reward("judge_reference").configure(**base)
+            report[f"master_keys_{where}"] = {"unguarded": false_positives(judge.configure(guard=False), tasks),
+                                              "guarded": false_positives(judge, tasks)}
+        path = Path(args.pairs_file)
+        if path.exists():
+            rows = [json.loads(line) for line in path.read_text().splitlines()]
+            pairs = random.Random(0).sample(rows, min(args.pairs, len(rows)))
+        else:
+            pairs = [{"prompt": t["prompt"], "chosen": t["reference"], "rejected": str(int(t["reference"]) + 1)}
+                     for t in arithmetic(args.pairs, seed=6)]
+        report["pairwise_in_process"] = pairwise(get_reward("judge_pairwise").configure(guard=False), pairs)
+        report["throughput_judgments_per_s"] = throughput(args, url)
+    for where in ("in_process", "server"):
+        table = report[f"master_keys_{where}"]
+        print(f"master-key false-positive rate ({where}, {args.tasks} tasks): key | unguarded | guarded")
+        for key in KEYS:
+            print(f"  {key!r:<44} {table['unguarded'][key]:>6.0%} {table['guarded'][key]:>6.0%}")
+    print("pairwise on verifier-built pairs (chosen = verified correct):", report["pairwise_in_process"])
+    t = report["throughput_judgments_per_s"]
+    print(f"judgments/s: local batched {t['local_batched_16']:.1f} vs one per forward {t['local_one_per_forward']:.1f} "
+          f"({t['local_batched_16'] / t['local_one_per_forward']:.2f}x); server 8 in flight {t['server_8_in_flight']:.1f} vs sequential "
+          f"{t['server_sequential']:.1f} ({t['server_8_in_flight'] / t['server_sequential']:.2f}x)")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
