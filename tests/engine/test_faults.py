@@ -24,6 +24,11 @@ TIMEOUT = 3.0
 # from "waited out" (the hanging samples sleep for hours) and "a crash settled" from "a crash
 # waited out to its timeout" (1.5 s < 3 s).
 SETTLE_SLACK_S = 1.5
+# A hang is killed at the first watchdog tick after its deadline, and a tick can wait behind a
+# pool rebuild after another worker died (forking new workers from a parent that holds torch):
+# a 3 s hang once settled at 4.73 s in the full suite on a quiet 2-core machine. Still far from
+# "waited out" (the sleepers sleep for hours).
+HANG_SLACK_S = 3.0
 
 EXPECTED = {
     "sleep": ("timeout", None),
@@ -102,7 +107,7 @@ def test_thousand_samples_with_every_kind_of_failure(tmp_path: Path) -> None:
             if needle:
                 assert needle in outcome.info["error"], (kind, outcome.info)
             if status == "timeout":
-                assert TIMEOUT * 0.95 <= outcome.info["elapsed_s"] <= TIMEOUT + SETTLE_SLACK_S, (kind, outcome.info)
+                assert TIMEOUT * 0.95 <= outcome.info["elapsed_s"] <= TIMEOUT + HANG_SLACK_S, (kind, outcome.info)
             elif kind in ("exit", "segfault"):
                 assert outcome.info["elapsed_s"] <= SETTLE_SLACK_S, (kind, outcome.info)
     assert counts["ok"] == 1000 - 2 * len(bad_kinds)
