@@ -7,7 +7,8 @@ correct answer (an estimate of P(correct | prefix)); the hard label is whether a
 progress label is the change of that estimate from the previous prefix (the prompt alone before
 step 0): soft_k - soft_{k-1}.
 
-Generation is batched across prefixes; each prefix's verdicts are cached by (policy, prefix,
+Generation is batched over a prefix's N continuations (not yet across prefixes); each prefix's
+verdicts are cached by (policy, prefix,
 N, max_new_tokens, temperature, seed), so a rerun after a kill generates only what is missing; the
 output is written solution by solution and a rerun skips what is written. The report counts the
 continuations and generated tokens.
