@@ -24,67 +24,24 @@ def test_doc_example_runs(block: str) -> None:
     exec(compile(block, "<doc example>", "exec"), {"__name__": "__doc_example__"})
 
 
-def test_every_training_config_key_is_documented() -> None:
+def _config_keys(model, prefix: str = ""):
     from pydantic import BaseModel
 
-    from payoff.rl.config import TrainConfig
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from _config_keys(field.annotation, prefix + name + ".")
+        else:
+            yield prefix + name
 
-    def keys(model, prefix=""):
-        for name, field in model.model_fields.items():
-            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-                yield from keys(field.annotation, prefix + name + ".")
-            else:
-                yield prefix + name
 
-    text = (Path(__file__).resolve().parent.parent / "docs" / "train.md").read_text()
-    missing = [key for key in keys(TrainConfig) if f"| `{key}` |" not in text]
+@pytest.mark.parametrize(("module", "config", "page"), [
+    ("payoff.rl.config", "TrainConfig", "train.md"), ("payoff.rm.config", "RMTrainConfig", "rm.md"),
+    ("payoff.dpo.config", "DPOConfig", "dpo.md"), ("payoff.prm.config", "PRMConfig", "prm.md"),
+])
+def test_every_config_key_is_documented(module: str, config: str, page: str) -> None:
+    import importlib
+
+    model = getattr(importlib.import_module(module), config)
+    text = (DOCS / page).read_text()
+    missing = [key for key in _config_keys(model) if f"| `{key}` |" not in text]
     assert missing == []
-
-
-def test_every_reward_model_config_key_is_documented() -> None:
-    from pydantic import BaseModel
-
-    from payoff.rm.config import RMTrainConfig
-
-    def keys(model, prefix=""):
-        for name, field in model.model_fields.items():
-            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-                yield from keys(field.annotation, prefix + name + ".")
-            else:
-                yield prefix + name
-
-    text = (Path(__file__).resolve().parent.parent / "docs" / "rm.md").read_text()
-    missing = [key for key in keys(RMTrainConfig) if f"| `{key}` |" not in text]
-    assert missing == []
-
-
-def test_every_dpo_config_key_is_documented() -> None:
-    from pydantic import BaseModel
-
-    from payoff.dpo.config import DPOConfig
-
-    def keys(model, prefix=""):
-        for name, field in model.model_fields.items():
-            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-                yield from keys(field.annotation, prefix + name + ".")
-            else:
-                yield prefix + name
-
-    text = (Path(__file__).resolve().parent.parent / "docs" / "dpo.md").read_text()
-    assert [key for key in keys(DPOConfig) if f"| `{key}` |" not in text] == []
-
-
-def test_every_prm_config_key_is_documented() -> None:
-    from pydantic import BaseModel
-
-    from payoff.prm.config import PRMConfig
-
-    def keys(model, prefix=""):
-        for name, field in model.model_fields.items():
-            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-                yield from keys(field.annotation, prefix + name + ".")
-            else:
-                yield prefix + name
-
-    text = (Path(__file__).resolve().parent.parent / "docs" / "prm.md").read_text()
-    assert [key for key in keys(PRMConfig) if f"| `{key}` |" not in text] == []

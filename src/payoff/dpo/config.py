@@ -4,13 +4,12 @@ optional ``[eval]`` table for held-out greedy accuracy on a task. Documented in 
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from payoff.rl.config import LoraConfig, apply_overrides
+from payoff.rl.config import LoraConfig, load_toml_config
 from payoff.rm.config import RMDataConfig, RMLogConfig, RMOptimConfig
 
 
@@ -62,17 +61,4 @@ class DPOConfigError(ValueError):
 
 
 def load_dpo_config(path: str | Path | None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> DPOConfig:
-    data: dict[str, Any] = dict(base or {})
-    if path is not None:
-        with open(path, "rb") as handle:
-            try:
-                data = tomllib.load(handle)
-            except tomllib.TOMLDecodeError as error:
-                raise DPOConfigError(f"{path}: {error}") from None
-    try:
-        return DPOConfig.model_validate(apply_overrides(data, overrides or []))
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        raise DPOConfigError(f"{path or 'config'}: {problems}") from None
-    except ValueError as error:
-        raise DPOConfigError(str(error)) from None
+    return load_toml_config(DPOConfig, DPOConfigError, path, overrides, base)

@@ -26,7 +26,7 @@ from payoff.rl.logprobs import pack, token_logprobs
 from payoff.rl.metrics import MetricsLog, plot_curves
 from payoff.rm.data import Pair, read_pairs
 from payoff.rm.model import RenderSpec, render
-from payoff.rm.train import learning_rate, step_indices
+from payoff.rm.train import held_out_split, learning_rate, step_indices
 
 CURVES = ("loss", "reward_accuracy", "reward_margin", "logp_chosen", "logp_rejected", "grad_norm")
 
@@ -146,10 +146,7 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
         eval_pairs, eval_report = read_pairs(cfg.data.eval, cfg.data.fields, cfg.data.on_bad)
         reports["eval"] = eval_report.to_dict()
     else:
-        order = list(range(len(train_pairs)))
-        random.Random(cfg.seed).shuffle(order)
-        cut = max(1, int(len(order) * cfg.data.eval_fraction))
-        eval_pairs, train_pairs = [train_pairs[i] for i in sorted(order[:cut])], [train_pairs[i] for i in sorted(order[cut:])]
+        train_pairs, eval_pairs = held_out_split(train_pairs, cfg.data.eval_fraction, cfg.seed)
     train_pairs, eval_pairs = train_pairs[: cfg.data.train_size], eval_pairs[: cfg.data.eval_size]
     model_config = ModelConfig(name=cfg.model.name, lora=cfg.model.lora, chat_template=cfg.model.chat_template,
                                gradient_checkpointing=cfg.model.gradient_checkpointing)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from payoff.rl.config import LoraConfig, apply_overrides
+from payoff.rl.config import LoraConfig, load_toml_config
 from payoff.rm.config import RMLogConfig, RMOptimConfig
 
 
@@ -57,17 +56,4 @@ class PRMConfigError(ValueError):
 
 
 def load_prm_config(path: str | Path | None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> PRMConfig:
-    data: dict[str, Any] = dict(base or {})
-    if path is not None:
-        with open(path, "rb") as handle:
-            try:
-                data = tomllib.load(handle)
-            except tomllib.TOMLDecodeError as error:
-                raise PRMConfigError(f"{path}: {error}") from None
-    try:
-        return PRMConfig.model_validate(apply_overrides(data, overrides or []))
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        raise PRMConfigError(f"{path or 'config'}: {problems}") from None
-    except ValueError as error:
-        raise PRMConfigError(str(error)) from None
+    return load_toml_config(PRMConfig, PRMConfigError, path, overrides, base)

@@ -29,7 +29,7 @@ from payoff.prm.steps import encode_steps
 from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from payoff.rl.metrics import MetricsLog, plot_curves
 from payoff.rm.model import ModelInfo, RenderSpec, add_lora, collate, load_trunk, save_reward_model
-from payoff.rm.train import learning_rate, step_indices
+from payoff.rm.train import held_out_split, learning_rate, step_indices
 
 CURVES = ("loss", "step_accuracy", "lr", "grad_norm")
 
@@ -87,11 +87,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
         eval_examples, eval_report = read_step_data(cfg.data.eval, cfg.data.neutral, cfg.data.on_bad)
         reports["eval"] = eval_report.to_dict()
     else:
-        order = list(range(len(train_examples)))
-        random.Random(cfg.seed).shuffle(order)
-        cut = max(1, int(len(order) * cfg.data.eval_fraction))
-        eval_examples = [train_examples[i] for i in sorted(order[:cut])]
-        train_examples = [train_examples[i] for i in sorted(order[cut:])]
+        train_examples, eval_examples = held_out_split(train_examples, cfg.data.eval_fraction, cfg.seed)
     train_examples, eval_examples = train_examples[: cfg.data.train_size], eval_examples[: cfg.data.eval_size]
     trunk, tokenizer = load_trunk(cfg.model.name)
     if cfg.model.lora is not None:

@@ -200,3 +200,24 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
         raise TrainConfigError(f"{path or 'config'}: {problems}") from None
+
+
+def load_toml_config(model: type[BaseModel], error: type[Exception], path: str | Path | None, overrides: list[str] | None = None,
+                     base: dict[str, Any] | None = None) -> Any:
+    """``model`` validated from a TOML file (or ``base``, e.g. a run's saved config.json) with
+    ``--set`` overrides; every problem raised as ``error`` naming the file and the field. The
+    loader of `payoff rm train`, `payoff dpo` and `payoff prm train`."""
+    data: dict[str, Any] = dict(base or {})
+    if path is not None:
+        with open(path, "rb") as handle:
+            try:
+                data = tomllib.load(handle)
+            except tomllib.TOMLDecodeError as problem:
+                raise error(f"{path}: {problem}") from None
+    try:
+        return model.model_validate(apply_overrides(data, overrides or []))
+    except ValidationError as problem:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problem.errors())
+        raise error(f"{path or 'config'}: {problems}") from None
+    except ValueError as problem:
+        raise error(str(problem)) from None

@@ -5,13 +5,12 @@ is documented in docs/rm.md."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from payoff.rl.config import LoraConfig, apply_overrides
+from payoff.rl.config import LoraConfig, load_toml_config
 
 
 class _Strict(BaseModel):
@@ -88,18 +87,4 @@ class RMConfigError(ValueError):
 
 
 def load_rm_config(path: str | Path | None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> RMTrainConfig:
-    data: dict[str, Any] = dict(base or {})
-    if path is not None:
-        with open(path, "rb") as handle:
-            try:
-                data = tomllib.load(handle)
-            except tomllib.TOMLDecodeError as error:
-                raise RMConfigError(f"{path}: {error}") from None
-    try:
-        data = apply_overrides(data, overrides or [])
-        return RMTrainConfig.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        raise RMConfigError(f"{path or 'config'}: {problems}") from None
-    except ValueError as error:
-        raise RMConfigError(str(error)) from None
+    return load_toml_config(RMTrainConfig, RMConfigError, path, overrides, base)

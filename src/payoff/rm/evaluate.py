@@ -12,21 +12,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
-
-def pearson(x: list[float], y: list[float]) -> float | None:
-    if len(x) < 2:
-        return None
-    mx, my = sum(x) / len(x), sum(y) / len(y)
-    sx = math.sqrt(sum((a - mx) ** 2 for a in x))
-    sy = math.sqrt(sum((b - my) ** 2 for b in y))
-    if sx == 0 or sy == 0:
-        return None
-    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / (sx * sy)
+from payoff.evaluate.bias import pearson
 
 
 def expected_calibration_error(margins: torch.Tensor, bins: int = 10) -> float:

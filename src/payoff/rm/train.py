@@ -60,6 +60,16 @@ def step_indices(step: int, batch_size: int, size: int, seed: int) -> list[int]:
     return out
 
 
+def held_out_split(items: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """(train, held out): a seeded share ``fraction`` (at least one item) held out, both kept in
+    file order. The split of `payoff rm train`, `payoff dpo` and `payoff prm train` without an
+    eval file."""
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    cut = max(1, int(len(order) * fraction))
+    return [items[i] for i in sorted(order[cut:])], [items[i] for i in sorted(order[:cut])]
+
+
 def learning_rate(step: int, cfg: RMTrainConfig) -> float:
     base, warmup = cfg.optim.lr, cfg.optim.warmup_steps
     if warmup and step < warmup:
@@ -88,12 +98,8 @@ def _load_data(cfg: RMTrainConfig, console: Any) -> tuple[list[Pair], list[Pair]
         eval_pairs, eval_report = read_pairs(cfg.data.eval, cfg.data.fields, cfg.data.on_bad)
         reports["eval"] = eval_report.to_dict()
         console.print(eval_report.describe())
-    else:  # a seeded held-out split of the training file
-        order = list(range(len(train_pairs)))
-        random.Random(cfg.seed).shuffle(order)
-        held = max(1, int(len(order) * cfg.data.eval_fraction))
-        eval_pairs = [train_pairs[i] for i in sorted(order[:held])]
-        train_pairs = [train_pairs[i] for i in sorted(order[held:])]
+    else:
+        train_pairs, eval_pairs = held_out_split(train_pairs, cfg.data.eval_fraction, cfg.seed)
     return train_pairs[: cfg.data.train_size], eval_pairs[: cfg.data.eval_size], reports
 
 
