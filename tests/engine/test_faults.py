@@ -29,6 +29,9 @@ SETTLE_SLACK_S = 1.5
 # a 3 s hang once settled at 4.73 s in the full suite on a quiet 2-core machine. Still far from
 # "waited out" (the sleepers sleep for hours).
 HANG_SLACK_S = 3.0
+# The same pool rebuild can delay settling a crash: a segfault once settled at 2.26 s in the full
+# suite. 2.5 s still tells "settled" from "waited out to its 3 s timeout".
+CRASH_SLACK_S = 2.5
 
 EXPECTED = {
     "sleep": ("timeout", None),
@@ -109,7 +112,7 @@ def test_thousand_samples_with_every_kind_of_failure(tmp_path: Path) -> None:
             if status == "timeout":
                 assert TIMEOUT * 0.95 <= outcome.info["elapsed_s"] <= TIMEOUT + HANG_SLACK_S, (kind, outcome.info)
             elif kind in ("exit", "segfault"):
-                assert outcome.info["elapsed_s"] <= SETTLE_SLACK_S, (kind, outcome.info)
+                assert outcome.info["elapsed_s"] <= CRASH_SLACK_S, (kind, outcome.info)
     assert counts["ok"] == 1000 - 2 * len(bad_kinds)
     # 8 hangs of 3 s over 2 workers, plus respawns: far less than the samples' timeouts summed
     # (22 bad samples x 3 s = 66 s on one worker, or hours for the sleepers if waited out).
