@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from payoff.engine import score
-from payoff.prm.advantages import process_advantages
 from payoff.prm.bench import step_problems
 from payoff.prm.config import load_prm_config
 from payoff.prm.data import read_step_data
@@ -23,6 +22,7 @@ from payoff.prm.label import math_shepherd
 from payoff.prm.steps import encode_steps, split_steps
 from payoff.prm.train import train_prm
 from payoff.registry import get_reward
+from payoff.rl.token_advantages import process_advantages
 from tests.rl.toy import save_tiny, tokenizer
 
 HERE = Path(__file__).resolve().parent
@@ -137,3 +137,4 @@ def test_train_a_prm_and_score_with_it(tiny: Path, tmp_path: Path) -> None:
     assert good.status == bad.status == "ok" and good.score > bad.score
     assert set(good.components) == {"step_0", "step_1"} and bad.components["step_1"] < 0.5 < bad.components["step_0"]
     assert torch.tensor(good.info["step_scores"]).min().item() == pytest.approx(good.score)
+    assert good.info["step_ends"] == [len("fine step 0"), len("fine step 0\n\nfine step 1")]  # characters, for RL

@@ -71,3 +71,18 @@ TOY_REWARD = f"{HERE / 'toy.py'}:vowel_share"
 def pays_for_length(sample: Sample) -> Outcome:
     """A planted hack: the reward is the completion's length in characters (capped)."""
     return Outcome.ok(min(len(sample.completion), 200) / 100)
+
+
+@reward(name="toy_two_steps")
+def two_steps(sample: Sample) -> Outcome:
+    """A process reward: the completion's two halves (by characters) are its steps, each scored
+    by its vowel share; the outcome is their mean. Reports ``step_rewards`` and ``step_ends``
+    the way the `prm` reward does."""
+    text = sample.completion
+    if not text:
+        return Outcome.ok(0.0)
+    middle = max(1, len(text) // 2)
+    halves = [text[:middle], text[middle:]] if len(text) > 1 else [text]
+    scores = [sum(c in "aeiou" for c in h) / len(h) for h in halves]
+    ends = [middle, len(text)][: len(halves)]
+    return Outcome.ok(sum(scores) / len(scores), step_rewards=scores, step_ends=ends)

@@ -36,7 +36,7 @@ def prm(samples: list[Sample], path: str = "", aggregate: str = "min", steps: st
     """A trained process reward model (`payoff prm train`): per-step P(right), aggregated by
     min / product / last / mean."""
     from payoff.prm.model import score_steps
-    from payoff.prm.steps import encode_steps, split_steps
+    from payoff.prm.steps import encode_steps, split_steps, step_ends
     from payoff.select.methods import aggregate_steps
 
     if not path:
@@ -45,13 +45,16 @@ def prm(samples: list[Sample], path: str = "", aggregate: str = "min", steps: st
         raise ValueError("aggregate must be min, product, last or mean")
     model, tokenizer, settings = _model(path)
     separator = settings.get("separator", "\n\n")
-    encoded = [encode_steps(tokenizer, s.prompt, split_steps(s.completion, steps), separator, settings.get("chat_template", True),
-                            settings.get("max_length", 1024)) for s in samples]
+    split = [split_steps(s.completion, steps) for s in samples]
+    encoded = [encode_steps(tokenizer, s.prompt, parts, separator, settings.get("chat_template", True),
+                            settings.get("max_length", 1024)) for s, parts in zip(samples, split)]
     scores = score_steps(model, [ids for ids, _ in encoded], [positions for _, positions in encoded], int(tokenizer.pad_token_id),
                          batch_size=len(samples))
     outcomes = []
-    for step_scores in scores:
+    for sample, parts, step_scores in zip(samples, split, scores):
         components = {f"step_{k}": value for k, value in enumerate(step_scores)}
+        # step_ends: where each scored step ends in the completion (characters), for step rewards in RL.
+        ends = step_ends(sample.completion, parts)[: len(step_scores)]
         outcomes.append(Outcome.ok(aggregate_steps(step_scores, aggregate), components, step_scores=step_scores,
-                                   step_rewards=step_scores, steps=len(step_scores)))
+                                   step_rewards=step_scores, step_ends=ends, steps=len(step_scores)))
     return outcomes

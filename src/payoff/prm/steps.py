@@ -32,6 +32,18 @@ def split_steps(text: str, mode: str = "double_newline") -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
+def step_ends(text: str, steps: Sequence[str]) -> list[int]:
+    """The character offset in ``text`` just after each of its ``split_steps`` (found in order),
+    which is where a step's last token is: `payoff train` maps these to tokens for step rewards."""
+    ends, cursor = [], 0
+    for step in steps:
+        found = text.find(step, cursor)
+        found = cursor if found < 0 else found
+        cursor = found + len(step)
+        ends.append(cursor)
+    return ends
+
+
 def encode_steps(tokenizer: Any, prompt: Any, steps: Sequence[str], separator: str = "\n\n", chat_template: bool = True,
                  max_length: int = 1024) -> tuple[list[int], list[int]]:
     """(token ids, index of each step's last token). Steps beyond ``max_length`` are cut off and

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from payoff.rl.token_advantages import gae_advantages, process_grpo_advantages
+
 # The estimator registry: name -> function(rewards [P, G], valid [P, G], **context) -> [P, G].
 # Adding one is one function with its formula plus one `@estimator("name")`; the trainer passes
 # each function the context it names: `greedy_rewards` (one greedy rollout's reward per prompt,
@@ -24,9 +26,16 @@ from torch import Tensor
 ESTIMATORS: dict[str, Callable[..., Tensor]] = {}
 
 
-def estimator(name: str) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
-    def register(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+# Estimators that return one advantage per completion token (a list of 1-D tensors, one per
+# sample) instead of a [P, G] grid; see `payoff.rl.token_advantages`.
+TOKEN_LEVEL: set[str] = set()
+
+
+def estimator(name: str, level: str = "sample") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         ESTIMATORS[name] = fn
+        if level == "token":
+            TOKEN_LEVEL.add(name)
         return fn
 
     return register
@@ -153,7 +162,11 @@ def bnpo_advantages(rewards: Tensor, valid: Tensor, a: float = 1.0, b: float = 1
     return torch.where(centred != 0, centred / (density + eps), torch.zeros_like(centred))
 
 
-def advantages(name: str, rewards: Tensor, valid: Tensor, **context: Any) -> Tensor:
+estimator("gae", level="token")(gae_advantages)
+estimator("process_grpo", level="token")(process_grpo_advantages)
+
+
+def advantages(name: str, rewards: Tensor, valid: Tensor, **context: Any) -> Any:
     """The registered estimator `name` (``ESTIMATORS``), given the context entries it takes."""
     if name not in ESTIMATORS:
         raise ValueError(f"unknown advantage estimator {name!r}; choose one of {', '.join(sorted(ESTIMATORS))}")
@@ -232,10 +245,11 @@ def clipped_policy_loss(
     norm_length: int | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """PPO/GRPO surrogate: -min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A) per token,
-    with ratio = exp(logp - old_logp) and A the sequence's advantage broadcast over its tokens.
+    with ratio = exp(logp - old_logp) and A the sequence's advantage broadcast over its tokens
+    (``adv`` [N]), or each token's own advantage (``adv`` [N, T], token-level estimators).
     DAPO's asymmetric clipping is eps_high > eps_low. Returns the loss and the clip fraction."""
     ratio = torch.exp(logp - old_logp)
-    adv = adv.view(-1, 1)
+    adv = adv if adv.dim() == 2 else adv.view(-1, 1)
     unclipped = ratio * adv
     clipped = ratio.clamp(1 - eps_low, 1 + eps_high) * adv
     per_token = -torch.minimum(unclipped, clipped)

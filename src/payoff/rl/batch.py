@@ -99,7 +99,13 @@ def collect(generator: Any, engine: Any, rows: Sequence[dict[str, Any]], prompts
             part = generator.generate(repeated[start:start + per_batch], params)
             generate_s += time.perf_counter() - began
             rollouts.extend(part)
-            futures.append(scorer.submit(engine.score, to_samples(rows, part, start, group_size, step)))
+            samples = to_samples(rows, part, start, group_size, step)
+            if hasattr(engine, "score_rollouts"):  # a reward on the live policy: in this thread, on the sampled ids
+                done: Future = Future()
+                done.set_result(engine.score_rollouts(samples, part))
+                futures.append(done)
+            else:
+                futures.append(scorer.submit(engine.score, samples))
         greedy_rewards = None
         if greedy_baseline:  # ReMax: the reward of each prompt's greedy completion is its baseline
             began = time.perf_counter()

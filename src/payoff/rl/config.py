@@ -78,9 +78,24 @@ class AlgorithmConfig(_Strict):
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
     kl_in_reward: bool = False  # REINFORCE++: subtract kl_coef * KL from the reward instead of the loss
     epochs: int = Field(1, ge=1)  # passes over each batch (PPO epochs); >1 makes the ratio and clip matter
+    minibatches: int = Field(1, ge=1)  # optimiser steps per pass, on shuffled parts of the batch (PPO)
+    gamma: float = Field(1.0, ge=0, le=1)  # GAE discount (advantage = "gae")
+    lam: float = Field(0.95, ge=0, le=1)  # GAE lambda
+    whiten_advantages: bool = True  # token-level advantages standardised over the batch (PPO)
+    std_filter: bool = False  # RLPR: drop groups whose reward std is below an EMA threshold
+    std_filter_momentum: float = Field(0.99, ge=0, lt=1)
     on_error: Literal["mask", "zero", "fail"] = "mask"
     bnpo_window: int = Field(8, ge=1)  # steps whose per-prompt success rates the BNPO Beta is fitted to
     reinforce_baseline: float = 0.0  # plain REINFORCE: A = r - b (0.5 on a 0/1 reward: the Minimalist +-1)
+
+
+class CriticConfig(_Strict):
+    """PPO's value model (used when ``algorithm.advantage = "gae"``)."""
+
+    model: str | None = None  # None: a copy of the policy's starting weights
+    lr: float = Field(1e-5, gt=0)
+    value_clip: float = Field(0.2, gt=0)  # PPO2 value clipping range
+    max_grad_norm: float = 1.0
 
 
 class OptimConfig(_Strict):
@@ -137,6 +152,7 @@ class TrainConfig(_Strict):
     rollout: RolloutConfig = RolloutConfig()
     algorithm: AlgorithmConfig = AlgorithmConfig()
     optim: OptimConfig = OptimConfig()
+    critic: CriticConfig = CriticConfig()
     eval: EvalConfig = EvalConfig()
     engine: EngineConfig = EngineConfig()
     log: LogConfig = LogConfig()
@@ -148,6 +164,13 @@ class TrainConfig(_Strict):
     def _check(self) -> TrainConfig:
         if self.algorithm.selection == "raft" and self.algorithm.epochs > 1:
             raise ValueError("algorithm.epochs > 1 has no meaning for RAFT (an SFT step)")
+        from payoff.rl.algorithms import TOKEN_LEVEL
+
+        if self.algorithm.advantage in TOKEN_LEVEL and self.algorithm.selection == "raft":
+            raise ValueError(f"algorithm.advantage = {self.algorithm.advantage!r} gives token advantages; RAFT is an SFT step")
+        if self.algorithm.advantage == "gae" and self.algorithm.kl_coef > 0:
+            # PPO's KL penalty is part of every token's reward, never a separate loss term.
+            self.algorithm.kl_in_reward = True
         return self
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,22 @@ def _evaluate(trainer: Trainer, engine: Any, pass_k: int = 0) -> dict[str, Any]:
 def _trainer_state(trainer: Trainer, extra: dict[str, Any]) -> dict[str, Any]:
     """Everything besides weights, optimiser and RNG that shapes the rest of the run."""
     shapers = getattr(getattr(trainer.reward, "options", None), "shapers", None) or []
-    return {"position": trainer.position, "success_history": list(trainer.success_history),
+    return {"position": trainer.position, "success_history": list(trainer.success_history), "std_threshold": trainer.std_threshold,
             "shapers": [shaper.state_dict() if hasattr(shaper, "state_dict") else None for shaper in shapers],
             "monitor": trainer.monitor.state_dict() if trainer.monitor is not None else None, **extra}
+
+
+def _parts(trainer: Trainer) -> dict[str, Any]:
+    """What a checkpoint holds besides the policy and its optimiser: PPO's critic."""
+    if trainer.critic is None:
+        return {}
+    return {"critic": trainer.critic, "critic_optimizer": trainer.critic_optimizer}
 
 
 def _restore_trainer_state(trainer: Trainer, state: dict[str, Any]) -> None:
     trainer.step, trainer.position = state["step"], state["position"]
     trainer.success_history.extend(state.get("success_history", []))
+    trainer.std_threshold = float(state.get("std_threshold", 0.0))
     shapers = getattr(getattr(trainer.reward, "options", None), "shapers", None) or []
     for shaper, saved in zip(shapers, state.get("shapers") or []):
         if saved is not None and hasattr(shaper, "load_state_dict"):
@@ -66,7 +75,7 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
     if resume and checkpoint is None and (run_dir / "metrics.jsonl").exists():
         console.print(f"[yellow]no checkpoint in {run_dir}; starting from step 0[/]")
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, trainer.policy.model, trainer.optimizer)
+        state = load_checkpoint(checkpoint, trainer.policy.model, trainer.optimizer, _parts(trainer))
         _restore_trainer_state(trainer, state)
         trainer.wall_before = float(state.get("wall_seconds_before_resume", 0.0))
         console.print(f"resumed from {checkpoint} (step {trainer.step})")
@@ -75,7 +84,19 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
     log = MetricsLog(run_dir, config.log.tensorboard, resume_step=trainer.step if checkpoint is not None else None)
     if checkpoint is None and (run_dir / "metrics.jsonl").exists():
         (run_dir / "metrics.jsonl").unlink()  # a fresh run into an old folder starts a fresh log
-    with Engine(trainer.reward, workers=config.engine.workers, timeout_s=config.engine.timeout_s) as engine:
+    policy_reward = getattr(trainer.reward, "policy_scorer", None) is not None
+    engine_reward = trainer.reward
+    if policy_reward:  # scored in this process on the live policy; the engine only checks accuracy
+        from payoff.registry import get_reward
+
+        engine_reward = get_reward(config.accuracy_reward) if config.accuracy_reward else None
+    opened = Engine(engine_reward, workers=config.engine.workers, timeout_s=config.engine.timeout_s) if engine_reward else nullcontext()
+    with opened as engine:
+        if policy_reward:
+            from payoff.rl.policy_rewards import PolicyScoring
+
+            engine = PolicyScoring(trainer.reward, trainer.policy, config.model.chat_template, config.model.system, engine,
+                                   config.accuracy_reward)
         if "before" in state:
             before = state["before"]
         else:
@@ -155,4 +176,4 @@ def _loop(trainer: Trainer, engine: Any, log: MetricsLog, console: Any, before: 
             if cfg.checkpoint_every and (trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps):
                 save_checkpoint(Path(cfg.run_dir), trainer.step, trainer.policy.model, trainer.optimizer,
                                 _trainer_state(trainer, {"before": before, "wall_seconds_before_resume": trainer.wall_seconds()}),
-                                cfg.keep_checkpoints)
+                                cfg.keep_checkpoints, _parts(trainer))

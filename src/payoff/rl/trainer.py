@@ -72,9 +72,17 @@ class Trainer:
         if self.train_rows is None or self.eval_rows is None:
             self._make_rows()
         keep_reference = config.algorithm.kl_coef > 0
+        self.critic = self.critic_optimizer = None
+        if config.algorithm.advantage == "gae":  # PPO: a value model beside the policy (before LoRA wraps it)
+            from payoff.rl.critic import load_critic
+
+            self.critic = load_critic(config.critic.model, config.model.name, model)
+            self.critic_optimizer = torch.optim.AdamW(self.critic.parameters(), lr=config.critic.lr, betas=config.optim.betas)
         self.policy: Policy = load_training_policy(config.model, keep_reference, model, tokenizer)
         self.optimizer = torch.optim.AdamW(self.policy.trainable(), lr=config.optim.lr, betas=config.optim.betas,
                                            weight_decay=config.optim.weight_decay)
+        self.ppo: dict[str, Any] = {}  # this step's old log-probs, values and returns (advantage = "gae")
+        self.std_threshold = 0.0  # RLPR's std filter: an EMA of the batches' mean group std
         self.generator = self._make_generator()
         r = config.rollout
         self.params = SamplingParams(r.max_new_tokens, r.temperature, r.top_p, r.top_k, list(r.stop))
@@ -146,6 +154,8 @@ class Trainer:
             drawn.append(batch)
             if algo.selection == "reinforce_rej" or algo.dynamic_sampling:
                 batch = batch.select_groups(alg.mixed_groups(batch.rewards, batch.valid))
+            if algo.std_filter:
+                batch = batch.select_groups(self._std_keep(batch))
             parts.append(batch)
             kept += len(batch.rows)
             if not algo.dynamic_sampling or kept >= want or refills >= algo.max_refills:
@@ -187,13 +197,30 @@ class Trainer:
         self.success_history.extend(alg.group_success_rates(everything.correct, everything.valid).tolist())
         return metrics
 
-    def estimate(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample advantages [N] and which samples take part in the loss [N]."""
+    def _std_keep(self, batch: Batch) -> torch.Tensor:
+        """RLPR's std filter: keep the groups whose reward std reaches the threshold, then move
+        the threshold towards this batch's mean group std (an EMA)."""
+        valid = batch.valid.float()
+        count = valid.sum(dim=1).clamp(min=1)
+        mean = (batch.rewards * valid).sum(dim=1, keepdim=True) / count.unsqueeze(1)
+        std = ((((batch.rewards - mean) ** 2) * valid).sum(dim=1) / count).sqrt()
+        keep = std >= self.std_threshold
+        momentum = self.config.algorithm.std_filter_momentum
+        self.std_threshold = momentum * self.std_threshold + (1 - momentum) * float(std.mean())
+        return keep
+
+    def estimate(self, batch: Batch) -> tuple[Any, torch.Tensor]:
+        """Advantages (per sample [N], or per token: a list of N 1-D tensors) and which samples
+        take part in the loss [N]."""
         algo = self.config.algorithm
         rewards = batch.rewards.clone()
         if algo.selection == "raft":
             keep = alg.raft_keep(rewards, batch.valid, algo.raft_mode, algo.raft_threshold)
             return torch.ones(keep.numel()), keep.flatten()
+        if algo.advantage in alg.TOKEN_LEVEL:
+            from payoff.rl.token_context import token_advantages
+
+            return token_advantages(self, batch, rewards), batch.valid.flatten()
         if algo.kl_coef > 0 and algo.kl_in_reward:
             rewards = rewards - algo.kl_coef * self._sequence_kl(batch).view_as(rewards)
         wanted = alg.estimator_context(algo.advantage)
@@ -228,13 +255,27 @@ class Trainer:
         trained = time.perf_counter()
         stats = policy_update(self.policy, self.optimizer, batch.rollouts.prompt_ids, batch.rollouts.completion_ids, adv, take_part,
                               cfg.algorithm, cfg.optim.micro_batch, cfg.rollout.temperature or 1.0, cfg.rollout.max_new_tokens,
-                              cfg.optim.max_grad_norm, sft=cfg.algorithm.selection == "raft")
+                              cfg.optim.max_grad_norm, sft=cfg.algorithm.selection == "raft",
+                              old_logprobs=self.ppo.get("old_logprobs"), seed=cfg.seed * 7907 + self.step)
         metrics.update(stats)
+        if self.critic is not None:
+            from payoff.rl.critic import critic_update
+
+            members = [i for i in range(len(take_part)) if take_part[i]]
+            metrics.update(critic_update(self.critic, self.critic_optimizer, batch.rollouts.prompt_ids, batch.rollouts.completion_ids,
+                                         self.ppo["returns"], self.ppo["values"], members, self.policy.pad_id, cfg.algorithm.epochs,
+                                         cfg.algorithm.minibatches, cfg.optim.micro_batch, cfg.critic.value_clip,
+                                         cfg.critic.max_grad_norm, cfg.seed * 7919 + self.step))
+        metrics.update(self.ppo.get("metrics", {}))
+        self.ppo = {}
+        if cfg.algorithm.std_filter:
+            metrics["std_threshold"] = self.std_threshold
         if hasattr(self.generator, "version"):
             self.generator.version += 1  # vLLM must load the new weights before the next rollouts
         metrics["time_train"] = time.perf_counter() - trained
         metrics["time_step"] = time.perf_counter() - began
         metrics["lr"] = self.optimizer.param_groups[0]["lr"]
-        metrics["advantage_abs_mean"] = float(adv[take_part].abs().mean()) if take_part.any() else 0.0
-        metrics["advantage_abs_max"] = float(adv[take_part].abs().max()) if take_part.any() else 0.0
+        used = torch.cat([adv[i] for i in range(len(adv)) if take_part[i]] or [torch.zeros(0)]) if isinstance(adv, list) else adv[take_part]
+        metrics["advantage_abs_mean"] = float(used.abs().mean()) if used.numel() else 0.0
+        metrics["advantage_abs_max"] = float(used.abs().max()) if used.numel() else 0.0
         return StepResult(metrics, batch, adv, take_part)

@@ -1,4 +1,5 @@
-"""The gradient step: turn a scored batch into one optimiser update (or ``epochs`` of them).
+"""The gradient step: turn a scored batch into optimiser updates (``epochs`` passes of
+``minibatches`` steps each; one step by default).
 
 Samples whose advantage is exactly zero contribute nothing to the policy-gradient sum, so with
 no KL term in the loss they are not run through the model at all; they still count in the loss
@@ -24,72 +25,102 @@ def _weights(how: str, tokens: int, seqs: int, total_tokens: int, total_seqs: in
     return seqs / max(total_seqs, 1)
 
 
-def policy_update(policy: Any, optimizer: Any, prompt_ids: list[list[int]], completion_ids: list[list[int]], adv: Tensor,
+def _is_zero(value: Tensor) -> bool:
+    return not bool(value.ne(0).any())
+
+
+def minibatch_order(indices: list[int], minibatches: int, seed: int) -> list[list[int]]:
+    """``indices`` split into ``minibatches`` parts, in a fresh seeded order when there is more
+    than one (its own generator, so the global random stream is untouched)."""
+    if minibatches <= 1 or len(indices) <= 1:
+        return [list(indices)]
+    order = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed)).tolist()
+    shuffled = [indices[k] for k in order]
+    size = -(-len(shuffled) // minibatches)
+    return [shuffled[k:k + size] for k in range(0, len(shuffled), size)]
+
+
+def policy_update(policy: Any, optimizer: Any, prompt_ids: list[list[int]], completion_ids: list[list[int]], adv: Any,
                   take_part: Tensor, algo: AlgorithmConfig, micro_batch: int, temperature: float, max_new_tokens: int,
-                  max_grad_norm: float, sft: bool = False) -> dict[str, float]:
-    """One update on the samples where ``take_part`` is True. ``adv`` is per sample ([N]).
-    ``sft`` trains on negative log-likelihood instead (RAFT)."""
+                  max_grad_norm: float, sft: bool = False, old_logprobs: list[Tensor] | None = None,
+                  seed: int = 0) -> dict[str, float]:
+    """Updates on the samples where ``take_part`` is True: ``algo.epochs`` passes, each in
+    ``algo.minibatches`` optimiser steps. ``adv`` is per sample (a [N] tensor) or per token (a list
+    of 1-D tensors, token-level estimators). ``old_logprobs``: the sampling policy's log-probs,
+    when the caller has them already. ``sft`` trains on negative log-likelihood instead (RAFT)."""
+    token_level = isinstance(adv, list)
     part = [i for i in range(len(completion_ids)) if take_part[i] and completion_ids[i]]
-    total_tokens = sum(len(completion_ids[i]) for i in part)
-    total_seqs = len(part)
     kl_in_loss = algo.kl_coef > 0 and not algo.kl_in_reward
     if algo.positive_weight != 1.0 and not sft:
-        adv = alg.w_reinforce_weights(adv, algo.positive_weight)
-    run = part if (sft or kl_in_loss) else [i for i in part if adv[i] != 0]
+        adv = [alg.w_reinforce_weights(a, algo.positive_weight) for a in adv] if token_level else alg.w_reinforce_weights(adv, algo.positive_weight)
+    runs = set(part if (sft or kl_in_loss) else [i for i in part if not _is_zero(adv[i])])
     stats = {"loss": 0.0, "clip_fraction": 0.0, "approx_kl": 0.0, "entropy": 0.0, "kl": 0.0, "grad_norm": 0.0,
-             "trained_samples": float(len(run))}
-    if not run:
+             "trained_samples": float(len(runs))}
+    if not runs:
         return stats
-    prompts = [prompt_ids[i] for i in run]
-    completions = [completion_ids[i] for i in run]
-    ref = old = None
+    ordered = [i for i in part if i in runs]
+    ref: dict[int, Tensor] = {}
+    old: dict[int, Tensor] = {}
     if kl_in_loss:
         with policy.reference() as reference:
-            ref = batched_logprobs(reference, prompts, completions, policy.pad_id, micro_batch, temperature)
-    if algo.epochs > 1 and not sft:
-        old = batched_logprobs(policy.model, prompts, completions, policy.pad_id, micro_batch, temperature)
+            values = batched_logprobs(reference, [prompt_ids[i] for i in ordered], [completion_ids[i] for i in ordered],
+                                      policy.pad_id, micro_batch, temperature)
+        ref = dict(zip(ordered, values))
+    if old_logprobs is not None:
+        old = {i: old_logprobs[i] for i in ordered}
+    elif (algo.epochs > 1 or algo.minibatches > 1) and not sft:
+        values = batched_logprobs(policy.model, [prompt_ids[i] for i in ordered], [completion_ids[i] for i in ordered],
+                                  policy.pad_id, micro_batch, temperature)
+        old = dict(zip(ordered, values))
     model = policy.model
     model.train()
-    trained_tokens = 0
-    for _ in range(algo.epochs):
-        optimizer.zero_grad(set_to_none=True)
-        for start in range(0, len(run), micro_batch):
-            chunk = slice(start, start + micro_batch)
-            batch = pack(prompts[chunk], completions[chunk], policy.pad_id)
-            logp, entropy = token_logprobs(model, batch, temperature, with_entropy=True)
-            mask = batch.completion_mask
-            width = mask.shape[1]
-            n_tokens, n_seqs = int(mask.sum()), mask.shape[0]
-            weight = _weights(algo.loss_aggregation if not sft else "token_mean", n_tokens, n_seqs, total_tokens, total_seqs)
-            if sft:
-                loss = alg.sft_loss(logp, mask)
-                clip = 0.0
-            else:
-                old_logp = pad_rows(old[chunk], width) if old is not None else logp.detach()
-                sample_adv = torch.stack([adv[i] for i in run[chunk]])
-                loss, info = alg.clipped_policy_loss(logp, old_logp, sample_adv, mask, algo.eps_low, algo.eps_high,
-                                                     algo.loss_aggregation, max_new_tokens)
-                clip = info["clip_fraction"]
-                # KL(sampling policy || current), k3 per token: (r - 1) - log r with r = pi / pi_old.
-                # Exactly 0 in the first epoch; it measures how far later epochs moved.
-                stats["approx_kl"] += float(alg.aggregate(alg.kl_estimate(old_logp, logp.detach(), "k3"), mask, "token_mean")) * n_tokens
-            kl_value = 0.0
-            if ref is not None:
-                kl = alg.kl_estimate(logp, pad_rows(ref[chunk], width), algo.kl_estimator)
-                kl_term = alg.aggregate(kl, mask, algo.loss_aggregation, max_new_tokens)
-                loss = loss + algo.kl_coef * kl_term
-                kl_value = float(alg.aggregate(kl.detach(), mask, "token_mean"))
-            (loss * weight).backward()
-            stats["loss"] += float(loss.detach()) * weight
-            stats["clip_fraction"] += clip * n_tokens
-            stats["kl"] += kl_value * n_tokens
-            stats["entropy"] += float(entropy.sum()) if entropy is not None else 0.0
-            trained_tokens += n_tokens
-        norm = torch.nn.utils.clip_grad_norm_(policy.trainable(), max_grad_norm)
-        stats["grad_norm"] = float(norm)
-        optimizer.step()
+    trained_tokens, optimizer_steps, norms = 0, 0, 0.0
+    for epoch in range(algo.epochs):
+        for members in minibatch_order(part, algo.minibatches, seed * 1009 + epoch):
+            run = [i for i in members if i in runs]
+            if not run:
+                continue
+            total_tokens = sum(len(completion_ids[i]) for i in members)
+            optimizer.zero_grad(set_to_none=True)
+            for start in range(0, len(run), micro_batch):
+                chunk = run[start:start + micro_batch]
+                batch = pack([prompt_ids[i] for i in chunk], [completion_ids[i] for i in chunk], policy.pad_id)
+                logp, entropy = token_logprobs(model, batch, temperature, with_entropy=True)
+                mask = batch.completion_mask
+                width = mask.shape[1]
+                n_tokens, n_seqs = int(mask.sum()), mask.shape[0]
+                weight = _weights(algo.loss_aggregation if not sft else "token_mean", n_tokens, n_seqs, total_tokens, len(members))
+                if sft:
+                    loss = alg.sft_loss(logp, mask)
+                    clip = 0.0
+                else:
+                    old_logp = pad_rows([old[i] for i in chunk], width) if old else logp.detach()
+                    sample_adv = pad_rows([adv[i] for i in chunk], width) if token_level else torch.stack([adv[i] for i in chunk])
+                    loss, info = alg.clipped_policy_loss(logp, old_logp, sample_adv, mask, algo.eps_low, algo.eps_high,
+                                                         algo.loss_aggregation, max_new_tokens)
+                    clip = info["clip_fraction"]
+                    # KL(sampling policy || current), k3 per token: (r - 1) - log r with r = pi / pi_old.
+                    # Exactly 0 in the first pass; it measures how far later minibatches and epochs moved.
+                    stats["approx_kl"] += float(alg.aggregate(alg.kl_estimate(old_logp, logp.detach(), "k3"), mask, "token_mean")) * n_tokens
+                kl_value = 0.0
+                if ref:
+                    kl = alg.kl_estimate(logp, pad_rows([ref[i] for i in chunk], width), algo.kl_estimator)
+                    kl_term = alg.aggregate(kl, mask, algo.loss_aggregation, max_new_tokens)
+                    loss = loss + algo.kl_coef * kl_term
+                    kl_value = float(alg.aggregate(kl.detach(), mask, "token_mean"))
+                (loss * weight).backward()
+                stats["loss"] += float(loss.detach()) * weight
+                stats["clip_fraction"] += clip * n_tokens
+                stats["kl"] += kl_value * n_tokens
+                stats["entropy"] += float(entropy.sum()) if entropy is not None else 0.0
+                trained_tokens += n_tokens
+            norms += float(torch.nn.utils.clip_grad_norm_(policy.trainable(), max_grad_norm))
+            optimizer.step()
+            optimizer_steps += 1
     optimizer.zero_grad(set_to_none=True)
     for key in ("clip_fraction", "approx_kl", "kl", "entropy"):
         stats[key] /= max(trained_tokens, 1)
-    stats["loss"] /= algo.epochs
+    stats["loss"] /= max(optimizer_steps, 1)
+    stats["grad_norm"] = norms / max(optimizer_steps, 1)
+    stats["optimizer_steps"] = float(optimizer_steps)
     return stats

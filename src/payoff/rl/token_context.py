@@ -1,0 +1,109 @@
+"""What the token-level estimators need, built from a scored batch and the live models.
+
+``gae`` needs per-token rewards (the KL penalty against the reference on every token, the
+sequence's score added on its last token) and the critic's values; ``process_grpo`` needs each
+sample's step rewards and the token at which each step ends. Rewards report steps in
+``info["step_rewards"]`` and where they end, as character offsets into the completion, in
+``info["step_ends"]`` (the ``prm`` reward does); offsets are mapped to tokens here by decoding
+prefixes of the sampled ids, the same decoding that made the text the reward saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from payoff.rl import algorithms as alg
+from payoff.rl.batch import Batch
+from payoff.rl.logprobs import batched_logprobs
+
+
+def char_ends_to_tokens(tokenizer: Any, ids: Sequence[int], char_ends: Sequence[int]) -> list[int]:
+    """For each character offset, the index of the token whose decoding first reaches it (the
+    last token of the text up to that offset); offsets past the text map to the last token."""
+    ids = list(ids)
+    if not ids:
+        return [0 for _ in char_ends]
+
+    def decoded_length(k: int) -> int:
+        return len(tokenizer.decode(ids[:k], skip_special_tokens=True))
+
+    result = []
+    for end in char_ends:
+        low, high = 1, len(ids)
+        while low < high:  # the shortest prefix whose text reaches `end` characters
+            middle = (low + high) // 2
+            if decoded_length(middle) >= end:
+                high = middle
+            else:
+                low = middle + 1
+        result.append(low - 1)
+    return result
+
+
+def token_advantages(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
+    name = trainer.config.algorithm.advantage
+    if name == "gae":
+        return _gae(trainer, batch, rewards)
+    if name == "process_grpo":
+        return _process(trainer, batch, rewards)
+    raise ValueError(f"the trainer does not know what token-level estimator {name!r} needs")
+
+
+def _gae(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
+    from payoff.rl.critic import critic_values, explained_variance, whiten
+
+    cfg, algo, policy = trainer.config, trainer.config.algorithm, trainer.policy
+    r, micro, temperature = batch.rollouts, cfg.optim.micro_batch, cfg.rollout.temperature or 1.0
+    old = batched_logprobs(policy.model, r.prompt_ids, r.completion_ids, policy.pad_id, micro, temperature)
+    if algo.kl_coef > 0:
+        with policy.reference() as reference:
+            ref = batched_logprobs(reference, r.prompt_ids, r.completion_ids, policy.pad_id, micro, temperature)
+        penalties = [algo.kl_coef * alg.kl_estimate(a, b, algo.kl_estimator) for a, b in zip(old, ref)]
+    else:
+        penalties = [torch.zeros_like(a) for a in old]
+    scores = rewards.flatten()
+    token_rewards = []
+    for i, penalty in enumerate(penalties):
+        reward = -penalty
+        if reward.numel():
+            reward[-1] += scores[i]
+        token_rewards.append(reward)
+    values = critic_values(trainer.critic, r.prompt_ids, r.completion_ids, policy.pad_id, micro)
+    advantages = alg.advantages("gae", rewards, batch.valid, token_rewards=token_rewards, values=values, gamma=algo.gamma,
+                                lam=algo.lam)
+    returns = [a + v for a, v in zip(advantages, values)]
+    members = [i for i, ok in enumerate(batch.valid.flatten().tolist()) if ok and len(values[i])]
+    if algo.whiten_advantages:
+        advantages = whiten(advantages, members)
+    chosen_v, chosen_r = [values[i] for i in members], [returns[i] for i in members]
+    trainer.ppo = {"old_logprobs": old, "values": values, "returns": returns, "metrics": {
+        "explained_variance": explained_variance(chosen_v, chosen_r),
+        "value_mean": float(torch.cat(chosen_v).mean()) if chosen_v else 0.0,
+        "return_mean": float(torch.cat(chosen_r).mean()) if chosen_r else 0.0,
+        "kl_penalty_mean": float(torch.cat([penalties[i] for i in members]).mean()) if members else 0.0}}
+    return advantages
+
+
+def _process(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
+    tokenizer = trainer.policy.tokenizer
+    step_rewards: list[list[float] | None] = []
+    step_ends: list[list[int] | None] = []
+    missing = 0
+    for outcome, ids, valid in zip(batch.outcomes, batch.rollouts.completion_ids, batch.valid.flatten().tolist()):
+        steps, ends = outcome.info.get("step_rewards"), outcome.info.get("step_ends")
+        if steps and ends is not None and len(ends) == len(steps):
+            step_rewards.append([float(x) for x in steps])
+            step_ends.append(char_ends_to_tokens(tokenizer, ids, ends))
+        else:
+            missing += int(bool(valid))
+            step_rewards.append(None)
+            step_ends.append(None)
+    lengths = [len(ids) for ids in batch.rollouts.completion_ids]
+    # Counted and logged: a valid sample without step rewards is trained on its outcome alone.
+    trainer.ppo = {"metrics": {"process/samples_without_steps": float(missing)}}
+    return alg.advantages("process_grpo", rewards, batch.valid, step_rewards=step_rewards, step_token_ends=step_ends,
+                          lengths=lengths)
