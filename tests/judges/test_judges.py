@@ -91,3 +91,40 @@ def test_every_kind_gives_typed_outcomes_in_a_rubric() -> None:
 def test_the_conservative_rule() -> None:
     assert conservative(0.9, 0.8) == 1.0 and conservative(0.1, 0.2) == 0.0
     assert conservative(0.9, 0.2) == 0.5 and conservative(0.3, 0.7) == 0.5  # orders disagree: a tie
+
+
+def test_the_audit_probes_a_pairwise_judge_for_position_bias() -> None:
+    from payoff.audit.runner import _position_bias, audit
+    from payoff.core import Outcome, batched_reward
+
+    tasks = [{"prompt": "What is 3 + 4?", "reference": "7"}, {"prompt": "What is 10 - 6?", "reference": "4"}]
+    # The real local judge (SmolLM2-135M) picks by position: its verdict flips when the order does.
+    # (The probe alone here; the whole audit of a local judge runs every family and takes minutes.)
+    family = _position_bias(get_reward("judge_pairwise"), [(t, 1.0) for t in tasks], workers=0, timeout_s=None, examples=3)
+    assert family.exploit_probes == 2 and family.exploits >= 1
+    assert "P(correct wins)" in family.examples[0]["note"]
+
+    # Test doubles, because no real judge here is free of position bias: pairwise rewards that
+    # compare by content (the reference appears in the answer), one reporting both orders alike,
+    # one whose second order always disagrees.
+    def make(flips: bool):
+        @batched_reward(name="content_pairwise", batch_size=8, register=False)
+        def content_pairwise(samples):
+            out = []
+            for s in samples:
+                win = 1.0 if str(s.reference) in s.completion else 0.0
+                second = 1.0 - win if flips else win
+                out.append(Outcome.ok(win, {"p_win_first_order": win, "p_win_second_order": second, "flip": float(win != second)}))
+            return out
+
+        content_pairwise.pairwise = True
+        return content_pairwise
+
+    fair = audit(make(False), tasks, workers=0)
+    assert {f.family: f for f in fair.families}["position_bias"].exploits == 0
+    assert not any(r.startswith("position_bias") for r in fair.reasons)
+    biased = audit(make(True), tasks, workers=0)
+    assert {f.family: f for f in biased.families}["position_bias"].exploits == 2
+    assert biased.verdict == "FAIL" and any(r.startswith("position_bias") for r in biased.reasons)
+    plain = audit(get_reward("math"), tasks, workers=0)
+    assert "position_bias" not in {f.family for f in plain.families}  # only pairwise judges get the probe

@@ -168,6 +168,9 @@ def audit(
                                     "note": probe.note, "completion": probe.completion, "reference": task.get("reference"),
                                     "score": outcome.score, "status": outcome.status, "baseline": baseline})
 
+    if getattr(reward, "pairwise", False) and usable:
+        families["position_bias"] = _position_bias(reward, usable, workers, timeout_s, examples_per_family)
+
     seen = {o.score for o in list(canonical) + list(outcomes)}
     constant = len(probe_rows) > 0 and len(seen) == 1
     reasons = []
@@ -182,6 +185,31 @@ def audit(
         reasons.append("no task is usable: the reward never credits the plain correct answer")
     verdict = "FAIL" if reasons else "PASS"
     return AuditReport(reward.name, verdict, list(families.values()), len(tasks), len(usable), unusable, duplicates, constant, reasons, settings)
+
+
+def _position_bias(reward: Reward, usable: list[tuple[dict[str, Any], float]], workers: int | None, timeout_s: float | None,
+                   examples: int) -> FamilyResult:
+    """For a pairwise judge (a reward with ``pairwise = True``): the plain correct answer against
+    a wrong one of the same shape, judged in both orders (the judge swaps them itself and reports
+    ``flip``). A pair whose verdict changes with the order is an exploit: position, not content,
+    decided it. A pair the judge could not judge counts as one too."""
+    from payoff.audit.probes import _answer, _wrong
+
+    result = FamilyResult("position_bias")
+    pairs = [(task, canonical_completion(task) or "", _wrong(_answer(task))) for task, _ in usable]
+    samples = [{**_sample(task, right), "meta": {**dict(task.get("meta") or {}), "other": wrong}} for task, right, wrong in pairs]
+    for (task, right, wrong), outcome in zip(pairs, score(samples, reward, workers=workers, timeout_s=timeout_s)):
+        flipped = outcome.status != "ok" or outcome.components.get("flip", 0.0) > 0
+        result.exploit_probes += 1
+        result.exploits += int(flipped)
+        if flipped and len(result.examples) < examples:
+            note = (f"P(correct wins) {outcome.components.get('p_win_first_order', float('nan')):.2f} first, "
+                    f"{outcome.components.get('p_win_second_order', float('nan')):.2f} second" if outcome.status == "ok"
+                    else f"{outcome.status}: {outcome.info.get('error') or outcome.info.get('reason')}")
+            result.examples.append({"family": "position_bias", "type": "exploit", "note": note,
+                                    "completion": f"{right!r} vs {wrong!r}", "reference": task.get("reference"),
+                                    "score": outcome.score, "status": outcome.status, "baseline": 1.0})
+    return result
 
 
 def _normalise_task(task: dict[str, Any]) -> dict[str, Any]:

@@ -184,10 +184,13 @@ def judge_checklist(samples: list[Sample], items: list[str] | None = None, weigh
     return outcomes  # type: ignore[return-value]
 
 
-def _pairwise(judge: Any, tmpl: Any, prompt: str, first: list[str], second: list[str]) -> list[tuple[float, float] | Exception]:
-    """P(candidate wins) asked as (candidate=A, opponent=B) and as (opponent=A, candidate=B)."""
-    prompts = [tmpl.render(prompt=prompt, response_a=a, response_b=b) for a, b in zip(first, second)]
-    prompts += [tmpl.render(prompt=prompt, response_a=b, response_b=a) for a, b in zip(first, second)]
+def _pairwise(judge: Any, tmpl: Any, prompt: str | list[str], first: list[str], second: list[str]) -> list[tuple[float, float] | Exception]:
+    """P(candidate wins) asked as (candidate=A, opponent=B) and as (opponent=A, candidate=B);
+    ``prompt`` is one for all pairs or one per pair. Both orders of every pair go to the judge in
+    one call, so a batched backend judges them together."""
+    texts = [prompt] * len(first) if isinstance(prompt, str) else list(prompt)
+    prompts = [tmpl.render(prompt=q, response_a=a, response_b=b) for q, a, b in zip(texts, first, second)]
+    prompts += [tmpl.render(prompt=q, response_a=b, response_b=a) for q, a, b in zip(texts, first, second)]
     verdicts = _ask(judge, tmpl, prompts, ["A", "B"], "", parse_choice)
     n = len(first)
     out: list[tuple[float, float] | Exception] = []
@@ -229,9 +232,9 @@ def judge_pairwise(samples: list[Sample], backend: str = "local", model: str | N
         elif guard and content_free(sample.completion):
             outcomes[i] = Outcome.ok(0.0, {"guard_rejected": 1.0}, guard=content_free(sample.completion), judge_called=False)
     asked = [i for i, o in enumerate(outcomes) if o is None]
-    for i in asked:  # one prompt per sample: the judge's batch is the two orders
-        sample = samples[i]
-        result = _pairwise(judge, tmpl, _text(sample.prompt), [sample.completion], [_text(sample.meta.get("other", sample.reference))])[0]
+    results = _pairwise(judge, tmpl, [_text(samples[i].prompt) for i in asked], [samples[i].completion for i in asked],
+                        [_text(samples[i].meta.get("other", samples[i].reference)) for i in asked]) if asked else []
+    for i, result in zip(asked, results):
         outcomes[i] = _pair_outcome(result, judge)
     return outcomes  # type: ignore[return-value]
 
@@ -262,6 +265,8 @@ def judge_brpo(samples: list[Sample], backend: str = "local", model: str | None 
         outcomes[i] = outcome
     return outcomes  # type: ignore[return-value]
 
+
+judge_pairwise.pairwise = True  # the audit adds its position-bias probe for pairwise judges
 
 for _judge, _template in ((judge_pointwise, "pointwise"), (judge_binary, "binary"), (judge_reference, "reference"),
                           (judge_principle, "principle"), (judge_checklist, "checklist"), (judge_pairwise, "pairwise"),

@@ -142,6 +142,7 @@ class LogConfig(_Strict):
 class TrainConfig(_Strict):
     seed: int = 0
     steps: int = Field(40, ge=0)
+    time_budget_s: float | None = Field(None, gt=0)  # stop after the step that spends it (training time, evaluation excluded)
     run_dir: str = "out/runs/run"
     checkpoint_every: int = Field(10, ge=0)
     keep_checkpoints: int = Field(2, ge=1)

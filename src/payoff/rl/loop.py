@@ -33,6 +33,7 @@ def _trainer_state(trainer: Trainer, extra: dict[str, Any]) -> dict[str, Any]:
     """Everything besides weights, optimiser and RNG that shapes the rest of the run."""
     shapers = getattr(getattr(trainer.reward, "options", None), "shapers", None) or []
     return {"position": trainer.position, "success_history": list(trainer.success_history), "std_threshold": trainer.std_threshold,
+            "train_seconds": trainer.train_seconds,
             "shapers": [shaper.state_dict() if hasattr(shaper, "state_dict") else None for shaper in shapers],
             "monitor": trainer.monitor.state_dict() if trainer.monitor is not None else None, **extra}
 
@@ -48,6 +49,7 @@ def _restore_trainer_state(trainer: Trainer, state: dict[str, Any]) -> None:
     trainer.step, trainer.position = state["step"], state["position"]
     trainer.success_history.extend(state.get("success_history", []))
     trainer.std_threshold = float(state.get("std_threshold", 0.0))
+    trainer.train_seconds = float(state.get("train_seconds", 0.0))
     shapers = getattr(getattr(trainer.reward, "options", None), "shapers", None) or []
     for shaper, saved in zip(shapers, state.get("shapers") or []):
         if saved is not None and hasattr(shaper, "load_state_dict"):
@@ -109,7 +111,7 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
         after = _evaluate(trainer, engine, config.eval.pass_k) if trainer.eval_rows else {}
     wall = trainer.wall_seconds()
     summary: dict[str, Any] = {
-        "steps": trainer.step, "seed": config.seed, "wall_seconds": round(wall, 1),
+        "steps": trainer.step, "seed": config.seed, "wall_seconds": round(wall, 1), "train_seconds": round(trainer.train_seconds, 1),
         "accuracy_before": before.get("accuracy"), "accuracy_after": after.get("accuracy"),
         "algorithm": config.algorithm.advantage if config.algorithm.selection == "none" else config.algorithm.selection,
         "eval_size": len(trainer.eval_rows or []), "resumed_from": str(checkpoint) if checkpoint else None,
@@ -141,12 +143,14 @@ def _loop(trainer: Trainer, engine: Any, log: MetricsLog, console: Any, before: 
                TextColumn("acc {task.fields[acc]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, disable=not cfg.log.progress, transient=False) as progress:
         bar = progress.add_task("train", total=cfg.steps, completed=trainer.step, reward="-", acc="-")
-        while trainer.step < cfg.steps:
+        while trainer.step < cfg.steps and not trainer.out_of_time():
             result = trainer.train_step(engine)
             metrics, batch = result.metrics, result.batch
             trainer.step += 1
-            row: dict[str, Any] = {"step": trainer.step, **metrics}
-            if cfg.eval.every and trainer.step % cfg.eval.every == 0 and trainer.step < cfg.steps:
+            trainer.train_seconds += metrics["time_step"]
+            last = trainer.step == cfg.steps or trainer.out_of_time()
+            row: dict[str, Any] = {"step": trainer.step, "train_seconds": trainer.train_seconds, **metrics}
+            if cfg.eval.every and trainer.step % cfg.eval.every == 0 and not last:
                 row["heldout_accuracy"] = _evaluate(trainer, engine)["accuracy"]
             if trainer.monitor is not None:
                 samples = [{"completion": t, "prompt": "", "meta": {"num_tokens": len(c)}}
@@ -173,7 +177,7 @@ def _loop(trainer: Trainer, engine: Any, log: MetricsLog, console: Any, before: 
                 trainer.on_step(row)
             if trainer.on_result is not None:
                 trainer.on_result(result)
-            if cfg.checkpoint_every and (trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.steps):
+            if cfg.checkpoint_every and (trainer.step % cfg.checkpoint_every == 0 or last):
                 save_checkpoint(Path(cfg.run_dir), trainer.step, trainer.policy.model, trainer.optimizer,
                                 _trainer_state(trainer, {"before": before, "wall_seconds_before_resume": trainer.wall_seconds()}),
                                 cfg.keep_checkpoints, _parts(trainer))

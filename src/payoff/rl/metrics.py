@@ -72,7 +72,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path, title: str = "", keys: t
         points = [(row["step"], row[key]) for row in rows if key in row and row[key] is not None]
         axis.plot([p[0] for p in points], [p[1] for p in points], marker="o" if key == "heldout_accuracy" else None)
         axis.set_title(key)
-        axis.set_xlabel("step")
+        axis.set_xlabel("training seconds" if x == "train_seconds" else x)
     for axis in list(axes.flat)[len(keys):]:
         axis.axis("off")
     figure.suptitle(title)
@@ -82,8 +82,10 @@ def plot_curves(rows: list[dict[str, Any]], path: Path, title: str = "", keys: t
     return path
 
 
-def plot_comparison(runs: dict[str, list[dict[str, Any]]], path: Path, keys: tuple[str, ...] = ("reward_mean", "heldout_accuracy")) -> Path:
-    """One panel per key, one line per run (the Minimalist comparison)."""
+def plot_comparison(runs: dict[str, list[dict[str, Any]]], path: Path, keys: tuple[str, ...] = ("reward_mean", "heldout_accuracy"),
+                    x: str = "step") -> Path:
+    """One panel per key, one line per run (the Minimalist comparison), against ``x`` (``step``
+    or ``train_seconds``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,10 +94,10 @@ def plot_comparison(runs: dict[str, list[dict[str, Any]]], path: Path, keys: tup
     figure, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
     for axis, key in zip(axes.flat, keys):
         for label, rows in runs.items():
-            points = [(row["step"], row[key]) for row in rows if row.get(key) is not None]
+            points = [(row[x], row[key]) for row in rows if row.get(key) is not None and row.get(x) is not None]
             axis.plot([p[0] for p in points], [p[1] for p in points], marker="o" if key == "heldout_accuracy" else None, label=label)
         axis.set_title(key)
-        axis.set_xlabel("step")
+        axis.set_xlabel("training seconds" if x == "train_seconds" else x)
         axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=90)

@@ -83,6 +83,7 @@ class Trainer:
                                            weight_decay=config.optim.weight_decay)
         self.ppo: dict[str, Any] = {}  # this step's old log-probs, values and returns (advantage = "gae")
         self.std_threshold = 0.0  # RLPR's std filter: an EMA of the batches' mean group std
+        self.train_seconds = 0.0  # time in training steps (held-out evaluation excluded), across resumes
         self.generator = self._make_generator()
         r = config.rollout
         self.params = SamplingParams(r.max_new_tokens, r.temperature, r.top_p, r.top_k, list(r.stop))
@@ -239,6 +240,11 @@ class Trainer:
         with self.policy.reference() as reference:
             ref = batched_logprobs(reference, r.prompt_ids, r.completion_ids, self.policy.pad_id, mb, t)
         return torch.stack([alg.kl_estimate(a, b, self.config.algorithm.kl_estimator).sum() for a, b in zip(logp, ref)])
+
+    def out_of_time(self) -> bool:
+        """``time_budget_s`` spent: runs compared at equal training time stop here."""
+        budget = self.config.time_budget_s
+        return budget is not None and self.train_seconds >= budget
 
     def wall_seconds(self) -> float:
         """Seconds this run has taken so far, the runs before a resume included."""
