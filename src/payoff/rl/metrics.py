@@ -72,7 +72,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path, title: str = "", keys: t
         points = [(row["step"], row[key]) for row in rows if key in row and row[key] is not None]
         axis.plot([p[0] for p in points], [p[1] for p in points], marker="o" if key == "heldout_accuracy" else None)
         axis.set_title(key)
-        axis.set_xlabel("training seconds" if x == "train_seconds" else x)
+        axis.set_xlabel("step")
     for axis in list(axes.flat)[len(keys):]:
         axis.axis("off")
     figure.suptitle(title)
