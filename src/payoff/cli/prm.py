@@ -79,3 +79,20 @@ def bench_command(
         for row in rows:
             handle.write(dump_line(row))
     err.print(f"{len(rows)} solutions ({sum(r['label'] >= 0 for r in rows)} with a planted error) -> {out}")
+
+
+@app.command("champ")
+def champ_command(
+    out: Path = typer.Option(..., "--out", "-o", help="CHAMP's human first-wrong-step labels as ProcessBench rows"),
+    steps: str = typer.Option("double_newline", help="the step splitter: double_newline, step_markers or a separator"),
+) -> None:
+    """Write CHAMP's 540 human first-wrong-step annotations (champ-dataset==1.0.0) as ProcessBench rows."""
+    from payoff.io import dump_line
+    from payoff.prm.champ import champ_rows
+
+    rows, counts = champ_rows(steps)
+    with open(out, "w") as handle:
+        for row in rows:
+            handle.write(dump_line(row))
+    err.print(f"wrote {counts['rows']} rows to {out} ({counts['correct']} without a mistake; skipped: "
+              f"{counts['no_steps']} without steps, {counts['unplaceable']} whose span could not be placed)")

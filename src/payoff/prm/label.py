@@ -7,11 +7,12 @@ correct answer (an estimate of P(correct | prefix)); the hard label is whether a
 progress label is the change of that estimate from the previous prefix (the prompt alone before
 step 0): soft_k - soft_{k-1}.
 
-Generation is batched over a prefix's N continuations (not yet across prefixes); each prefix's
-verdicts are cached by (policy, prefix,
-N, max_new_tokens, temperature, seed), so a rerun after a kill generates only what is missing; the
-output is written solution by solution and a rerun skips what is written. The report counts the
-continuations and generated tokens.
+Generation is batched across prefixes and solutions: solutions are taken in chunks whose
+uncached prefixes fill about one generation batch (``batch_size`` prompts), and all their
+continuations are generated and verified together. Each prefix's verdicts are cached by (policy,
+prefix, N, max_new_tokens, temperature, seed), so a rerun after a kill generates only what is
+missing; the output is written solution by solution and a rerun skips what is written. The report
+counts the prefixes, the continuations and the generated tokens.
 """
 
 from __future__ import annotations
@@ -70,42 +71,51 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature)
     report = {"solutions": len(rows), "resumed": len(done), "continuations": 0, "generated_tokens": 0, "cached_prefixes": 0,
               "prefixes": 0}
-    results: list[dict[str, Any]] = []
+    results: dict[int, dict[str, Any]] = dict(done)
+    todo = [index for index in range(len(rows)) if index not in done]
     with Engine(reward, workers=workers) as engine:
-        for index, row in enumerate(rows):
-            if index in done:
-                results.append(done[index])
-                continue
-            steps = list(row["completions"] if "completions" in row else row["steps"])
-            head = render_prompt(tokenizer, row["prompt"])
-            prefixes = [""] + [separator.join(steps[: k + 1]) + separator for k in range(len(steps))]
-            estimates = []
-            for prefix in prefixes:
-                key = _key(policy, head, prefix, rollouts, max_new_tokens, temperature, seed)
-                report["prefixes"] += 1
-                if key not in verdicts:
-                    texts = generator.generate([head + prefix] * rollouts, params)
-                    report["continuations"] += rollouts
-                    report["generated_tokens"] += sum(len(ids) for ids in texts.completion_ids)
-                    samples = [{"prompt": row["prompt"], "completion": prefix + text, "reference": row.get("reference")} for text in texts.texts]
-                    verdicts[key] = [o.status == "ok" and o.score is not None and o.score >= 1.0 for o in engine.score(samples)]
+        # Solutions are taken in chunks whose uncached prefixes fill about one generation batch:
+        # every continuation of every prefix of the chunk goes to the generator together.
+        while todo:
+            chunk, pending = [], []
+            while todo and (not chunk or len(pending) * rollouts < batch_size):
+                index = todo.pop(0)
+                row = rows[index]
+                steps = list(row["completions"] if "completions" in row else row["steps"])
+                head = render_prompt(tokenizer, row["prompt"])
+                prefixes = [""] + [separator.join(steps[: k + 1]) + separator for k in range(len(steps))]
+                keys = [_key(policy, head, prefix, rollouts, max_new_tokens, temperature, seed) for prefix in prefixes]
+                report["prefixes"] += len(keys)
+                report["cached_prefixes"] += sum(key in verdicts for key in keys)
+                pending += [(row, head, prefix, key) for prefix, key in zip(prefixes, keys)
+                            if key not in verdicts and key not in {p[3] for p in pending}]
+                chunk.append((index, row, steps, keys))
+            if pending:
+                texts = generator.generate([head + prefix for _, head, prefix, _ in pending for _ in range(rollouts)], params)
+                report["continuations"] += len(texts.texts)
+                report["generated_tokens"] += sum(len(ids) for ids in texts.completion_ids)
+                samples = [{"prompt": row["prompt"], "completion": prefix + texts.texts[k * rollouts + j], "reference": row.get("reference")}
+                           for k, (row, _, prefix, _) in enumerate(pending) for j in range(rollouts)]
+                outcomes = engine.score(samples)
+                for k, (_, _, _, key) in enumerate(pending):
+                    verdicts[key] = [o.status == "ok" and o.score is not None and o.score >= 1.0
+                                     for o in outcomes[k * rollouts:(k + 1) * rollouts]]
                     if cache is not None:
                         with open(cache, "a") as handle:
                             handle.write(json.dumps({"key": key, "correct": verdicts[key]}) + "\n")
-                else:
-                    report["cached_prefixes"] += 1
-                estimates.append(sum(verdicts[key]) / len(verdicts[key]))
-            soft = estimates[1:]
-            labelled = {"prompt": row["prompt"], "completions": steps, "labels": soft, "hard_labels": [s > 0 for s in soft],
-                        "progress": [b - a for a, b in zip(estimates[:-1], estimates[1:])], "p_correct_from_prompt": estimates[0],
-                        "reference": row.get("reference"), "meta": {"index": index, "truth": row.get("label")}}
-            results.append(labelled)
-            if out is not None:
-                with open(out, "a") as handle:
-                    handle.write(json.dumps(labelled) + "\n")
-            if on_progress is not None:
-                on_progress(1)
-    return results, report
+            for index, row, steps, keys in chunk:
+                estimates = [sum(verdicts[key]) / len(verdicts[key]) for key in keys]
+                soft = estimates[1:]
+                labelled = {"prompt": row["prompt"], "completions": steps, "labels": soft, "hard_labels": [s > 0 for s in soft],
+                            "progress": [b - a for a, b in zip(estimates[:-1], estimates[1:])], "p_correct_from_prompt": estimates[0],
+                            "reference": row.get("reference"), "meta": {"index": index, "truth": row.get("label")}}
+                results[index] = labelled
+                if out is not None:
+                    with open(out, "a") as handle:
+                        handle.write(json.dumps(labelled) + "\n")
+                if on_progress is not None:
+                    on_progress(1)
+    return [results[index] for index in range(len(rows))], report
 
 
 def agreement_with_truth(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

