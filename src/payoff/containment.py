@@ -149,6 +149,13 @@ def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attem
     """Kill every process in a cgroup but `keep` until none is left (a fork bomb keeps forking
     while we kill; pids.max bounds how long that can go on)."""
     procs = box / "cgroup.procs"
+    if not keep:
+        # cgroup v2's cgroup.kill (Linux 5.14+) kills the whole box at once, forks in flight
+        # included; the loop below then only waits for it to empty (or does the work itself).
+        try:
+            (box / "cgroup.kill").write_text("1")
+        except OSError:
+            pass
     for _ in range(attempts):
         try:
             pids = [int(p) for p in procs.read_text().split() if int(p) not in keep]

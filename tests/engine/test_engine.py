@@ -147,3 +147,16 @@ def test_workers_can_use_torch_after_the_caller_started_torch_threads() -> None:
     outcomes = payoff.score([{"completion": "abc"}, {"completion": "abcd"}], torch_norm, workers=1, timeout_s=60)
     assert [o.status for o in outcomes] == ["ok", "ok"]
     assert [o.score for o in outcomes] == pytest.approx([3.0, 4.0])
+
+
+def niceness(sample: Sample) -> float:
+    return float(os.nice(0))
+
+
+def test_workers_run_below_the_parent_so_the_watchdog_gets_the_cpu() -> None:
+    from payoff.engine.worker import WORKER_NICENESS
+
+    outcomes = payoff.score([{"completion": "x"}] * 4, niceness, workers=2)
+    expected = min(19, os.nice(0) + WORKER_NICENESS)
+    assert [o.score for o in outcomes] == [expected] * 4
+    assert os.nice(0) < expected  # this process keeps its own priority

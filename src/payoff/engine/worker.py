@@ -55,11 +55,22 @@ class CappedText(io.TextIOBase):
         return "".join(self.parts)
 
 
+WORKER_NICENESS = 10
+
+
 def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | None, output_chars: int) -> None:
     """Pool initializer: box the worker, cap its memory, silence its file descriptors."""
     global _reward, _slots, _output_chars
     _reward, _slots, _output_chars = reward, slots, output_chars
     containment.enter()
+    # A reward's processes (a busy loop, a fork bomb and its 64 children) run below the parent, so
+    # the watchdog that enforces their deadlines and kills them gets the CPU first: at the same
+    # priority a fork bomb starved it and hangs settled a second or more past their deadline.
+    # Children inherit the niceness; the parent's own priority is untouched.
+    try:
+        os.nice(WORKER_NICENESS)
+    except OSError:
+        pass
     # A reward that segfaults is settled by the parent; the worker must not print a traceback
     # to the user's terminal (pytest and others enable faulthandler on a saved copy of stderr).
     faulthandler.disable()
