@@ -141,9 +141,11 @@ def run_search(method: str, search: Search, n: int, width: int, max_steps: int, 
 
 
 def policy_search(model: Any, tokenizer: Any, prompt: Any, reward: Any, reference: Any = None, step_tokens: int = 48,
-                  separator: str = "\n\n", temperature: float = 1.0, batch_size: int = 32, workers: int | None = 0) -> Search:
+                  separator: str = "\n\n", temperature: float = 1.0, batch_size: int = 32, workers: int | None = 0,
+                  engine: Any = None) -> Search:
     """A `Search` for one task on a local policy (transformers generate, stop at the separator)
-    with ``reward`` as the step scorer, run through the engine."""
+    with ``reward`` as the step scorer, run through the engine (``engine``, an open `Engine` to
+    reuse across tasks, else one per call with ``workers``)."""
     from payoff.core import Sample
     from payoff.engine import score
     from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
@@ -158,7 +160,8 @@ def policy_search(model: Any, tokenizer: Any, prompt: Any, reward: Any, referenc
                 for text, truncated, ids in zip(rollouts.texts, rollouts.truncated, rollouts.completion_ids)]
 
     def score_prefixes(texts: list[str]) -> list[float | None]:
-        outcomes = score([Sample(completion=t, prompt=prompt, reference=reference) for t in texts], reward, workers=workers)
+        samples = [Sample(completion=t, prompt=prompt, reference=reference) for t in texts]
+        outcomes = engine.score(samples) if engine is not None else score(samples, reward, workers=workers)
         values: list[float | None] = []
         for o in outcomes:
             steps = o.info.get("step_scores") if o.status == "ok" else None
@@ -179,7 +182,7 @@ def search_curves(tasks: Sequence[dict[str, Any]], methods: Sequence[str], ns: S
     import torch
 
     from payoff.core import Sample
-    from payoff.engine import score
+    from payoff.engine import Engine
     from payoff.models.default import load_policy
 
     model, tokenizer = load_policy(policy)
@@ -187,22 +190,24 @@ def search_curves(tasks: Sequence[dict[str, Any]], methods: Sequence[str], ns: S
     curves: dict[str, dict[int, float]] = {}
     bands: dict[str, dict[int, list[float]]] = {}
     tokens: dict[str, dict[int, float]] = {}
-    for method in methods:
-        curves[method], bands[method], tokens[method] = {}, {}, {}
-        for n in ns:
-            torch.manual_seed(seed * 1_000_003 + n)
-            answers, spent = [], []
-            for k, task in enumerate(tasks):
-                search = policy_search(model, tokenizer, task["prompt"], reward, task.get("reference"), step_tokens, separator,
-                                       temperature, workers=workers)
-                answers.append(run_search(method, search, n, min(width, n), max_steps, seed=seed + k).text(separator))
-                spent.append(search.tokens)
-            checks = score([Sample(completion=a, prompt=t["prompt"], reference=t.get("reference")) for a, t in zip(answers, tasks)],
-                           gold, workers=workers)
-            hits = [float(o.status == "ok" and o.score is not None and o.score >= gold_threshold) for o in checks]
-            curves[method][n] = statistics.fmean(hits) if hits else 0.0
-            rng = random.Random(seed)
-            boots = sorted(statistics.fmean(rng.choices(hits, k=len(hits))) for _ in range(200)) if hits else [0.0]
-            bands[method][n] = [boots[int(0.025 * (len(boots) - 1))], boots[int(round(0.975 * (len(boots) - 1)))]]
-            tokens[method][n] = statistics.fmean(spent) if spent else 0.0
+    # One engine per reward for the whole run: a model-backed scorer (a PRM) loads once per worker.
+    with Engine(reward, workers=workers or 0) as scorer, Engine(gold, workers=workers or 0) as judge:
+        for method in methods:
+            curves[method], bands[method], tokens[method] = {}, {}, {}
+            for n in ns:
+                torch.manual_seed(seed * 1_000_003 + n)
+                answers, spent = [], []
+                for k, task in enumerate(tasks):
+                    search = policy_search(model, tokenizer, task["prompt"], reward, task.get("reference"), step_tokens, separator,
+                                           temperature, engine=scorer)
+                    answers.append(run_search(method, search, n, min(width, n), max_steps, seed=seed + k).text(separator))
+                    spent.append(search.tokens)
+                checks = judge.score([Sample(completion=a, prompt=t["prompt"], reference=t.get("reference"))
+                                      for a, t in zip(answers, tasks)])
+                hits = [float(o.status == "ok" and o.score is not None and o.score >= gold_threshold) for o in checks]
+                curves[method][n] = statistics.fmean(hits) if hits else 0.0
+                rng = random.Random(seed)
+                boots = sorted(statistics.fmean(rng.choices(hits, k=len(hits))) for _ in range(200)) if hits else [0.0]
+                bands[method][n] = [boots[int(0.025 * (len(boots) - 1))], boots[int(round(0.975 * (len(boots) - 1)))]]
+                tokens[method][n] = statistics.fmean(spent) if spent else 0.0
     return {"curves": curves, "bands": bands, "tokens": tokens}
