@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_runs import medians, report_result, run_child  # noqa: E402
 from rm_vs_trl import conversational, procedural_pairs  # noqa: E402 - the same pair builders
 
 
@@ -69,8 +67,7 @@ def run_trl(args: argparse.Namespace, folder: Path, best: bool) -> dict:
 def child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         result = run_payoff(args, Path(folder)) if args.tool == "payoff" else run_trl(args, Path(folder), best=args.tool == "trl_best")
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    print("RESULT " + json.dumps(result), flush=True)
+    report_result(result)
 
 
 def main() -> None:
@@ -106,15 +103,12 @@ def main() -> None:
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--train-conv", args.train_conv,
                        "--eval-conv", args.eval_conv, "--steps", str(args.steps), "--batch", str(args.batch), "--max-length",
                        str(args.max_length), "--lr", str(args.lr), "--beta", str(args.beta)]
-            done = subprocess.run(command, capture_output=True, text=True)
-            line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-            if line is None:
-                print(f"{tool} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+            result = run_child(command, tool)
+            if result is None:
                 continue
-            results[tool].append(json.loads(line[7:]))
+            results[tool].append(result)
             print(f"repeat {repeat} {tool}: {results[tool][-1]}", file=sys.stderr, flush=True)
-    table = {tool: {key: statistics.median(r[key] for r in runs) for key in ("accuracy", "s_per_step", "peak_rss_mb")} | {"runs": len(runs)}
-             for tool, runs in results.items() if runs}
+    table = medians(results, ("accuracy", "s_per_step", "peak_rss_mb"))
     base = table.get("payoff")
     print(f"pairs: {args.train}; steps {args.steps}, batch {args.batch}, max_length {args.max_length}, lr {args.lr}, beta {args.beta}")
     print(f"{'tool':<14}{'held-out acc':>14}{'s/step':>10}{'peak RSS MB':>14}{'time ratio':>12}{'RSS ratio':>11}")

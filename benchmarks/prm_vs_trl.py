@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +27,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_runs import medians, report_result, run_child  # noqa: E402
+
 TRL_DIR = Path(os.environ.get("PAYOFF_CACHE", Path.home() / ".cache" / "payoff")) / "trl-1.13.0"
 
 
@@ -104,8 +105,7 @@ def run_trl(args: argparse.Namespace, folder: Path, best: bool) -> dict:
 def child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         result = run_payoff(args, Path(folder)) if args.tool == "payoff" else run_trl(args, Path(folder), best=args.tool == "trl_best")
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    print("RESULT " + json.dumps(result), flush=True)
+    report_result(result)
 
 
 def ensure_trl() -> None:
@@ -142,15 +142,12 @@ def main() -> None:
                 env["PYTHONPATH"] = os.pathsep.join([str(TRL_DIR), env.get("PYTHONPATH", "")])
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--steps", str(args.steps),
                        "--batch", str(args.batch), "--max-length", str(args.max_length), "--lr", str(args.lr)]
-            done = subprocess.run(command, capture_output=True, text=True, env=env)
-            line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-            if line is None:
-                print(f"{tool} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+            result = run_child(command, tool, env)
+            if result is None:
                 continue
-            results[tool].append(json.loads(line[7:]))
+            results[tool].append(result)
             print(f"repeat {repeat} {tool}: {results[tool][-1]}", file=sys.stderr, flush=True)
-    table = {tool: {key: statistics.median(r[key] for r in runs) for key in ("f1", "step_accuracy", "s_per_step", "peak_rss_mb")}
-             | {"runs": len(runs)} for tool, runs in results.items() if runs}
+    table = medians(results, ("f1", "step_accuracy", "s_per_step", "peak_rss_mb"))
     base = table.get("payoff")
     print(f"steps {args.steps}, batch {args.batch}, max_length {args.max_length}, lr {args.lr}, train {args.train_n}, eval {args.eval_n}")
     print(f"{'tool':<14}{'held-out F1':>12}{'step acc':>10}{'s/step':>9}{'peak RSS MB':>13}{'time ratio':>12}")

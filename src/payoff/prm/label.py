@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,14 +73,14 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
     report = {"solutions": len(rows), "resumed": len(done), "continuations": 0, "generated_tokens": 0, "cached_prefixes": 0,
               "prefixes": 0}
     results: dict[int, dict[str, Any]] = dict(done)
-    todo = [index for index in range(len(rows)) if index not in done]
+    todo = deque(index for index in range(len(rows)) if index not in done)
     with Engine(reward, workers=workers) as engine:
         # Solutions are taken in chunks whose uncached prefixes fill about one generation batch:
         # every continuation of every prefix of the chunk goes to the generator together.
         while todo:
-            chunk, pending = [], []
+            chunk, pending, queued = [], [], set()
             while todo and (not chunk or len(pending) * rollouts < batch_size):
-                index = todo.pop(0)
+                index = todo.popleft()
                 row = rows[index]
                 steps = list(row["completions"] if "completions" in row else row["steps"])
                 head = render_prompt(tokenizer, row["prompt"])
@@ -87,8 +88,10 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
                 keys = [_key(policy, head, prefix, rollouts, max_new_tokens, temperature, seed) for prefix in prefixes]
                 report["prefixes"] += len(keys)
                 report["cached_prefixes"] += sum(key in verdicts for key in keys)
-                pending += [(row, head, prefix, key) for prefix, key in zip(prefixes, keys)
-                            if key not in verdicts and key not in {p[3] for p in pending}]
+                for prefix, key in zip(prefixes, keys):
+                    if key not in verdicts and key not in queued:  # each uncached prefix generated once
+                        queued.add(key)
+                        pending.append((row, head, prefix, key))
                 chunk.append((index, row, steps, keys))
             if pending:
                 texts = generator.generate([head + prefix for _, head, prefix, _ in pending for _ in range(rollouts)], params)

@@ -211,19 +211,7 @@ def variant_configs(config: TrainConfig) -> dict[str, TrainConfig]:
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    data: dict[str, Any] = {}
-    if path is not None:
-        with open(path, "rb") as handle:
-            try:
-                data = tomllib.load(handle)
-            except tomllib.TOMLDecodeError as error:
-                raise TrainConfigError(f"{path}: {error}") from None
-    data = apply_overrides(data, overrides or [])
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        raise TrainConfigError(f"{path or 'config'}: {problems}") from None
+    return load_toml_config(TrainConfig, TrainConfigError, path, overrides)
 
 
 def load_toml_config(model: type[BaseModel], error: type[Exception], path: str | Path | None, overrides: list[str] | None = None,

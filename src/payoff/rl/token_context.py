@@ -80,7 +80,7 @@ def _gae(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
     if algo.whiten_advantages:
         advantages = whiten(advantages, members)
     chosen_v, chosen_r = [values[i] for i in members], [returns[i] for i in members]
-    trainer.ppo = {"old_logprobs": old, "values": values, "returns": returns, "metrics": {
+    trainer.token_state = {"old_logprobs": old, "values": values, "returns": returns, "metrics": {
         "explained_variance": explained_variance(chosen_v, chosen_r),
         "value_mean": float(torch.cat(chosen_v).mean()) if chosen_v else 0.0,
         "return_mean": float(torch.cat(chosen_r).mean()) if chosen_r else 0.0,
@@ -104,6 +104,6 @@ def _process(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
             step_ends.append(None)
     lengths = [len(ids) for ids in batch.rollouts.completion_ids]
     # Counted and logged: a valid sample without step rewards is trained on its outcome alone.
-    trainer.ppo = {"metrics": {"process/samples_without_steps": float(missing)}}
+    trainer.token_state = {"metrics": {"process/samples_without_steps": float(missing)}}
     return alg.advantages("process_grpo", rewards, batch.valid, step_rewards=step_rewards, step_token_ends=step_ends,
                           lengths=lengths)

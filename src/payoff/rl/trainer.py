@@ -81,7 +81,9 @@ class Trainer:
         self.policy: Policy = load_training_policy(config.model, keep_reference, model, tokenizer)
         self.optimizer = torch.optim.AdamW(self.policy.trainable(), lr=config.optim.lr, betas=config.optim.betas,
                                            weight_decay=config.optim.weight_decay)
-        self.ppo: dict[str, Any] = {}  # this step's old log-probs, values and returns (advantage = "gae")
+        # What this step's token-level estimator computed for the update: old log-probs, the
+        # critic's values and returns (gae), and its metrics.
+        self.token_state: dict[str, Any] = {}
         self.std_threshold = 0.0  # RLPR's std filter: an EMA of the batches' mean group std
         self.train_seconds = 0.0  # time in training steps (held-out evaluation excluded), across resumes
         self.generator = self._make_generator()
@@ -262,18 +264,19 @@ class Trainer:
         stats = policy_update(self.policy, self.optimizer, batch.rollouts.prompt_ids, batch.rollouts.completion_ids, adv, take_part,
                               cfg.algorithm, cfg.optim.micro_batch, cfg.rollout.temperature or 1.0, cfg.rollout.max_new_tokens,
                               cfg.optim.max_grad_norm, sft=cfg.algorithm.selection == "raft",
-                              old_logprobs=self.ppo.get("old_logprobs"), seed=cfg.seed * 7907 + self.step)
+                              old_logprobs=self.token_state.get("old_logprobs"), seed=cfg.seed * 7907 + self.step)
         metrics.update(stats)
         if self.critic is not None:
             from payoff.rl.critic import critic_update
 
             members = [i for i in range(len(take_part)) if take_part[i]]
             metrics.update(critic_update(self.critic, self.critic_optimizer, batch.rollouts.prompt_ids, batch.rollouts.completion_ids,
-                                         self.ppo["returns"], self.ppo["values"], members, self.policy.pad_id, cfg.algorithm.epochs,
+                                         self.token_state["returns"], self.token_state["values"], members, self.policy.pad_id,
+                                         cfg.algorithm.epochs,
                                          cfg.algorithm.minibatches, cfg.optim.micro_batch, cfg.critic.value_clip,
                                          cfg.critic.max_grad_norm, cfg.seed * 7919 + self.step))
-        metrics.update(self.ppo.get("metrics", {}))
-        self.ppo = {}
+        metrics.update(self.token_state.get("metrics", {}))
+        self.token_state = {}
         if cfg.algorithm.std_filter:
             metrics["std_threshold"] = self.std_threshold
         if hasattr(self.generator, "version"):

@@ -1,0 +1,33 @@
+"""What the side-by-side benchmarks share: each tool runs in its own process (its own peak RSS),
+prints one ``RESULT {json}`` line, and the parent takes medians over the repeats."""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+
+
+def report_result(result: dict) -> None:
+    """In the child: add its peak RSS and print the line the parent reads."""
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_child(command: Sequence[str], tool: str, env: dict | None = None) -> dict | None:
+    """Run one child; its result, or None (with its stderr's tail printed) when it failed."""
+    done = subprocess.run(list(command), capture_output=True, text=True, env=env)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        print(f"{tool} failed:\n{done.stderr[-3000:]}", file=sys.stderr)
+        return None
+    return json.loads(line[7:])
+
+
+def medians(results: dict[str, list[dict]], keys: Sequence[str]) -> dict[str, dict]:
+    """tool -> {key: median over its runs, "runs": how many}, for the tools that ran."""
+    return {tool: {key: statistics.median(r[key] for r in runs) for key in keys} | {"runs": len(runs)}
+            for tool, runs in results.items() if runs}
