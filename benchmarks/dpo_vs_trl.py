@@ -1,12 +1,13 @@
 """payoff's DPO against TRL's DPOTrainer, side by side, on one CPU machine.
 
-Same model (the embedded SmolLM2-135M-Instruct, full fine-tuning, the reference a frozen copy),
+Same model (the embedded SmolLM2-135M-Instruct, full fine-tuning, the reference the base model),
 same pairs (conversational), beta, batch size, max length, learning rate (linear decay, no
 warmup) and steps. TRL runs at its defaults (DPOConfig turns gradient checkpointing and bf16 on)
-and at its best sensible CPU setting (both off, and precompute_ref_log_probs, as payoff caches
-the reference's log-probs). Each run is its own process. Reports held-out reward accuracy (each
-tool's own metric: the implicit reward of the chosen answer above the rejected one's), s/step of
-the training loop and peak RSS; medians of --repeats.
+and at its best sensible CPU setting (both off, and precompute_ref_log_probs, as payoff computes
+the reference's log-probs before training and keeps no reference copy). Each run is its own process. Reports held-out reward accuracy (each
+tool's own metric: the implicit reward of the chosen answer above the rejected one's, on held-out
+pairs cut to whole batches so both count the same thing), s/step of the training loop (both
+compute the reference's log-probs before it) and peak RSS; medians of --repeats.
 
     python benchmarks/dpo_vs_trl.py [--train PAIRS] [--eval PAIRS] [--steps 8] [--repeats 3]
 """
@@ -23,6 +24,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peer_runs import medians, report_result, run_child  # noqa: E402
 from rm_vs_trl import conversational, procedural_pairs  # noqa: E402 - the same pair builders
+
+
+def whole_batches(path: Path, batch: int) -> Path:
+    """Cut a pair file to a multiple of ``batch`` pairs: TRL reports the mean of its per-batch
+    accuracies, which is the per-pair accuracy payoff reports only when every batch is full."""
+    lines = path.read_text().splitlines()
+    path.write_text("".join(line + "\n" for line in lines[: len(lines) // batch * batch]))
+    return path
 
 
 def run_payoff(args: argparse.Namespace, folder: Path) -> dict:
@@ -93,7 +102,7 @@ def main() -> None:
     if not Path(args.train).exists():
         args.train, args.eval = str(procedural_pairs(work / "train.jsonl", 400, 1)), str(procedural_pairs(work / "eval.jsonl", 100, 2))
     args.train_conv = args.train = str(conversational(Path(args.train), work / "train.conv.jsonl"))
-    args.eval_conv = args.eval = str(conversational(Path(args.eval), work / "eval.conv.jsonl"))
+    args.eval_conv = args.eval = str(whole_batches(conversational(Path(args.eval), work / "eval.conv.jsonl"), args.batch))
     tools = ("payoff", "trl_defaults", "trl_best")
     results: dict[str, list[dict]] = {tool: [] for tool in tools}
     for repeat in range(args.repeats):

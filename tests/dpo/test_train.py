@@ -4,6 +4,7 @@ reward agrees with its formula, LoRA keeps no second model, and a SIGKILLed run 
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
@@ -11,11 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from payoff.dpo.config import load_dpo_config
-from payoff.dpo.train import train_dpo
+from payoff.dpo.train import touched_pairs, train_dpo
 from payoff.engine import score
 from payoff.registry import get_reward
+from payoff.rm.train import step_indices
 from tests.rl.toy import save_tiny
 from tests.rm.helpers import payoff, read_metrics, separable_pairs
 
@@ -41,6 +45,8 @@ def test_dpo_learns_and_its_implicit_reward_is_the_formula(tiny: Path, tmp_path:
     for key in ("reward_accuracy_before", "reward_accuracy_after", "steps", "wall_seconds", "seed"):
         assert key in summary
     assert summary["reward_accuracy_before"] == 0.0  # policy == reference: every margin is 0, and a tie loses
+    # the cached reference is the model before its first step: step 1's sigmoid loss is -log sigmoid(0)
+    assert read_metrics(run)[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)
     assert summary["reward_accuracy_after"] >= 0.9 and summary["after"]["reward_margin"] > 0
     # the served implicit reward: beta * (log pi - log pi_ref), computed here independently
     sample = {"prompt": "What is 3 + 4? ", "completion": "It is 7."}
@@ -50,6 +56,14 @@ def test_dpo_learns_and_its_implicit_reward_is_the_formula(tiny: Path, tmp_path:
     refusal = score([{"prompt": "What is 3 + 4? ", "completion": "No idea, sorry!"}], get_reward("implicit_reward").configure(path=str(run)),
                     workers=0)[0]
     assert outcome.score > refusal.score  # it learned the preference it was trained on
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 12), st.integers(1, 9), st.integers(1, 40), st.integers(0, 5))
+def test_the_reference_is_cached_for_exactly_the_pairs_the_run_trains_on(steps: int, batch: int, size: int, seed: int) -> None:
+    used = {i for step in range(steps) for i in step_indices(step, batch, size, seed)}
+    assert set(touched_pairs(steps, batch, size, seed)) >= used
+    assert len(set(touched_pairs(steps, batch, size, seed))) == len(used)
 
 
 @pytest.mark.parametrize("loss", ["ipo", "robust", "simpo", "rpo"])

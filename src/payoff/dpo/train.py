@@ -1,19 +1,22 @@
 """`train_dpo()`: offline preference optimisation, one loop read top to bottom.
 
-Per step: this step's pairs (a pure function of the seed and the step, as in `payoff rm train`),
-micro-batches of chosen and rejected answers, the policy's sequence log-probs with gradients, the
-reference's without (computed once per pair and cached: the reference never changes), the loss,
-clip, AdamW. Under LoRA the reference is the same model with its adapters switched off. The
+Before the first step, the reference's sequence log-probs of every pair the run will touch (the
+schedule is a pure function of the seed and the step, as in `payoff rm train`) and of the held-out
+pairs, from the policy itself while it is still the reference (under LoRA, with its adapters off):
+no frozen copy is kept and no step runs the reference. Per step: micro-batches of chosen and
+rejected answers, the policy's sequence log-probs with gradients, the loss, clip, fused AdamW. The
 metrics are DPO's: reward accuracy (the implicit reward beta (log pi - log pi_ref) of the chosen
 answer above the rejected one's), margins, and the chosen and rejected log-probs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import resource
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from payoff.dpo.losses import preference_loss
 from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from payoff.rl.logprobs import pack, token_logprobs
 from payoff.rl.metrics import MetricsLog, plot_curves
+from payoff.rl.optim import adamw
 from payoff.rm.data import Pair, read_pairs
 from payoff.rm.model import RenderSpec, render
 from payoff.rm.train import held_out_split, learning_rate, step_indices
@@ -67,18 +71,43 @@ def _sequence_logps(model: Any, data: Encoded, indices: list[int], pad_id: int) 
 
 
 @torch.no_grad()
-def reference_logps(policy: Any, data: Encoded, indices: list[int], pad_id: int, micro: int) -> tuple[torch.Tensor, torch.Tensor]:
-    missing = [i for i in indices if i not in data.ref]
-    for start in range(0, len(missing), micro):
-        chunk = missing[start:start + micro]
-        with policy.reference() as reference:
-            was = reference.training
-            reference.eval()
+def cache_reference(policy: Any, data: Encoded, indices: Iterable[int], pad_id: int, micro: int) -> None:
+    """Store the reference's summed log-probs of the answers of ``indices`` in ``data.ref``.
+
+    Called before the first optimiser step, while the policy still is the reference (under LoRA,
+    the same model with its adapters off), so no frozen copy of the model is kept: a full
+    fine-tune holds one model less in memory, and no step spends time on reference forwards (TRL's
+    ``precompute_ref_log_probs``). Longest first, so each micro-batch pads little."""
+    missing = sorted({i for i in indices if i not in data.ref}, key=lambda i: -(len(data.prompt[i]) + max(len(data.chosen[i]),
+                                                                                                         len(data.rejected[i]))))
+    if not missing:
+        return
+    with contextlib.ExitStack() as stack:
+        reference = stack.enter_context(policy.reference()) if policy.lora else policy.model
+        was = reference.training
+        reference.eval()
+        for start in range(0, len(missing), micro):
+            chunk = missing[start:start + micro]
             w, r, _, _ = _sequence_logps(reference, data, chunk, pad_id)
-            reference.train(was)
-        for i, a, b in zip(chunk, w.tolist(), r.tolist()):
-            data.ref[i] = (a, b)
+            for i, a, b in zip(chunk, w.tolist(), r.tolist()):
+                data.ref[i] = (a, b)
+        reference.train(was)
+
+
+def reference_logps(data: Encoded, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cached reference log-probs (chosen, rejected) of ``indices``."""
+    missing = [i for i in indices if i not in data.ref]
+    if missing:
+        raise RuntimeError(f"reference log-probs of pairs {missing[:5]} were not computed before training")
     return torch.tensor([data.ref[i][0] for i in indices]), torch.tensor([data.ref[i][1] for i in indices])
+
+
+def touched_pairs(steps: int, batch_size: int, size: int, seed: int) -> list[int]:
+    """Every pair a run of ``steps`` steps trains on: positions 0 .. steps*batch of the stream
+    `step_indices` reads (all pairs once the run reaches a second epoch)."""
+    if steps * batch_size >= size:
+        return list(range(size))
+    return step_indices(0, steps * batch_size, size, seed)
 
 
 @torch.no_grad()
@@ -92,7 +121,7 @@ def pair_metrics(policy: Any, data: Encoded, beta: float, pad_id: int, micro: in
     for start in range(0, len(data), micro):
         chunk = list(range(start, min(len(data), start + micro)))
         pi_w, pi_l, _, _ = _sequence_logps(policy.model, data, chunk, pad_id)
-        ref_w, ref_l = reference_logps(policy, data, chunk, pad_id, micro)
+        ref_w, ref_l = reference_logps(data, chunk)
         margin = beta * ((pi_w - ref_w) - (pi_l - ref_l))
         wins += (margin > 0).float().tolist()
         margins += margin.tolist()
@@ -151,7 +180,7 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
     model_config = ModelConfig(name=cfg.model.name, lora=cfg.model.lora, chat_template=cfg.model.chat_template,
                                gradient_checkpointing=cfg.model.gradient_checkpointing)
     needs_reference = cfg.algorithm.loss != "simpo"
-    policy = load_training_policy(model_config, keep_reference=needs_reference, model=model, tokenizer=tokenizer)
+    policy = load_training_policy(model_config, keep_reference=False, model=model, tokenizer=tokenizer)
     for module in policy.model.modules():  # no dropout: the two answers of a pair must see the same network
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
@@ -160,8 +189,11 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
     train, held = Encoded(train_pairs, policy.tokenizer, spec), Encoded(eval_pairs, policy.tokenizer, spec)
     if train.truncated:
         console.print(f"[yellow]{train.truncated} of {len(train)} training pairs cut to {spec.max_length} tokens (prompt first; kept)[/]")
-    optimizer = torch.optim.AdamW(policy.trainable(), lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
     beta, micro = cfg.algorithm.beta, cfg.optim.micro_batch
+    if needs_reference:  # before the checkpoint loads: the reference is the base model
+        cache_reference(policy, train, touched_pairs(cfg.steps, cfg.optim.batch_size, len(train), cfg.seed), pad_id, 2 * micro)
+        cache_reference(policy, held, range(len(held)), pad_id, 2 * micro)
+    optimizer = adamw(policy.trainable(), cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
 
     # -- resume ------------------------------------------------------------------------------------
     step, state, wall_before = 0, {}, 0.0
@@ -199,7 +231,7 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
             for start in range(0, len(indices), micro):
                 chunk = indices[start:start + micro]
                 if needs_reference:
-                    ref_w, ref_l = reference_logps(policy, train, chunk, pad_id, micro)
+                    ref_w, ref_l = reference_logps(train, chunk)
                 pi_w, pi_l, len_w, len_l = _sequence_logps(policy.model, train, chunk, pad_id)
                 if not needs_reference:
                     ref_w, ref_l = torch.zeros_like(pi_w), torch.zeros_like(pi_l)

@@ -28,6 +28,7 @@ from payoff.prm.model import ProcessRewardModel, score_steps, write_prm_info
 from payoff.prm.steps import encode_steps
 from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from payoff.rl.metrics import MetricsLog, plot_curves
+from payoff.rl.optim import adamw
 from payoff.rm.model import ModelInfo, RenderSpec, add_lora, collate, load_trunk, save_reward_model
 from payoff.rm.train import held_out_split, learning_rate, step_indices
 
@@ -102,8 +103,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
     train, held = Encoded(train_examples, tokenizer, cfg), Encoded(eval_examples, tokenizer, cfg)
     if train.cut:
         console.print(f"[yellow]{train.cut} training solutions run past {cfg.model.max_length} tokens: their last steps are left out[/]")
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr, betas=cfg.optim.betas,
-                                  weight_decay=cfg.optim.weight_decay)
+    optimizer = adamw([p for p in model.parameters() if p.requires_grad], cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
     unwrapped = model
     model, optimizer = accelerator.prepare(model, optimizer)
     device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index

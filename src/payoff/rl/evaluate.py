@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from payoff.core import Outcome, Sample
@@ -10,12 +11,35 @@ from payoff.rl.rollout import SamplingParams
 
 
 def is_correct(outcome: Outcome, component: str | None, threshold: float) -> bool:
-    """Correct when the accuracy component (or the total, without one) reaches ``threshold``."""
-    if component is not None and component in outcome.components:
-        value = outcome.components[component]
-    else:
-        value = outcome.score
+    """Correct when the accuracy component reaches ``threshold``; without a component named, the
+    total. A named component the outcome lacks (its check failed) is not correct: the total of
+    another reward never stands in for it."""
+    value = outcome.score if component is None else outcome.components.get(component)
     return value is not None and value >= threshold
+
+
+def join_accuracy(outcomes: Sequence[Outcome], checks: Sequence[Outcome], name: str) -> None:
+    """Record the accuracy reward's score as component ``name`` of each outcome it scored."""
+    for outcome, check in zip(outcomes, checks, strict=True):
+        if check.status == "ok" and check.score is not None:
+            outcome.components[name] = float(check.score)
+
+
+class AccuracyJoin:
+    """The engine `payoff train` scores through when ``accuracy_reward`` is not a term of the
+    reward (a reward model or a judge, with ``accuracy_reward = "math"``): the reward and the
+    accuracy reward score each batch side by side, and the accuracy reward's score joins the
+    components, so accuracy means the verifier's verdict, never the learned reward's score."""
+
+    def __init__(self, engine: Any, accuracy_engine: Any, name: str) -> None:
+        self.engine, self.accuracy_engine, self.name = engine, accuracy_engine, name
+
+    def score(self, samples: Sequence[Sample]) -> list[Outcome]:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            checks = pool.submit(self.accuracy_engine.score, list(samples))
+            outcomes = self.engine.score(samples)
+            join_accuracy(outcomes, checks.result(), self.name)
+        return outcomes
 
 
 def evaluate(generator: Any, engine: Any, rows: Sequence[dict[str, Any]], prompts: Sequence[str], params: SamplingParams,

@@ -3,15 +3,15 @@ checkpoints and resume, the progress display, metrics, monitors, the curves and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from payoff.rl.config import TrainConfig
-from payoff.rl.evaluate import evaluate
+from payoff.rl.evaluate import AccuracyJoin, evaluate
 from payoff.rl.metrics import MetricsLog, plot_curves
 from payoff.rl.trainer import Trainer
 
@@ -92,8 +92,15 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
         from payoff.registry import get_reward
 
         engine_reward = get_reward(config.accuracy_reward) if config.accuracy_reward else None
-    opened = Engine(engine_reward, workers=config.engine.workers, timeout_s=config.engine.timeout_s) if engine_reward else nullcontext()
-    with opened as engine:
+    with contextlib.ExitStack() as engines:
+        engine = engines.enter_context(Engine(engine_reward, workers=config.engine.workers, timeout_s=config.engine.timeout_s)) \
+            if engine_reward else None
+        if trainer.accuracy_join and not policy_reward:
+            from payoff.registry import get_reward
+
+            checker = engines.enter_context(Engine(get_reward(trainer.accuracy_join), workers=config.engine.workers,
+                                                   timeout_s=config.engine.timeout_s))
+            engine = AccuracyJoin(engine, checker, trainer.accuracy_join)
         if policy_reward:
             from payoff.rl.policy_rewards import PolicyScoring
 

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from payoff.core import Outcome, Sample, batched_reward
+from payoff.rl.evaluate import join_accuracy
 from payoff.rl.logprobs import pack, token_logprobs
 
 ANSWER_MARKER = r"\\boxed\{|<answer>|(?i:the (?:final )?answer is:?)"
@@ -201,7 +202,5 @@ class PolicyScoring:
                 except Exception as error:  # noqa: BLE001 - any failure is this sample's typed error
                     outcomes.append(Outcome.error(f"{self.reward.name}: {type(error).__name__}: {error}"))
         if self.accuracy_engine is not None and self.accuracy_name:
-            for outcome, check in zip(outcomes, self.accuracy_engine.score(samples)):
-                if check.status == "ok":
-                    outcome.components[self.accuracy_name] = float(check.score)
+            join_accuracy(outcomes, self.accuracy_engine.score(samples), self.accuracy_name)
         return outcomes

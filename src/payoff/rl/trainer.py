@@ -19,6 +19,7 @@ import torch
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Batch, collect
 from payoff.rl.config import TrainConfig
+from payoff.rl.optim import adamw
 from payoff.rl.policy import Policy, load_training_policy
 from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
 from payoff.rl.update import policy_update
@@ -67,7 +68,13 @@ class Trainer:
         seed_everything(config.seed)
         self.reward = reward if reward is not None else build_reward(config.reward)
         terms = [t.name for t in getattr(self.reward, "terms", [])]
-        self.component = config.accuracy_reward or ("math" if "math" in terms else None)
+        named = config.accuracy_reward
+        self.component = named or ("math" if "math" in terms else None)
+        # accuracy_reward names a reward that is not a term of this one: it is scored beside it
+        # (AccuracyJoin); when it is the reward itself, the reward's score is the verdict
+        self.accuracy_join = named if named and named not in terms and named != getattr(self.reward, "name", None) else None
+        if named and named not in terms and named == getattr(self.reward, "name", None):
+            self.component = None
         self.train_rows, self.eval_rows = train_rows, eval_rows
         if self.train_rows is None or self.eval_rows is None:
             self._make_rows()
@@ -77,10 +84,9 @@ class Trainer:
             from payoff.rl.critic import load_critic
 
             self.critic = load_critic(config.critic.model, config.model.name, model)
-            self.critic_optimizer = torch.optim.AdamW(self.critic.parameters(), lr=config.critic.lr, betas=config.optim.betas)
+            self.critic_optimizer = adamw(self.critic.parameters(), config.critic.lr, config.optim.betas)
         self.policy: Policy = load_training_policy(config.model, keep_reference, model, tokenizer)
-        self.optimizer = torch.optim.AdamW(self.policy.trainable(), lr=config.optim.lr, betas=config.optim.betas,
-                                           weight_decay=config.optim.weight_decay)
+        self.optimizer = adamw(self.policy.trainable(), config.optim.lr, config.optim.betas, config.optim.weight_decay)
         # What this step's token-level estimator computed for the update: old log-probs, the
         # critic's values and returns (gae), and its metrics.
         self.token_state: dict[str, Any] = {}

@@ -21,6 +21,7 @@ import torch
 
 from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from payoff.rl.metrics import MetricsLog, plot_curves
+from payoff.rl.optim import adamw
 from payoff.rm.config import RMTrainConfig
 from payoff.rm.data import Pair, read_pairs
 from payoff.rm.evaluate import pair_metrics
@@ -146,8 +147,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
     if train.truncated:
         console.print(f"[yellow]{train.truncated} of {len(train)} training pairs are longer than {spec.max_length} tokens: "
                       f"cut by the '{spec.truncation}' policy (kept, not dropped)[/]")
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
-                                  betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+    optimizer = adamw([p for p in model.parameters() if p.requires_grad], cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
     unwrapped = model
     model, optimizer = accelerator.prepare(model, optimizer)
     device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
