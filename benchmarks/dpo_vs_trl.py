@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--defaults-repeats", type=int, default=None,
                         help="repeats of TRL at its defaults (bf16 autocast is slow on CPU); default: --repeats")
+    parser.add_argument("--tools", default="payoff,trl_defaults,trl_best", help="which of payoff, trl_defaults, trl_best to run")
     parser.add_argument("--tool", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--train-conv", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--eval-conv", default=None, help=argparse.SUPPRESS)
@@ -103,7 +104,7 @@ def main() -> None:
         args.train, args.eval = str(procedural_pairs(work / "train.jsonl", 400, 1)), str(procedural_pairs(work / "eval.jsonl", 100, 2))
     args.train_conv = args.train = str(conversational(Path(args.train), work / "train.conv.jsonl"))
     args.eval_conv = args.eval = str(whole_batches(conversational(Path(args.eval), work / "eval.conv.jsonl"), args.batch))
-    tools = ("payoff", "trl_defaults", "trl_best")
+    tools = tuple(t for t in ("payoff", "trl_defaults", "trl_best") if t in args.tools.split(","))
     results: dict[str, list[dict]] = {tool: [] for tool in tools}
     for repeat in range(args.repeats):
         for tool in tools:
