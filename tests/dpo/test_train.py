@@ -45,6 +45,7 @@ def test_dpo_learns_and_its_implicit_reward_is_the_formula(tiny: Path, tmp_path:
     for key in ("reward_accuracy_before", "reward_accuracy_after", "steps", "wall_seconds", "seed"):
         assert key in summary
     assert summary["reward_accuracy_before"] == 0.0  # policy == reference: every margin is 0, and a tie loses
+    assert summary["before"]["reward_margin"] == 0.0  # exactly: the same pairs in the same batches, not a rounding apart
     # the cached reference is the model before its first step: step 1's sigmoid loss is -log sigmoid(0)
     assert read_metrics(run)[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)
     assert summary["reward_accuracy_after"] >= 0.9 and summary["after"]["reward_margin"] > 0

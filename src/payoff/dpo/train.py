@@ -71,15 +71,19 @@ def _sequence_logps(model: Any, data: Encoded, indices: list[int], pad_id: int) 
 
 
 @torch.no_grad()
-def cache_reference(policy: Any, data: Encoded, indices: Iterable[int], pad_id: int, micro: int) -> None:
+def cache_reference(policy: Any, data: Encoded, indices: Iterable[int], pad_id: int, micro: int, longest_first: bool = True) -> None:
     """Store the reference's summed log-probs of the answers of ``indices`` in ``data.ref``.
 
     Called before the first optimiser step, while the policy still is the reference (under LoRA,
     the same model with its adapters off), so no frozen copy of the model is kept: a full
     fine-tune holds one model less in memory, and no step spends time on reference forwards (TRL's
-    ``precompute_ref_log_probs``). Longest first, so each micro-batch pads little."""
-    missing = sorted({i for i in indices if i not in data.ref}, key=lambda i: -(len(data.prompt[i]) + max(len(data.chosen[i]),
-                                                                                                         len(data.rejected[i]))))
+    ``precompute_ref_log_probs``). ``longest_first`` sorts them so each micro-batch pads little;
+    without it they go in the order and the batches `pair_metrics` uses, so the held-out margins
+    before training are exactly 0 rather than a rounding apart (a matrix product's rounding
+    depends on the batch it is in)."""
+    missing = list(dict.fromkeys(i for i in indices if i not in data.ref))
+    if longest_first:
+        missing.sort(key=lambda i: -(len(data.prompt[i]) + max(len(data.chosen[i]), len(data.rejected[i]))))
     if not missing:
         return
     with contextlib.ExitStack() as stack:
@@ -191,8 +195,8 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
         console.print(f"[yellow]{train.truncated} of {len(train)} training pairs cut to {spec.max_length} tokens (prompt first; kept)[/]")
     beta, micro = cfg.algorithm.beta, cfg.optim.micro_batch
     if needs_reference:  # before the checkpoint loads: the reference is the base model
-        cache_reference(policy, train, touched_pairs(cfg.steps, cfg.optim.batch_size, len(train), cfg.seed), pad_id, 2 * micro)
-        cache_reference(policy, held, range(len(held)), pad_id, 2 * micro)
+        cache_reference(policy, train, touched_pairs(cfg.steps, cfg.optim.batch_size, len(train), cfg.seed), pad_id, micro)
+        cache_reference(policy, held, range(len(held)), pad_id, micro, longest_first=False)
     optimizer = adamw(policy.trainable(), cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
 
     # -- resume ------------------------------------------------------------------------------------
