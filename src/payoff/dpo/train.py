@@ -86,8 +86,7 @@ def cache_reference(policy: Any, data: Encoded, indices: Iterable[int], pad_id: 
         missing.sort(key=lambda i: -(len(data.prompt[i]) + max(len(data.chosen[i]), len(data.rejected[i]))))
     if not missing:
         return
-    with contextlib.ExitStack() as stack:
-        reference = stack.enter_context(policy.reference()) if policy.lora else policy.model
+    with policy.reference() if policy.lora else contextlib.nullcontext(policy.model) as reference:
         was = reference.training
         reference.eval()
         for start in range(0, len(missing), micro):

@@ -86,21 +86,19 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
     log = MetricsLog(run_dir, config.log.tensorboard, resume_step=trainer.step if checkpoint is not None else None)
     if checkpoint is None and (run_dir / "metrics.jsonl").exists():
         (run_dir / "metrics.jsonl").unlink()  # a fresh run into an old folder starts a fresh log
+    from payoff.registry import get_reward
+
     policy_reward = getattr(trainer.reward, "policy_scorer", None) is not None
     engine_reward = trainer.reward
     if policy_reward:  # scored in this process on the live policy; the engine only checks accuracy
-        from payoff.registry import get_reward
-
         engine_reward = get_reward(config.accuracy_reward) if config.accuracy_reward else None
     with contextlib.ExitStack() as engines:
-        engine = engines.enter_context(Engine(engine_reward, workers=config.engine.workers, timeout_s=config.engine.timeout_s)) \
-            if engine_reward else None
-        if trainer.accuracy_join and not policy_reward:
-            from payoff.registry import get_reward
+        def open_engine(reward: Any) -> Engine:
+            return engines.enter_context(Engine(reward, workers=config.engine.workers, timeout_s=config.engine.timeout_s))
 
-            checker = engines.enter_context(Engine(get_reward(trainer.accuracy_join), workers=config.engine.workers,
-                                                   timeout_s=config.engine.timeout_s))
-            engine = AccuracyJoin(engine, checker, trainer.accuracy_join)
+        engine = open_engine(engine_reward) if engine_reward else None
+        if trainer.accuracy_join and not policy_reward:
+            engine = AccuracyJoin(engine, open_engine(get_reward(trainer.accuracy_join)), trainer.accuracy_join)
         if policy_reward:
             from payoff.rl.policy_rewards import PolicyScoring
 

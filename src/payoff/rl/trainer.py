@@ -72,9 +72,9 @@ class Trainer:
         self.component = named or ("math" if "math" in terms else None)
         # accuracy_reward names a reward that is not a term of this one: it is scored beside it
         # (AccuracyJoin); when it is the reward itself, the reward's score is the verdict
-        self.accuracy_join = named if named and named not in terms and named != getattr(self.reward, "name", None) else None
-        if named and named not in terms and named == getattr(self.reward, "name", None):
-            self.component = None
+        self.accuracy_join = named if named and named not in terms else None
+        if self.accuracy_join is not None and self.accuracy_join == getattr(self.reward, "name", None):
+            self.accuracy_join = self.component = None
         self.train_rows, self.eval_rows = train_rows, eval_rows
         if self.train_rows is None or self.eval_rows is None:
             self._make_rows()
