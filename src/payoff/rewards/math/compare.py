@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from payoff.rewards.math.evaluate import EvalError, close, environments, evaluate, exact, has_decimal, symbols
+from payoff.rewards.math.values import EvalError, close, environments, evaluate, exact, has_decimal, symbols
 from payoff.rewards.math.parse import Node
 
 
