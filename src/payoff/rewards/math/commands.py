@@ -9,7 +9,7 @@ Node = tuple[Any, ...]
 
 FUNCTIONS = {
     "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-    "ln", "log", "exp", "sqrt", "det", "gcd", "lcm", "max", "min",
+    "ln", "log", "exp", "sqrt", "det", "gcd", "lcm", "max", "min", "floor", "ceil",
 }
 CALLABLE_LETTERS = set("fghFGHPQWpq")
 CONSTANTS = {"pi": ("const", "pi"), "infty": ("const", "inf"), "infinity": ("const", "inf"), "e": ("const", "e")}
@@ -46,7 +46,11 @@ class CommandsMixin:
             if self.accept("["):
                 index = self.parse_expr(0)
                 self.expect("]")
-            argument = self.parse_group()
+            if self.accept("("):  # plain-text sqrt(2)
+                argument = self.parse_list(stop={")"})
+                self.expect(")")
+            else:
+                argument = self.parse_group()
             if index is None:
                 return self.make("fn", "sqrt", (argument,))
             return self.make("pow", argument, self.make("div", self.make("num", Fraction(1), None), index))

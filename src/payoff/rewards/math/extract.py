@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from payoff.rewards.math.prose import claim_sentence, read_claim
+
 MAX_ANSWER_CHARS = 1000
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
@@ -38,7 +40,7 @@ _SHORT_WORDS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2}(?![A-Za-z])")  # "It is 2
 _SENTENCE_END = re.compile(r"\.(?:\s|$)|\n\n|<\|")
 # Tokens of a trailing math expression: a LaTeX command, a number, a word (prose), a single
 # letter (a variable), an operator or bracket, spaces; anything else ends the expression.
-_EXPR_TOKEN = re.compile(r"(\\[a-zA-Z]+)|((?<![A-Za-z])\d[\d,]*(?:\.\d+)?|\.\d+)"
+_EXPR_TOKEN = re.compile(r"(\\[a-zA-Z]+|(?<![A-Za-z])(?:sqrt|floor|ceil)(?=\()|(?<![A-Za-z])pi(?![A-Za-z]))|((?<![A-Za-z])\d[\d,]*(?:\.\d+)?|\.\d+)"
                          r"|([A-Za-z\d]*[A-Za-z][A-Za-z\d]+|\d+[A-Za-z]{2,}[A-Za-z\d]*)|([A-Za-z])|([-+*/^_=(){}\[\]!|<>%])|(\s+)|(.)")
 _TEXT_COMMANDS = {"\\text", "\\textbf", "\\mathrm", "\\mbox", "\\quad", "\\qquad", "\\textit"}
 _LEADING_LETTERS = re.compile(r"^(?:[A-Za-z]\s+)+(?=[-\d\\.])")
@@ -236,8 +238,10 @@ def _math_spans(text: str) -> list[re.Match[str]]:
     return spans
 
 
-def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
-    """The final answer of `text`, or None when no rule finds one."""
+def extract_answer(text: str, last_number: bool = True, prompt: object = "", polarity: bool = False) -> Extraction | None:
+    """The final answer of `text`, or None when no rule finds one. `prompt` and `polarity` (the
+    question is a yes/no one and the reference says yes or no) steer the reading of an answer
+    stated in prose (`prose.read_claim`)."""
     text = _CALCULATOR.sub("", text) if "<<" in text else text
     boxes = find_boxes(text)
     stated = None
@@ -260,8 +264,19 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
         return Extraction(_clip(gsm[-1]), "gsm8k")
     if stated:
         answer = _stated_answer(text[stated[1] :])
+        if answer and _wordy(answer):
+            # "the answer is: No, there are no integer solutions to ...": read the claim
+            line = text[stated[1] :].strip().split("\n", 1)[0]
+            claimed = read_claim(line, prompt, polarity)
+            if claimed:
+                return Extraction(_clip(claimed), stated[0] + "_claim")
         if answer:
             return Extraction(_clip(answer), stated[0])
+    claim = claim_sentence(text)
+    if claim is not None:
+        claimed = read_claim(claim, prompt, polarity)
+        if claimed:
+            return Extraction(_clip(claimed), "claim")
     spans = _math_spans(text)
     conclusion = _conclusion(text, spans[-1].end() if spans else 0)
     if conclusion:
@@ -280,6 +295,11 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction | None:
         if expression:
             return Extraction(_clip(expression), "last_number" if _NUMBER.fullmatch(expression) else "last_expression")
     return None
+
+
+def _wordy(answer: str) -> bool:
+    """An answer that is a sentence of prose rather than a value."""
+    return len(_PROSE.findall(re.sub(r"\\[a-zA-Z]+|\b(?:sqrt|and|or|pi|floor|ceil|mod)\b", " ", answer))) >= 2
 
 
 def extract_reference(text: str) -> Extraction:

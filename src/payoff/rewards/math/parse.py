@@ -295,6 +295,13 @@ class Parser(CommandsMixin):
             self.tokens.insert(self.pos, Token("name", text[1]))
             text = text[0]
         following = self.peek()
+        if text == "C" and following is not None and following.text == "(":  # plain-text C(10, 5): a binomial
+            self.pos += 1
+            args = self.parse_list(stop={")"})
+            self.expect(")")
+            if args[0] == "list" and len(args[1]) == 2:
+                return self.make("fn", "binom", args[1])
+            raise ParseError("C(...) takes two arguments")
         if text in CALLABLE_LETTERS and following is not None and following.text == "(":
             self.pos += 1
             args = self.parse_list(stop={")"})

@@ -170,6 +170,8 @@ def _function(node: Node, env: dict[str, complex]) -> complex:
     values = [evaluate(arg, env) for arg in args]
     if name in _FUNCTIONS and len(values) == 1:
         return _FUNCTIONS[name](values[0])
+    if name in ("floor", "ceil") and len(values) == 1 and abs(values[0].imag) < 1e-12:
+        return complex((math.floor if name == "floor" else math.ceil)(values[0].real + (1e-9 if name == "floor" else -1e-9)))
     if name == "abs" and len(values) == 1:
         return complex(abs(values[0]))
     if name in ("sec", "csc", "cot") and len(values) == 1:

@@ -18,7 +18,9 @@ from typing import Any
 from payoff.core import Outcome, Reward, Sample
 from payoff.rewards.math.compare import CompareOptions, equivalent
 from payoff.rewards.math.extract import Extraction, extract_answer, extract_reference
+from payoff.rewards.math.factors import asks_to_factor, is_factored, same_factors
 from payoff.rewards.math.parse import Node, ParseError, parse
+from payoff.rewards.math.prose import NO, YES, is_yes_no_question, prose_words, read_reference
 from payoff.rewards.math.tokens import TokenError, normalize
 
 
@@ -30,10 +32,12 @@ class MathOptions:
     unordered_lists: bool = True
     max_other_boxes: int = 1
     reject_prompt_copy: bool = True
+    prose_references: bool = True  # read references stated in words ("0 is the only possible value")
+    factor_form: bool = True  # "factor ..." tasks: compare factors, not the expanded value (see `factors`)
 
 
 # Extraction rules that find an answer the completion never marked as one.
-IMPLICIT_RULES = {"last_number", "last_expression", "conclusion", "latex_math", "whole_completion"}
+IMPLICIT_RULES = {"last_number", "last_expression", "conclusion", "claim", "latex_math", "whole_completion"}
 
 
 _OPERATION = re.compile(r"[\w})\]]\s*[-+*/^]|\\[a-zA-Z]")  # an operation, not just a signed number
@@ -67,17 +71,24 @@ class MathVerifier:
     def verify(self, completion: str, reference: Any, prompt: Any = "") -> Outcome:
         references = reference if isinstance(reference, list) else [reference]
         golds = []
+        unread: list[str] = []
         for ref in references:
             if ref is None or not str(ref).strip():
                 continue
-            extraction = extract_reference(str(ref))
-            tree, normal, _ = parse_answer(extraction.text)
-            golds.append((tree, normal, extraction))
+            texts = self._reference_texts(str(ref), unread)
+            if not texts:  # unreadable prose: only the same words written back can match it
+                extraction = Extraction(str(ref).strip(), "reference")
+                golds.append((None, normalize(extraction.text), extraction))
+            for text in texts:
+                extraction = extract_reference(text)
+                tree, normal, _ = parse_answer(extraction.text)
+                golds.append((tree, normal, extraction))
         if not golds:
             return Outcome.abstain("no reference")
         if all(tree is None and not normal for tree, normal, _ in golds):
             return Outcome.abstain("reference is empty")
-        found = extract_answer(completion, last_number=self.options.last_number)
+        polarity = any(normal.lower() in (YES, NO) for _, normal, _ in golds) and is_yes_no_question(prompt)
+        found = extract_answer(completion, last_number=self.options.last_number, prompt=prompt, polarity=polarity)
         if found is None:
             return Outcome.ok(0.0, rule="no_answer_found")
         found = self._one_value(found)
@@ -98,14 +109,35 @@ class MathVerifier:
                 continue
             if pred_tree is None:
                 continue
+            if self.options.factor_form and asks_to_factor(prompt) and is_factored(gold_tree):
+                equal, info["rule"] = same_factors(gold_tree, pred_tree), "factors"
+                if equal:
+                    return Outcome.ok(1.0, **info)
+                continue
             equal, info["rule"] = equivalent(gold_tree, pred_tree, self.compare_options)
             if equal:
                 return Outcome.ok(1.0, **info)
         if unparsable_golds == len(golds):
-            return Outcome.abstain("reference cannot be parsed", **info)
+            return Outcome.abstain(unread[0] if unread else "reference cannot be parsed", **info)
         if pred_tree is None:
             info.update(rule="unparsable_answer", parse_error=pred_error)
         return Outcome.ok(0.0, **info)
+
+    def _reference_texts(self, ref: str, unread: list[str]) -> list[str]:
+        """A reference as answer texts: itself, or, when it is a short statement in prose
+        ("0 is the only possible value", "C(10, 5), or equivalently 252"), the answers it states
+        (`prose.read_reference`). One that cannot be read is noted in `unread`, and the reward
+        abstains with that reason rather than score every answer 0."""
+        stripped = ref.strip()
+        if not self.options.prose_references or len(stripped) > 200 or re.search(r"\\boxed|\\fbox|####|<answer>", stripped, re.I):
+            return [ref]
+        words = prose_words(stripped)
+        if len(words) < 2 and not re.fullmatch(r"\W*(?:yes|no)\W*", stripped, re.I):
+            return [ref]
+        answers, why = read_reference(stripped)
+        if why:
+            unread.append(why)
+        return answers
 
     def _one_value(self, found: Extraction) -> Extraction:
         """Boxes merged into one answer that all hold the same value (``15\\frac{39}{40}`` and

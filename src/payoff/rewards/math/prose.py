@@ -1,0 +1,311 @@
+"""Answers and references stated in prose: the value a sentence asserts.
+
+Models often close with a sentence rather than a box ("Therefore, there are 144 subsets of ...
+that contain no two successive numbers."), and datasets write references the same way ("0 is
+the only possible value", "The limit exists and is equal to 3", "No integer solutions"). This
+module reads such a sentence into an answer string the parser understands:
+
+- the value after the claim's verb ("is", "are", "equals", "is congruent to", a final ``=``),
+  read in the claim's main clause: a clause that only explains ("which occurs when a = b = c",
+  "because ...") is cut first, so neither the last number of the sentence nor the expression of
+  the question the subject restates ("the limit of a_(n+1) = sqrt(6 + a_n) is 3") is taken;
+- "there are N ...", "at least N ...", "exactly one ..." (number words read) for a count;
+- "there are no ...", "... does not exist", "... is not possible": the answer ``no`` (or 0 when
+  the question asks how many);
+- Yes/No: a leading "Yes"/"No", else, only for a yes/no question, the polarity of the claim
+  ("4^545 + 545^4 is not a prime number" -> no); a sentence that only plans or hedges ("To
+  determine whether ..., we need to check ...") answers nothing.
+
+Values are returned as text in payoff's answer syntax; the parser reads plain-text math
+(``sqrt(2)``, ``C(10, 5)``, ``floor(n/2)``, ``pi``).
+"""
+
+from __future__ import annotations
+
+import re
+
+YES, NO = "yes", "no"
+
+NUMBER_WORDS = {
+    "zero": 0, "no": 0, "one": 1, "a single": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+}
+_NUMBER_WORD = "|".join(sorted((w for w in NUMBER_WORDS if w != "no"), key=len, reverse=True))
+
+# Words that open a closing claim ("Therefore, ...", "**Conclusion:** ...").
+MARKER = re.compile(r"^\W*(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
+                    r"conclusion|final answer|answer|overall|finally|in short)\b[\s,:*]*", re.IGNORECASE)
+_LEAD = re.compile(r"^\W*(?:(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
+                   r"conclusion|final answer|the final answer is|the answer is|answer|overall|finally|in short|in other words)\b[\s,:*]*)+",
+                   re.IGNORECASE)
+# The math delimiters of a sentence; their content stays.
+_DELIMITERS = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$?|\*\*")
+# Clauses that explain or qualify a claim rather than state it.
+_SUBORDINATE = re.compile(r",?\s+(?:which|who|when|whenever|where|because|since|as shown|as we|as it|as they|as this|so that|so the|"
+                          r"and thus|and therefore|and hence|and so|thus|giving|showing|meaning|implying|i\.e\.|e\.g\.|namely|"
+                          r"for (?:all|any|every|each)|with (?:the|corresponding)|in which|but|however|although|though|while|"
+                          r"provided|assuming|given that|if and only if)\b|\s+\((?!\s*[-+\d\w\\]+\s*,)|;|\s+-\s+|:\s", re.IGNORECASE)
+_WHICH_IS = re.compile(r",?\s+which (?:is|equals|gives)\s+(.*)$", re.IGNORECASE)
+# The verb of a claim; the value follows it.
+_COPULA = re.compile(r"\b(?:is|are|was|were|equals|equal|be|becomes|become|remains|gives|yields)\b(?:\s+(?:equal|congruent|"
+                     r"identical)\s+to\b)?(?:\s+given\s+by\b)?|(?<![<>!=\\])=(?!=)|≡|\\equiv\b|\\cong\b", re.IGNORECASE)
+_FILLER = re.compile(r"^(?:(?:a total of|exactly|precisely|simply|just|equal to|congruent to|given by|as follows|the following|the number|the value|"
+                     r"the integer|the numbers|the values|the integers|the expression|the pairs?|the polynomial|the sets?|the zero polynomial|"
+                     r"the remainder|the solutions?|the only solutions?|the only values?|the only one|the only|the|only|always|"
+                     r"both|all|namely|indeed|still|then|also|of the form|in the form)\b[\s,:]*)+", re.IGNORECASE)
+# Words a value may contain: function names of plain-text math and list joiners.
+MATH_WORDS = {"sqrt", "pi", "floor", "ceil", "log", "ln", "sin", "cos", "tan", "exp", "and", "or", "mod", "infty", "infinity",
+               "frac", "cdot", "times", "pm", "mp", "boxed", "text", "left", "right", "dfrac", "tfrac", "binom", "le", "ge", "lt",
+               "gt", "leq", "geq", "neq", "ne", "approx", "div", "dots", "ldots", "cdots", "mathbb", "cup", "cap", "emptyset",
+               "varnothing", "in", "lfloor", "rfloor", "lceil", "rceil", "alpha", "beta", "gamma", "theta", "lambda", "mu",
+               "omega", "phi", "sigma", "tau", "rho", "delta", "epsilon", "quad", "qquad", "displaystyle", "sum", "prod", "pmod",
+               "bmod", "equiv", "circ", "overline", "max", "min", "gcd", "lcm", "mathrm", "operatorname", "sec", "csc", "cot",
+               "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "tfrac", "vdots", "ddots", "neg"}
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+_NEGATIVE_EXISTENCE = re.compile(
+    r"\bthere (?:is|are|exist|exists|will be|can be|would be) no\b|\bthere (?:is|are|exist|exists) not\b|"
+    r"\bthere (?:do|does|can|could) not exist\b|\bthere (?:does|do|can|could)n't exist\b|\bno (?:such )?(?:[\w-]+ ){0,4}(?:solutions?|"
+    r"values?|numbers?|integers?|pairs?|roots?|zeros?|sequences?|polynomials?|primes?|limits?|tuples?|triples?)\s+(?:exist|satisfy|"
+    r"work|make|are|is|can|for|such|to|of|that|in)\b|\b(?:has|have|admits?) no\b|\bdoes not exist\b|\bdo not exist\b|\bdoesn't exist\b|"
+    r"\bis not possible\b|\bis impossible\b|\bare not possible\b|\bnot possible\b|\bno such\b|\bno (?:[\w-]+ ){0,3}solutions?\b|"
+    r"\bnone\b|\bdiverges\b|\bis unbounded\b", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|no|cannot|never|none|neither|nor|impossible|false|fails?|isn't|aren't|doesn't|don't|didn't|can't|"
+                       r"couldn't|won't|wouldn't|mustn't|shouldn't|hasn't|haven't|nowhere)\b|n't\b", re.IGNORECASE)
+# A sentence that plans, hedges or asks, instead of answering.
+_NO_CLAIM = re.compile(r"\b(?:whether|to determine|to find|need to|needs to|we must|we have to|let us|let's|we can|we will|we would|"
+                       r"would need|could be|might|may be|maybe|possibly|perhaps|unclear|unknown|not sure|cannot (?:be )?determined?|"
+                       r"cannot (?:say|conclude|provide|find|give|proceed)|impossible to (?:determine|say|find)|not enough|insufficient|"
+                       r"depends|approximately|about|likely|unlikely|seems|appears|suggests|guess|assume|suppose|without (?:further|more|"
+                       r"additional|computational|knowing)|framework|approach|further|steps?)\b|\?", re.IGNORECASE)
+_YES_NO_QUESTION = re.compile(r"(?:^|[.?!:]\s+|\n)(?:is|are|can|could|do|does|did|must|will|would|should|has|have|was|were|may)\b[^.?!]*\?",
+                              re.IGNORECASE)
+_HOW_MANY = re.compile(r"\bhow (?:many|often)\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
+_COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
+                    rf"totals?|in total)\s+(?:(?:exactly|only|precisely|just|a total of|at least|at most)\s+)?"
+                    rf"(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b", re.IGNORECASE)
+_LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
+                            rf"(?:\s+(?:of|out of)\b|\s+[a-z][\w-]*)", re.IGNORECASE)
+_MOD = re.compile(r"\s*\(?\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\\?(?:b?mod)\b\s*\{?[\w^+\-*]+\}?)\s*\)?\s*$", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<![\d.]\d)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|[!?](?=\s|$)|\n")
+
+
+def is_yes_no_question(prompt: object) -> bool:
+    return isinstance(prompt, str) and bool(_YES_NO_QUESTION.search(prompt.strip()))
+
+
+def asks_how_many(prompt: object) -> bool:
+    return isinstance(prompt, str) and bool(_HOW_MANY.search(prompt))
+
+
+def sentences(text: str) -> list[str]:
+    return [part.strip() for part in _SENTENCE.split(text) if part and part.strip()]
+
+
+def _plain(sentence: str) -> str:
+    """The sentence with math delimiters dropped, so words and math read as one line."""
+    return " ".join(_DELIMITERS.sub(" ", sentence).split())
+
+
+def _main_clause(claim: str) -> tuple[str, str | None]:
+    """The claim without the clauses that only explain it; and the value of a trailing
+    "..., which is N" (the value a roundabout subject reduces to)."""
+    which = _WHICH_IS.search(claim)
+    verb = _COPULA.search(claim)
+    start = verb.end() if verb else 0
+    cut = _SUBORDINATE.search(claim, start)
+    return (claim[: cut.start()] if cut else claim).strip(" ,"), (which.group(1) if which else None)
+
+
+def _math_prefix(text: str) -> str | None:
+    """The math at the start of `text`, up to the first word of prose ("45 such pairs" -> 45)."""
+    text = _FILLER.sub("", text.strip()).strip()
+    if not text:
+        return None
+    end = len(text)
+    for word in _WORD.finditer(text):
+        if word.group(0).lower() not in MATH_WORDS:
+            end = word.start()
+            break
+    value = text[:end].strip().rstrip(",;:").strip()
+    value = re.sub(r"(?:,?\s*\b(?:and|or)\b\s*|,\s*)$", "", value).strip()
+    value = _MOD.sub("", value).strip()
+    value = value.strip("*").strip()
+    if not value or not re.search(r"[\dA-Za-z\\]", value):
+        return None
+    if value.count("(") != value.count(")") or value.count("{") != value.count("}") or value.count("[") != value.count("]"):
+        return None
+    if end < len(text) and re.match(r"[A-Za-z]\b", value) and not re.search(r"[\d=\\(]", value):
+        return None  # "is a multiple of 3": an article, not a value
+    return value
+
+
+def count_value(word: str) -> str:
+    word = word.lower().replace(",", "")
+    if word == "infinitely many":
+        return "\\infty"
+    return str(NUMBER_WORDS.get(word, word))
+
+
+def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> str | None:
+    """The answer one sentence asserts, as answer text; None when it asserts none.
+    `polarity`: the question is a yes/no question, so a claim without a value answers yes or no."""
+    claim = _LEAD.sub("", _plain(sentence)).strip()
+    if not claim:
+        return None
+    leading = re.match(r"^(yes|no)\b(?!\s+(?:such|[\w-]+\s+(?:solutions?|values?|integers?|numbers?)))", claim, re.IGNORECASE)
+    if leading:
+        return leading.group(1).lower()
+    main, which = _main_clause(claim)
+    if _NO_CLAIM.search(main):
+        return None
+    how_many = asks_how_many(prompt)
+    if _NEGATIVE_EXISTENCE.search(main) and not re.search(r"\b(?:other than|except|besides|apart from|only)\b", main, re.IGNORECASE):
+        if polarity:
+            return NO
+        return "0" if how_many else NO
+    if polarity:
+        return NO if _NEGATION.search(main) else YES
+    # "..., which is 74": the value the claim's subject reduces to, when it is one
+    value = _math_prefix(_main_clause(which)[0]) if which is not None else None
+    if value is None:
+        value = _copula_value(main)
+    if value is None:
+        count = _COUNT.search(main) or _LEADING_COUNT.match(main)
+        if count:
+            value = count_value(count.group("count"))
+    if value is None and how_many:
+        count = re.search(rf"\b(?P<count>-?\d[\d,]*|{_NUMBER_WORD})\b", main, re.IGNORECASE)
+        if count and not re.search(rf"\b{re.escape(count.group('count'))}\b", str(prompt)):
+            value = count_value(count.group("count"))
+    return value
+
+
+def _copula_value(main: str) -> str | None:
+    """The value after the claim's last verb ("are x = 0 and y = 0" keeps its names); else the
+    value after its last ``=`` ("9 + 6 = 15 liters" -> 15; "n mod 1982 = 2" -> 2)."""
+    verbs = list(_COPULA.finditer(main))
+    words = [verb for verb in verbs if verb.group(0)[:1].isalpha()]
+    signs = [verb for verb in verbs if not verb.group(0)[:1].isalpha()]
+    for verb in words[-1:] + signs[-1:]:
+        after = main[verb.end() :]
+        if re.match(r"\s*(?:not|no|never|neither)\b", after, re.IGNORECASE):
+            return None
+        value = _math_prefix(after)
+        if value is not None:
+            return value
+        if verb.group(0).isalpha() and not signs[-1:] or signs and signs[-1].start() < verb.start():
+            return None  # "is divisible by 7": the verb of the claim has no value after it
+    return None
+
+
+def claim_sentence(text: str, short: int = 600) -> str | None:
+    """The sentence a completion closes its argument with: the last sentence that opens with a
+    concluding word ("Therefore", "In conclusion", "**Conclusion:**", ...) in the completion's
+    last paragraphs, or, in a short completion (a one-sentence summary), its first sentence
+    that states something."""
+    parts = sentences(text)
+    if not parts:
+        return None
+    tail = text[-1500:]
+    for index in range(len(parts) - 1, -1, -1):
+        if MARKER.match(parts[index]) and parts[index][:60] in tail:
+            claim = parts[index]
+            if re.fullmatch(r"\W*(?:\*\*)?\w+(?: \w+)?(?:\*\*)?\s*:?\W*", claim) and index + 1 < len(parts):
+                claim, index = parts[index + 1], index + 1  # "**Conclusion:**" on a line of its own
+            if any(re.search(r"[\d=\\]", later) for later in parts[index + 1 :]):
+                return None  # more math follows: the marker opened a step, not the conclusion
+            return claim if _is_sentence(claim) else None
+    if len(text) <= short:
+        for part in parts:
+            if _is_sentence(part) and (_COPULA.search(part) or _NEGATIVE_EXISTENCE.search(part)
+                                       or re.match(r"\W*(?:yes|no)\b", part, re.IGNORECASE)):
+                return part
+    return None
+
+
+def _is_sentence(text: str) -> bool:
+    """Prose, not a formula: at least two words that are not math."""
+    return len([w for w in _WORD.findall(_strip_commands(text)) if w.lower() not in MATH_WORDS]) >= 2
+
+
+def _strip_commands(text: str) -> str:
+    return re.sub(r"\\[a-zA-Z]+(?:\{[a-zA-Z*]*\})?", " ", text)
+
+
+# -- references stated in prose ---------------------------------------------------------------------
+
+_ALTERNATIVE = re.compile(r",?\s*(?:or equivalently|equivalently|i\.e\.,?|that is,?|or)\s+", re.IGNORECASE)
+_PAREN = re.compile(r"^(?P<main>.*?)\s*\((?P<inner>(?:i\.e\.|that is|no |none|all )[^()]*)\)\s*$", re.IGNORECASE)
+_ONLY_VALUE = re.compile(r"^(?P<value>.+?)\s+(?:is|are) the only (?:possible )?(?:values?|solutions?|answers?|possibility|limit)\b.*$",
+                         re.IGNORECASE)
+_THE_VALUE_IS = re.compile(r"^.*?\b(?:is|are)\s+(?:equal\s+to\s+)?(?P<value>[^,]+)$", re.IGNORECASE)
+
+
+def prose_words(text: str) -> list[str]:
+    """The words of `text` that are not math (LaTeX commands and their environment names,
+    function names, list joiners are math)."""
+    return [w for w in _WORD.findall(_strip_commands(_plain(text))) if w.lower() not in MATH_WORDS]
+
+
+def is_prose(text: str) -> bool:
+    """A reference written in words rather than math."""
+    return bool(prose_words(text))
+
+
+def read_reference(text: str) -> tuple[list[str], str | None]:
+    """The answers a prose reference states (alternatives: any may match), or ([], why) when it
+    cannot be read. "0 is the only possible value" -> ["0"]; "C(10, 5), or equivalently 252" ->
+    ["C(10, 5)", "252"]; "0 (i.e., no real-valued zeros)" -> ["0", "no"]."""
+    plain = _plain(text).strip().rstrip(".").strip()
+    paren = _PAREN.match(plain)
+    parts = [paren.group("main"), re.sub(r"^(?:i\.e\.|that is),?\s*", "", paren.group("inner"), flags=re.IGNORECASE)] if paren else [plain]
+    if len(parts) == 1 and re.search(r",?\s*or equivalently\s+", plain, re.IGNORECASE):
+        parts = re.split(r",?\s*or equivalently\s+", plain, flags=re.IGNORECASE)
+    answers, first_failure = [], None
+    for index, part in enumerate(parts):
+        value = _reference_part(part.strip())
+        if value is None:
+            if index == 0:
+                first_failure = part
+            continue
+        if value not in answers:
+            answers.append(value)
+    if first_failure is not None and len(parts) > 1 and not answers:
+        return [], f"reference in prose that cannot be read: {text.strip()[:80]!r}"
+    if not answers:
+        return [], f"reference in prose that cannot be read: {text.strip()[:80]!r}"
+    return answers, None
+
+
+def _reference_part(part: str) -> str | None:
+    if not part:
+        return None
+    if not is_prose(part):
+        return part
+    lead = re.match(r"^(yes|no)\b\s*[,.;]?\s*(.*)$", part, re.IGNORECASE)
+    if lead and not re.match(r"(?:such|[\w-]+\s+(?:[\w-]+\s+)?(?:solutions?|values?|integers?|numbers?))\b", lead.group(2), re.IGNORECASE):
+        return lead.group(1).lower() if not lead.group(2) else None  # "Yes, and the sequence is ...": two parts
+    only = _ONLY_VALUE.match(part)
+    if only:
+        return _math_prefix(only.group("value"))
+    if re.match(r"^(?:no|none)\b", part, re.IGNORECASE) or _NEGATIVE_EXISTENCE.search(part) or re.search(
+            r"\b(?:is|are) not\b|\bnot possible\b|\bcannot\b", part, re.IGNORECASE):
+        return NO
+    count = _LEADING_COUNT.match(part)
+    if count:
+        return count_value(count.group("count"))
+    exists = re.search(r"\b(?:exists? and|with an?)\s+(?:is\s+)?(?:equal to|of|period of|value of)?\s*(?P<value>.+)$", part, re.IGNORECASE)
+    if exists:
+        value = _math_prefix(re.sub(r"^(?:an?\s+)?(?:period|value|limit) of\s+", "", exists.group("value"), flags=re.IGNORECASE))
+        if value:
+            return value
+    value = _THE_VALUE_IS.match(part)
+    if value:
+        found = _math_prefix(value.group("value"))
+        if found and not _WORD.search(found.replace("sqrt", "")):
+            return found
+    words = [w for w in _WORD.findall(part) if w.lower() not in MATH_WORDS]
+    if len(words) <= 2 and not re.search(r"\d", part):
+        return part  # a short answer in words ("Monotonically increasing"), compared as text
+    return None
