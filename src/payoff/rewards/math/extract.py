@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from payoff.rewards.math.prose import claim_sentence, read_claim
+from payoff.rewards.math.prose import MARKER, claim_sentence, main_clause, read_claim
 
 MAX_ANSWER_CHARS = 1000
 
@@ -201,6 +201,8 @@ def _stated_answer(text: str) -> str:
     answer = _BECAUSE.split(answer, 1)[0].strip().rstrip(",").strip() or answer
     if " is " in answer:
         answer = answer.rsplit(" is ", 1)[1].strip()
+    if re.search(r"\b(?:p?mod|\\pmod|\\bmod)\b", answer) and "=" in answer:
+        answer = answer.rsplit("=", 1)[1].strip()  # "p mod 1979 = 0"
     spans = _MATH_SPANS.findall(answer)
     if spans:  # several spans in one stated answer ("$12$ and $13$") are its parts
         return ", ".join(next(part for part in span if part).strip() for span in spans)
@@ -264,9 +266,9 @@ def extract_answer(text: str, last_number: bool = True, prompt: object = "", pol
         return Extraction(_clip(gsm[-1]), "gsm8k")
     if stated:
         answer = _stated_answer(text[stated[1] :])
-        if answer and _wordy(answer):
+        line = text[stated[1] :].strip().split("\n", 1)[0]
+        if answer and _wordy(line):
             # "the answer is: No, there are no integer solutions to ...": read the claim
-            line = text[stated[1] :].strip().split("\n", 1)[0]
             claimed = read_claim(line, prompt, polarity)
             if claimed:
                 return Extraction(_clip(claimed), stated[0] + "_claim")
@@ -277,6 +279,14 @@ def extract_answer(text: str, last_number: bool = True, prompt: object = "", pol
         claimed = read_claim(claim, prompt, polarity)
         if claimed:
             return Extraction(_clip(claimed), "claim")
+        # A closing sentence that states no value the reader can find: its main clause's last
+        # expression ("Thus, John paid $40 for the shoes."), unless that only names something
+        # of the question ("... times as an expression of n"); never a number from elsewhere
+        # in the completion (the last one written, one in an explanation after it).
+        value = last_expression(main_clause(claim)) if MARKER.match(claim) else None
+        if value is None or (isinstance(prompt, str) and re.search(rf"(?<![\w^_]){re.escape(value)}(?![\w^_])", prompt)):
+            return None
+        return Extraction(_clip(value), "conclusion")
     spans = _math_spans(text)
     conclusion = _conclusion(text, spans[-1].end() if spans else 0)
     if conclusion:

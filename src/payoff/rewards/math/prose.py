@@ -36,6 +36,8 @@ _NUMBER_WORD = "|".join(sorted((w for w in NUMBER_WORDS if w != "no"), key=len, 
 # Words that open a closing claim ("Therefore, ...", "**Conclusion:** ...").
 MARKER = re.compile(r"^\W*(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
                     r"conclusion|final answer|answer|overall|finally|in short)\b[\s,:*]*", re.IGNORECASE)
+_INNER_MARKER = re.compile(r"(?:,|\band)\s+(?:so|thus|therefore|hence)\b,?\s+|\b(?:we (?:can |may )?(?:thus |therefore )?conclude|"
+                           r"it follows|this (?:shows|proves|means))\s+that\s+", re.IGNORECASE)
 _LEAD = re.compile(r"^\W*(?:(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
                    r"conclusion|final answer|the final answer is|the answer is|answer|overall|finally|in short|in other words)\b[\s,:*]*)+",
                    re.IGNORECASE)
@@ -45,12 +47,16 @@ _DELIMITERS = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$?|\*\*")
 _SUBORDINATE = re.compile(r",?\s+(?:which|who|when|whenever|where|because|since|as shown|as we|as it|as they|as this|so that|so the|"
                           r"and thus|and therefore|and hence|and so|thus|giving|showing|meaning|implying|i\.e\.|e\.g\.|namely|"
                           r"for (?:all|any|every|each)|with (?:the|corresponding)|in which|but|however|although|though|while|"
-                          r"provided|assuming|given that|if and only if)\b|\s+\((?!\s*[-+\d\w\\]+\s*,)|;|\s+-\s+|:\s", re.IGNORECASE)
+                          r"provided|assuming|given that|if and only if)\b|\s+\((?=[A-Za-z]{3,}\s)|;|\s+-\s+|:\s", re.IGNORECASE)
+# Opens a clause inside a claim whose verb is not the claim's ("for which ... is divisible by ...").
+_CLAUSE = re.compile(r"\b(?:which|who|whom|whose|that|when|whenever|where|because|since|if|unless|while|whereas|although|though|"
+                     r"given that|such that|so that|provided)\b|\bas\b(?!\s+(?:follows|well|an?\b))", re.IGNORECASE)
 _WHICH_IS = re.compile(r",?\s+which (?:is|equals|gives)\s+(.*)$", re.IGNORECASE)
 # The verb of a claim; the value follows it.
-_COPULA = re.compile(r"\b(?:is|are|was|were|equals|equal|be|becomes|become|remains|gives|yields)\b(?:\s+(?:equal|congruent|"
+_COPULA = re.compile(r"\b(?:is|are|was|were|equals|equal|be)\b(?:\s+(?:equal|congruent|"
                      r"identical)\s+to\b)?(?:\s+given\s+by\b)?|(?<![<>!=\\])=(?!=)|≡|\\equiv\b|\\cong\b", re.IGNORECASE)
-_FILLER = re.compile(r"^(?:(?:a total of|exactly|precisely|simply|just|equal to|congruent to|given by|as follows|the following|the number|the value|"
+_SHORT_PROSE = {"a", "an", "at", "of", "to", "by", "in", "on", "is", "as", "or", "it", "we", "if", "so", "be", "no", "up"}
+_FILLER = re.compile(r"^(?:(?:a total of|at least|at most|exactly|precisely|simply|just|equal to|congruent to|given by|as follows|the following|the number|the value|"
                      r"the integer|the numbers|the values|the integers|the expression|the pairs?|the polynomial|the sets?|the zero polynomial|"
                      r"the remainder|the solutions?|the only solutions?|the only values?|the only one|the only|the|only|always|"
                      r"both|all|namely|indeed|still|then|also|of the form|in the form)\b[\s,:]*)+", re.IGNORECASE)
@@ -61,7 +67,8 @@ MATH_WORDS = {"sqrt", "pi", "floor", "ceil", "log", "ln", "sin", "cos", "tan", "
                "varnothing", "in", "lfloor", "rfloor", "lceil", "rceil", "alpha", "beta", "gamma", "theta", "lambda", "mu",
                "omega", "phi", "sigma", "tau", "rho", "delta", "epsilon", "quad", "qquad", "displaystyle", "sum", "prod", "pmod",
                "bmod", "equiv", "circ", "overline", "max", "min", "gcd", "lcm", "mathrm", "operatorname", "sec", "csc", "cot",
-               "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "tfrac", "vdots", "ddots", "neg"}
+               "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "tfrac", "vdots", "ddots", "neg", "begin", "end", "pmatrix",
+               "bmatrix", "vmatrix", "matrix", "array", "cases", "align", "aligned"}
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _NEGATIVE_EXISTENCE = re.compile(
     r"\bthere (?:is|are|exist|exists|will be|can be|would be) no\b|\bthere (?:is|are|exist|exists) not\b|"
@@ -73,12 +80,12 @@ _NEGATIVE_EXISTENCE = re.compile(
 _NEGATION = re.compile(r"\b(?:not|no|cannot|never|none|neither|nor|impossible|false|fails?|isn't|aren't|doesn't|don't|didn't|can't|"
                        r"couldn't|won't|wouldn't|mustn't|shouldn't|hasn't|haven't|nowhere)\b|n't\b", re.IGNORECASE)
 # A sentence that plans, hedges or asks, instead of answering.
-_NO_CLAIM = re.compile(r"\b(?:whether|to determine|to find|need to|needs to|we must|we have to|let us|let's|we can|we will|we would|"
+_NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|see)\b|\b(?:whether|need to|needs to|we must|we have to|let us|let's|we can|we will|we would|"
                        r"would need|could be|might|may be|maybe|possibly|perhaps|unclear|unknown|not sure|cannot (?:be )?determined?|"
                        r"cannot (?:say|conclude|provide|find|give|proceed)|impossible to (?:determine|say|find)|not enough|insufficient|"
                        r"depends|approximately|about|likely|unlikely|seems|appears|suggests|guess|assume|suppose|without (?:further|more|"
-                       r"additional|computational|knowing)|framework|approach|further|steps?)\b|\?", re.IGNORECASE)
-_YES_NO_QUESTION = re.compile(r"(?:^|[.?!:]\s+|\n)(?:is|are|can|could|do|does|did|must|will|would|should|has|have|was|were|may)\b[^.?!]*\?",
+                       r"additional|computational|knowing)|framework|approach)\b|\?", re.IGNORECASE)
+_YES_NO_QUESTION = re.compile(r"(?:^|[.?!:,]\s+|\n)(?:is|are|can|could|do|does|did|must|will|would|should|has|have|was|were|may)\b(?:[^.?!]|\.(?=\S))*[?.]",
                               re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow (?:many|often)\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
 _COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
@@ -107,11 +114,39 @@ def _plain(sentence: str) -> str:
     return " ".join(_DELIMITERS.sub(" ", sentence).split())
 
 
+def _main_verb(claim: str) -> re.Match[str] | None:
+    """The verb ("is", "are", ...) of the claim itself, not of a clause inside its subject: in
+    "the value of k for which x^3+kxyz is divisible by x+y+z is k = -3" the first "is" belongs to
+    the "for which" clause (a clause's first verb is its own; a comma or its second verb ends
+    it); in "is 7, which occurs when m and n are equal to 1" the clause follows the claim."""
+    events = sorted([(m.start(), "clause", m) for m in _CLAUSE.finditer(claim)]
+                    + [(m.start(), "verb", m) for m in _COPULA.finditer(claim) if m.group(0)[:1].isalpha()]
+                    + [(m.start(), "comma", m) for m in re.finditer(r",", claim)], key=lambda e: e[0])
+    in_clause, clause_verb, main = False, False, None
+    for _, kind, match in events:
+        if kind == "clause":
+            if main is not None:
+                break  # a clause after the claim's verb explains it
+            in_clause, clause_verb = True, False
+        elif kind == "comma":
+            in_clause = False
+        elif in_clause and not clause_verb and any(e[1] == "verb" and e[0] > match.start() for e in events):
+            clause_verb = True  # the clause's own verb, when the claim's comes later
+        else:
+            in_clause, main = False, match
+    return main
+
+
+def main_clause(sentence: str) -> str:
+    """The main clause of a closing sentence, its opening word and math delimiters dropped."""
+    return _main_clause(_LEAD.sub("", _plain(sentence)).strip())[0]
+
+
 def _main_clause(claim: str) -> tuple[str, str | None]:
     """The claim without the clauses that only explain it; and the value of a trailing
     "..., which is N" (the value a roundabout subject reduces to)."""
     which = _WHICH_IS.search(claim)
-    verb = _COPULA.search(claim)
+    verb = _main_verb(claim)
     start = verb.end() if verb else 0
     cut = _SUBORDINATE.search(claim, start)
     return (claim[: cut.start()] if cut else claim).strip(" ,"), (which.group(1) if which else None)
@@ -129,7 +164,10 @@ def _math_prefix(text: str) -> str | None:
             break
     value = text[:end].strip().rstrip(",;:").strip()
     value = re.sub(r"(?:,?\s*\b(?:and|or)\b\s*|,\s*)$", "", value).strip()
+    value = re.sub(r"≡|\\equiv\b", "=", value)
     value = _MOD.sub("", value).strip()
+    if re.fullmatch(r"(?:[A-Za-z]{1,2}\s*)+", value) and value.split()[0].lower() in _SHORT_PROSE:
+        return None
     value = value.strip("*").strip()
     if not value or not re.search(r"[\dA-Za-z\\]", value):
         return None
@@ -159,6 +197,12 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     main, which = _main_clause(claim)
     if _NO_CLAIM.search(main):
         return None
+    subject = re.match(r"^(?P<value>.+?)\s+(?:is|are)\s+(?:the|our|my)\s+(?:final\s+)?(?:solutions?|answers?|results?)\s*$", main, re.I)
+    if subject and not _WORD.search(_strip_commands(subject.group("value")).replace("and", "")):
+        return _math_prefix(subject.group("value"))  # "Therefore x >= 5 is the solution."
+    colon = re.search(r":\s+(?P<value>.+)$", claim)
+    if colon and not prose_words(colon.group("value")):
+        return _math_prefix(colon.group("value"))  # "Here is a zero matrix: M"
     how_many = asks_how_many(prompt)
     if _NEGATIVE_EXISTENCE.search(main) and not re.search(r"\b(?:other than|except|besides|apart from|only)\b", main, re.IGNORECASE):
         if polarity:
@@ -174,6 +218,10 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
         count = _COUNT.search(main) or _LEADING_COUNT.match(main)
         if count:
             value = count_value(count.group("count"))
+    if value is None:
+        bound = re.search(r"\b(?:at least|at most|exactly|a total of)\s+", main, re.IGNORECASE)
+        if bound:
+            value = _math_prefix(main[bound.end() :])
     if value is None and how_many:
         count = re.search(rf"\b(?P<count>-?\d[\d,]*|{_NUMBER_WORD})\b", main, re.IGNORECASE)
         if count and not re.search(rf"\b{re.escape(count.group('count'))}\b", str(prompt)):
@@ -185,9 +233,10 @@ def _copula_value(main: str) -> str | None:
     """The value after the claim's last verb ("are x = 0 and y = 0" keeps its names); else the
     value after its last ``=`` ("9 + 6 = 15 liters" -> 15; "n mod 1982 = 2" -> 2)."""
     verbs = list(_COPULA.finditer(main))
-    words = [verb for verb in verbs if verb.group(0)[:1].isalpha()]
+    verb = _main_verb(main)
+    words = [verb] if verb is not None else []
     signs = [verb for verb in verbs if not verb.group(0)[:1].isalpha()]
-    for verb in words[-1:] + signs[-1:]:
+    for verb in words + signs[-1:]:
         after = main[verb.end() :]
         if re.match(r"\s*(?:not|no|never|neither)\b", after, re.IGNORECASE):
             return None
@@ -209,11 +258,12 @@ def claim_sentence(text: str, short: int = 600) -> str | None:
         return None
     tail = text[-1500:]
     for index in range(len(parts) - 1, -1, -1):
-        if MARKER.match(parts[index]) and parts[index][:60] in tail:
-            claim = parts[index]
+        inner = _INNER_MARKER.search(parts[index])
+        if (MARKER.match(parts[index]) or inner) and parts[index][:60] in tail:
+            claim = parts[index] if MARKER.match(parts[index]) else parts[index][inner.end() :]  # type: ignore[union-attr]
             if re.fullmatch(r"\W*(?:\*\*)?\w+(?: \w+)?(?:\*\*)?\s*:?\W*", claim) and index + 1 < len(parts):
                 claim, index = parts[index + 1], index + 1  # "**Conclusion:**" on a line of its own
-            if any(re.search(r"[\d=\\]", later) for later in parts[index + 1 :]):
+            if any("=" in later for later in parts[index + 1 :]):
                 return None  # more math follows: the marker opened a step, not the conclusion
             return claim if _is_sentence(claim) else None
     if len(text) <= short:
@@ -236,7 +286,7 @@ def _strip_commands(text: str) -> str:
 # -- references stated in prose ---------------------------------------------------------------------
 
 _ALTERNATIVE = re.compile(r",?\s*(?:or equivalently|equivalently|i\.e\.,?|that is,?|or)\s+", re.IGNORECASE)
-_PAREN = re.compile(r"^(?P<main>.*?)\s*\((?P<inner>(?:i\.e\.|that is|no |none|all )[^()]*)\)\s*$", re.IGNORECASE)
+_PAREN = re.compile(r"^(?P<main>.*?)\s*\((?P<inner>(?:i\.e\.|that is|no |none|all ).*)\)\s*$", re.IGNORECASE)
 _ONLY_VALUE = re.compile(r"^(?P<value>.+?)\s+(?:is|are) the only (?:possible )?(?:values?|solutions?|answers?|possibility|limit)\b.*$",
                          re.IGNORECASE)
 _THE_VALUE_IS = re.compile(r"^.*?\b(?:is|are)\s+(?:equal\s+to\s+)?(?P<value>[^,]+)$", re.IGNORECASE)

@@ -38,7 +38,7 @@ _REPLACEMENTS = [
     (re.compile(r"−|–"), "-"),
     (re.compile(r"π"), r"\pi "),
     (re.compile(r"∞"), r"\infty "),
-    (re.compile(r"√"), r"\sqrt"),
+    (re.compile(r"√"), r"\sqrt "),
     (re.compile(r"±"), r"\pm "),
     (re.compile(r"∪"), r"\cup "),
     (re.compile(r"∈"), r"\in "),
