@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from payoff.rewards.math.values import EvalError, close, environments, evaluate, exact, has_decimal, symbols
+from payoff.rewards.math import solutions
 from payoff.rewards.math.parse import Node
 
 
@@ -144,6 +145,8 @@ def _fold_matrices(node: Node) -> Node | None:
 def _canonical_relation(node: Node) -> Node:
     items, ops = node[1], node[2]
     if all(op == "=" for op in ops):
+        if len(items) > 2 and all(item[0] == "sym" for item in items[:-1]):
+            return ("list", tuple(("assign", item, items[-1]) for item in items[:-1]))  # x = y = 0
         names = [i for i, item in enumerate(items[:-1]) if _name_like(item)]
         if names:
             return ("assign", items[names[-1]], items[-1])
@@ -179,6 +182,9 @@ def equivalent(gold: Node, pred: Node, options: CompareOptions = CompareOptions(
 def _equal(gold: Node, pred: Node, options: CompareOptions) -> tuple[bool, str]:
     if gold == pred:
         return True, "identical"
+    sets = _solution_sets(gold, pred, options)
+    if sets is not None:
+        return sets, "solutions"
     gk, pk = gold[0], pred[0]
     if gk == "assign" and pk != "assign" and pk not in ("eq", "ineq"):
         return _equal(gold[2], pred, options)
@@ -220,6 +226,31 @@ def _equal(gold: Node, pred: Node, options: CompareOptions) -> tuple[bool, str]:
     if gk in ("seq", "union", "matrix", "ratio", "eq", "ineq") or pk in ("seq", "union", "matrix", "ratio", "eq", "ineq"):
         return False, "structure"
     return _scalars(gold, pred, options)
+
+
+def _solution_sets(gold: Node, pred: Node, options: CompareOptions) -> bool | None:
+    """Solutions in several unknowns, or several solutions, compared as sets of tuples
+    (`solutions`); None when neither side states such a set (one ``x = 3`` keeps the rules
+    above: it equals ``3``)."""
+    read_gold, read_pred = solutions.read(gold, canonical), solutions.read(pred, canonical)
+
+    def several(found: tuple[list[solutions.Solution], list[str]] | None) -> bool:
+        return found is not None and (len(found[0]) > 1 or len(found[1]) > 1) and not solutions.indexed(found[1])
+
+    if not several(read_gold) and not several(read_pred):
+        return None
+
+    def equal(a: Node, b: Node) -> bool:
+        return _equal(canonical(a), canonical(b), options)[0]
+
+    if not several(read_gold) and read_gold is not None and solutions.indexed(read_gold[1]) or \
+            not several(read_pred) and read_pred is not None and solutions.indexed(read_pred[1]):
+        return None
+    if read_gold is not None and read_pred is not None:
+        return solutions.same(read_gold[0], read_pred[0], equal)
+    known, other = (read_gold, pred) if read_gold is not None else (read_pred, gold)
+    unnamed = solutions.bare(other, known[1])  # type: ignore[index]
+    return unnamed is not None and solutions.same(known[0], unnamed, equal)  # type: ignore[index]
 
 
 def _ray(ineq: Node) -> Node | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from payoff.rewards.math.prose import MARKER, claim_sentence, main_clause, read_claim
+from payoff.rewards.math.prose import COMPUTES, NEGATIVE_EXISTENCE, claim_sentence, main_clause, read_claim
 
 MAX_ANSWER_CHARS = 1000
 
@@ -267,7 +267,9 @@ def extract_answer(text: str, last_number: bool = True, prompt: object = "", pol
     if stated:
         answer = _stated_answer(text[stated[1] :])
         line = text[stated[1] :].strip().split("\n", 1)[0]
-        if answer and _wordy(line):
+        end = _SENTENCE_END.search(line)
+        line = line[: end.start()] if end else line
+        if answer and _wordy(line) and (polarity or re.match(r"\W*(?:yes|no)\b", line, re.I) or NEGATIVE_EXISTENCE.search(line)):
             # "the answer is: No, there are no integer solutions to ...": read the claim
             claimed = read_claim(line, prompt, polarity)
             if claimed:
@@ -283,10 +285,13 @@ def extract_answer(text: str, last_number: bool = True, prompt: object = "", pol
         # expression ("Thus, John paid $40 for the shoes."), unless that only names something
         # of the question ("... times as an expression of n"); never a number from elsewhere
         # in the completion (the last one written, one in an explanation after it).
-        value = last_expression(main_clause(claim)) if MARKER.match(claim) else None
-        if value is None or (isinstance(prompt, str) and re.search(rf"(?<![\w^_]){re.escape(value)}(?![\w^_])", prompt)):
+        main = main_clause(claim)
+        if COMPUTES.search(claim):
+            pass  # a computation written out ("Then 50-25-10=$15 are left."): the expression reader below
+        elif (value := last_expression(main)) is None or (isinstance(prompt, str) and re.search(rf"(?<![\w^_]){re.escape(value)}(?![\w^_])", prompt)):
             return None
-        return Extraction(_clip(value), "conclusion")
+        else:
+            return Extraction(_clip(value), "conclusion")
     spans = _math_spans(text)
     conclusion = _conclusion(text, spans[-1].end() if spans else 0)
     if conclusion:

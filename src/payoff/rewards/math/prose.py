@@ -47,13 +47,13 @@ _DELIMITERS = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$?|\*\*")
 _SUBORDINATE = re.compile(r",?\s+(?:which|who|when|whenever|where|because|since|as shown|as we|as it|as they|as this|so that|so the|"
                           r"and thus|and therefore|and hence|and so|thus|giving|showing|meaning|implying|i\.e\.|e\.g\.|namely|"
                           r"for (?:all|any|every|each)|with (?:the|corresponding)|in which|but|however|although|though|while|"
-                          r"provided|assuming|given that|if and only if)\b|\s+\((?=[A-Za-z]{3,}\s)|;|\s+-\s+|:\s", re.IGNORECASE)
+                          r"provided|assuming|given that|if and only if)\b|\s+\((?=[A-Za-z]{3,}\s)|;|\s+—\s+|:\s", re.IGNORECASE)
 # Opens a clause inside a claim whose verb is not the claim's ("for which ... is divisible by ...").
 _CLAUSE = re.compile(r"\b(?:which|who|whom|whose|that|when|whenever|where|because|since|if|unless|while|whereas|although|though|"
                      r"given that|such that|so that|provided)\b|\bas\b(?!\s+(?:follows|well|an?\b))", re.IGNORECASE)
-_WHICH_IS = re.compile(r",?\s+which (?:is|equals|gives)\s+(.*)$", re.IGNORECASE)
+_WHICH_IS = re.compile(r",?\s+which (?:is|equals|gives)\s+((?:[^,]|,(?=\d))*)$", re.IGNORECASE)
 # The verb of a claim; the value follows it.
-_COPULA = re.compile(r"\b(?:is|are|was|were|equals|equal|be)\b(?:\s+(?:equal|congruent|"
+_COPULA = re.compile(r"\b(?:is|are|was|were|equals|equal|(?<!\bto )be)\b(?:\s+(?:equal|congruent|"
                      r"identical)\s+to\b)?(?:\s+given\s+by\b)?|(?<![<>!=\\])=(?!=)|≡|\\equiv\b|\\cong\b", re.IGNORECASE)
 _SHORT_PROSE = {"a", "an", "at", "of", "to", "by", "in", "on", "is", "as", "or", "it", "we", "if", "so", "be", "no", "up"}
 _FILLER = re.compile(r"^(?:(?:a total of|at least|at most|exactly|precisely|simply|just|equal to|congruent to|given by|as follows|the following|the number|the value|"
@@ -62,15 +62,11 @@ _FILLER = re.compile(r"^(?:(?:a total of|at least|at most|exactly|precisely|simp
                      r"both|all|namely|indeed|still|then|also|of the form|in the form)\b[\s,:]*)+", re.IGNORECASE)
 # Words a value may contain: function names of plain-text math and list joiners.
 MATH_WORDS = {"sqrt", "pi", "floor", "ceil", "log", "ln", "sin", "cos", "tan", "exp", "and", "or", "mod", "infty", "infinity",
-               "frac", "cdot", "times", "pm", "mp", "boxed", "text", "left", "right", "dfrac", "tfrac", "binom", "le", "ge", "lt",
-               "gt", "leq", "geq", "neq", "ne", "approx", "div", "dots", "ldots", "cdots", "mathbb", "cup", "cap", "emptyset",
-               "varnothing", "in", "lfloor", "rfloor", "lceil", "rceil", "alpha", "beta", "gamma", "theta", "lambda", "mu",
-               "omega", "phi", "sigma", "tau", "rho", "delta", "epsilon", "quad", "qquad", "displaystyle", "sum", "prod", "pmod",
-               "bmod", "equiv", "circ", "overline", "max", "min", "gcd", "lcm", "mathrm", "operatorname", "sec", "csc", "cot",
-               "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "tfrac", "vdots", "ddots", "neg", "begin", "end", "pmatrix",
-               "bmatrix", "vmatrix", "matrix", "array", "cases", "align", "aligned"}
+              "max", "min", "gcd", "lcm", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+              # names of LaTeX environments, written in braces after \begin and \end
+              "begin", "end", "pmatrix", "bmatrix", "vmatrix", "matrix", "array", "cases", "align", "aligned"}
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
-_NEGATIVE_EXISTENCE = re.compile(
+NEGATIVE_EXISTENCE = re.compile(
     r"\bthere (?:is|are|exist|exists|will be|can be|would be) no\b|\bthere (?:is|are|exist|exists) not\b|"
     r"\bthere (?:do|does|can|could) not exist\b|\bthere (?:does|do|can|could)n't exist\b|\bno (?:such )?(?:[\w-]+ ){0,4}(?:solutions?|"
     r"values?|numbers?|integers?|pairs?|roots?|zeros?|sequences?|polynomials?|primes?|limits?|tuples?|triples?)\s+(?:exist|satisfy|"
@@ -93,8 +89,11 @@ _COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|exactly|at least|at mo
                     rf"(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b", re.IGNORECASE)
 _LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
                             rf"(?:\s+(?:of|out of)\b|\s+[a-z][\w-]*)", re.IGNORECASE)
+# Arithmetic on numbers written out to a result ("12 people * 4 schools = 48", "100 – 90 = 10").
+COMPUTES = re.compile(r"(?:\d[\d.,]*%?\s*(?:[A-Za-z/$]+\s*){0,3}(?:[-+*/×÷–−x]|\\times|\\cdot)\s*\$?\s*)+\d[\d.,]*%?\s*"
+                      r"(?:[A-Za-z/$]+\s*){0,3}=\s*\$?\s*-?\d")
 _MOD = re.compile(r"\s*\(?\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\\?(?:b?mod)\b\s*\{?[\w^+\-*]+\}?)\s*\)?\s*$", re.IGNORECASE)
-_SENTENCE = re.compile(r"(?<![\d.]\d)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|[!?](?=\s|$)|\n")
+_SENTENCE = re.compile(r"(?<![\d.]\d)(?<!\.)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|[!?](?=\s|$)|\n")
 
 
 def is_yes_no_question(prompt: object) -> bool:
@@ -122,16 +121,19 @@ def _main_verb(claim: str) -> re.Match[str] | None:
     events = sorted([(m.start(), "clause", m) for m in _CLAUSE.finditer(claim)]
                     + [(m.start(), "verb", m) for m in _COPULA.finditer(claim) if m.group(0)[:1].isalpha()]
                     + [(m.start(), "comma", m) for m in re.finditer(r",", claim)], key=lambda e: e[0])
-    in_clause, clause_verb, main = False, False, None
+    in_clause, adverbial, clause_verb, main = False, False, False, None
     for _, kind, match in events:
         if kind == "clause":
             if main is not None:
                 break  # a clause after the claim's verb explains it
             in_clause, clause_verb = True, False
+            adverbial = not re.fullmatch(r"which|who|whom|whose|that", match.group(0), re.IGNORECASE)
         elif kind == "comma":
             in_clause = False
-        elif in_clause and not clause_verb and any(e[1] == "verb" and e[0] > match.start() for e in events):
-            clause_verb = True  # the clause's own verb, when the claim's comes later
+        elif in_clause and not clause_verb and (adverbial or any(e[1] == "verb" and e[0] > match.start() for e in events)):
+            # the clause's own verb: always for "when ... is divided by 7", and for a relative
+            # clause ("that satisfy ... are a = 3" has one verb, the claim's) when another follows
+            in_clause, clause_verb = False, True
         else:
             in_clause, main = False, match
     return main
@@ -162,13 +164,20 @@ def _math_prefix(text: str) -> str | None:
         if word.group(0).lower() not in MATH_WORDS:
             end = word.start()
             break
+    # a short word of prose ends the value too: "$800 on ties", "10000 a day", "20 in total"
+    short = re.search(r"(?<=[\w)}\]%])\s+(?:on|in|by|of|to|at|as|is|it|for|per|an?(?=\s+[A-Za-z]{2,}))\b", text[:end])
+    if short:
+        end = short.start()
+    glued = next((m for m in re.finditer(r"(?<=\d)[A-Za-z]{2,}\b", text[:end]) if m.group(0).lower() not in MATH_WORDS), None)
+    if glued:  # "72Mb per hour": a unit written against its number
+        end = glued.start()
     value = text[:end].strip().rstrip(",;:").strip()
     value = re.sub(r"(?:,?\s*\b(?:and|or)\b\s*|,\s*)$", "", value).strip()
     value = re.sub(r"≡|\\equiv\b", "=", value)
     value = _MOD.sub("", value).strip()
     if re.fullmatch(r"(?:[A-Za-z]{1,2}\s*)+", value) and value.split()[0].lower() in _SHORT_PROSE:
         return None
-    value = value.strip("*").strip()
+    value = value.strip("*\"'").strip()
     if not value or not re.search(r"[\dA-Za-z\\]", value):
         return None
     if value.count("(") != value.count(")") or value.count("{") != value.count("}") or value.count("[") != value.count("]"):
@@ -204,7 +213,7 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     if colon and not prose_words(colon.group("value")):
         return _math_prefix(colon.group("value"))  # "Here is a zero matrix: M"
     how_many = asks_how_many(prompt)
-    if _NEGATIVE_EXISTENCE.search(main) and not re.search(r"\b(?:other than|except|besides|apart from|only)\b", main, re.IGNORECASE):
+    if NEGATIVE_EXISTENCE.search(main) and not re.search(r"\b(?:other than|except|besides|apart from|only)\b", main, re.IGNORECASE):
         if polarity:
             return NO
         return "0" if how_many else NO
@@ -214,6 +223,8 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     value = _math_prefix(_main_clause(which)[0]) if which is not None else None
     if value is None:
         value = _copula_value(main)
+    if value is None and COMPUTES.search(claim):
+        return None  # "8 pens cost $1.50 x 8 = $12": a computation, left to the expression reader
     if value is None:
         count = _COUNT.search(main) or _LEADING_COUNT.match(main)
         if count:
@@ -222,53 +233,59 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
         bound = re.search(r"\b(?:at least|at most|exactly|a total of)\s+", main, re.IGNORECASE)
         if bound:
             value = _math_prefix(main[bound.end() :])
-    if value is None and how_many:
-        count = re.search(rf"\b(?P<count>-?\d[\d,]*|{_NUMBER_WORD})\b", main, re.IGNORECASE)
-        if count and not re.search(rf"\b{re.escape(count.group('count'))}\b", str(prompt)):
-            value = count_value(count.group("count"))
     return value
 
 
 def _copula_value(main: str) -> str | None:
-    """The value after the claim's last verb ("are x = 0 and y = 0" keeps its names); else the
-    value after its last ``=`` ("9 + 6 = 15 liters" -> 15; "n mod 1982 = 2" -> 2)."""
-    verbs = list(_COPULA.finditer(main))
+    """The value after the claim's verb: "are x = 0 and y = 0" keeps its names; "is 4/20 x 100% =
+    20%" is the result of its computation; "24 - 14 = 10 liters of water were left" (a verb with
+    no value after it) is the result computed before it. A claim without a verb in words gives
+    None: its ``=`` chains are left to the expression reader (`extract.last_expression`)."""
     verb = _main_verb(main)
-    words = [verb] if verb is not None else []
-    signs = [verb for verb in verbs if not verb.group(0)[:1].isalpha()]
-    for verb in words + signs[-1:]:
-        after = main[verb.end() :]
-        if re.match(r"\s*(?:not|no|never|neither)\b", after, re.IGNORECASE):
-            return None
-        value = _math_prefix(after)
-        if value is not None:
-            return value
-        if verb.group(0).isalpha() and not signs[-1:] or signs and signs[-1].start() < verb.start():
-            return None  # "is divisible by 7": the verb of the claim has no value after it
-    return None
+    if verb is None:
+        return None
+    after = main[verb.end() :]
+    if re.match(r"\s*(?:not|no|never|neither)\b", after, re.IGNORECASE):
+        return None
+    equals = [m for m in re.finditer(r"(?<![<>!=\\])=(?!=)", after)]
+    if equals:
+        left = _FILLER.sub("", after[: equals[0].start()].strip())
+        if re.search(r"\d", left) or not left:
+            return _math_prefix(after[equals[-1].end() :])  # a computation: its result
+    value = _math_prefix(after)
+    if value is None:
+        before = [m for m in re.finditer(r"(?<![<>!=\\])=(?!=)", main[: verb.start()])]
+        if before:
+            result = main[before[-1].end() : verb.start()].strip()
+            if re.match(r"[-$\d.]", result):
+                value = _math_prefix(result)
+    return value
 
 
 def claim_sentence(text: str, short: int = 600) -> str | None:
     """The sentence a completion closes its argument with: the last sentence that opens with a
     concluding word ("Therefore", "In conclusion", "**Conclusion:**", ...) in the completion's
-    last paragraphs, or, in a short completion (a one-sentence summary), its first sentence
-    that states something."""
+    last paragraphs, or a completion that is one sentence (a one-sentence summary)."""
     parts = sentences(text)
     if not parts:
         return None
     tail = text[-1500:]
     for index in range(len(parts) - 1, -1, -1):
         inner = _INNER_MARKER.search(parts[index])
+        head = parts[index][: inner.start()] if inner else ""
+        if inner and _COPULA.search(head) and not re.match(r"\W*(?:since|because|as|if|however|given|but|after|when|now)\b", head, re.I):
+            inner = None  # "X is 0, since ... and thus ...": the claim comes first, the marker explains it
         if (MARKER.match(parts[index]) or inner) and parts[index][:60] in tail:
             claim = parts[index] if MARKER.match(parts[index]) else parts[index][inner.end() :]  # type: ignore[union-attr]
             if re.fullmatch(r"\W*(?:\*\*)?\w+(?: \w+)?(?:\*\*)?\s*:?\W*", claim) and index + 1 < len(parts):
                 claim, index = parts[index + 1], index + 1  # "**Conclusion:**" on a line of its own
-            if any("=" in later for later in parts[index + 1 :]):
+            if any("=" in later or re.search(r"\d", later) and re.search(r"[-+*/]\s*\d|\b(?:equals|plus|minus|times)\b", later)
+                   for later in parts[index + 1 :]):
                 return None  # more math follows: the marker opened a step, not the conclusion
             return claim if _is_sentence(claim) else None
-    if len(text) <= short:
+    if len(text) <= short and len(parts) == 1 and "<<" not in text:
         for part in parts:
-            if _is_sentence(part) and (_COPULA.search(part) or _NEGATIVE_EXISTENCE.search(part)
+            if _is_sentence(part) and (_COPULA.search(part) or NEGATIVE_EXISTENCE.search(part)
                                        or re.match(r"\W*(?:yes|no)\b", part, re.IGNORECASE)):
                 return part
     return None
@@ -339,7 +356,7 @@ def _reference_part(part: str) -> str | None:
     only = _ONLY_VALUE.match(part)
     if only:
         return _math_prefix(only.group("value"))
-    if re.match(r"^(?:no|none)\b", part, re.IGNORECASE) or _NEGATIVE_EXISTENCE.search(part) or re.search(
+    if re.match(r"^(?:no|none)\b", part, re.IGNORECASE) or NEGATIVE_EXISTENCE.search(part) or re.search(
             r"\b(?:is|are) not\b|\bnot possible\b|\bcannot\b", part, re.IGNORECASE):
         return NO
     count = _LEADING_COUNT.match(part)
