@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from payoff.rewards.math.prose import COMPUTES, NEGATIVE_EXISTENCE, claim_sentence, main_clause, read_claim
+from payoff.rewards.math.prose import COMPUTES, claim_sentence, main_clause, read_claim
 
 MAX_ANSWER_CHARS = 1000
 
@@ -269,14 +269,14 @@ def extract_answer(text: str, last_number: bool = True, prompt: object = "", pol
         line = text[stated[1] :].strip().split("\n", 1)[0]
         end = _SENTENCE_END.search(line)
         line = line[: end.start()] if end else line
-        if answer and _wordy(line) and (polarity or re.match(r"\W*(?:yes|no)\b", line, re.I) or NEGATIVE_EXISTENCE.search(line)):
+        if answer and _wordy(line):
             # "the answer is: No, there are no integer solutions to ...": read the claim
             claimed = read_claim(line, prompt, polarity)
             if claimed:
                 return Extraction(_clip(claimed), stated[0] + "_claim")
         if answer:
             return Extraction(_clip(answer), stated[0])
-    claim = claim_sentence(text)
+    claim = claim_sentence(text, polarity=polarity)
     if claim is not None:
         claimed = read_claim(claim, prompt, polarity)
         if claimed:

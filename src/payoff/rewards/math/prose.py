@@ -50,7 +50,7 @@ _SUBORDINATE = re.compile(r",?\s+(?:which|who|when|whenever|where|because|since|
                           r"provided|assuming|given that|if and only if)\b|\s+\((?=[A-Za-z]{3,}\s)|;|\s+—\s+|:\s", re.IGNORECASE)
 # Opens a clause inside a claim whose verb is not the claim's ("for which ... is divisible by ...").
 _CLAUSE = re.compile(r"\b(?:which|who|whom|whose|that|when|whenever|where|because|since|if|unless|while|whereas|although|though|"
-                     r"given that|such that|so that|provided)\b|\bas\b(?!\s+(?:follows|well|an?\b))", re.IGNORECASE)
+                     r"given that|such that|so that|provided)\b", re.IGNORECASE)
 _WHICH_IS = re.compile(r",?\s+which (?:is|equals|gives)\s+((?:[^,]|,(?=\d))*)$", re.IGNORECASE)
 # The verb of a claim; the value follows it.
 _COPULA = re.compile(r"\b(?:is|are|was|were|equals|equal|(?<!\bto )be)\b(?:\s+(?:equal|congruent|"
@@ -81,23 +81,30 @@ _NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|se
                        r"cannot (?:say|conclude|provide|find|give|proceed)|impossible to (?:determine|say|find)|not enough|insufficient|"
                        r"depends|approximately|about|likely|unlikely|seems|appears|suggests|guess|assume|suppose|without (?:further|more|"
                        r"additional|computational|knowing)|framework|approach)\b|\?", re.IGNORECASE)
-_YES_NO_QUESTION = re.compile(r"(?:^|[.?!:,]\s+|\n)(?:is|are|can|could|do|does|did|must|will|would|should|has|have|was|were|may)\b(?:[^.?!]|\.(?=\S))*[?.]",
+_YES_NO_QUESTION = re.compile(r"(?:^|,\s+)(?:is|are|can|could|do|does|did|must|will|would|should|has|have|was|were|may)\b(?:[^.?!]|\.(?=\S))*[?.]",
                               re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow (?:many|often)\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
-_COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
+_COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?: first)?|exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
                     rf"totals?|in total)\s+(?:(?:exactly|only|precisely|just|a total of|at least|at most)\s+)?"
                     rf"(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b", re.IGNORECASE)
 _LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
                             rf"(?:\s+(?:of|out of)\b|\s+[a-z][\w-]*)", re.IGNORECASE)
 # Arithmetic on numbers written out to a result ("12 people * 4 schools = 48", "100 – 90 = 10").
-COMPUTES = re.compile(r"(?:\d[\d.,]*%?\s*(?:[A-Za-z/$]+\s*){0,3}(?:[-+*/×÷–−x]|\\times|\\cdot)\s*\$?\s*)+\d[\d.,]*%?\s*"
-                      r"(?:[A-Za-z/$]+\s*){0,3}=\s*\$?\s*-?\d")
+COMPUTES = re.compile(r"(?:\d[\d.,]*%?\s*(?:[A-Za-z/$]+\s*){0,5}(?:[-+*/×÷–−x]|\\times|\\cdot)\s*\$?\s*)+\d[\d.,]*%?\s*"
+                      r"(?:[A-Za-z/$]+\s*){0,5}=\s*\$?\s*-?\d")
 _MOD = re.compile(r"\s*\(?\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\\?(?:b?mod)\b\s*\{?[\w^+\-*]+\}?)\s*\)?\s*$", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<![\d.]\d)(?<!\.)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|[!?](?=\s|$)|\n")
 
 
 def is_yes_no_question(prompt: object) -> bool:
-    return isinstance(prompt, str) and bool(_YES_NO_QUESTION.search(prompt.strip()))
+    """The question the prompt ends with (its last sentence, or the one before "If so, ...") is
+    a yes/no one: "Is ...?", "For integers a, b, ..., does it also divide ...?"."""
+    if not isinstance(prompt, str):
+        return False
+    parts = [p for p in re.split(r"(?<=[.?!])\s+(?=[A-Z])", prompt.strip()) if p.strip()]
+    while len(parts) > 1 and re.match(r"\W*(?:and )?if so\b", parts[-1], re.IGNORECASE):
+        parts.pop()
+    return bool(parts) and bool(_YES_NO_QUESTION.search(parts[-1]))
 
 
 def asks_how_many(prompt: object) -> bool:
@@ -206,9 +213,13 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     main, which = _main_clause(claim)
     if _NO_CLAIM.search(main):
         return None
-    subject = re.match(r"^(?P<value>.+?)\s+(?:is|are)\s+(?:the|our|my)\s+(?:final\s+)?(?:solutions?|answers?|results?)\s*$", main, re.I)
-    if subject and not _WORD.search(_strip_commands(subject.group("value")).replace("and", "")):
-        return _math_prefix(subject.group("value"))  # "Therefore x >= 5 is the solution."
+    subject = re.match(r"^(?P<value>.+?)\s+(?:is|are)\s+(?:the|our|my)\s+(?:only\s+)?(?:final\s+)?(?:solutions?|answers?|results?)\b"
+                       r"(?:\s+(?:to|of|for)\b.*)?$", main, re.I)
+    if subject:  # "Therefore x >= 5 is the solution."; "The polynomial f(x) = 0 is the solution to ..."
+        value = re.sub(r"^(?:[A-Za-z]{3,}\s+)+(?=[^A-Za-z\s]|[A-Za-z](?:\W|$))", "", subject.group("value").strip())
+        found = _math_prefix(value)
+        if found and not prose_words(value):
+            return found
     colon = re.search(r":\s+(?P<value>.+)$", claim)
     if colon and not prose_words(colon.group("value")):
         return _math_prefix(colon.group("value"))  # "Here is a zero matrix: M"
@@ -218,6 +229,8 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
             return NO
         return "0" if how_many else NO
     if polarity:
+        if not _on_topic(main, prompt):
+            return None  # "we have shown that a^4+4b^4 = ...": not an answer to the question asked
         return NO if _NEGATION.search(main) else YES
     # "..., which is 74": the value the claim's subject reduces to, when it is one
     value = _math_prefix(_main_clause(which)[0]) if which is not None else None
@@ -236,6 +249,20 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     return value
 
 
+_STOP = {"that", "this", "there", "these", "those", "with", "from", "have", "been", "will", "would", "could", "should", "must",
+         "does", "exist", "exists", "such", "which", "what", "their", "they", "then", "than", "some", "many", "also", "into",
+         "only", "always", "possible", "number", "numbers", "integer", "integers", "value", "values", "given", "find", "every"}
+
+
+def _on_topic(claim: str, prompt: object) -> bool:
+    """The claim speaks of what the question asks: it shares a content word with the question."""
+    if not isinstance(prompt, str):
+        return True
+    words = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", claim)} - _STOP
+    asked = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", prompt)} - _STOP
+    return bool(words & asked)
+
+
 def _copula_value(main: str) -> str | None:
     """The value after the claim's verb: "are x = 0 and y = 0" keeps its names; "is 4/20 x 100% =
     20%" is the result of its computation; "24 - 14 = 10 liters of water were left" (a verb with
@@ -252,7 +279,8 @@ def _copula_value(main: str) -> str | None:
         left = _FILLER.sub("", after[: equals[0].start()].strip())
         if re.search(r"\d", left) or not left:
             return _math_prefix(after[equals[-1].end() :])  # a computation: its result
-    value = _math_prefix(after)
+    spelled = re.match(rf"\s*(?P<count>{_NUMBER_WORD})\b(?!\s*[-+*/^])", after, re.IGNORECASE)
+    value = count_value(spelled.group("count")) if spelled else _math_prefix(after)
     if value is None:
         before = [m for m in re.finditer(r"(?<![<>!=\\])=(?!=)", main[: verb.start()])]
         if before:
@@ -262,7 +290,7 @@ def _copula_value(main: str) -> str | None:
     return value
 
 
-def claim_sentence(text: str, short: int = 600) -> str | None:
+def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str | None:
     """The sentence a completion closes its argument with: the last sentence that opens with a
     concluding word ("Therefore", "In conclusion", "**Conclusion:**", ...) in the completion's
     last paragraphs, or a completion that is one sentence (a one-sentence summary)."""
@@ -282,10 +310,11 @@ def claim_sentence(text: str, short: int = 600) -> str | None:
             if any("=" in later or re.search(r"\d", later) and re.search(r"[-+*/]\s*\d|\b(?:equals|plus|minus|times)\b", later)
                    for later in parts[index + 1 :]):
                 return None  # more math follows: the marker opened a step, not the conclusion
-            return claim if _is_sentence(claim) else None
+            words = prose_words(claim)
+            return claim if len(words) >= 2 or words and _COPULA.search(claim) else None
     if len(text) <= short and len(parts) == 1 and "<<" not in text:
         for part in parts:
-            if _is_sentence(part) and (_COPULA.search(part) or NEGATIVE_EXISTENCE.search(part)
+            if _is_sentence(part) and (polarity or _COPULA.search(part) or NEGATIVE_EXISTENCE.search(part)
                                        or re.match(r"\W*(?:yes|no)\b", part, re.IGNORECASE)):
                 return part
     return None
@@ -338,6 +367,8 @@ def read_reference(text: str) -> tuple[list[str], str | None]:
             continue
         if value not in answers:
             answers.append(value)
+    if len(answers) > 1 and NO in answers and re.fullmatch(r"-?\d+", answers[0]):
+        answers.remove(NO)  # "0 (i.e., no such values)": the count; a bare "No" must not match it
     if first_failure is not None and len(parts) > 1 and not answers:
         return [], f"reference in prose that cannot be read: {text.strip()[:80]!r}"
     if not answers:
