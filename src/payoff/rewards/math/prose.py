@@ -93,7 +93,7 @@ _LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s
 COMPUTES = re.compile(r"(?:\d[\d.,]*%?\s*(?:[A-Za-z/$]+\s*){0,5}(?:[-+*/×÷–−x]|\\times|\\cdot)\s*\$?\s*)+\d[\d.,]*%?\s*"
                       r"(?:[A-Za-z/$]+\s*){0,5}=\s*\$?\s*-?\d")
 _MOD = re.compile(r"\s*\(?\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\\?(?:b?mod)\b\s*\{?[\w^+\-*]+\}?)\s*\)?\s*$", re.IGNORECASE)
-_SENTENCE = re.compile(r"(?<![\d.]\d)(?<!\.)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|[!?](?=\s|$)|\n")
+_SENTENCE = re.compile(r"(?<!\.)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|[!?](?=\s|$)|\n")
 
 
 def is_yes_no_question(prompt: object) -> bool:
@@ -125,7 +125,8 @@ def _main_verb(claim: str) -> re.Match[str] | None:
     "the value of k for which x^3+kxyz is divisible by x+y+z is k = -3" the first "is" belongs to
     the "for which" clause (a clause's first verb is its own; a comma or its second verb ends
     it); in "is 7, which occurs when m and n are equal to 1" the clause follows the claim."""
-    events = sorted([(m.start(), "clause", m) for m in _CLAUSE.finditer(claim)]
+    clauses = [m for m in _CLAUSE.finditer(claim) if not re.match(r"\s+\w+(?:ed|en|ing)\b", claim[m.end() :])]  # "when divided by"
+    events = sorted([(m.start(), "clause", m) for m in clauses]
                     + [(m.start(), "verb", m) for m in _COPULA.finditer(claim) if m.group(0)[:1].isalpha()]
                     + [(m.start(), "comma", m) for m in re.finditer(r",", claim)], key=lambda e: e[0])
     in_clause, adverbial, clause_verb, main = False, False, False, None
@@ -185,6 +186,9 @@ def _math_prefix(text: str) -> str | None:
     if re.fullmatch(r"(?:[A-Za-z]{1,2}\s*)+", value) and value.split()[0].lower() in _SHORT_PROSE:
         return None
     value = value.strip("*\"'").strip()
+    sides = re.split(r"(?<![<>!=\\])=(?!=)", value)
+    if len(sides) > 1 and not re.fullmatch(r"\s*(?:[A-Za-z](?:_\{?\w+\}?)?|[A-Za-z]\([\w\s,]*\)|\([A-Za-z\s,_]+\)|\\?[a-zA-Z]+)\s*", sides[0]):
+        value = sides[-1].strip()  # "L_u - L_v = 0", "n(n-1)(n+1) mod 120 = 0": the result, not an assignment
     if not value or not re.search(r"[\dA-Za-z\\]", value):
         return None
     if value.count("(") != value.count(")") or value.count("{") != value.count("}") or value.count("[") != value.count("]"):
@@ -236,6 +240,10 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     value = _math_prefix(_main_clause(which)[0]) if which is not None else None
     if value is None:
         value = _copula_value(main)
+    if value is None and _main_verb(main) is None and not prose_words(main):
+        value = _math_prefix(main)  # "the final answer is L = sqrt(a), where a > 0"
+    if value is None and re.search(r",\s+and\s+", claim):
+        value = read_claim(re.split(r",\s+and\s+", claim)[-1], prompt)  # "X is divisible by 7, and the remainder is 0"
     if value is None and COMPUTES.search(claim):
         return None  # "8 pens cost $1.50 x 8 = $12": a computation, left to the expression reader
     if value is None:
@@ -314,7 +322,8 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
             return claim if len(words) >= 2 or words and _COPULA.search(claim) else None
     if len(text) <= short and len(parts) == 1 and "<<" not in text:
         for part in parts:
-            if _is_sentence(part) and (polarity or _COPULA.search(part) or NEGATIVE_EXISTENCE.search(part)
+            if _is_sentence(part) and (polarity or _COPULA.search(part) or NEGATIVE_EXISTENCE.search(part) or _COUNT.search(part)
+                                       or re.match(r"\W*(?:at least|at most|exactly|all)\b", part, re.IGNORECASE)
                                        or re.match(r"\W*(?:yes|no)\b", part, re.IGNORECASE)):
                 return part
     return None
