@@ -96,15 +96,21 @@ _MOD = re.compile(r"\s*\(?\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\\?(?:b?mod)\b\
 _SENTENCE = re.compile(r"(?<!\.)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|[!?](?=\s|$)|\n")
 
 
-def is_yes_no_question(prompt: object) -> bool:
-    """The question the prompt ends with (its last sentence, or the one before "If so, ...") is
-    a yes/no one: "Is ...?", "For integers a, b, ..., does it also divide ...?"."""
+def _question(prompt: object) -> str:
+    """The question a prompt ends with: its last sentence, or the one before "If so, ..."."""
     if not isinstance(prompt, str):
-        return False
+        return ""
     parts = [p for p in re.split(r"(?<=[.?!])\s+(?=[A-Z])", prompt.strip()) if p.strip()]
     while len(parts) > 1 and re.match(r"\W*(?:and )?if so\b", parts[-1], re.IGNORECASE):
         parts.pop()
-    return bool(parts) and bool(_YES_NO_QUESTION.search(parts[-1]))
+    return parts[-1] if parts else ""
+
+
+def is_yes_no_question(prompt: object) -> bool:
+    """The question the prompt ends with (its last sentence, or the one before "If so, ...") is
+    a yes/no one: "Is ...?", "For integers a, b, ..., does it also divide ...?"."""
+    question = _question(prompt)
+    return bool(question) and bool(_YES_NO_QUESTION.search(question))
 
 
 def asks_how_many(prompt: object) -> bool:
@@ -129,19 +135,22 @@ def _main_verb(claim: str) -> re.Match[str] | None:
     events = sorted([(m.start(), "clause", m) for m in clauses]
                     + [(m.start(), "verb", m) for m in _COPULA.finditer(claim) if m.group(0)[:1].isalpha()]
                     + [(m.start(), "comma", m) for m in re.finditer(r",", claim)], key=lambda e: e[0])
-    in_clause, adverbial, clause_verb, main = False, False, False, None
+    in_clause, adverbial, clause_verb, main, explaining = False, False, False, None, False
     for _, kind, match in events:
         if kind == "clause":
             if main is not None:
                 break  # a clause after the claim's verb explains it
             in_clause, clause_verb = True, False
-            adverbial = not re.fullmatch(r"which|who|whom|whose|that", match.group(0), re.IGNORECASE)
+            adverbial = explaining or not re.fullmatch(r"which|who|whom|whose|that", match.group(0), re.IGNORECASE)
         elif kind == "comma":
-            in_clause = False
+            in_clause, explaining = False, False
+        elif explaining and in_clause:
+            continue  # "because there are ways to choose a number that is ...": all one explanation
         elif in_clause and not clause_verb and (adverbial or any(e[1] == "verb" and e[0] > match.start() for e in events)):
             # the clause's own verb: always for "when ... is divided by 7", and for a relative
             # clause ("that satisfy ... are a = 3" has one verb, the claim's) when another follows
             in_clause, clause_verb = False, True
+            explaining = explaining or adverbial
         else:
             in_clause, main = False, match
     return main
@@ -235,6 +244,15 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     if polarity:
         if not _on_topic(main, prompt):
             return None  # "we have shown that a^4+4b^4 = ...": not an answer to the question asked
+        asked = _question(prompt)
+        for word in ("always", "never", "finitely", "infinitely", "sometimes"):
+            if re.search(rf"\b{word}\b", asked, re.IGNORECASE) and not re.search(rf"\b{word}\b", main, re.IGNORECASE):
+                # "Can there be finitely many ...?" - "it contains infinitely many ...": the claim
+                # answers another question; its polarity says nothing about this one
+                return None
+        if re.search(r"\b(?:if and only if|only if|only when|unless|provided|depends|in some cases|sometimes|not always|"
+                     r"if both|if either|when both|when either)\b", claim, re.IGNORECASE) and not re.search(r"\bnot always\b", main, re.I):
+            return None  # "2n is a sum of two squares if and only if x or y is 0": a condition, neither yes nor no
         return NO if _NEGATION.search(main) else YES
     # "..., which is 74": the value the claim's subject reduces to, when it is one
     value = _math_prefix(_main_clause(which)[0]) if which is not None else None
