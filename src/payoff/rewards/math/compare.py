@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from payoff.rewards.math.values import EvalError, close, environments, evaluate, exact, has_decimal, symbols
 from payoff.rewards.math import solutions
 from payoff.rewards.math.parse import Node
+from payoff.rewards.math.values import EvalError, close, environments, evaluate, exact, has_decimal, symbols
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,29 @@ def _math_spans(text: str) -> list[re.Match[str]]:
     return spans
 
 
+_READ_ON = object()  # the closing claim is a computation: the expression rules decide
+
+
+def _from_claim(claim: str, prompt: object, polarity: bool) -> Extraction | None | object:
+    """The answer a closing sentence states (`prose.read_claim`). One it cannot read gives no
+    answer, never a number from elsewhere in the completion (the last one written, one in an
+    explanation after it), except: its main clause's last expression ("Thus, John paid $40 for
+    the shoes.") unless that only names something of the question ("... times as an
+    expression of n"); and a computation written out ("Then 50-25-10=$15 are left.") is left to
+    the expression rules (`_READ_ON`). A yes/no question is answered by a claim or not at all."""
+    claimed = read_claim(claim, prompt, polarity)
+    if claimed:
+        return Extraction(_clip(claimed), "claim")
+    if polarity:
+        return None
+    if COMPUTES.search(claim):
+        return _READ_ON
+    value = last_expression(main_clause(claim))
+    if value is None or (isinstance(prompt, str) and re.search(rf"(?<![\w^_]){re.escape(value)}(?![\w^_])", prompt)):
+        return None
+    return Extraction(_clip(value), "conclusion")
+
+
 def extract_answer(text: str, last_number: bool = True, prompt: object = "", polarity: bool = False) -> Extraction | None:
     """The final answer of `text`, or None when no rule finds one. `prompt` and `polarity` (the
     question is a yes/no one and the reference says yes or no) steer the reading of an answer
@@ -278,20 +301,9 @@ def extract_answer(text: str, last_number: bool = True, prompt: object = "", pol
             return Extraction(_clip(answer), stated[0])
     claim = claim_sentence(text, polarity=polarity)
     if claim is not None:
-        claimed = read_claim(claim, prompt, polarity)
-        if claimed:
-            return Extraction(_clip(claimed), "claim")
-        # A closing sentence that states no value the reader can find: its main clause's last
-        # expression ("Thus, John paid $40 for the shoes."), unless that only names something
-        # of the question ("... times as an expression of n"); never a number from elsewhere
-        # in the completion (the last one written, one in an explanation after it).
-        main = main_clause(claim)
-        if COMPUTES.search(claim):
-            pass  # a computation written out ("Then 50-25-10=$15 are left."): the expression reader below
-        elif (value := last_expression(main)) is None or (isinstance(prompt, str) and re.search(rf"(?<![\w^_]){re.escape(value)}(?![\w^_])", prompt)):
-            return None
-        else:
-            return Extraction(_clip(value), "conclusion")
+        found = _from_claim(claim, prompt, polarity)
+        if found is not _READ_ON:
+            return found  # type: ignore[return-value]
     spans = _math_spans(text)
     conclusion = _conclusion(text, spans[-1].end() if spans else 0)
     if conclusion:

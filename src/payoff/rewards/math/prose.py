@@ -56,7 +56,8 @@ _WHICH_IS = re.compile(r",?\s+which (?:is|equals|gives)\s+((?:[^,]|,(?=\d))*)$",
 _COPULA = re.compile(r"\b(?:is|are|was|were|equals|equal|(?<!\bto )be)\b(?:\s+(?:equal|congruent|"
                      r"identical)\s+to\b)?(?:\s+given\s+by\b)?|(?<![<>!=\\])=(?!=)|≡|\\equiv\b|\\cong\b", re.IGNORECASE)
 _SHORT_PROSE = {"a", "an", "at", "of", "to", "by", "in", "on", "is", "as", "or", "it", "we", "if", "so", "be", "no", "up"}
-_FILLER = re.compile(r"^(?:(?:a total of|at least|at most|exactly|precisely|simply|just|equal to|congruent to|given by|as follows|the following|the number|the value|"
+_FILLER = re.compile(r"^(?:(?:a total of|at least|at most|"
+                     r"exactly|precisely|simply|just|equal to|congruent to|given by|as follows|the following|the number|the value|"
                      r"the integer|the numbers|the values|the integers|the expression|the pairs?|the polynomial|the sets?|the zero polynomial|"
                      r"the remainder|the solutions?|the only solutions?|the only values?|the only one|the only|the|only|always|"
                      r"both|all|namely|indeed|still|then|also|of the form|in the form)\b[\s,:]*)+", re.IGNORECASE)
@@ -76,7 +77,8 @@ NEGATIVE_EXISTENCE = re.compile(
 _NEGATION = re.compile(r"\b(?:not|no|cannot|never|none|neither|nor|impossible|false|fails?|isn't|aren't|doesn't|don't|didn't|can't|"
                        r"couldn't|won't|wouldn't|mustn't|shouldn't|hasn't|haven't|nowhere)\b|n't\b", re.IGNORECASE)
 # A sentence that plans, hedges or asks, instead of answering.
-_NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|see)\b|\b(?:whether|need to|needs to|we must|we have to|let us|let's|we can|we will|we would|"
+_NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|see)\b|"
+                       r"\b(?:whether|need to|needs to|we must|we have to|let us|let's|we can|we will|we would|"
                        r"would need|could be|might|may be|maybe|possibly|perhaps|unclear|unknown|not sure|cannot (?:be )?determined?|"
                        r"cannot (?:say|conclude|provide|find|give|proceed)|impossible to (?:determine|say|find)|not enough|insufficient|"
                        r"depends|approximately|about|likely|unlikely|seems|appears|suggests|guess|assume|suppose|without (?:further|more|"
@@ -84,7 +86,8 @@ _NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|se
 _YES_NO_QUESTION = re.compile(r"(?:^|,\s+)(?:is|are|can|could|do|does|did|must|will|would|should|has|have|was|were|may)\b(?:[^.?!]|\.(?=\S))*[?.]",
                               re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow (?:many|often)\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
-_COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?: first)?|exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
+_COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?: first)?|"
+                    rf"exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
                     rf"totals?|in total)\s+(?:(?:exactly|only|precisely|just|a total of|at least|at most)\s+)?"
                     rf"(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b", re.IGNORECASE)
 _LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
