@@ -16,7 +16,28 @@ from hypothesis import strategies as st
 import payoff
 from payoff.rewards.math import MathVerifier, math_reward, math_reward_factory
 
-CASES = [json.loads(line) for line in (Path(__file__).parent.parent / "data" / "math_cases.jsonl").read_text().splitlines()]
+# Real model prose: rows that point at a CHAMP conversation (champ-dataset==1.0.0, read in place from
+# the cached wheel) by key, with a label by reading (1 right, 0 wrong) and payoff's verdict.
+# Development categories only: Inequality and Combinatorics are held out for checking the reader.
+DEVELOPMENT_CATEGORIES = {"Number-Theory", "Polynomial", "Sequence"}
+
+
+def _with_champ_text(rows: list[dict]) -> list[dict]:
+    keys = [row["champ"] for row in rows if "champ" in row]
+    if not keys:
+        return rows
+    from payoff.prm.champ import champ_conversations
+
+    found = champ_conversations(keys)
+    assert {item["category"] for item in found.values()} <= DEVELOPMENT_CATEGORIES
+    for row in rows:
+        if "champ" in row:
+            item = found[row["champ"]]
+            row.update(completion=item[row["form"]], reference=item["reference"], prompt=item["prompt"])
+    return rows
+
+
+CASES = _with_champ_text([json.loads(line) for line in (Path(__file__).parent.parent / "data" / "math_cases.jsonl").read_text().splitlines()])
 VERIFIER = MathVerifier()
 
 
@@ -33,6 +54,22 @@ def test_table_is_large_and_covers_every_category() -> None:
         assert needed in categories
     assert sum(row["source"] == "math-verify" for row in CASES) == 269
     assert all(row.get("reason") for row in CASES if row["source"] == "math-verify" and row["expected"] != row["mv_expected"])
+    for needed in ("prose_answer", "plain_text_math", "solution_set", "yes_no", "prose_reference", "factorisation"):
+        assert needed in categories
+
+
+def test_real_prose_rows_are_labelled_and_every_disagreement_explained() -> None:
+    """The CHAMP rows: both forms of 150 conversations, each labelled by reading with a reason; a
+    verdict that differs from the label (a false negative, an abstention) says why in its reason.
+    No labelled-wrong answer is credited (no false positive)."""
+    champ = [row for row in CASES if row["source"] == "champ"]
+    assert len(champ) == 300 and {row["form"] for row in champ} == {"solution", "summary"}
+    assert all(row["label"] in (0, 1) and row["reason"] for row in champ)
+    assert not [row["champ"] for row in champ if row["label"] == 0 and row["expected"] == 1]
+    for form in ("solution", "summary"):
+        right = [row for row in champ if row["form"] == form and row["label"] == 1]
+        missed = [row for row in right if row["expected"] != 1]
+        assert len(missed) <= 0.06 * len(right), [row["champ"] for row in missed]
 
 
 @pytest.mark.parametrize("row", CASES, ids=lambda r: f"{r['category']}:{r['completion'][-40:]!r}")
@@ -52,6 +89,25 @@ def test_abstains_without_a_usable_reference() -> None:
     assert math_reward({"completion": "\\boxed{1}", "reference": "  "}).status == "abstain"
     unparsable = math_reward({"completion": "\\boxed{1}", "reference": "\\begin{cases} 1 \\end{cases}"})
     assert unparsable.status == "abstain" and unparsable.info["reason"] == "reference cannot be parsed"
+
+
+def test_a_prose_reference_that_cannot_be_read_abstains_with_the_reason() -> None:
+    outcome = math_reward({"completion": "\\boxed{21}", "reference": "Always greater than 20"})
+    assert outcome.status == "abstain" and "cannot be read" in outcome.info["reason"] and "Always greater" in outcome.info["reason"]
+    assert math_reward({"completion": "There is no answer.", "reference": "Always greater than 20"}).status == "abstain"
+    assert math_reward({"completion": "\\boxed{0}", "reference": "0 is the only possible value"}).score == 1.0
+    literal = math_reward_factory(prose_references=False)({"completion": "\\boxed{0}", "reference": "0 is the only possible value"})
+    assert literal.score == 0.0
+
+
+def test_factorisation_form_is_checked_and_can_be_turned_off() -> None:
+    sample = {"completion": "\\boxed{(x^2+1)^2-x^2}", "reference": "(x^2+x+1)(x^2-x+1)",
+              "prompt": "Factor x^4+x^2+1 into terms with integer coefficients."}
+    assert math_reward(sample).score == 0.0 and math_reward(sample).info["rule"] == "factors"
+    assert math_reward_factory(factor_form=False)(sample).score == 1.0  # equal as polynomials
+    assert math_reward({**sample, "prompt": "Simplify x^4+x^2+1."}).score == 1.0  # not a factoring task: the value decides
+    assert math_reward({**sample, "completion": "\\boxed{(x^2-x+1)(1+x+x^2)}"}).score == 1.0
+    assert math_reward({**sample, "completion": "\\boxed{-(x^2-x+1)(-1-x-x^2)}"}).score == 1.0  # up to units
 
 
 def test_any_of_several_references() -> None:

@@ -65,3 +65,22 @@ def champ_rows(split: str = "double_newline") -> tuple[list[dict[str, Any]], dic
                                   "author": annotation.get("author")}})
     counts["rows"] = len(rows)
     return rows, counts
+
+
+def champ_conversations(keys: list[str]) -> dict[str, dict[str, Any]]:
+    """CHAMP conversations by key ``"<problem id>|<model>|<prompting>"``: the problem (``prompt``,
+    ``reference``, ``category``) and the model's last two turns, its full solution (``solution``)
+    and its one-sentence summary of it (``summary``). Read in place from the cached wheel; only
+    the keys asked for are returned."""
+    from payoff.tasks.mathdata import cached_wheel
+
+    with zipfile.ZipFile(cached_wheel(WHEEL, REQUIREMENT)) as wheel:
+        problems = json.loads(wheel.read(MEMBER))["problems"]
+    found = {}
+    for key in keys:
+        problem_id, _, setting = key.partition("|")
+        problem = problems[problem_id]
+        messages = problem["conversations"][setting]["messages"]
+        found[key] = {"prompt": problem.get("_text"), "reference": problem.get("_answer"), "category": problem.get("category"),
+                      "solution": messages[-3]["text"], "summary": messages[-1]["text"]}
+    return found

@@ -225,6 +225,8 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
         return None
     leading = re.match(r"^(yes|no)\b(?!\s+(?:such|[\w-]+\s+(?:solutions?|values?|integers?|numbers?)))", claim, re.IGNORECASE)
     if leading:
+        if re.search(r"\b(?:yes|no)\b", claim[leading.end() :][:40], re.IGNORECASE) and re.search(r"\bor\b", claim[:60], re.I):
+            return None  # "yes or no, depending on n": both answers is no answer
         return leading.group(1).lower()
     main, which = _main_clause(claim)
     if _NO_CLAIM.search(main):
@@ -366,6 +368,12 @@ _PAREN = re.compile(r"^(?P<main>.*?)\s*\((?P<inner>(?:i\.e\.|that is|no |none|al
 _ONLY_VALUE = re.compile(r"^(?P<value>.+?)\s+(?:is|are) the only (?:possible )?(?:values?|solutions?|answers?|possibility|limit)\b.*$",
                          re.IGNORECASE)
 _THE_VALUE_IS = re.compile(r"^.*?\b(?:is|are)\s+(?:equal\s+to\s+)?(?P<value>[^,]+)$", re.IGNORECASE)
+
+
+# Words that make even a short reference a statement to read ("C(10, 5), or equivalently 252", "n times").
+PROSE_CUES = {"equivalently", "only", "possible", "exists", "exist", "limit", "such", "none", "solution", "solutions", "value",
+              "values", "times", "pairs", "roots", "zeros", "least", "most", "exactly", "infinitely", "many", "period", "number",
+              "numbers", "integer", "integers"}
 
 
 def prose_words(text: str) -> list[str]:

@@ -20,7 +20,7 @@ from payoff.rewards.math.compare import CompareOptions, equivalent
 from payoff.rewards.math.extract import Extraction, extract_answer, extract_reference
 from payoff.rewards.math.factors import asks_to_factor, is_factored, same_factors
 from payoff.rewards.math.parse import Node, ParseError, parse
-from payoff.rewards.math.prose import NO, YES, is_yes_no_question, prose_words, read_reference
+from payoff.rewards.math.prose import NO, PROSE_CUES, YES, is_yes_no_question, prose_words, read_reference
 from payoff.rewards.math.tokens import TokenError, normalize
 
 
@@ -89,6 +89,8 @@ class MathVerifier:
             return Outcome.abstain("reference is empty")
         polarity = any(normal.lower() in (YES, NO) for _, normal, _ in golds) and is_yes_no_question(prompt)
         found = extract_answer(completion, last_number=self.options.last_number, prompt=prompt, polarity=polarity)
+        if found is None and unread and all(tree is None for tree, _, _ in golds):
+            return Outcome.abstain(unread[0])
         if found is None:
             return Outcome.ok(0.0, rule="no_answer_found")
         found = self._one_value(found)
@@ -132,7 +134,7 @@ class MathVerifier:
         if not self.options.prose_references or len(stripped) > 200 or re.search(r"\\boxed|\\fbox|####|<answer>", stripped, re.I):
             return [ref]
         words = prose_words(stripped)
-        if len(words) < 2 and not re.fullmatch(r"\W*(?:yes|no)\W*", stripped, re.I):
+        if (len(words) < 2 and not PROSE_CUES.intersection(w.lower() for w in words)) and not re.fullmatch(r"\W*(?:yes|no)\W*", stripped, re.I):
             return [ref]
         answers, why = read_reference(stripped)
         if why:
