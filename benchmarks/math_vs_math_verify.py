@@ -1,12 +1,19 @@
 """payoff's math verifier and Hugging Face math-verify side by side, in one process, on one core.
 
-Two sets:
+Three sets:
 - the case table tests/data/math_cases.jsonl (math-verify's 269 cases run under their own settings,
   plus payoff's cases), accuracy per category against the table's labels;
+- real model prose: the table's CHAMP rows (GPT-3.5 / GPT-4 / GPT-4 Turbo / PaLM 2 solutions and
+  their one-sentence summaries, labelled right or wrong by reading; read in place from the
+  champ-dataset wheel), false negatives and false positives per form, and the speed on the full
+  solutions (median of 3 runs);
 - a generated set of pairs (integers, decimals, fractions, LaTeX expressions, sets; half right,
   half wrong, labels known by construction): accuracy per category and pairs/s.
 
-    .venv/bin/python benchmarks/math_vs_math_verify.py [--pairs 20000] [--seed 0] [--markdown]
+    .venv/bin/python benchmarks/math_vs_math_verify.py [--pairs 20000] [--seed 0] [--markdown] [--prose-only]
+
+The prose section runs with any payoff on the path (it reads the wheel itself), so the figures of
+an older payoff come from the same script: PYTHONPATH=<old src> ... --prose-only.
 """
 
 from __future__ import annotations
@@ -147,6 +154,70 @@ def _set(rng: random.Random, right: bool) -> tuple[str, str, str]:
     return "set", reference, "\\{" + ", ".join(map(str, shuffled)) + "\\}"
 
 
+# -- real model prose ------------------------------------------------------------------------------
+CHAMP_WHEEL, CHAMP_REQUIREMENT, CHAMP_MEMBER = "champ_dataset-1.0.0-py3-none-any.whl", "champ-dataset==1.0.0", "champ_dataset/dataset_files/v0.json"
+DEVELOPMENT_CATEGORIES = {"Number-Theory", "Polynomial", "Sequence"}  # Inequality and Combinatorics are held out
+
+
+def with_champ_text(rows: list[dict]) -> list[dict]:
+    """The table's CHAMP rows with their text, read out of the cached wheel."""
+    import zipfile
+
+    from payoff.tasks.mathdata import cached_wheel
+
+    with zipfile.ZipFile(cached_wheel(CHAMP_WHEEL, CHAMP_REQUIREMENT)) as wheel:
+        problems = json.loads(wheel.read(CHAMP_MEMBER))["problems"]
+    for row in rows:
+        if "champ" in row:
+            problem_id, _, setting = row["champ"].partition("|")
+            problem = problems[problem_id]
+            assert problem["category"] in DEVELOPMENT_CATEGORIES
+            messages = problem["conversations"][setting]["messages"]
+            row.update(completion=messages[-3 if row["form"] == "solution" else -1]["text"], reference=problem["_answer"],
+                       prompt=problem["_text"])
+    return rows
+
+
+def prose_report(rows: list[dict], markdown: bool) -> None:
+    """False negatives (right answers scored 0 or abstained on) and false positives (wrong answers
+    credited) against the labels, per form; then the time per full solution, median of 3 runs."""
+    lines = ["| form | items | right | payoff FN | payoff FP | payoff abstains | math-verify FN | math-verify FP |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    checkers = {"payoff": payoff_checker(), "math-verify": math_verify_checker()}
+    for form in ("solution", "summary"):
+        items = [row for row in rows if row["form"] == form]
+        right = sum(row["label"] for row in items)
+        cells = [form, str(len(items)), str(right)]
+        for name, check in checkers.items():
+            verdicts = [check(row["reference"], row["completion"], row) for row in items]
+            false_negatives = sum(1 for row, got in zip(items, verdicts) if row["label"] == 1 and got != 1)
+            false_positives = sum(1 for row, got in zip(items, verdicts) if row["label"] == 0 and got == 1)
+            cells += [f"{false_negatives} ({false_negatives / right:.1%})", str(false_positives)]
+            if name == "payoff":
+                cells.append(str(sum(got == ABSTAIN for got in verdicts)))
+        lines.append("| " + " | ".join(cells) + " |")
+    solutions = [row for row in rows if row["form"] == "solution"]
+    chars = sorted(len(row["completion"]) for row in solutions)
+    times = {}
+    for name, check in checkers.items():
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            for row in solutions:
+                check(row["reference"], row["completion"], row)
+            runs.append(time.perf_counter() - start)
+        times[name] = sorted(runs)[1]
+    speed = (f"{len(solutions)} full solutions (median {chars[len(chars) // 2]:,} characters, longest {chars[-1]:,}): payoff "
+             f"{times['payoff'] / len(solutions) * 1000:.2f} ms each, math-verify {times['math-verify'] / len(solutions) * 1000:.2f} ms "
+             f"each, ratio {times['math-verify'] / times['payoff']:.1f}× (median of 3 runs)")
+    console = Console(width=160)
+    console.print("Real model prose (CHAMP development set), against labels by reading")
+    console.print("\n".join(lines))
+    console.print(speed)
+    if markdown:
+        print("\n".join(lines) + f"\n\n{speed}\n")
+
+
 # -- running --------------------------------------------------------------------------------------
 def run(rows: list[dict], check: Callable[[str, str, dict], int]) -> tuple[dict[str, list[int]], float]:
     per_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -194,8 +265,14 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--prose-only", action="store_true", help="only the real-prose section")
     args = parser.parse_args()
     table_rows = [json.loads(line) for line in TABLE.read_text().splitlines()]
+    prose_rows = with_champ_text([row for row in table_rows if row.get("source") == "champ"])
+    prose_report(prose_rows, args.markdown)
+    if args.prose_only:
+        return
+    table_rows = [row for row in table_rows if row.get("source") != "champ"]
     report(f"Case table ({len(table_rows)} rows), accuracy against the table's labels", table_rows, args.markdown)
     report(f"Generated set ({args.pairs} pairs, seed {args.seed}), one core", generate(args.pairs, args.seed), args.markdown)
 
