@@ -96,7 +96,7 @@ _LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s
 COMPUTES = re.compile(r"(?:\d[\d.,]*%?\s*(?:[A-Za-z/$]+\s*){0,5}(?:[-+*/×÷–−x]|\\times|\\cdot)\s*\$?\s*)+\d[\d.,]*%?\s*"
                       r"(?:[A-Za-z/$]+\s*){0,5}=\s*\$?\s*-?\d")
 _MOD = re.compile(r"\s*\(?\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\\?(?:b?mod)\b\s*\{?[\w^+\-*]+\}?)\s*\)?\s*$", re.IGNORECASE)
-_SENTENCE = re.compile(r"(?<!\.)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|[!?](?=\s|$)|\n")
+_SENTENCE = re.compile(r"(?<!\.)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|(?<![\w)}])!(?=\s|$)|\?(?=\s|$)|\n")
 
 
 def _question(prompt: object) -> str:
@@ -255,9 +255,11 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
                 # "Can there be finitely many ...?" - "it contains infinitely many ...": the claim
                 # answers another question; its polarity says nothing about this one
                 return None
-        if re.search(r"\b(?:if and only if|only if|only when|unless|provided|depends|in some cases|sometimes|not always|"
-                     r"if both|if either|when both|when either)\b", claim, re.IGNORECASE) and not re.search(r"\bnot always\b", main, re.I):
+        if re.search(r"\b(?:if and only if|only if|only when|unless|provided|depends|in some cases|sometimes|"
+                     r"if both|if either|when both|when either)\b", claim, re.IGNORECASE):
             return None  # "2n is a sum of two squares if and only if x or y is 0": a condition, neither yes nor no
+        if re.search(r"\bnot (?:always|necessarily)\b", main, re.IGNORECASE) and not re.search(r"\balways\b", asked, re.IGNORECASE):
+            return None  # "it is not always possible" to "is it possible?": sometimes, so neither
         return NO if _NEGATION.search(main) else YES
     # "..., which is 74": the value the claim's subject reduces to, when it is one
     value = _math_prefix(_main_clause(which)[0]) if which is not None else None
@@ -345,7 +347,8 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
             return claim if len(words) >= 2 or words and _COPULA.search(claim) else None
     if len(text) <= short and len(parts) == 1 and "<<" not in text:
         for part in parts:
-            if _is_sentence(part) and (polarity or _COPULA.search(part) or NEGATIVE_EXISTENCE.search(part) or _COUNT.search(part)
+            explained = prose_words(part) and re.search(r"[=≡].*,?\s+(?:because|since|where)\b", part)  # "a_1964 = -1, because ..."
+            if explained or _is_sentence(part) and (polarity or _COPULA.search(part) or NEGATIVE_EXISTENCE.search(part) or _COUNT.search(part)
                                        or re.match(r"\W*(?:at least|at most|exactly|all)\b", part, re.IGNORECASE)
                                        or re.match(r"\W*(?:yes|no)\b", part, re.IGNORECASE)):
                 return part
