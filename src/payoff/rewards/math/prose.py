@@ -66,7 +66,7 @@ MATH_WORDS = {"sqrt", "pi", "floor", "ceil", "log", "ln", "sin", "cos", "tan", "
               "max", "min", "gcd", "lcm", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
               # names of LaTeX environments, written in braces after \begin and \end
               "begin", "end", "pmatrix", "bmatrix", "vmatrix", "matrix", "array", "cases", "align", "aligned"}
-_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 NEGATIVE_EXISTENCE = re.compile(
     r"\bthere (?:is|are|exist|exists|will be|can be|would be) no\b|\bthere (?:is|are|exist|exists) not\b|"
     r"\bthere (?:do|does|can|could) not exist\b|\bthere (?:does|do|can|could)n't exist\b|\bno (?:such )?(?:[\w-]+ ){0,4}(?:solutions?|"
@@ -90,7 +90,7 @@ _COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?
                     rf"exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
                     rf"totals?|in total)\s+(?:(?:exactly|only|precisely|just|a total of|at least|at most)\s+)?"
                     rf"(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b", re.IGNORECASE)
-_LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
+LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
                             rf"(?:\s+(?:of|out of)\b|\s+[a-z][\w-]*)", re.IGNORECASE)
 # Arithmetic on numbers written out to a result ("12 people * 4 schools = 48", "100 – 90 = 10").
 COMPUTES = re.compile(r"(?:\d[\d.,]*%?\s*(?:[A-Za-z/$]+\s*){0,5}(?:[-+*/×÷–−x]|\\times|\\cdot)\s*\$?\s*)+\d[\d.,]*%?\s*"
@@ -124,7 +124,7 @@ def sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE.split(text) if part and part.strip()]
 
 
-def _plain(sentence: str) -> str:
+def plain_text(sentence: str) -> str:
     """The sentence with math delimiters dropped, so words and math read as one line."""
     return " ".join(_DELIMITERS.sub(" ", sentence).split())
 
@@ -161,7 +161,7 @@ def _main_verb(claim: str) -> re.Match[str] | None:
 
 def main_clause(sentence: str) -> str:
     """The main clause of a closing sentence, its opening word and math delimiters dropped."""
-    return _main_clause(_LEAD.sub("", _plain(sentence)).strip())[0]
+    return _main_clause(_LEAD.sub("", plain_text(sentence)).strip())[0]
 
 
 def _main_clause(claim: str) -> tuple[str, str | None]:
@@ -174,13 +174,13 @@ def _main_clause(claim: str) -> tuple[str, str | None]:
     return (claim[: cut.start()] if cut else claim).strip(" ,"), (which.group(1) if which else None)
 
 
-def _math_prefix(text: str) -> str | None:
+def math_prefix(text: str) -> str | None:
     """The math at the start of `text`, up to the first word of prose ("45 such pairs" -> 45)."""
     text = _FILLER.sub("", text.strip()).strip()
     if not text:
         return None
     end = len(text)
-    for word in _WORD.finditer(text):
+    for word in WORD.finditer(text):
         if word.group(0).lower() not in MATH_WORDS:
             end = word.start()
             break
@@ -220,7 +220,7 @@ def count_value(word: str) -> str:
 def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> str | None:
     """The answer one sentence asserts, as answer text; None when it asserts none.
     `polarity`: the question is a yes/no question, so a claim without a value answers yes or no."""
-    claim = _LEAD.sub("", _plain(sentence)).strip()
+    claim = _LEAD.sub("", plain_text(sentence)).strip()
     if not claim:
         return None
     leading = re.match(r"^(yes|no)\b(?!\s+(?:such|[\w-]+\s+(?:solutions?|values?|integers?|numbers?)))", claim, re.IGNORECASE)
@@ -235,12 +235,12 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
                        r"(?:\s+(?:to|of|for)\b.*)?$", main, re.I)
     if subject:  # "Therefore x >= 5 is the solution."; "The polynomial f(x) = 0 is the solution to ..."
         value = re.sub(r"^(?:[A-Za-z]{3,}\s+)+(?=[^A-Za-z\s]|[A-Za-z](?:\W|$))", "", subject.group("value").strip())
-        found = _math_prefix(value)
+        found = math_prefix(value)
         if found and not prose_words(value):
             return found
     colon = re.search(r":\s+(?P<value>.+)$", claim)
     if colon and not prose_words(colon.group("value")):
-        return _math_prefix(colon.group("value"))  # "Here is a zero matrix: M"
+        return math_prefix(colon.group("value"))  # "Here is a zero matrix: M"
     how_many = asks_how_many(prompt)
     if NEGATIVE_EXISTENCE.search(main) and not re.search(r"\b(?:other than|except|besides|apart from|only)\b", main, re.IGNORECASE):
         if polarity:
@@ -262,23 +262,23 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
             return None  # "it is not always possible" to "is it possible?": sometimes, so neither
         return NO if _NEGATION.search(main) else YES
     # "..., which is 74": the value the claim's subject reduces to, when it is one
-    value = _math_prefix(_main_clause(which)[0]) if which is not None else None
+    value = math_prefix(_main_clause(which)[0]) if which is not None else None
     if value is None:
         value = _copula_value(main)
     if value is None and _main_verb(main) is None and not prose_words(main):
-        value = _math_prefix(main)  # "the final answer is L = sqrt(a), where a > 0"
+        value = math_prefix(main)  # "the final answer is L = sqrt(a), where a > 0"
     if value is None and re.search(r",\s+and\s+", claim):
         value = read_claim(re.split(r",\s+and\s+", claim)[-1], prompt)  # "X is divisible by 7, and the remainder is 0"
     if value is None and COMPUTES.search(claim):
         return None  # "8 pens cost $1.50 x 8 = $12": a computation, left to the expression reader
     if value is None:
-        count = _COUNT.search(main) or _LEADING_COUNT.match(main)
+        count = _COUNT.search(main) or LEADING_COUNT.match(main)
         if count:
             value = count_value(count.group("count"))
     if value is None:
         bound = re.search(r"\b(?:at least|at most|exactly|a total of)\s+", main, re.IGNORECASE)
         if bound:
-            value = _math_prefix(main[bound.end() :])
+            value = math_prefix(main[bound.end() :])
     return value
 
 
@@ -311,15 +311,15 @@ def _copula_value(main: str) -> str | None:
     if equals:
         left = _FILLER.sub("", after[: equals[0].start()].strip())
         if re.search(r"\d", left) or not left:
-            return _math_prefix(after[equals[-1].end() :])  # a computation: its result
+            return math_prefix(after[equals[-1].end() :])  # a computation: its result
     spelled = re.match(rf"\s*(?P<count>{_NUMBER_WORD})\b(?!\s*[-+*/^])", after, re.IGNORECASE)
-    value = count_value(spelled.group("count")) if spelled else _math_prefix(after)
+    value = count_value(spelled.group("count")) if spelled else math_prefix(after)
     if value is None:
         before = [m for m in re.finditer(r"(?<![<>!=\\])=(?!=)", main[: verb.start()])]
         if before:
             result = main[before[-1].end() : verb.start()].strip()
             if re.match(r"[-$\d.]", result):
-                value = _math_prefix(result)
+                value = math_prefix(result)
     return value
 
 
@@ -357,94 +357,14 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
 
 def _is_sentence(text: str) -> bool:
     """Prose, not a formula: at least two words that are not math."""
-    return len([w for w in _WORD.findall(_strip_commands(text)) if w.lower() not in MATH_WORDS]) >= 2
+    return len([w for w in WORD.findall(strip_commands(text)) if w.lower() not in MATH_WORDS]) >= 2
 
 
-def _strip_commands(text: str) -> str:
+def strip_commands(text: str) -> str:
     return re.sub(r"\\[a-zA-Z]+(?:\{[a-zA-Z*]*\})?", " ", text)
-
-
-# -- references stated in prose ---------------------------------------------------------------------
-
-_ALTERNATIVE = re.compile(r",?\s*(?:or equivalently|equivalently|i\.e\.,?|that is,?|or)\s+", re.IGNORECASE)
-_PAREN = re.compile(r"^(?P<main>.*?)\s*\((?P<inner>(?:i\.e\.|that is|no |none|all ).*)\)\s*$", re.IGNORECASE)
-_ONLY_VALUE = re.compile(r"^(?P<value>.+?)\s+(?:is|are) the only (?:possible )?(?:values?|solutions?|answers?|possibility|limit)\b.*$",
-                         re.IGNORECASE)
-_THE_VALUE_IS = re.compile(r"^.*?\b(?:is|are)\s+(?:equal\s+to\s+)?(?P<value>[^,]+)$", re.IGNORECASE)
-
-
-# Words that make even a short reference a statement to read ("C(10, 5), or equivalently 252", "n times").
-PROSE_CUES = {"equivalently", "only", "possible", "exists", "exist", "limit", "such", "none", "solution", "solutions", "value",
-              "values", "times", "pairs", "roots", "zeros", "least", "most", "exactly", "infinitely", "many", "period", "number",
-              "numbers", "integer", "integers"}
 
 
 def prose_words(text: str) -> list[str]:
     """The words of `text` that are not math (LaTeX commands and their environment names,
     function names, list joiners are math)."""
-    return [w for w in _WORD.findall(_strip_commands(_plain(text))) if w.lower() not in MATH_WORDS]
-
-
-def is_prose(text: str) -> bool:
-    """A reference written in words rather than math."""
-    return bool(prose_words(text))
-
-
-def read_reference(text: str) -> tuple[list[str], str | None]:
-    """The answers a prose reference states (alternatives: any may match), or ([], why) when it
-    cannot be read. "0 is the only possible value" -> ["0"]; "C(10, 5), or equivalently 252" ->
-    ["C(10, 5)", "252"]; "0 (i.e., no real-valued zeros)" -> ["0", "no"]."""
-    plain = _plain(text).strip().rstrip(".").strip()
-    paren = _PAREN.match(plain)
-    parts = [paren.group("main"), re.sub(r"^(?:i\.e\.|that is),?\s*", "", paren.group("inner"), flags=re.IGNORECASE)] if paren else [plain]
-    if len(parts) == 1 and re.search(r",?\s*or equivalently\s+", plain, re.IGNORECASE):
-        parts = re.split(r",?\s*or equivalently\s+", plain, flags=re.IGNORECASE)
-    answers, first_failure = [], None
-    for index, part in enumerate(parts):
-        value = _reference_part(part.strip())
-        if value is None:
-            if index == 0:
-                first_failure = part
-            continue
-        if value not in answers:
-            answers.append(value)
-    if len(answers) > 1 and NO in answers and re.fullmatch(r"-?\d+", answers[0]):
-        answers.remove(NO)  # "0 (i.e., no such values)": the count; a bare "No" must not match it
-    if first_failure is not None and len(parts) > 1 and not answers:
-        return [], f"reference in prose that cannot be read: {text.strip()[:80]!r}"
-    if not answers:
-        return [], f"reference in prose that cannot be read: {text.strip()[:80]!r}"
-    return answers, None
-
-
-def _reference_part(part: str) -> str | None:
-    if not part:
-        return None
-    if not is_prose(part):
-        return part
-    lead = re.match(r"^(yes|no)\b\s*[,.;]?\s*(.*)$", part, re.IGNORECASE)
-    if lead and not re.match(r"(?:such|[\w-]+\s+(?:[\w-]+\s+)?(?:solutions?|values?|integers?|numbers?))\b", lead.group(2), re.IGNORECASE):
-        return lead.group(1).lower() if not lead.group(2) else None  # "Yes, and the sequence is ...": two parts
-    only = _ONLY_VALUE.match(part)
-    if only:
-        return _math_prefix(only.group("value"))
-    if re.match(r"^(?:no|none)\b", part, re.IGNORECASE) or NEGATIVE_EXISTENCE.search(part) or re.search(
-            r"\b(?:is|are) not\b|\bnot possible\b|\bcannot\b", part, re.IGNORECASE):
-        return NO
-    count = _LEADING_COUNT.match(part)
-    if count:
-        return count_value(count.group("count"))
-    exists = re.search(r"\b(?:exists? and|with an?)\s+(?:is\s+)?(?:equal to|of|period of|value of)?\s*(?P<value>.+)$", part, re.IGNORECASE)
-    if exists:
-        value = _math_prefix(re.sub(r"^(?:an?\s+)?(?:period|value|limit) of\s+", "", exists.group("value"), flags=re.IGNORECASE))
-        if value:
-            return value
-    value = _THE_VALUE_IS.match(part)
-    if value:
-        found = _math_prefix(value.group("value"))
-        if found and not _WORD.search(found.replace("sqrt", "")):
-            return found
-    words = [w for w in _WORD.findall(part) if w.lower() not in MATH_WORDS]
-    if len(words) <= 2 and not re.search(r"\d", part):
-        return part  # a short answer in words ("Monotonically increasing"), compared as text
-    return None
+    return [w for w in WORD.findall(strip_commands(plain_text(text))) if w.lower() not in MATH_WORDS]

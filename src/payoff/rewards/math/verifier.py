@@ -20,7 +20,8 @@ from payoff.rewards.math.compare import CompareOptions, equivalent
 from payoff.rewards.math.extract import Extraction, extract_answer, extract_reference
 from payoff.rewards.math.factors import asks_to_factor, is_factored, same_factors
 from payoff.rewards.math.parse import Node, ParseError, parse
-from payoff.rewards.math.prose import NO, PROSE_CUES, YES, is_yes_no_question, prose_words, read_reference
+from payoff.rewards.math.prose import NO, YES, is_yes_no_question, prose_words
+from payoff.rewards.math.references import PROSE_CUES, read_reference
 from payoff.rewards.math.tokens import TokenError, normalize
 
 
