@@ -1,4 +1,4 @@
-"""Answers and references stated in prose: the value a sentence asserts.
+"""Answers stated in prose: the value a closing sentence asserts (references: `references`).
 
 Models often close with a sentence rather than a box ("Therefore, there are 144 subsets of ...
 that contain no two successive numbers."), and datasets write references the same way ("0 is
