@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from payoff.rewards.math.prose import COMPUTES, claim_sentence, main_clause, read_claim
+from payoff.rewards.math.prose import COMPUTES, claim_sentence, main_clause, read_claim, sentences
 
 MAX_ANSWER_CHARS = 1000
 
@@ -243,7 +243,7 @@ def _math_spans(text: str) -> list[re.Match[str]]:
 _READ_ON = object()  # the closing claim is a computation: the expression rules decide
 
 
-def _from_claim(claim: str, prompt: object, polarity: bool) -> Extraction | None | object:
+def _from_claim(claim: str, text: str, prompt: object, polarity: bool) -> Extraction | None | object:
     """The answer a closing sentence states (`prose.read_claim`). One it cannot read gives no
     answer, never a number from elsewhere in the completion (the last one written, one in an
     explanation after it), except: its main clause's last expression ("Thus, John paid $40 for
@@ -254,7 +254,10 @@ def _from_claim(claim: str, prompt: object, polarity: bool) -> Extraction | None
     if claimed:
         return Extraction(_clip(claimed), "claim")
     if polarity:
-        return None
+        # "Hence, we have a contradiction. It is not possible for ...": the verdict follows
+        last = sentences(text)[-1] if sentences(text) else ""
+        claimed = read_claim(last, prompt, polarity) if last and last not in claim and claim not in last else None
+        return Extraction(_clip(claimed), "claim") if claimed else None
     if COMPUTES.search(claim):
         return _READ_ON
     value = last_expression(main_clause(claim))
@@ -301,7 +304,7 @@ def extract_answer(text: str, last_number: bool = True, prompt: object = "", pol
             return Extraction(_clip(answer), stated[0])
     claim = claim_sentence(text, polarity=polarity)
     if claim is not None:
-        found = _from_claim(claim, prompt, polarity)
+        found = _from_claim(claim, text, prompt, polarity)
         if found is not _READ_ON:
             return found  # type: ignore[return-value]
     spans = _math_spans(text)

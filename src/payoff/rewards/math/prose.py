@@ -36,8 +36,9 @@ _NUMBER_WORD = "|".join(sorted((w for w in NUMBER_WORDS if w != "no"), key=len, 
 # Words that open a closing claim ("Therefore, ...", "**Conclusion:** ...").
 MARKER = re.compile(r"^\W*(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
                     r"conclusion|final answer|answer|overall|finally|in short)\b[\s,:*]*", re.IGNORECASE)
-_INNER_MARKER = re.compile(r"(?:,|\band)\s+(?:so|thus|therefore|hence)\b,?\s+|\b(?:we (?:can |may )?(?:thus |therefore )?conclude|"
+_INNER_MARKER = re.compile(r"(?:,|\band)\s+(?:so|thus|therefore|hence)\b,?\s+|\b(?:we (?:can |may |must )?(?:thus |therefore )?conclude|"
                            r"it follows|this (?:shows|proves|means))\s+that\s+", re.IGNORECASE)
+_REASON_FIRST = re.compile(r"^\W*(?:since|as|because|given that)\b[^,]*(?:\([^()]*\)[^,]*)*,\s+(?=\S)", re.IGNORECASE)
 _LEAD = re.compile(r"^\W*(?:(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
                    r"conclusion|final answer|the final answer is|the answer is|answer|overall|finally|in short|in other words)\b[\s,:*]*)+",
                    re.IGNORECASE)
@@ -247,7 +248,7 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
             return NO
         return "0" if how_many else NO
     if polarity:
-        if not _on_topic(main, prompt):
+        if not _on_topic(claim, prompt):
             return None  # "we have shown that a^4+4b^4 = ...": not an answer to the question asked
         asked = _question(prompt)
         for word in ("always", "never", "finitely", "infinitely", "sometimes"):
@@ -271,6 +272,8 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
         value = read_claim(re.split(r",\s+and\s+", claim)[-1], prompt)  # "X is divisible by 7, and the remainder is 0"
     if value is None and COMPUTES.search(claim):
         return None  # "8 pens cost $1.50 x 8 = $12": a computation, left to the expression reader
+    if value is None and _main_verb(main) is None and "=" in main:
+        value = math_prefix(re.split(r"(?<![<>!=\\])=(?!=)", main)[-1])  # "So, abcde mod 5 = 0."
     if value is None:
         count = _COUNT.search(main) or LEADING_COUNT.match(main)
         if count:
@@ -310,7 +313,7 @@ def _copula_value(main: str) -> str | None:
     equals = [m for m in re.finditer(r"(?<![<>!=\\])=(?!=)", after)]
     if equals:
         left = _FILLER.sub("", after[: equals[0].start()].strip())
-        if re.search(r"\d", left) or not left:
+        if re.search(r"\d", left) and (not prose_words(left) or COMPUTES.search(after)) or not left:
             return math_prefix(after[equals[-1].end() :])  # a computation: its result
     spelled = re.match(rf"\s*(?P<count>{_NUMBER_WORD})\b(?!\s*[-+*/^])", after, re.IGNORECASE)
     value = count_value(spelled.group("count")) if spelled else math_prefix(after)
@@ -333,6 +336,11 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
     tail = text[-1500:]
     for index in range(len(parts) - 1, -1, -1):
         inner = _INNER_MARKER.search(parts[index])
+        if inner is None and index == len(parts) - 1:
+            reason = _REASON_FIRST.match(parts[index])  # "Since ..., there are no integer solutions to ..."
+            rest = parts[index][reason.end() :] if reason else ""
+            if reason and (_main_verb(rest) or NEGATIVE_EXISTENCE.search(rest) or polarity and _NEGATION.search(rest)):
+                inner = reason
         head = parts[index][: inner.start()] if inner else ""
         if inner and _COPULA.search(head) and not re.match(r"\W*(?:since|because|as|if|however|given|but|after|when|now)\b", head, re.I):
             inner = None  # "X is 0, since ... and thus ...": the claim comes first, the marker explains it

@@ -33,6 +33,9 @@ _REPLACEMENTS = [
     (re.compile(r"\\lt(?![a-zA-Z])"), "<"),
     (re.compile(r"\\gt(?![a-zA-Z])"), ">"),
     (re.compile(r"\\(?:approx|simeq|sim)(?![a-zA-Z])|≈"), " \\approx "),
+    # a congruence states its residue: "3^{105}+4^{105} \equiv 2 \pmod{11}" is the value 2
+    (re.compile(r"\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\(\s*\\?(?:mod|bmod)\s*[^()]*\))\s*$"), ""),
+    (re.compile(r"\\equiv(?![a-zA-Z])|≡"), " = "),
     (re.compile(r"\\(?:cdot|times|ast)(?![a-zA-Z])|×|·|∙"), "*"),
     (re.compile(r"\\div(?![a-zA-Z])|÷"), "/"),
     (re.compile(r"−|–"), "-"),
