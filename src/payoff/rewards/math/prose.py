@@ -145,7 +145,7 @@ def _main_verb(claim: str) -> re.Match[str] | None:
             if main is not None:
                 break  # a clause after the claim's verb explains it
             in_clause, clause_verb = True, False
-            adverbial = explaining or not re.fullmatch(r"which|who|whom|whose|that", match.group(0), re.IGNORECASE)
+            adverbial = explaining or not re.fullmatch(r"which|who|whom|whose|that|such that", match.group(0), re.IGNORECASE)
         elif kind == "comma":
             in_clause, explaining = False, False
         elif explaining and in_clause:
@@ -272,7 +272,7 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
         value = read_claim(re.split(r",\s+and\s+", claim)[-1], prompt)  # "X is divisible by 7, and the remainder is 0"
     if value is None and COMPUTES.search(claim):
         return None  # "8 pens cost $1.50 x 8 = $12": a computation, left to the expression reader
-    if value is None and _main_verb(main) is None and "=" in main:
+    if value is None and _main_verb(main) is None and "=" in main and len(prose_words(main)) <= 1:
         value = math_prefix(re.split(r"(?<![<>!=\\])=(?!=)", main)[-1])  # "So, abcde mod 5 = 0."
     if value is None:
         count = _COUNT.search(main) or LEADING_COUNT.match(main)
@@ -321,7 +321,7 @@ def _copula_value(main: str) -> str | None:
         before = [m for m in re.finditer(r"(?<![<>!=\\])=(?!=)", main[: verb.start()])]
         if before:
             result = main[before[-1].end() : verb.start()].strip()
-            if re.match(r"[-$\d.]", result):
+            if re.match(r"[-$\d.]", result) and COMPUTES.search(main[: verb.start()]):
                 value = math_prefix(result)
     return value
 
