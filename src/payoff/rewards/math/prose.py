@@ -94,7 +94,7 @@ _COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?
 LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
                             rf"(?:\s+(?:of|out of)\b|\s+[a-z][\w-]*)", re.IGNORECASE)
 # Arithmetic on numbers written out to a result ("12 people * 4 schools = 48", "100 – 90 = 10").
-COMPUTES = re.compile(r"(?:\d[\d.,]*%?\s*(?:[A-Za-z/$]+\s*){0,5}(?:[-+*/×÷–−x]|\\times|\\cdot)\s*\$?\s*)+\d[\d.,]*%?\s*"
+COMPUTES = re.compile(r"(?:\d[\d.,]*%?\s*(?:[A-Za-z/$]+\s*){0,5}(?:[-+*/×÷–−x]|\\times|\\cdot|\bchoose\b)\s*\$?\s*)+\d[\d.,]*%?\s*"
                       r"(?:[A-Za-z/$]+\s*){0,5}=\s*\$?\s*-?\d")
 _MOD = re.compile(r"\s*\(?\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\\?(?:b?mod)\b\s*\{?[\w^+\-*]+\}?)\s*\)?\s*$", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<!\.)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|(?<![\w)}])!(?=\s|$)|\?(?=\s|$)|\n")
@@ -251,8 +251,9 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
         if not _on_topic(claim, prompt):
             return None  # "we have shown that a^4+4b^4 = ...": not an answer to the question asked
         asked = _question(prompt)
+        same = {"always": r"always|for (?:all|every|any|each)|in (?:all|every) cases?|in general|regardless|whatever", "never": r"never|for no\b"}
         for word in ("always", "never", "finitely", "infinitely", "sometimes"):
-            if re.search(rf"\b{word}\b", asked, re.IGNORECASE) and not re.search(rf"\b{word}\b", main, re.IGNORECASE):
+            if re.search(rf"\b{word}\b", asked, re.IGNORECASE) and not re.search(rf"\b(?:{same.get(word, word)})\b", claim, re.IGNORECASE):
                 # "Can there be finitely many ...?" - "it contains infinitely many ...": the claim
                 # answers another question; its polarity says nothing about this one
                 return None
