@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from payoff.rewards.math.prose import COMPUTES, claim_sentence, main_clause, read_claim, sentences
+from payoff.rewards.math.prose import COMPUTES, claim_sentence, main_clause, main_verb, read_claim, sentences
 
 MAX_ANSWER_CHARS = 1000
 
@@ -247,7 +247,7 @@ def _from_claim(claim: str, text: str, prompt: object, polarity: bool) -> Extrac
     """The answer a closing sentence states (`prose.read_claim`). One it cannot read gives no
     answer, never a number from elsewhere in the completion (the last one written, one in an
     explanation after it), except: its main clause's last expression ("Thus, John paid $40 for
-    the shoes.") unless that only names something of the question ("... times as an
+    the shoes.", a sentence whose verb is not "is") unless that only names something of the question ("... times as an
     expression of n"); and a computation written out ("Then 50-25-10=$15 are left.") is left to
     the expression rules (`_READ_ON`). A yes/no question is answered by a claim or not at all."""
     claimed = read_claim(claim, prompt, polarity)
@@ -260,7 +260,10 @@ def _from_claim(claim: str, text: str, prompt: object, polarity: bool) -> Extrac
         return Extraction(_clip(claimed), "claim") if claimed else None
     if COMPUTES.search(claim):
         return _READ_ON
-    value = last_expression(main_clause(claim))
+    main = main_clause(claim)
+    if main_verb(main) is not None:
+        return None  # "... is at most the number of roots of the equation g(x) = 0": its verb claims no value
+    value = last_expression(main)
     if value is None or (isinstance(prompt, str) and re.search(rf"(?<![\w^_]){re.escape(value)}(?![\w^_])", prompt)):
         return None
     return Extraction(_clip(value), "conclusion")

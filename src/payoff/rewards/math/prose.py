@@ -94,8 +94,8 @@ _COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?
 LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
                             rf"(?:\s+(?:of|out of)\b|\s+[a-z][\w-]*)", re.IGNORECASE)
 # Arithmetic on numbers written out to a result ("12 people * 4 schools = 48", "100 – 90 = 10").
-COMPUTES = re.compile(r"(?:\d[\d.,]*%?\s*(?:[A-Za-z/$]+\s*){0,5}(?:[-+*/×÷–−x]|\\times|\\cdot|\bchoose\b)\s*\$?\s*)+\d[\d.,]*%?\s*"
-                      r"(?:[A-Za-z/$]+\s*){0,5}=\s*\$?\s*-?\d")
+COMPUTES = re.compile(r"(?:\(*\d[\d.,]*\)*%?\s*(?:[A-Za-z/$]+\s*){0,5}(?:[-+*/×÷–−x]|\\times|\\cdot|\bchoose\b)\s*\$?\s*\(*)+"
+                      r"\d[\d.,]*\)*%?\s*(?:[A-Za-z/$]+\s*){0,5}=\s*\$?\s*-?\d")
 _MOD = re.compile(r"\s*\(?\s*(?:\\pmod\s*\{[^{}]*\}|\\pmod\s*\w+|\\?(?:b?mod)\b\s*\{?[\w^+\-*]+\}?)\s*\)?\s*$", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<!\.)(?<!\b[a-zA-Z])(?<!\be\.g)(?<!\bi\.e)\.(?=\s|$)|(?<![\w)}])!(?=\s|$)|\?(?=\s|$)|\n")
 
@@ -130,7 +130,7 @@ def plain_text(sentence: str) -> str:
     return " ".join(_DELIMITERS.sub(" ", sentence).split())
 
 
-def _main_verb(claim: str) -> re.Match[str] | None:
+def main_verb(claim: str) -> re.Match[str] | None:
     """The verb ("is", "are", ...) of the claim itself, not of a clause inside its subject: in
     "the value of k for which x^3+kxyz is divisible by x+y+z is k = -3" the first "is" belongs to
     the "for which" clause (a clause's first verb is its own; a comma or its second verb ends
@@ -169,7 +169,7 @@ def _main_clause(claim: str) -> tuple[str, str | None]:
     """The claim without the clauses that only explain it; and the value of a trailing
     "..., which is N" (the value a roundabout subject reduces to)."""
     which = _WHICH_IS.search(claim)
-    verb = _main_verb(claim)
+    verb = main_verb(claim)
     start = verb.end() if verb else 0
     cut = _SUBORDINATE.search(claim, start)
     return (claim[: cut.start()] if cut else claim).strip(" ,"), (which.group(1) if which else None)
@@ -267,13 +267,13 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     value = math_prefix(_main_clause(which)[0]) if which is not None else None
     if value is None:
         value = _copula_value(main)
-    if value is None and _main_verb(main) is None and not prose_words(main):
+    if value is None and main_verb(main) is None and not prose_words(main):
         value = math_prefix(main)  # "the final answer is L = sqrt(a), where a > 0"
     if value is None and re.search(r",\s+and\s+", claim):
         value = read_claim(re.split(r",\s+and\s+", claim)[-1], prompt)  # "X is divisible by 7, and the remainder is 0"
     if value is None and COMPUTES.search(claim):
         return None  # "8 pens cost $1.50 x 8 = $12": a computation, left to the expression reader
-    if value is None and _main_verb(main) is None and "=" in main and len(prose_words(main)) <= 1:
+    if value is None and main_verb(main) is None and "=" in main and len(prose_words(main)) <= 1:
         value = math_prefix(re.split(r"(?<![<>!=\\])=(?!=)", main)[-1])  # "So, abcde mod 5 = 0."
     if value is None:
         count = _COUNT.search(main) or LEADING_COUNT.match(main)
@@ -305,7 +305,7 @@ def _copula_value(main: str) -> str | None:
     20%" is the result of its computation; "24 - 14 = 10 liters of water were left" (a verb with
     no value after it) is the result computed before it. A claim without a verb in words gives
     None: its ``=`` chains are left to the expression reader (`extract.last_expression`)."""
-    verb = _main_verb(main)
+    verb = main_verb(main)
     if verb is None:
         return None
     after = main[verb.end() :]
@@ -340,7 +340,7 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
         if inner is None and index == len(parts) - 1:
             reason = _REASON_FIRST.match(parts[index])  # "Since ..., there are no integer solutions to ..."
             rest = parts[index][reason.end() :] if reason else ""
-            if reason and (_main_verb(rest) or NEGATIVE_EXISTENCE.search(rest) or polarity and _NEGATION.search(rest)):
+            if reason and (main_verb(rest) or NEGATIVE_EXISTENCE.search(rest) or polarity and _NEGATION.search(rest)):
                 inner = reason
         head = parts[index][: inner.start()] if inner else ""
         if inner and _COPULA.search(head) and not re.match(r"\W*(?:since|because|as|if|however|given|but|after|when|now)\b", head, re.I):
@@ -352,6 +352,9 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
             if any("=" in later or re.search(r"\d", later) and re.search(r"[-+*/]\s*\d|\b(?:equals|plus|minus|times)\b", later)
                    for later in parts[index + 1 :]):
                 return None  # more math follows: the marker opened a step, not the conclusion
+            later = [m for m in re.finditer(r"(?<=\S)\s+(?:Therefore|Thus|Hence|In conclusion|So),?\s", claim)]
+            if later:  # "... P(A) = 2/3 Therefore, the probability is 2/3": one line, several steps
+                claim = claim[later[-1].start() :].strip()
             words = prose_words(claim)
             return claim if len(words) >= 2 or words and _COPULA.search(claim) else None
     if len(text) <= short and len(parts) == 1 and "<<" not in text:
