@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from payoff.rewards.math import solutions
 from payoff.rewards.math.parse import Node
+from payoff.rewards.math.solutions import Solution, bare, indexed, read, same
 from payoff.rewards.math.values import EvalError, close, environments, evaluate, exact, has_decimal, symbols
 
 
@@ -232,10 +232,10 @@ def _solution_sets(gold: Node, pred: Node, options: CompareOptions) -> bool | No
     """Solutions in several unknowns, or several solutions, compared as sets of tuples
     (`solutions`); None when neither side states such a set (one ``x = 3`` keeps the rules
     above: it equals ``3``)."""
-    read_gold, read_pred = solutions.read(gold, canonical), solutions.read(pred, canonical)
+    read_gold, read_pred = read(gold, canonical), read(pred, canonical)
 
-    def several(found: tuple[list[solutions.Solution], list[str]] | None) -> bool:
-        return found is not None and (len(found[0]) > 1 or len(found[1]) > 1) and not solutions.indexed(found[1])
+    def several(found: tuple[list[Solution], list[str]] | None) -> bool:
+        return found is not None and (len(found[0]) > 1 or len(found[1]) > 1) and not indexed(found[1])
 
     if not several(read_gold) and not several(read_pred):
         return None
@@ -243,14 +243,14 @@ def _solution_sets(gold: Node, pred: Node, options: CompareOptions) -> bool | No
     def equal(a: Node, b: Node) -> bool:
         return _equal(canonical(a), canonical(b), options)[0]
 
-    if not several(read_gold) and read_gold is not None and solutions.indexed(read_gold[1]) or \
-            not several(read_pred) and read_pred is not None and solutions.indexed(read_pred[1]):
+    if not several(read_gold) and read_gold is not None and indexed(read_gold[1]) or \
+            not several(read_pred) and read_pred is not None and indexed(read_pred[1]):
         return None
     if read_gold is not None and read_pred is not None:
-        return solutions.same(read_gold[0], read_pred[0], equal)
+        return same(read_gold[0], read_pred[0], equal)
     known, other = (read_gold, pred) if read_gold is not None else (read_pred, gold)
-    unnamed = solutions.bare(other, known[1])  # type: ignore[index]
-    return unnamed is not None and solutions.same(known[0], unnamed, equal)  # type: ignore[index]
+    unnamed = bare(other, known[1])  # type: ignore[index]
+    return unnamed is not None and same(known[0], unnamed, equal)  # type: ignore[index]
 
 
 def _ray(ineq: Node) -> Node | None:
