@@ -255,7 +255,8 @@ def _from_claim(claim: str, text: str, prompt: object, polarity: bool) -> Extrac
         return Extraction(_clip(claimed), "claim")
     if polarity:
         # "Hence, we have a contradiction. It is not possible for ...": the verdict follows
-        last = sentences(text)[-1] if sentences(text) else ""
+        ending = sentences(text[-1500:])
+        last = ending[-1] if ending else ""
         claimed = read_claim(last, prompt, polarity) if last and last not in claim and claim not in last else None
         return Extraction(_clip(claimed), "claim") if claimed else None
     if COMPUTES.search(claim):

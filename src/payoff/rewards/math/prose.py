@@ -331,10 +331,10 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
     """The sentence a completion closes its argument with: the last sentence that opens with a
     concluding word ("Therefore", "In conclusion", "**Conclusion:**", ...) in the completion's
     last paragraphs, or a completion that is one sentence (a one-sentence summary)."""
-    parts = sentences(text)
+    tail = text[-1500:]
+    parts = sentences(text[-2500:])  # the conclusion is at the end; a long solution's start is not read
     if not parts:
         return None
-    tail = text[-1500:]
     for index in range(len(parts) - 1, -1, -1):
         inner = _INNER_MARKER.search(parts[index])
         if inner is None and index == len(parts) - 1:
