@@ -199,8 +199,10 @@ def math_reward_factory(name: str = "math", **options: Any) -> Reward:
 
 MATH_DOC = """Math answer correctness, 1 or 0 (DeepSeek-R1 / TÜLU 3 RLVR style; peer: math-verify).
 
-Extracts the final answer (boxed, answer tags, GSM8K ####, "the answer is", last math span, last
-number), parses answer and reference into a tree without eval, and compares exactly for rationals,
-numerically at random points otherwise, structurally for sets, tuples, intervals, matrices and
-relations. Abstains when the reference cannot be parsed. See docs/rewards/math.md.
+Extracts the final answer (boxed, answer tags, GSM8K ####, "the answer is", a closing claim in
+prose, last math span, last number), parses answer and reference into a tree without eval, and
+compares exactly for rationals, numerically at random points otherwise, structurally for sets,
+tuples, intervals, matrices, relations and solution sets, by factors for factoring tasks.
+References in prose ("0 is the only possible value") are read; abstains when the reference cannot
+be read or parsed. See docs/rewards/math.md.
 """
