@@ -242,11 +242,9 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     colon = re.search(r":\s+(?P<value>.+)$", claim)
     if colon and not prose_words(colon.group("value")):
         return math_prefix(colon.group("value"))  # "Here is a zero matrix: M"
-    how_many = asks_how_many(prompt)
-    if NEGATIVE_EXISTENCE.search(main) and not re.search(r"\b(?:other than|except|besides|apart from|only)\b", main, re.IGNORECASE):
-        if polarity:
-            return NO
-        return "0" if how_many else NO
+    if not polarity and NEGATIVE_EXISTENCE.search(main) and \
+            not re.search(r"\b(?:other than|except|besides|apart from|only)\b", main, re.IGNORECASE):
+        return "0" if asks_how_many(prompt) else NO
     if polarity:
         if not _on_topic(claim, prompt):
             return None  # "we have shown that a^4+4b^4 = ...": not an answer to the question asked
@@ -262,7 +260,7 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
             return None  # "2n is a sum of two squares if and only if x or y is 0": a condition, neither yes nor no
         if re.search(r"\bnot (?:always|necessarily)\b", main, re.IGNORECASE) and not re.search(r"\balways\b", asked, re.IGNORECASE):
             return None  # "it is not always possible" to "is it possible?": sometimes, so neither
-        return NO if _NEGATION.search(main) else YES
+        return NO if _NEGATION.search(main) or NEGATIVE_EXISTENCE.search(main) else YES
     # "..., which is 74": the value the claim's subject reduces to, when it is one
     value = math_prefix(_main_clause(which)[0]) if which is not None else None
     if value is None:
@@ -295,9 +293,12 @@ def _on_topic(claim: str, prompt: object) -> bool:
     """The claim speaks of what the question asks: it shares a content word with the question."""
     if not isinstance(prompt, str):
         return True
+    question = _question(prompt) or prompt
+    asked = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", question)} - _STOP
+    if not asked:
+        return True  # "Is it possible for x_n+y_n+z_n=0 for some n?": nothing to check against
     words = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", claim)} - _STOP
-    asked = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", prompt)} - _STOP
-    return bool(words & asked)
+    return bool(words & ({w.lower() for w in re.findall(r"[A-Za-z]{4,}", prompt)} - _STOP))
 
 
 def _copula_value(main: str) -> str | None:
