@@ -16,6 +16,7 @@ LAYERS = [
     {"io", "registry", "sandbox"},
     {"rewards"},
     {"compose", "engine"},
+    {"runs"},
     {"models", "tasks", "audit", "serve"},
     {"integrations", "rl", "evaluate"},
     {"rm", "judges", "select"},

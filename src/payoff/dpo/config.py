@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from payoff.rl.config import LoraConfig, load_toml_config
 from payoff.rm.config import RMDataConfig, RMLogConfig, RMOptimConfig
+from payoff.runs.config import LoraConfig, load_toml_config
 
 
 class _Strict(BaseModel):

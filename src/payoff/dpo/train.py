@@ -24,13 +24,13 @@ import torch
 
 from payoff.dpo.config import DPOConfig
 from payoff.dpo.losses import preference_loss
-from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from payoff.rl.logprobs import pack, token_logprobs
-from payoff.rl.metrics import MetricsLog, plot_curves
-from payoff.rl.optim import adamw
 from payoff.rm.data import Pair, read_pairs
 from payoff.rm.model import RenderSpec, render
 from payoff.rm.train import held_out_split, learning_rate, step_indices
+from payoff.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from payoff.runs.metrics import MetricsLog, plot_curves
+from payoff.runs.optim import adamw
 
 CURVES = ("loss", "reward_accuracy", "reward_margin", "logp_chosen", "logp_rejected", "grad_norm")
 

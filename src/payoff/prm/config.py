@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from payoff.rl.config import LoraConfig, load_toml_config
 from payoff.rm.config import RMLogConfig, RMOptimConfig
+from payoff.runs.config import LoraConfig, load_toml_config
 
 
 class _Strict(BaseModel):

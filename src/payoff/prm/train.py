@@ -26,11 +26,11 @@ from payoff.prm.config import PRMConfig
 from payoff.prm.data import StepExample, read_step_data
 from payoff.prm.model import ProcessRewardModel, score_steps, write_prm_info
 from payoff.prm.steps import encode_steps
-from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from payoff.rl.metrics import MetricsLog, plot_curves
-from payoff.rl.optim import adamw
 from payoff.rm.model import ModelInfo, RenderSpec, add_lora, collate, load_trunk, save_reward_model
 from payoff.rm.train import held_out_split, learning_rate, step_indices
+from payoff.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from payoff.runs.metrics import MetricsLog, plot_curves
+from payoff.runs.optim import adamw
 
 CURVES = ("loss", "step_accuracy", "lr", "grad_norm")
 

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from payoff.rl.config import TrainConfig
 from payoff.rl.evaluate import AccuracyJoin, evaluate
-from payoff.rl.metrics import MetricsLog, plot_curves
 from payoff.rl.trainer import Trainer
+from payoff.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from payoff.runs.metrics import MetricsLog, plot_curves
 
 
 def _evaluate(trainer: Trainer, engine: Any, pass_k: int = 0) -> dict[str, Any]:

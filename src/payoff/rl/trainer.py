@@ -19,10 +19,10 @@ import torch
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Batch, collect
 from payoff.rl.config import TrainConfig
-from payoff.rl.optim import adamw
 from payoff.rl.policy import Policy, load_training_policy
 from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
 from payoff.rl.update import policy_update
+from payoff.runs.optim import adamw
 
 
 def seed_everything(seed: int) -> None:

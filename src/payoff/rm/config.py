@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from payoff.rl.config import LoraConfig, load_toml_config
+from payoff.runs.config import LoraConfig, load_toml_config
 
 
 class _Strict(BaseModel):

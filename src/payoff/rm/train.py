@@ -19,15 +19,15 @@ from typing import Any
 
 import torch
 
-from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from payoff.rl.metrics import MetricsLog, plot_curves
-from payoff.rl.optim import adamw
 from payoff.rm.config import RMTrainConfig
 from payoff.rm.data import Pair, read_pairs
 from payoff.rm.evaluate import pair_metrics
 from payoff.rm.losses import reward_model_loss
 from payoff.rm.model import ModelInfo, RenderSpec, RewardModel, add_lora, collate, load_trunk, save_reward_model
 from payoff.rm.scoring import encode, score_sequences
+from payoff.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from payoff.runs.metrics import MetricsLog, plot_curves
+from payoff.runs.optim import adamw
 
 CURVES = ("loss", "accuracy", "margin_mean", "lr", "grad_norm", "heldout_accuracy")
 
