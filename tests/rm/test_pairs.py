@@ -62,6 +62,6 @@ def test_the_cli_writes_trl_pairs_and_reports(tmp_path: Path) -> None:
     assert report["pairs"] == 2 and report["left_out"]["unreadable line"] == 1
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert set(written[0]) >= {"prompt", "chosen", "rejected", "meta"}
-    from payoff.rm.data import read_pairs
+    from payoff.tasks.preferences import read_pairs
 
     assert len(read_pairs(out)[0]) == 2  # what `payoff rm pairs` writes, `payoff rm train` reads

@@ -22,7 +22,7 @@ def train_command(
     """Train a process reward model; prints held-out step accuracy and ProcessBench F1 before and after."""
     from payoff.prm.config import PRMConfigError, load_prm_config
     from payoff.prm.train import train_prm
-    from payoff.rm.data import PreferenceDataError
+    from payoff.tasks.preferences import PreferenceDataError
 
     base = json.loads((resume / "config.json").read_text()) if resume is not None and config is None and (resume / "config.json").exists() else None
     try:

@@ -23,8 +23,8 @@ def train_command(
 ) -> None:
     """Train a Bradley-Terry reward model; prints held-out pairwise accuracy before and after."""
     from payoff.rm.config import RMConfigError, load_rm_config
-    from payoff.rm.data import PreferenceDataError
     from payoff.rm.train import train_reward_model
+    from payoff.tasks.preferences import PreferenceDataError
 
     base = None
     if resume is not None and config is None and (resume / "config.json").exists():
@@ -165,7 +165,7 @@ def dpo_command(
     """Offline preference optimisation (DPO, IPO, conservative/robust DPO, SimPO, RPO)."""
     from payoff.dpo.config import DPOConfigError, load_dpo_config
     from payoff.dpo.train import train_dpo
-    from payoff.rm.data import PreferenceDataError
+    from payoff.tasks.preferences import PreferenceDataError
 
     base = json.loads((resume / "config.json").read_text()) if resume is not None and config is None and (resume / "config.json").exists() else None
     try:

@@ -54,7 +54,7 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
 
     from payoff.engine import Engine
     from payoff.models.default import load_policy
-    from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
+    from payoff.models.rollout import HFGenerator, SamplingParams, render_prompt
 
     done: dict[int, dict[str, Any]] = {}
     if out is not None and out.exists():

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from payoff.core import Outcome, Sample
+from payoff.models.rollout import Rollouts, SamplingParams
 from payoff.rl.evaluate import is_correct
-from payoff.rl.rollout import Rollouts, SamplingParams
 
 ON_ERROR = ("mask", "zero", "fail")
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from payoff.rl.logprobs import TokenBatch, pack, pad_rows
+from payoff.models.logprobs import TokenBatch, pack, pad_rows
 from payoff.rl.update import minibatch_order
 
 

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from payoff.core import Outcome, Sample
-from payoff.rl.rollout import SamplingParams
+from payoff.models.rollout import SamplingParams
 
 
 def is_correct(outcome: Outcome, component: str | None, threshold: float) -> bool:

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from payoff.models.logprobs import batched_logprobs
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Batch
-from payoff.rl.logprobs import batched_logprobs
 
 
 def char_ends_to_tokens(tokenizer: Any, ids: Sequence[int], char_ends: Sequence[int]) -> list[int]:

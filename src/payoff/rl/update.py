@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from payoff.models.logprobs import batched_logprobs, pack, pad_rows, token_logprobs
 from payoff.rl import algorithms as alg
 from payoff.rl.config import AlgorithmConfig
-from payoff.rl.logprobs import batched_logprobs, pack, pad_rows, token_logprobs
 
 
 def _weights(how: str, tokens: int, seqs: int, total_tokens: int, total_seqs: int) -> float:

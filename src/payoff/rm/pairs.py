@@ -130,7 +130,7 @@ def sample_completions(rows: list[dict[str, Any]], n: int, policy: str = "smollm
     import torch
 
     from payoff.models.default import load_policy
-    from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
+    from payoff.models.rollout import HFGenerator, SamplingParams, render_prompt
 
     torch.manual_seed(seed)
     model, tokenizer = load_policy(policy)

@@ -11,7 +11,7 @@ import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
-from payoff.rl.rollout import Rollouts, SamplingParams
+from payoff.models.rollout import Rollouts, SamplingParams
 
 
 def vllm_available() -> bool:
