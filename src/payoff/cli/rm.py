@@ -67,8 +67,9 @@ def pairs_command(
     for line in bad[:5]:
         err.print(f"[yellow]{line.problem}[/]")
     try:
-        pairs, report = build_pairs((line.record for line in lines if line.record is not None), mode, threshold, min_margin,
-                                    max_per_prompt, ties, keep_margin, seed)
+        good = [line for line in lines if line.record is not None]
+        pairs, report = build_pairs([line.record for line in good], mode, threshold, min_margin, max_per_prompt, ties, keep_margin, seed,
+                                    where=[f"line {line.number}" for line in good])
     except ValueError as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
@@ -80,6 +81,9 @@ def pairs_command(
     err.print(f"{report.pairs} pairs from {report.groups_with_pairs} of {report.groups} prompt groups ({report.rows} rows) -> {out}")
     if report.left_out:
         err.print(f"left out: {report.left_out}")
+    if report.off_prompt:
+        err.print(f"[yellow]{report.off_prompt} rows carry another prompt than their group's first ({', '.join(report.off_prompt_rows)}): "
+                  "paired within their own prompt[/]")
     typer.echo(json.dumps(report.to_dict()))
 
 
