@@ -169,7 +169,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
         from payoff.registry import REGISTRY, load_builtins
 
         load_builtins()
-        return {"served": reward.name, "components": components, "timeout_s": state["engine"].timeout,
+        return {"served": reward.name, "components": components, "timeout_s": state["engine"].timeout_s,
                 "registered": sorted(REGISTRY)}
 
     @app.get("/healthz")
