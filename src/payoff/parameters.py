@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+
 class RewardParameterError(ValueError):
     """A reward parameter outside its meaning (wrong type, non-finite, out of range)."""
 

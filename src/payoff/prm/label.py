@@ -47,7 +47,7 @@ def _load_cache(path: Path | None) -> dict[str, list[bool]]:
 def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int = 8, policy: str = "smollm2-135m-instruct",
                   max_new_tokens: int = 96, temperature: float = 1.0, seed: int = 0, out: Path | None = None,
                   cache: Path | None = None, separator: str = "\n\n", workers: int = 2, batch_size: int = 32,
-                  on_progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                  on_progress: Callable[[int], None] | None = None, timeout_s: float | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows in TRL's PRM format (``prompt``, ``completions`` = steps, ``labels`` = soft labels in
     [0, 1], plus ``hard_labels``, ``progress``, ``reference``) and the cost report."""
     import torch
@@ -74,7 +74,7 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
               "prefixes": 0}
     results: dict[int, dict[str, Any]] = dict(done)
     todo = deque(index for index in range(len(rows)) if index not in done)
-    with Engine(reward, workers=workers) as engine:
+    with Engine(reward, workers=workers, timeout_s=timeout_s) as engine:
         # Solutions are taken in chunks whose uncached prefixes fill about one generation batch:
         # every continuation of every prefix of the chunk goes to the generator together.
         while todo:
