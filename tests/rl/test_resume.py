@@ -1,5 +1,5 @@
 """A run killed with SIGKILL and resumed with --resume logs the same metrics as an uninterrupted
-run, step for step (real `payoff train` subprocesses, a real SIGKILL)."""
+run, step for step (real `payoff rl train` subprocesses, a real SIGKILL)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`payoff dpo` configuration, mirroring `payoff rm train` (``seed``, ``steps``, ``run_dir``,
+"""`payoff dpo train` configuration, mirroring `payoff rm train` (``seed``, ``steps``, ``run_dir``,
 ``[model]``, ``[data]``, ``[optim]``, ``[log]``) with an ``[algorithm]`` table for the loss and an
 optional ``[eval]`` table for held-out greedy accuracy on a task. Documented in docs/dpo.md."""
 

@@ -1,4 +1,4 @@
-"""`payoff train` configuration: one TOML file, validated by pydantic (errors name the field),
+"""`payoff rl train` configuration: one TOML file, validated by pydantic (errors name the field),
 with ``--set section.key=value`` overrides. Every table and its defaults are documented in
 docs/train.md."""
 
@@ -208,7 +208,7 @@ def load_toml_config(model: type[BaseModel], error: type[Exception], path: str |
                      base: dict[str, Any] | None = None) -> Any:
     """``model`` validated from a TOML file (or ``base``, e.g. a run's saved config.json) with
     ``--set`` overrides; every problem raised as ``error`` naming the file and the field. The
-    loader of `payoff rm train`, `payoff dpo` and `payoff prm train`."""
+    loader of `payoff rm train`, `payoff dpo train` and `payoff prm train`."""
     data: dict[str, Any] = dict(base or {})
     if path is not None:
         with open(path, "rb") as handle:

@@ -1,4 +1,4 @@
-"""`payoff rm train` configuration: one TOML file mirroring `payoff train`'s (``seed``,
+"""`payoff rm train` configuration: one TOML file mirroring `payoff rl train`'s (``seed``,
 ``steps``, ``run_dir``, ``[model]``, ``[optim]``, ``[log]``) with ``[data]`` and ``[loss]``
 tables, validated by pydantic, with ``--set section.key=value`` overrides. Every key and default
 is documented in docs/rm.md."""

@@ -63,7 +63,7 @@ def step_indices(step: int, batch_size: int, size: int, seed: int) -> list[int]:
 
 def held_out_split(items: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
     """(train, held out): a seeded share ``fraction`` (at least one item) held out, both kept in
-    file order. The split of `payoff rm train`, `payoff dpo` and `payoff prm train` without an
+    file order. The split of `payoff rm train`, `payoff dpo train` and `payoff prm train` without an
     eval file."""
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
