@@ -80,7 +80,7 @@ def test_payoffs_entry_points_name_rewards_of_the_same_name() -> None:
         found = getattr(importlib.import_module(module), attr)
         assert isinstance(found, Reward) and found.name == name, target
     # Every reward those modules register is declared: a new one without its entry point would be
-    # unknown by name (the registry no longer imports them).
+    # unknown by name (the registry imports none of them).
     modules = {target.partition(":")[0] for target in declared.values()}
     registered = {name for name, found in REGISTRY.items() if getattr(found.fn, "__module__", None) in modules}
     assert registered - set(declared) == set()

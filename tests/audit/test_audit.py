@@ -104,7 +104,7 @@ def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
 
 
 def test_the_audit_fails_the_old_in_process_harness_and_names_the_attacks() -> None:
-    """The pre-issue-12 code harness (a test fixture) on eight HumanEval problems: the audit
+    """The in-process code harness (a test fixture) on eight HumanEval problems: the audit
     FAILS it and names every attack class that fooled it; the split-process harness passes."""
     from payoff.tasks.humaneval import humaneval_rows
     from tests.rewards.old_code_harness import old_code

@@ -60,7 +60,8 @@ plot = false
 
 def payoff_train(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
-    return subprocess.Popen([sys.executable, "-m", "payoff", "rl", "train", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "payoff", "rl", "train", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
