@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from payoff.identity import PAYOFF_VERSION, closure_identity, function_source, module_sources
-from payoff.parameters import RENAMED_PARAMETERS as RENAMED_PARAMETERS
 from payoff.parameters import RewardParameterError as RewardParameterError
 from payoff.parameters import check_numbers as check_numbers
-from payoff.parameters import check_parameter, renamed
+from payoff.parameters import check_parameter
 
 Status = Literal["ok", "abstain", "error", "timeout"]
 Text = str | list[dict[str, Any]]  # plain text, or chat messages (OpenAI format)
@@ -180,7 +179,6 @@ class Reward:
         doc: str | None = None,
         params: dict[str, Any] | None = None,
         batch_size: int | None = None,
-        timeout: float | None = None,  # deprecated: timeout_s
     ) -> None:
         if batch_size is not None and (is_group or batch_size < 1):
             raise ValueError("batch_size must be >= 1, and a group reward cannot also be batched")
@@ -189,19 +187,10 @@ class Reward:
         self.params = dict(params or {})
         self.name = name or getattr(fn, "__name__", "reward")
         self.is_group = is_group
-        self.timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "Reward")
+        self.timeout_s = timeout_s
         self.version = version
         self.doc = inspect.cleandoc(doc or fn.__doc__ or "")
         functools.update_wrapper(self, fn, updated=())
-
-    @property
-    def timeout(self) -> float | None:
-        """The per-call timeout this reward suggests to the engine, in seconds (= `timeout_s`)."""
-        return self.timeout_s
-
-    @timeout.setter
-    def timeout(self, value: float | None) -> None:
-        self.timeout_s = value
 
     def with_recipe(self, factory: Callable[..., Reward], *args: Any, **kwargs: Any) -> Reward:
         """Record how to rebuild this reward (``factory(*args, **kwargs)``), for a reward whose
@@ -233,10 +222,6 @@ class Reward:
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
             raise RewardParameterError(f"reward {self.name}: batch_size must be a whole number >= 1, got {batch_size!r}")
         accepted = inspect.signature(self.fn).parameters
-        for old, new in RENAMED_PARAMETERS.items():
-            if old in params and old not in accepted and new in accepted:
-                params[new] = renamed(params.pop(new, None), params[old], old, new, f"reward {self.name}")
-                params.pop(old)
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
         unknown = [key for key in params if key not in accepted and not takes_any]
         if unknown:
@@ -358,13 +343,11 @@ def reward(
     timeout_s: float | None = None,
     version: str = "1",
     register: bool = True,
-    timeout: float | None = None,  # deprecated: timeout_s
 ) -> Any:
     """Make a function `Sample -> float | Outcome` a registered Reward.
 
     Use bare (`@reward`) or with options (`@reward(name="x", timeout_s=5)`).
     """
-    timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "@reward")
     return _decorate(fn, False, name=name, timeout_s=timeout_s, version=version, register=register)
 
 
@@ -375,13 +358,11 @@ def group_reward(
     timeout_s: float | None = None,
     version: str = "1",
     register: bool = True,
-    timeout: float | None = None,  # deprecated: timeout_s
 ) -> Any:
     """Make a function `list[Sample] -> list[float | Outcome]` a registered group Reward.
 
     The engine hands it all samples that share a `group` at once.
     """
-    timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "@group_reward")
     return _decorate(fn, True, name=name, timeout_s=timeout_s, version=version, register=register)
 
 

@@ -1,4 +1,4 @@
-"""`payoff dpo` on a tiny random Llama (real tokenizer): it learns the preference, the implicit
+"""`payoff dpo train` on a tiny random Llama (real tokenizer): it learns the preference, the implicit
 reward agrees with its formula, LoRA keeps no second model, and a SIGKILLed run resumes."""
 
 from __future__ import annotations
@@ -81,16 +81,16 @@ def test_every_loss_trains(tiny: Path, tmp_path: Path, loss: str) -> None:
 @pytest.mark.slow
 def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
     whole_dir, killed_dir = tmp_path / "whole", tmp_path / "killed"
-    whole = payoff("dpo", str(write(tmp_path, tiny, whole_dir, steps=6)))
+    whole = payoff("dpo", "train", str(write(tmp_path, tiny, whole_dir, steps=6)))
     assert whole.wait(timeout=600) == 0, whole.stderr.read()[-3000:]
-    victim = payoff("dpo", str(write(tmp_path, tiny, killed_dir, steps=6)))
+    victim = payoff("dpo", "train", str(write(tmp_path, tiny, killed_dir, steps=6)))
     deadline = time.time() + 600
     while time.time() < deadline and len(read_metrics(killed_dir)) < 3:
         time.sleep(0.02)
     os.kill(victim.pid, signal.SIGKILL)
     victim.communicate()
     assert 3 <= len(read_metrics(killed_dir)) < 6
-    resumed = payoff("dpo", "--resume", str(killed_dir))
+    resumed = payoff("dpo", "train", "--resume", str(killed_dir))
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-3000:]
     reference, again = read_metrics(whole_dir), read_metrics(killed_dir)

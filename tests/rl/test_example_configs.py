@@ -1,4 +1,4 @@
-"""Every `payoff train` example config validates, variants included, and names rewards that exist."""
+"""Every `payoff rl train` example config validates, variants included, and names rewards that exist."""
 
 from __future__ import annotations
 

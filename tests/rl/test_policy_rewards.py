@@ -1,6 +1,6 @@
 """Rewards from the policy's own distribution (self-certainty, RLPR): their formulas recomputed
 by hand from a real (tiny, random) model's logits, the same outcome through the engine as on the
-live policy, and a short `payoff train` with each (RLPR with its std filter)."""
+live policy, and a short `payoff rl train` with each (RLPR with its std filter)."""
 
 from __future__ import annotations
 

@@ -122,7 +122,7 @@ class Rubric(Reward):
         # batches (inside a group rubric, a batched term scores each group in one call).
         super().__init__(self._score_one, name=label, is_group=is_group, batch_size=min(batched) if batched and not is_group else None)
         # A term without its own timeout counts at the engine's default, not as 0 s.
-        self.timeout = sum(t.reward.timeout or DEFAULT_TIMEOUT_S for t in self.terms)
+        self.timeout_s = sum(t.reward.timeout_s or DEFAULT_TIMEOUT_S for t in self.terms)
         self.doc = "Rubric of " + ", ".join(names)
 
     def fingerprint(self) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 
 from payoff.containment import Containment
-from payoff.core import DEFAULT_TIMEOUT_S, Outcome, Reward, Sample, SampleError, renamed
+from payoff.core import DEFAULT_TIMEOUT_S, Outcome, Reward, Sample, SampleError
 from payoff.engine.batch_step import run_batch_step
 from payoff.engine.cache import OutcomeCache
 from payoff.engine.worker import IDLE, RUNNING, SLOT_WIDTH, init_worker, run_chunk, run_unit
@@ -71,16 +71,14 @@ class Engine:
         start_method: str = "fork",
         chunk_target_s: float = 0.05,
         containment: str = "auto",
-        timeout: float | None = None,  # deprecated: timeout_s
     ) -> None:
-        timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "Engine")
         if containment not in ("auto", "process-group"):
             raise ValueError("containment must be 'auto' or 'process-group'")
         self.reward = get_reward(reward)
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         if self.workers < 0:
             raise ValueError("workers must be >= 0")
-        self.timeout = self.timeout_s = float(timeout_s or self.reward.timeout_s or DEFAULT_TIMEOUT_S)
+        self.timeout_s = float(timeout_s or self.reward.timeout_s or DEFAULT_TIMEOUT_S)
         self.memory_mb = memory_mb
         self.max_procs = max_procs
         self.output_chars = output_chars
@@ -273,7 +271,7 @@ class Engine:
         for chunk in in_flight.values():
             base = chunk.slot * SLOT_WIDTH
             if self._slots[base + 3] == RUNNING:
-                tick = min(tick, max(0.001, self._slots[base + 2] + self.timeout - now))
+                tick = min(tick, max(0.001, self._slots[base + 2] + self.timeout_s - now))
         return tick
 
     def _watchdog(self, in_flight: dict[Any, _Chunk]) -> None:
@@ -283,7 +281,7 @@ class Engine:
             if chunk.overdue is not None or future.done() or self._slots[base + 3] != RUNNING:
                 continue
             started = self._slots[base + 2]
-            if now - started > self.timeout:
+            if now - started > self.timeout_s:
                 self._kill_tree(int(self._slots[base]))
                 # Read the slot again now that the worker is dead and cannot change it.
                 if self._slots[base + 3] == RUNNING:
@@ -316,8 +314,8 @@ class Engine:
         if chunk.overdue is not None:
             culprit, ran = chunk.overdue
             # A unit killed just short of its deadline (a race with the watchdog) is run again.
-            if ran >= self.timeout * 0.95:
-                verdict = Outcome.timeout(self.timeout, elapsed_s=round(ran, 6))
+            if ran >= self.timeout_s * 0.95:
+                verdict = Outcome.timeout(self.timeout_s, elapsed_s=round(ran, 6))
             else:
                 alone.add(chunk.units[culprit])
         elif isinstance(error, (BrokenProcessPool, CancelledError)):

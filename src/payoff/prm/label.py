@@ -73,7 +73,7 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
                   max_new_tokens: int = 96, temperature: float = 1.0, seed: int = 0, out: Path | None = None,
                   cache: Path | None = None, separator: str = "\n\n", workers: int = 2, batch_size: int = 32,
                   on_progress: Callable[[int], None] | None = None, split: str = "double_newline",
-                  where: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                  where: Sequence[str] | None = None, timeout_s: float | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows in TRL's PRM format (``prompt``, ``completions`` = steps, ``labels`` = soft labels in
     [0, 1], plus ``hard_labels``, ``progress``, ``reference``) and the cost report. ``split``: the
     `split_steps` mode for rows that give one ``completion`` text; ``where``: each row's place in
@@ -110,7 +110,7 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
               "prefixes": 0, "skipped": skipped}
     results: dict[int, dict[str, Any]] = dict(done)
     todo = deque(index for index in solutions if index not in done)
-    with Engine(reward, workers=workers) as engine:
+    with Engine(reward, workers=workers, timeout_s=timeout_s) as engine:
         # Solutions are taken in chunks whose uncached prefixes fill about one generation batch:
         # every continuation of every prefix of the chunk goes to the generator together.
         while todo:

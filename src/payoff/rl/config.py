@@ -1,4 +1,4 @@
-"""`payoff train` configuration: one TOML file, validated by pydantic (errors name the field),
+"""`payoff rl train` configuration: one TOML file, validated by pydantic (errors name the field),
 with ``--set section.key=value`` overrides. Every table and its defaults are documented in
 docs/train.md."""
 
@@ -110,16 +110,6 @@ class EvalConfig(_Strict):
 class EngineConfig(_Strict):
     workers: int = Field(2, ge=0)
     timeout_s: float | None = Field(None, gt=0)  # per sample; None: the reward's own, else 30 s
-
-    @model_validator(mode="before")
-    @classmethod
-    def _old_names(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "timeout" in data:
-            from payoff.core import renamed
-
-            data = dict(data)
-            data["timeout_s"] = renamed(data.get("timeout_s"), data.pop("timeout"), "engine.timeout", "engine.timeout_s", "config")
-        return data
 
 
 class LogConfig(_Strict):

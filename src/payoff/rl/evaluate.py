@@ -26,7 +26,7 @@ def join_accuracy(outcomes: Sequence[Outcome], checks: Sequence[Outcome], name: 
 
 
 class AccuracyJoin:
-    """The engine `payoff train` scores through when ``accuracy_reward`` is not a term of the
+    """The engine `payoff rl train` scores through when ``accuracy_reward`` is not a term of the
     reward (a reward model or a judge, with ``accuracy_reward = "math"``): the reward and the
     accuracy reward score each batch side by side, and the accuracy reward's score joins the
     components, so accuracy means the verifier's verdict, never the learned reward's score."""

@@ -7,12 +7,12 @@
   reference y*, and the reward is the mean per-token probability of y* after z:
   r = (1/|y*|) sum_i pi(y*_i | x, z, y*_<i). Debiased against the probability of y* with no
   reasoning, r0 (the prompt, the answer marker, y*): r^ = clip(r - r0, 0, 1). The paper's
-  std filter is `[algorithm] std_filter = true` in `payoff train` (groups whose reward std is
+  std filter is `[algorithm] std_filter = true` in `payoff rl train` (groups whose reward std is
   below an EMA threshold are dropped).
 
 Both are registered rewards. A reward that needs the policy declares it with a
 ``policy_scorer`` attribute: ``fn(model, tokenizer, prompt_ids, completion_ids, samples, **params)
--> list[Outcome]``. `payoff train` calls it in-process with the live policy and the sampled ids
+-> list[Outcome]``. `payoff rl train` calls it in-process with the live policy and the sampled ids
 (`PolicyScoring`); everywhere else (`payoff score`, `payoff eval`, the server) the reward loads
 ``model`` (the embedded SmolLM2 by default) and tokenizes the text itself.
 """
@@ -127,7 +127,7 @@ def _policy(model: str) -> tuple[Any, Any]:
 
 def tokenize_samples(tokenizer: Any, samples: Sequence[Sample], chat_template: bool = True,
                      system: str | None = None) -> tuple[list[list[int]], list[list[int]]]:
-    """(prompt ids, completion ids) as `payoff train` renders and samples them."""
+    """(prompt ids, completion ids) as `payoff rl train` renders and samples them."""
     from payoff.models.rollout import render_prompt
 
     prompts = [list(tokenizer(render_prompt(tokenizer, s.prompt, chat_template, system), add_special_tokens=False)["input_ids"])
@@ -139,7 +139,7 @@ def tokenize_samples(tokenizer: Any, samples: Sequence[Sample], chat_template: b
 @batched_reward(name="self_certainty", batch_size=8, timeout_s=600.0)
 def self_certainty(samples: list[Sample], model: str = "", chat_template: bool = True) -> list[Outcome]:
     """Self-certainty: the policy's token-mean KL(U || p) over the completion (reward-free RL);
-    in `payoff train` from the live policy, elsewhere from ``model`` (the embedded one by
+    in `payoff rl train` from the live policy, elsewhere from ``model`` (the embedded one by
     default)."""
     lm, tokenizer = _policy(model)
     prompts, completions = tokenize_samples(tokenizer, samples, chat_template)
@@ -161,7 +161,7 @@ rlpr.policy_scorer = rlpr_scores
 
 
 class PolicyScoring:
-    """Where the engine would be in `payoff train` for a reward with a ``policy_scorer``: it runs
+    """Where the engine would be in `payoff rl train` for a reward with a ``policy_scorer``: it runs
     in this process on the live policy and the sampled ids. A reward that raises is an ``error``
     outcome for its samples (a failing batch is retried one sample at a time, so one bad sample
     does not take the others with it). ``accuracy_engine`` scores ``accuracy_name`` (a verifier,

@@ -60,7 +60,7 @@ class DataConfig(Strict):
 
 
 class PairDataConfig(DataConfig):
-    """A preference file (`payoff rm train`, `payoff dpo`)."""
+    """A preference file (`payoff rm train`, `payoff dpo train`)."""
 
     fields: dict[str, str] = {}  # payoff name -> the file's field name (prompt, chosen, rejected, margin, tie)
 

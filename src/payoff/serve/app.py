@@ -166,11 +166,10 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
 
     @app.get("/v1/rewards")
     async def rewards() -> dict[str, Any]:
-        from payoff.registry import REGISTRY, load_builtins
+        from payoff.registry import list_rewards
 
-        load_builtins()
-        return {"served": reward.name, "components": components, "timeout_s": state["engine"].timeout,
-                "registered": sorted(REGISTRY)}
+        return {"served": reward.name, "components": components, "timeout_s": state["engine"].timeout_s,
+                "registered": sorted(list_rewards())}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
