@@ -141,15 +141,17 @@ def _greedy_accuracy(cfg: DPOConfig, policy: Any) -> float | None:
         return None
     from payoff.engine import Engine
     from payoff.registry import get_reward
-    from payoff.rl.evaluate import evaluate
+    from payoff.rl.heldout import heldout_accuracy
     from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
+    from payoff.rl.scoring import EngineScoring
     from payoff.tasks.loader import task_rows
 
     rows = task_rows(cfg.eval.task, cfg.eval.size, cfg.eval.seed, **dict(cfg.eval.options))
     generator = HFGenerator(policy.model, policy.tokenizer, batch_size=32)
     prompts = [render_prompt(policy.tokenizer, row["prompt"], cfg.model.chat_template) for row in rows]
     with Engine(get_reward(cfg.eval.reward), workers=1) as engine:
-        result = evaluate(generator, engine, rows, prompts, SamplingParams(max_new_tokens=cfg.eval.max_new_tokens), None, 1.0)
+        result = heldout_accuracy(generator, EngineScoring(engine), rows, prompts, SamplingParams(max_new_tokens=cfg.eval.max_new_tokens),
+                                  None, 1.0)
     return result["accuracy"]
 
 
