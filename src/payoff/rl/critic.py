@@ -28,7 +28,7 @@ from payoff.rl.update import minibatch_order
 class Critic(torch.nn.Module):
     def __init__(self, lm: Any) -> None:
         super().__init__()
-        self.trunk = lm.get_decoder() if hasattr(lm, "get_decoder") else lm
+        self.trunk = lm.get_decoder()
         self.head = torch.nn.Linear(int(lm.config.hidden_size), 1)
         # A zero head starts every value at 0: the first advantages are the returns themselves
         # (REINFORCE with no baseline), never a random baseline's noise.
