@@ -9,6 +9,9 @@ from collections import defaultdict
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "payoff"
+# The four trainers share one layer, above the run harness (`runs`) and the model code
+# (`models`) they have in common: none of them imports another.
+TRAINERS = {"rl", "rm", "prm", "dpo"}
 # Lowest first; a part may import only parts of strictly lower layers (and itself).
 LAYERS = [
     {"identity", "parameters", "_lazy", "containment"},
@@ -16,10 +19,10 @@ LAYERS = [
     {"io", "registry", "sandbox"},
     {"rewards"},
     {"compose", "engine"},
+    {"runs"},
     {"models", "tasks", "audit", "serve"},
-    {"integrations", "rl", "evaluate"},
-    {"rm", "judges", "select"},
-    {"dpo", "prm"},
+    {"integrations", "evaluate", "judges", "select"},
+    TRAINERS,
     {"cli"},
     {"__main__"},
 ]
@@ -67,6 +70,12 @@ def test_imports_point_down_only() -> None:
             if destination not in (source, "payoff") and LAYER[destination] >= LAYER[source]:
                 upward.append(f"{module} -> {target}")
     assert upward == []
+
+
+def test_no_trainer_imports_another() -> None:
+    crossing = sorted(f"{module} -> {target}" for module, targets in _imports().items() for target in targets
+                      if _part(module) in TRAINERS and _part(target) in TRAINERS and _part(target) != _part(module))
+    assert crossing == []
 
 
 def test_no_import_cycles_between_modules() -> None:

@@ -23,6 +23,7 @@ from payoff.parameters import check_numbers as check_numbers
 from payoff.parameters import check_parameter, renamed
 
 Status = Literal["ok", "abstain", "error", "timeout"]
+Text = str | list[dict[str, Any]]  # plain text, or chat messages (OpenAI format)
 STATUSES: tuple[str, ...] = ("ok", "abstain", "error", "timeout")
 
 # Input keys accepted for the reference, in order of preference (datasets disagree on the name).

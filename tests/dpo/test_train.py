@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from payoff.dpo.config import load_dpo_config
-from payoff.dpo.train import touched_pairs, train_dpo
+from payoff.dpo.train import train_dpo
 from payoff.engine import score
 from payoff.registry import get_reward
-from payoff.rm.train import step_indices
+from payoff.runs.data import step_indices, touched
 from tests.rl.toy import save_tiny
 from tests.rm.helpers import payoff, read_metrics, separable_pairs
 
@@ -63,8 +63,8 @@ def test_dpo_learns_and_its_implicit_reward_is_the_formula(tiny: Path, tmp_path:
 @given(st.integers(0, 12), st.integers(1, 9), st.integers(1, 40), st.integers(0, 5))
 def test_the_reference_is_cached_for_exactly_the_pairs_the_run_trains_on(steps: int, batch: int, size: int, seed: int) -> None:
     used = {i for step in range(steps) for i in step_indices(step, batch, size, seed)}
-    assert set(touched_pairs(steps, batch, size, seed)) >= used
-    assert len(set(touched_pairs(steps, batch, size, seed))) == len(used)
+    assert set(touched(steps, batch, size, seed)) >= used
+    assert len(set(touched(steps, batch, size, seed))) == len(used)
 
 
 @pytest.mark.parametrize("loss", ["ipo", "robust", "simpo", "rpo"])

@@ -11,10 +11,10 @@ import pytest
 
 from payoff.compose.config import rubric_from_dict
 from payoff.engine import Engine
+from payoff.models.rollout import Rollouts, SamplingParams
 from payoff.rl.batch import collect, to_samples
 from payoff.rl.config import TrainConfig
 from payoff.rl.heldout import heldout_accuracy
-from payoff.rl.rollout import Rollouts, SamplingParams
 from payoff.rl.scoring import EngineScoring
 from tests.rl.toy import HERE
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from payoff.models.logprobs import pack, token_logprobs
+from payoff.models.policy import load_training_policy
+from payoff.models.rollout import Rollouts
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Estimate, RewardFailure
 from payoff.rl.config import TrainConfig
-from payoff.rl.logprobs import pack, token_logprobs
 from payoff.rl.loop import train
-from payoff.rl.policy import load_training_policy
-from payoff.rl.rollout import Rollouts
 from payoff.rl.update import policy_update
 from tests.rl.toy import flaky, tiny_model, tokenizer, vowel_share
 
@@ -239,7 +239,7 @@ def test_approx_kl_and_clip_fraction_measure_the_later_epochs(tmp_path: Path) ->
 
 
 def test_stop_strings_end_completions_without_training_on_the_padding() -> None:
-    from payoff.rl.rollout import HFGenerator, SamplingParams
+    from payoff.models.rollout import HFGenerator, SamplingParams
 
     tok = tokenizer()
     generator = HFGenerator(tiny_model(), tok, batch_size=8)

@@ -22,7 +22,7 @@ def train_command(
     """Train a process reward model; prints held-out step accuracy and ProcessBench F1 before and after."""
     from payoff.prm.config import PRMConfigError, load_prm_config
     from payoff.prm.train import train_prm
-    from payoff.rm.data import PreferenceDataError
+    from payoff.tasks.preferences import PreferenceDataError
 
     base = json.loads((resume / "config.json").read_text()) if resume is not None and config is None and (resume / "config.json").exists() else None
     try:
@@ -35,7 +35,7 @@ def train_command(
 
 @app.command("label")
 def label_command(
-    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="solutions: prompt, completions (steps) or steps, reference"),
+    data: Path = typer.Argument(..., exists=True, dir_okay=False, help="solutions: prompt, completions or steps (lists) or completion (text)"),
     out: Path = typer.Option(..., "--out", "-o", help="labels in TRL's PRM format (soft labels as floats); resumable"),
     reward: str = typer.Option("math", "--reward", help="the verifier of the continuations"),
     policy: str = typer.Option("smollm2-135m-instruct", "--policy", help="the generator of the continuations"),
@@ -51,13 +51,19 @@ def label_command(
 
     from payoff.prm.label import agreement_with_truth, math_shepherd
     from payoff.registry import get_reward
-    from payoff.tasks.loader import read_table
+    from payoff.tasks.loader import table_rows
 
-    rows = read_table(data)[:limit]
+    table = list(table_rows(data))[:limit]
+    unreadable = [f"{row.where}: {row.problem}" for row in table if row.record is None]
+    table = [row for row in table if row.record is not None]
     with Progress(console=err) as progress:
-        bar = progress.add_task("label", total=len(rows))
-        labelled, report = math_shepherd(rows, get_reward(reward), rollouts, policy, max_new_tokens, temperature, seed, out,
-                                         out.with_suffix(".cache.jsonl"), workers=workers, on_progress=lambda k: progress.advance(bar, k))
+        bar = progress.add_task("label", total=len(table))
+        labelled, report = math_shepherd([row.record for row in table], get_reward(reward), rollouts, policy, max_new_tokens, temperature,
+                                         seed, out, out.with_suffix(".cache.jsonl"), workers=workers,
+                                         on_progress=lambda k: progress.advance(bar, k), where=[row.where for row in table])
+    report["skipped"] = unreadable + report["skipped"]
+    for problem in report["skipped"][:5]:
+        err.print(f"[yellow]left out {problem}[/]")
     report.update(agreement_with_truth(labelled))
     err.print(f"{len(labelled)} solutions labelled -> {out}; {report['continuations']} continuations, {report['generated_tokens']} tokens")
     typer.echo(json.dumps(report))

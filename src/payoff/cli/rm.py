@@ -23,8 +23,8 @@ def train_command(
 ) -> None:
     """Train a Bradley-Terry reward model; prints held-out pairwise accuracy before and after."""
     from payoff.rm.config import RMConfigError, load_rm_config
-    from payoff.rm.data import PreferenceDataError
     from payoff.rm.train import train_reward_model
+    from payoff.tasks.preferences import PreferenceDataError
 
     base = None
     if resume is not None and config is None and (resume / "config.json").exists():
@@ -67,8 +67,9 @@ def pairs_command(
     for line in bad[:5]:
         err.print(f"[yellow]{line.problem}[/]")
     try:
-        pairs, report = build_pairs((line.record for line in lines if line.record is not None), mode, threshold, min_margin,
-                                    max_per_prompt, ties, keep_margin, seed)
+        good = [line for line in lines if line.record is not None]
+        pairs, report = build_pairs([line.record for line in good], mode, threshold, min_margin, max_per_prompt, ties, keep_margin, seed,
+                                    where=[f"line {line.number}" for line in good])
     except ValueError as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
@@ -80,6 +81,9 @@ def pairs_command(
     err.print(f"{report.pairs} pairs from {report.groups_with_pairs} of {report.groups} prompt groups ({report.rows} rows) -> {out}")
     if report.left_out:
         err.print(f"left out: {report.left_out}")
+    if report.off_prompt:
+        err.print(f"[yellow]{report.off_prompt} rows carry another prompt than their group's first ({', '.join(report.off_prompt_rows)}): "
+                  "paired within their own prompt[/]")
     typer.echo(json.dumps(report.to_dict()))
 
 
@@ -165,7 +169,7 @@ def dpo_command(
     """Offline preference optimisation (DPO, IPO, conservative/robust DPO, SimPO, RPO)."""
     from payoff.dpo.config import DPOConfigError, load_dpo_config
     from payoff.dpo.train import train_dpo
-    from payoff.rm.data import PreferenceDataError
+    from payoff.tasks.preferences import PreferenceDataError
 
     base = json.loads((resume / "config.json").read_text()) if resume is not None and config is None and (resume / "config.json").exists() else None
     try:

@@ -55,8 +55,8 @@ def implicit_reward(samples: list[Sample], path: str = "", level: str = "sequenc
     ``level="step_min"``: PRIME's implicit process reward, the weakest step's."""
     import torch
 
-    from payoff.rl.logprobs import batched_logprobs
-    from payoff.rm.model import RenderSpec, render
+    from payoff.models.logprobs import batched_logprobs
+    from payoff.models.reward_model import RenderSpec, render
 
     if not path:
         raise ValueError("implicit_reward needs path= (a `payoff dpo` run folder)")

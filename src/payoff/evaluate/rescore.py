@@ -48,7 +48,7 @@ def ranks(values: Sequence[float]) -> list[float]:
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
-    from payoff.evaluate.bias import pearson
+    from payoff.engine.stats import pearson
 
     return pearson(ranks(a), ranks(b)) if len(a) > 1 else None
 

@@ -13,9 +13,9 @@ import torch
 from torch import Tensor
 
 from payoff.core import Outcome, Sample
+from payoff.models.rollout import Generator, Rollouts, SamplingParams
 from payoff.rl import algorithms as alg
 from payoff.rl.config import RolloutConfig, TrainConfig
-from payoff.rl.rollout import Generator, Rollouts, SamplingParams
 from payoff.rl.scoring import RolloutScorer, is_correct
 
 ON_ERROR = ("mask", "zero", "fail")

@@ -4,24 +4,17 @@ docs/train.md."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from payoff.compose.config import apply_overrides as _apply_overrides
+from payoff.runs.config import LoraConfig, describe, load_toml_config
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class LoraConfig(_Strict):
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 class ModelConfig(_Strict):
@@ -205,31 +198,10 @@ def variant_configs(config: TrainConfig) -> dict[str, TrainConfig]:
         try:
             result[name] = TrainConfig.model_validate(data)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-            raise TrainConfigError(f"variant {name!r}: {problems}") from None
+            raise TrainConfigError(f"variant {name!r}: {describe(error)}") from None
     return result
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
     return load_toml_config(TrainConfig, TrainConfigError, path, overrides)
 
-
-def load_toml_config(model: type[BaseModel], error: type[Exception], path: str | Path | None, overrides: list[str] | None = None,
-                     base: dict[str, Any] | None = None) -> Any:
-    """``model`` validated from a TOML file (or ``base``, e.g. a run's saved config.json) with
-    ``--set`` overrides; every problem raised as ``error`` naming the file and the field. The
-    loader of `payoff rm train`, `payoff dpo` and `payoff prm train`."""
-    data: dict[str, Any] = dict(base or {})
-    if path is not None:
-        with open(path, "rb") as handle:
-            try:
-                data = tomllib.load(handle)
-            except tomllib.TOMLDecodeError as problem:
-                raise error(f"{path}: {problem}") from None
-    try:
-        return model.model_validate(apply_overrides(data, overrides or []))
-    except ValidationError as problem:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problem.errors())
-        raise error(f"{path or 'config'}: {problems}") from None
-    except ValueError as problem:
-        raise error(str(problem)) from None

@@ -18,10 +18,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from payoff.models.logprobs import TokenBatch, pack, pad_rows
+from payoff.models.rollout import Rollouts
 from payoff.rl.batch import Estimate
 from payoff.rl.config import TrainConfig
-from payoff.rl.logprobs import TokenBatch, pack, pad_rows
-from payoff.rl.rollout import Rollouts
 from payoff.rl.update import minibatch_order
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from payoff.core import Sample
-from payoff.rl.rollout import SamplingParams
+from payoff.models.rollout import SamplingParams
 from payoff.rl.scoring import RolloutScorer, is_correct
 
 

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from payoff.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from payoff.rl.config import TrainConfig
 from payoff.rl.heldout import heldout_accuracy
-from payoff.rl.metrics import MetricsLog, plot_curves
 from payoff.rl.policy_rewards import PolicyReward, PolicyScoring
 from payoff.rl.scoring import AccuracyJoin, EngineScoring, RolloutScorer
 from payoff.rl.trainer import Trainer
+from payoff.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from payoff.runs.metrics import MetricsLog, plot_curves
 
 
 def _evaluate(trainer: Trainer, scorer: RolloutScorer, pass_k: int = 0) -> dict[str, Any]:

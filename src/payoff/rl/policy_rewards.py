@@ -29,8 +29,8 @@ import torch
 
 from payoff.core import Outcome, Sample, batched_reward
 from payoff.engine.batch_step import run_batch_step
-from payoff.rl.logprobs import pack, token_logprobs
-from payoff.rl.rollout import Rollouts
+from payoff.models.logprobs import pack, token_logprobs
+from payoff.models.rollout import Rollouts
 from payoff.rl.scoring import RolloutScorer, join_accuracy
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def _policy(model: str) -> tuple[Any, Any]:
 def tokenize_samples(tokenizer: Any, samples: Sequence[Sample], chat_template: bool = True,
                      system: str | None = None) -> tuple[list[list[int]], list[list[int]]]:
     """(prompt ids, completion ids) as `payoff train` renders and samples them."""
-    from payoff.rl.rollout import render_prompt
+    from payoff.models.rollout import render_prompt
 
     prompts = [list(tokenizer(render_prompt(tokenizer, s.prompt, chat_template, system), add_special_tokens=False)["input_ids"])
                for s in samples]

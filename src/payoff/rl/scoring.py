@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from payoff.core import Outcome, Sample
 from payoff.engine.batch_step import run_batch_step
-from payoff.rl.rollout import Rollouts
+from payoff.models.rollout import Rollouts
 
 if TYPE_CHECKING:
     from payoff.engine.pool import Engine

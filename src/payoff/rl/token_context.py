@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from payoff.models.logprobs import batched_logprobs
+from payoff.models.policy import Policy
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Batch, Estimate
 from payoff.rl.config import TrainConfig
-from payoff.rl.logprobs import batched_logprobs
-from payoff.rl.policy import Policy
 
 
 def char_ends_to_tokens(tokenizer: Any, ids: Sequence[int], char_ends: Sequence[int]) -> list[int]:

@@ -18,15 +18,15 @@ import torch
 
 from payoff.compose.rubric import Rubric
 from payoff.core import Reward
+from payoff.models.policy import Policy, load_training_policy
+from payoff.models.rollout import Generator, HFGenerator, render_prompt
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Batch, Estimate, collect, sampling_params
 from payoff.rl.config import TrainConfig
-from payoff.rl.optim import adamw
-from payoff.rl.policy import Policy, load_training_policy
-from payoff.rl.rollout import Generator, HFGenerator, render_prompt
 from payoff.rl.scoring import RolloutScorer
 from payoff.rl.state import RunState
 from payoff.rl.update import policy_update
+from payoff.runs.optim import adamw
 
 
 def seed_everything(seed: int) -> None:
@@ -119,7 +119,7 @@ class Trainer:
     def _make_generator(self) -> Generator:
         backend = self.config.rollout.backend
         if backend in ("vllm", "auto"):
-            from payoff.rl.vllm_backend import VLLMGenerator, vllm_available
+            from payoff.models.vllm_backend import VLLMGenerator, vllm_available
 
             if vllm_available():
                 return VLLMGenerator(self.policy, self.config)
@@ -214,7 +214,7 @@ class Trainer:
 
     def _sequence_kl(self, batch: Batch) -> torch.Tensor:
         """Summed per-token KL estimate of each sample against the reference (REINFORCE++)."""
-        from payoff.rl.logprobs import batched_logprobs
+        from payoff.models.logprobs import batched_logprobs
 
         r, mb, t = batch.rollouts, self.config.optim.micro_batch, self.config.rollout.temperature or 1.0
         logp = batched_logprobs(self.policy.model, r.prompt_ids, r.completion_ids, self.policy.pad_id, mb, t)

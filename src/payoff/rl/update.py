@@ -13,11 +13,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from payoff.models.logprobs import batched_logprobs, pack, pad_rows, token_logprobs
+from payoff.models.rollout import Rollouts
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Estimate
 from payoff.rl.config import TrainConfig
-from payoff.rl.logprobs import batched_logprobs, pack, pad_rows, token_logprobs
-from payoff.rl.rollout import Rollouts
 
 
 def _weights(how: str, tokens: int, seqs: int, total_tokens: int, total_seqs: int) -> float:

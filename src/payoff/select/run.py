@@ -83,7 +83,7 @@ def generate_candidates(tasks: Sequence[dict[str, Any]], n: int, policy: str = "
     import torch
 
     from payoff.models.default import load_policy
-    from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
+    from payoff.models.rollout import HFGenerator, SamplingParams, render_prompt
     from payoff.select.methods import self_certainty
 
     torch.manual_seed(seed)

@@ -148,7 +148,7 @@ def policy_search(model: Any, tokenizer: Any, prompt: Any, reward: Any, referenc
     reuse across tasks, else one per call with ``workers``)."""
     from payoff.core import Sample
     from payoff.engine import score
-    from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
+    from payoff.models.rollout import HFGenerator, SamplingParams, render_prompt
 
     generator = HFGenerator(model, tokenizer, batch_size=batch_size)
     head = render_prompt(tokenizer, prompt)

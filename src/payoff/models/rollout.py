@@ -1,6 +1,6 @@
 """Rollouts: batched sampling from the policy with a KV cache.
 
-`HFGenerator` uses transformers ``generate`` (the CPU path). `payoff.rl.vllm_backend` offers the
+`HFGenerator` uses transformers ``generate`` (the CPU path). `payoff.models.vllm_backend` offers the
 same interface on a GPU with vLLM. Both return `Rollouts`: token ids of prompt and completion
 per sample, the decoded text, and whether the completion hit ``max_new_tokens``.
 """
@@ -41,7 +41,7 @@ class SamplingParams:
 
 
 class Generator(Protocol):
-    """What samples rollouts: `HFGenerator`, or `payoff.rl.vllm_backend.VLLMGenerator`."""
+    """What samples rollouts: `HFGenerator`, or `payoff.models.vllm_backend.VLLMGenerator`."""
 
     def generate(self, prompts: Sequence[str], params: SamplingParams, greedy: bool = False) -> Rollouts: ...
 

@@ -11,7 +11,7 @@ import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
-from payoff.rl.rollout import Generator, Rollouts, SamplingParams
+from payoff.models.rollout import Generator, Rollouts, SamplingParams
 
 
 def vllm_available() -> bool:
