@@ -1,6 +1,7 @@
-"""The RL loop's step: sample groups, score them as one `payoff score` call, select, estimate
+"""One RL step: sample groups, score them as one `payoff score` call, select, estimate
 advantages, update. Each algorithm is a pure function in `payoff.rl.algorithms`; this file only
-sequences them. The trainer owns the run's state (`RunState`) and what a checkpoint holds."""
+sequences them. The trainer owns the RL run's state (`RLState`) and what a checkpoint holds
+besides the step count (`payoff.runs.run.Run`'s)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from payoff.compose.rubric import Rubric
@@ -24,15 +23,9 @@ from payoff.rl import algorithms as alg
 from payoff.rl.batch import Batch, Estimate, collect, sampling_params
 from payoff.rl.config import TrainConfig
 from payoff.rl.scoring import RolloutScorer
-from payoff.rl.state import RunState
+from payoff.rl.state import RLState
 from payoff.rl.update import policy_update
-from payoff.runs.optim import adamw
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+from payoff.runs.optim import adamw, learning_rate, set_learning_rate
 
 
 def reward_from_config(spec: str | dict[str, Any]) -> Reward:
@@ -58,19 +51,17 @@ class StepResult:
 
 class Trainer:
     """``Trainer(config)``, then `train_step` until ``config.steps`` (`payoff.rl.loop.train` runs
-    the whole job). ``model``/``tokenizer``/``reward``/``rows`` may be passed directly (tests use a
-    tiny random model and toy rewards)."""
+    the whole job; its `Run` seeds the random streams first). ``model``/``tokenizer``/``reward``/
+    ``rows`` may be passed directly (tests use a tiny random model and toy rewards)."""
 
     def __init__(self, config: TrainConfig, model: Any = None, tokenizer: Any = None, reward: Reward | None = None,
                  train_rows: list[dict[str, Any]] | None = None, eval_rows: list[dict[str, Any]] | None = None,
                  on_step: Callable[[dict[str, Any]], None] | None = None,
                  on_result: Callable[[StepResult], None] | None = None) -> None:
         self.config = config
-        self.run_dir = Path(config.run_dir)
         self.on_step = on_step
         self.on_result = on_result  # sees each step's batch and advantages (tests, custom logging)
-        self.state = RunState(success_history=deque(maxlen=config.algorithm.bnpo_window * config.rollout.prompts_per_step))
-        seed_everything(config.seed)
+        self.state = RLState(success_history=deque(maxlen=config.algorithm.bnpo_window * config.rollout.prompts_per_step))
         self.reward = reward if reward is not None else reward_from_config(config.reward)
         terms = [t.name for t in self.reward.terms] if isinstance(self.reward, Rubric) else []
         named = config.accuracy_reward
@@ -137,6 +128,9 @@ class Trainer:
                 "monitor": self.monitor.state_dict() if self.monitor is not None else None}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
+        """What `state_dict` gave; nothing (a fresh run) leaves everything as it is."""
+        if not saved:
+            return
         self.state.load_state_dict(saved)
         if isinstance(self.reward, Rubric):
             self.reward.load_state_dict(saved.get("shapers") or [])
@@ -162,7 +156,7 @@ class Trainer:
         return rows
 
     # -- one step ------------------------------------------------------------------------------
-    def gather(self, scorer: RolloutScorer) -> tuple[Batch, dict[str, float]]:
+    def gather(self, scorer: RolloutScorer, step: int) -> tuple[Batch, dict[str, float]]:
         """Rollouts for one step, after Reinforce-Rej / DAPO dynamic-sampling selection. Each
         draw is one scoring call: a refill is drawn only once the draw before it is scored."""
         cfg, algo = self.config, self.config.algorithm
@@ -170,7 +164,7 @@ class Trainer:
         parts, kept, refills, drawn = [], 0, 0, []
         while True:
             rows = self.next_rows(want if not parts else want - kept)
-            batch = collect(self.generator, scorer, rows, self.render(rows), cfg, self.state.step, self.component)
+            batch = collect(self.generator, scorer, rows, self.render(rows), cfg, step, self.component)
             drawn.append(batch)
             if algo.selection == "reinforce_rej" or algo.dynamic_sampling:
                 batch = batch.select_groups(alg.mixed_groups(batch.rewards, batch.valid))
@@ -227,24 +221,23 @@ class Trainer:
         budget = self.config.time_budget_s
         return budget is not None and self.state.train_seconds >= budget
 
-    def train_step(self, scorer: RolloutScorer) -> StepResult:
-        cfg, state = self.config, self.state
+    def train_step(self, scorer: RolloutScorer, step: int) -> StepResult:
+        """Training step ``step`` (0-based; the run counts them)."""
+        cfg = self.config
         began = time.perf_counter()
-        batch, metrics = self.gather(scorer)
+        batch, metrics = self.gather(scorer, step)
         estimate = self.estimate(batch)
-        for lr_group in self.optimizer.param_groups:
-            warm = cfg.optim.warmup_steps
-            lr_group["lr"] = cfg.optim.lr * min(1.0, (state.step + 1) / warm) if warm else cfg.optim.lr
+        set_learning_rate(self.optimizer, learning_rate(step, cfg.optim.lr, cfg.steps, cfg.optim.warmup_steps, "constant"))
         trained = time.perf_counter()
-        metrics.update(policy_update(self.policy, self.optimizer, batch.rollouts, estimate, cfg, seed=cfg.seed * 7907 + state.step))
+        metrics.update(policy_update(self.policy, self.optimizer, batch.rollouts, estimate, cfg, seed=cfg.seed * 7907 + step))
         if self.critic is not None:
             from payoff.rl.critic import critic_update
 
             metrics.update(critic_update(self.critic, self.critic_optimizer, batch.rollouts, estimate, self.policy.pad_id, cfg,
-                                         cfg.seed * 7919 + state.step))
+                                         cfg.seed * 7919 + step))
         metrics.update(estimate.metrics)
         if cfg.algorithm.std_filter:
-            metrics["std_threshold"] = state.std_threshold
+            metrics["std_threshold"] = self.state.std_threshold
         self.generator.weights_changed()
         metrics["time_train"] = time.perf_counter() - trained
         metrics["time_step"] = time.perf_counter() - began
@@ -253,8 +246,7 @@ class Trainer:
         used = torch.cat([adv[i] for i in range(len(adv)) if take_part[i]] or [torch.zeros(0)]) if isinstance(adv, list) else adv[take_part]
         metrics["advantage_abs_mean"] = float(used.abs().mean()) if used.numel() else 0.0
         metrics["advantage_abs_max"] = float(used.abs().max()) if used.numel() else 0.0
-        state.step += 1
-        state.train_seconds += metrics["time_step"]
+        self.state.train_seconds += metrics["time_step"]
         return StepResult(metrics, batch, adv, take_part)
 
 
