@@ -42,12 +42,14 @@ def reward_from_config(spec: str | dict[str, Any]) -> Reward:
 @dataclass
 class StepResult:
     """What one `Trainer.train_step` did: its metrics, the scored batch it trained on, and the
-    per-sample advantages [N] with the mask of samples that took part in the loss [N]."""
+    advantages (per sample [N], or per token: N 1-D tensors) with the mask of samples that took
+    part in the loss [N]."""
 
     metrics: dict[str, Any]
     batch: Batch
-    advantages: torch.Tensor
+    advantages: torch.Tensor | list[torch.Tensor]
     take_part: torch.Tensor
+
 
 class Trainer:
     """``Trainer(config)``, then `train_step` until ``config.steps`` (`payoff.rl.loop.train` runs
