@@ -20,14 +20,15 @@ def train_command(
     resume: Path | None = typer.Option(None, "--resume", help="continue the run in this folder from its newest checkpoint"),
 ) -> None:
     """Train a process reward model; prints held-out step accuracy and ProcessBench F1 before and after."""
-    from payoff.prm.config import PRMConfigError, load_prm_config
+    from payoff.prm.config import load_prm_config
     from payoff.prm.train import train_prm
+    from payoff.runs.config import ConfigError
     from payoff.tasks.preferences import PreferenceDataError
 
     base = json.loads((resume / "config.json").read_text()) if resume is not None and config is None and (resume / "config.json").exists() else None
     try:
         summary = train_prm(load_prm_config(config, list(set_), base=base), resume=resume, console=err)
-    except (PRMConfigError, PreferenceDataError, OSError) as error:
+    except (ConfigError, PreferenceDataError, OSError) as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
     typer.echo(json.dumps({k: v for k, v in summary.items() if k not in ("before", "after", "data")}))

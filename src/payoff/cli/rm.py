@@ -22,8 +22,9 @@ def train_command(
     resume: Path | None = typer.Option(None, "--resume", help="continue the run in this folder from its newest checkpoint"),
 ) -> None:
     """Train a Bradley-Terry reward model; prints held-out pairwise accuracy before and after."""
-    from payoff.rm.config import RMConfigError, load_rm_config
+    from payoff.rm.config import load_rm_config
     from payoff.rm.train import train_reward_model
+    from payoff.runs.config import ConfigError
     from payoff.tasks.preferences import PreferenceDataError
 
     base = None
@@ -31,7 +32,7 @@ def train_command(
         base = json.loads((resume / "config.json").read_text())
     try:
         loaded = load_rm_config(config, list(set_), base=base)
-    except (RMConfigError, OSError) as error:
+    except (ConfigError, OSError) as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
     try:
@@ -167,15 +168,16 @@ def dpo_command(
     resume: Path | None = typer.Option(None, "--resume", help="continue the run in this folder from its newest checkpoint"),
 ) -> None:
     """Offline preference optimisation (DPO, IPO, conservative/robust DPO, SimPO, RPO)."""
-    from payoff.dpo.config import DPOConfigError, load_dpo_config
+    from payoff.dpo.config import load_dpo_config
     from payoff.dpo.train import train_dpo
+    from payoff.runs.config import ConfigError
     from payoff.tasks.preferences import PreferenceDataError
 
     base = json.loads((resume / "config.json").read_text()) if resume is not None and config is None and (resume / "config.json").exists() else None
     try:
         loaded = load_dpo_config(config, list(set_), base=base)
         summary = train_dpo(loaded, resume=resume, console=err)
-    except (DPOConfigError, PreferenceDataError, OSError) as error:
+    except (ConfigError, PreferenceDataError, OSError) as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
     typer.echo(json.dumps({k: v for k, v in summary.items() if k not in ("before", "after", "data")}))

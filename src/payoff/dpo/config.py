@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from payoff.runs.config import LogConfig, LoraConfig, OptimConfig, PairDataConfig, RunConfig, Strict, load_toml_config
+from payoff.runs.config import DatasetRunConfig, LoraConfig, OptimConfig, PairDataConfig, Strict, load_toml_config
 
 
 class DPOModelConfig(Strict):
@@ -37,19 +37,14 @@ class DPOEvalConfig(Strict):
     max_new_tokens: int = Field(24, ge=1)
 
 
-class DPOConfig(RunConfig):
+class DPOConfig(DatasetRunConfig):
     run_dir: str = "out/dpo/run"
     model: DPOModelConfig = DPOModelConfig()
     data: PairDataConfig
     algorithm: DPOAlgorithmConfig = DPOAlgorithmConfig()
     optim: OptimConfig = OptimConfig(lr=5e-6)
     eval: DPOEvalConfig = DPOEvalConfig()
-    log: LogConfig = LogConfig()
-
-
-class DPOConfigError(ValueError):
-    pass
 
 
 def load_dpo_config(path: str | Path | None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> DPOConfig:
-    return load_toml_config(DPOConfig, DPOConfigError, path, overrides, base)
+    return load_toml_config(DPOConfig, path, overrides, base)

@@ -25,8 +25,8 @@ from payoff.dpo.losses import preference_loss
 from payoff.models.logprobs import pack, token_logprobs
 from payoff.models.policy import load_training_policy
 from payoff.models.reward_model import RenderSpec, render
-from payoff.runs.data import load_split, step_indices, touched
-from payoff.runs.optim import adamw, dropout_off, learning_rate, set_learning_rate
+from payoff.runs.data import load_split, touched
+from payoff.runs.optim import adamw, dropout_off
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run
 from payoff.tasks.preferences import Pair, read_pairs
@@ -148,9 +148,8 @@ def greedy_accuracy(cfg: DPOConfig, policy: Any) -> float | None:
 
 def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any = None, model: Any = None, tokenizer: Any = None) -> dict[str, Any]:
     """Train; returns the summary (also ``run_dir/summary.json``); the policy is ``run_dir/model``."""
-    processes = Processes()
-    run = Run(config, resume, console, processes)
-    cfg, console = run.config, run.console
+    run = Run(config, resume, console, Processes())
+    cfg, console, processes = run.config, run.console, run.processes
 
     # -- data, policy and its reference ------------------------------------------------------------
     train_pairs, eval_pairs, reports = load_split(cfg.data, lambda path: read_pairs(path, cfg.data.fields, cfg.data.on_bad),
@@ -166,24 +165,20 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
     beta, micro = cfg.algorithm.beta, cfg.optim.micro_batch
     if needs_reference:  # before the checkpoint loads: the reference is the base model
         cache_reference(policy, train, touched(cfg.steps, cfg.optim.batch_size, len(train), cfg.seed), pad_id, micro)
-        cache_reference(policy, held, range(len(held)), pad_id, micro, longest_first=False)
+        cache_reference(policy, held, range(len(held)), pad_id, cfg.eval_batch_size, longest_first=False)
     optimizer = adamw(policy.trainable(), cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
     model, optimizer = processes.prepare(policy.model, optimizer)
     state = run.resume(policy.model, optimizer)
     if "before" in state:
         before = state["before"]
     else:
-        before = implicit_reward_metrics(policy, held, beta, pad_id, micro) if needs_reference else {}
+        before = implicit_reward_metrics(policy, held, beta, pad_id, cfg.eval_batch_size) if needs_reference else {}
         before["greedy_accuracy"] = greedy_accuracy(cfg, policy)
     console.print(f"held-out before: reward accuracy {before.get('reward_accuracy')}, greedy accuracy {before.get('greedy_accuracy')}")
 
     # -- the loop ------------------------------------------------------------------------------------
     with run.progress("dpo", loss="-", acc="-") as bar:
-        while run.step < cfg.steps:
-            lr = learning_rate(run.step, cfg.optim.lr, cfg.steps, cfg.optim.warmup_steps, cfg.optim.schedule)
-            set_learning_rate(optimizer, lr)
-            mine = processes.share(step_indices(run.step, cfg.optim.batch_size, len(train), cfg.seed))
-            chunks = [mine[i:i + micro] for i in range(0, len(mine), micro)]
+        for lr, mine, chunks in run.batches(optimizer, len(train)):
             totals = torch.zeros(5)  # loss, wins, margin, logp chosen, logp rejected (sums)
             for number, chunk in enumerate(chunks):
                 with processes.accumulate(model, last=number == len(chunks) - 1):
@@ -199,20 +194,15 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
                     margin = beta * ((pi_w - ref_w) - (pi_l - ref_l))
                     totals += torch.tensor([loss.sum().item(), (margin > 0).sum().item(), margin.sum().item(),
                                             pi_w.sum().item(), pi_l.sum().item()])
-            grad_norm = processes.clip(model, cfg.optim.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            run.step += 1
+            grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
             totals, n = processes.sum(totals), cfg.optim.batch_size
-            row = {"step": run.step, "loss": totals[0].item() / n, "reward_accuracy": totals[1].item() / n, "reward_margin": totals[2].item() / n,
+            row = {"loss": totals[0].item() / n, "reward_accuracy": totals[1].item() / n, "reward_margin": totals[2].item() / n,
                    "logp_chosen": totals[3].item() / n, "logp_rejected": totals[4].item() / n, "lr": lr, "grad_norm": grad_norm}
-            run.log(row)
+            run.end_step(row, policy.model, optimizer, {"before": before})
             bar.update(run.step, loss=f"{row['loss']:.3f}", acc=f"{row['reward_accuracy']:.0%}")
-            if run.checkpoint_due():
-                run.save(policy.model, optimizer, {"before": before})
 
     # -- after -------------------------------------------------------------------------------------
-    after = implicit_reward_metrics(policy, held, beta, pad_id, micro) if needs_reference else {}
+    after = implicit_reward_metrics(policy, held, beta, pad_id, cfg.eval_batch_size) if needs_reference else {}
     after["greedy_accuracy"] = greedy_accuracy(cfg, policy)
     if run.main:
         _save_policy(run.dir / "model", policy, cfg)

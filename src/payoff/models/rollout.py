@@ -1,7 +1,7 @@
 """Rollouts: batched sampling from the policy with a KV cache.
 
-`HFGenerator` uses transformers ``generate`` (the CPU path). `payoff.models.vllm_backend` offers the
-same interface on a GPU with vLLM. Both return `Rollouts`: token ids of prompt and completion
+`HFGenerator` uses transformers ``generate`` (the CPU path). `payoff.models.vllm_backend` offers
+the same interface on a GPU with vLLM. Both return `Rollouts`: token ids of prompt and completion
 per sample, the decoded text, and whether the completion hit ``max_new_tokens``.
 """
 

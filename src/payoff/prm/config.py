@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from payoff.runs.config import DataConfig, LogConfig, LoraConfig, OptimConfig, RunConfig, Strict, load_toml_config
+from payoff.runs.config import DataConfig, DatasetRunConfig, LoraConfig, Strict, load_toml_config
 
 
 class PRMModelConfig(Strict):
@@ -29,19 +29,13 @@ class PRMStepConfig(Strict):
     threshold: float = Field(0.5, gt=0, lt=1)  # P(right) below this flags a step wrong (ProcessBench F1)
 
 
-class PRMConfig(RunConfig):
+class PRMConfig(DatasetRunConfig):
     run_dir: str = "out/prm/run"
     eval_batch_size: int = Field(8, ge=1)
     model: PRMModelConfig = PRMModelConfig()
     data: PRMDataConfig
     step: PRMStepConfig = PRMStepConfig()
-    optim: OptimConfig = OptimConfig()
-    log: LogConfig = LogConfig()
-
-
-class PRMConfigError(ValueError):
-    pass
 
 
 def load_prm_config(path: str | Path | None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> PRMConfig:
-    return load_toml_config(PRMConfig, PRMConfigError, path, overrides, base)
+    return load_toml_config(PRMConfig, path, overrides, base)

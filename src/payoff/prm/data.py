@@ -76,9 +76,5 @@ def read_step_data(path: str | Path, neutral: float = 1.0, on_bad: str = "skip")
             report.skip("malformed: one label per step", f"row {index}")
             continue
         examples.append(StepExample(row.get("prompt", row.get("problem", "")), steps, labels, {"subset": row.get("subset"), "row": index}))
-    report.pairs = len(examples)
-    if report.skipped and on_bad == "fail":
-        raise PreferenceDataError(report.describe(), report)
-    if not examples:
-        raise PreferenceDataError(f"no usable solutions: {report.describe()}", report)
+    report.close(len(examples), on_bad, "solutions")
     return examples, report

@@ -22,8 +22,8 @@ from payoff.prm.config import PRMConfig
 from payoff.prm.data import StepExample, read_step_data
 from payoff.prm.model import ProcessRewardModel, score_steps, write_prm_info
 from payoff.prm.steps import encode_steps
-from payoff.runs.data import load_split, step_indices
-from payoff.runs.optim import adamw, dropout_off, learning_rate, set_learning_rate
+from payoff.runs.data import load_split
+from payoff.runs.optim import adamw, dropout_off
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run
 
@@ -59,9 +59,10 @@ def evaluate_steps(model: ProcessRewardModel, data: Encoded, pad_id: int, cfg: P
 
 
 def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any = None) -> dict[str, Any]:
-    processes = Processes()
-    run = Run(config, resume, console, processes)
-    cfg, console = run.config, run.console
+    """Train; returns the summary (also ``run_dir/summary.json``); the model is ``run_dir/model``,
+    read by the ``prm`` reward."""
+    run = Run(config, resume, console, Processes())
+    cfg, console, processes = run.config, run.console, run.processes
 
     # -- data and model -------------------------------------------------------------------------------
     train_examples, eval_examples, reports = load_split(cfg.data, lambda path: read_step_data(path, cfg.data.neutral, cfg.data.on_bad),
@@ -85,11 +86,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
 
     # -- the loop ---------------------------------------------------------------------------------------------
     with run.progress("prm", loss="-", acc="-") as bar:
-        while run.step < cfg.steps:
-            lr = learning_rate(run.step, cfg.optim.lr, cfg.steps, cfg.optim.warmup_steps, cfg.optim.schedule)
-            set_learning_rate(optimizer, lr)
-            mine = processes.share(step_indices(run.step, cfg.optim.batch_size, len(train), cfg.seed))
-            chunks = [mine[i:i + cfg.optim.micro_batch] for i in range(0, len(mine), cfg.optim.micro_batch)]
+        for lr, mine, chunks in run.batches(optimizer, len(train)):
             totals = torch.zeros(3)  # loss * steps, correct steps, steps
             all_steps = sum(len(train.labels[i]) for i in mine) or 1
             for number, chunk in enumerate(chunks):
@@ -102,18 +99,12 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
                     processes.backward(loss / all_steps)
                 with torch.no_grad():
                     totals += torch.tensor([loss.item(), ((flat.detach() > 0) == (target > 0.5)).sum().item(), len(flat)])
-            grad_norm = processes.clip(model, cfg.optim.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            run.step += 1
+            grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
             totals = processes.sum(totals)
             steps_seen = max(1, totals[2].item())
-            row = {"step": run.step, "loss": totals[0].item() / steps_seen, "step_accuracy": totals[1].item() / steps_seen,
-                   "lr": lr, "grad_norm": grad_norm}
-            run.log(row)
+            row = {"loss": totals[0].item() / steps_seen, "step_accuracy": totals[1].item() / steps_seen, "lr": lr, "grad_norm": grad_norm}
+            run.end_step(row, unwrapped, optimizer, {"before": before})
             bar.update(run.step, loss=f"{row['loss']:.3f}", acc=f"{row['step_accuracy']:.0%}")
-            if run.checkpoint_due():
-                run.save(unwrapped, optimizer, {"before": before})
 
     # -- after -------------------------------------------------------------------------------------------------
     after = evaluate_steps(unwrapped, held, pad_id, cfg)

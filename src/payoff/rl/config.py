@@ -194,5 +194,5 @@ def variant_configs(config: TrainConfig) -> dict[str, TrainConfig]:
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    return load_toml_config(TrainConfig, TrainConfigError, path, overrides)
+    return load_toml_config(TrainConfig, path, overrides, error=TrainConfigError)
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from payoff.runs.config import LogConfig, LoraConfig, OptimConfig, PairDataConfig, RunConfig, Strict, load_toml_config
+from payoff.runs.config import DatasetRunConfig, LoraConfig, PairDataConfig, Strict, load_toml_config
 
 
 class RMModelConfig(Strict):
@@ -31,14 +31,11 @@ class RMLossConfig(Strict):
     bootstrap: float = Field(0.8, gt=0, le=1)  # with heads > 1: the chance each head trains on each pair
 
 
-class RMTrainConfig(RunConfig):
+class RMTrainConfig(DatasetRunConfig):
     run_dir: str = "out/rm/run"
-    eval_batch_size: int = Field(16, ge=1)
     model: RMModelConfig = RMModelConfig()
     data: PairDataConfig
     loss: RMLossConfig = RMLossConfig()
-    optim: OptimConfig = OptimConfig()
-    log: LogConfig = LogConfig()
 
     @model_validator(mode="after")
     def _check(self) -> RMTrainConfig:
@@ -47,9 +44,5 @@ class RMTrainConfig(RunConfig):
         return self
 
 
-class RMConfigError(ValueError):
-    pass
-
-
 def load_rm_config(path: str | Path | None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> RMTrainConfig:
-    return load_toml_config(RMTrainConfig, RMConfigError, path, overrides, base)
+    return load_toml_config(RMTrainConfig, path, overrides, base)

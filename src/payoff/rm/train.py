@@ -19,8 +19,8 @@ from payoff.rm.config import RMTrainConfig
 from payoff.rm.heldout import pair_metrics
 from payoff.rm.losses import reward_model_loss
 from payoff.rm.scoring import encode, score_sequences
-from payoff.runs.data import load_split, step_indices
-from payoff.runs.optim import adamw, dropout_off, learning_rate, set_learning_rate
+from payoff.runs.data import load_split
+from payoff.runs.optim import adamw, dropout_off
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run
 from payoff.tasks.preferences import Pair, read_pairs
@@ -57,9 +57,8 @@ def evaluate_pairs(model: RewardModel, data: Encoded, pad_id: int, batch_size: i
 
 def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, console: Any = None) -> dict[str, Any]:
     """Train; returns the summary (also ``run_dir/summary.json``); the model is ``run_dir/model``."""
-    processes = Processes()
-    run = Run(config, resume, console, processes)
-    cfg, console = run.config, run.console
+    run = Run(config, resume, console, Processes())
+    cfg, console, processes = run.config, run.console, run.processes
 
     # -- data and model ---------------------------------------------------------------------------
     train_pairs, eval_pairs, reports = load_split(cfg.data, lambda path: read_pairs(path, cfg.data.fields, cfg.data.on_bad),
@@ -88,11 +87,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
 
     # -- the loop -------------------------------------------------------------------------------------
     with run.progress("rm", loss="-", acc="-") as bar:
-        while run.step < cfg.steps:
-            lr = learning_rate(run.step, cfg.optim.lr, cfg.steps, cfg.optim.warmup_steps, cfg.optim.schedule)
-            set_learning_rate(optimizer, lr)
-            mine = processes.share(step_indices(run.step, cfg.optim.batch_size, len(train), cfg.seed))
-            micro = [mine[i:i + cfg.optim.micro_batch] for i in range(0, len(mine), cfg.optim.micro_batch)]
+        for lr, mine, micro in run.batches(optimizer, len(train)):
             totals = torch.zeros(4)  # loss * n, correct, ties, margin sum
             for number, chunk in enumerate(micro):
                 ids, mask = collate([train.chosen[i] for i in chunk] + [train.rejected[i] for i in chunk], pad_id)
@@ -109,17 +104,12 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
                     decided = ~train.tie[chunk]
                     totals += torch.tensor([loss.item() * len(chunk), ((gap > 0) & decided).sum().item(),
                                             (gap == 0).sum().item(), gap.sum().item()])
-            grad_norm = processes.clip(model, cfg.optim.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            run.step += 1
+            grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
             totals, n = processes.sum(totals), cfg.optim.batch_size
-            row = {"step": run.step, "loss": totals[0].item() / n, "accuracy": totals[1].item() / n, "ties": totals[2].item() / n,
+            row = {"loss": totals[0].item() / n, "accuracy": totals[1].item() / n, "ties": totals[2].item() / n,
                    "margin_mean": totals[3].item() / n, "lr": lr, "grad_norm": grad_norm}
-            run.log(row)
+            run.end_step(row, unwrapped, optimizer, {"before": before})
             bar.update(run.step, loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.0%}")
-            if run.checkpoint_due():
-                run.save(unwrapped, optimizer, {"before": before})
 
     # -- after ------------------------------------------------------------------------------------------
     after = evaluate_pairs(unwrapped, held, pad_id, cfg.eval_batch_size)

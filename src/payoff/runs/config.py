@@ -75,8 +75,23 @@ class RunConfig(Strict):
     keep_checkpoints: int = Field(2, ge=1)
 
 
-def load_toml_config(model: type[BaseModel], error: type[Exception], path: str | Path | None, overrides: list[str] | None = None,
-                     base: dict[str, Any] | None = None) -> Any:
+class DatasetRunConfig(RunConfig):
+    """A run that steps over a fixed data set (`rm`, `prm`, `dpo`): each optimiser step takes
+    ``optim.batch_size`` examples in the seeded order of `payoff.runs.data`."""
+
+    data: DataConfig
+    optim: OptimConfig = OptimConfig()
+    eval_batch_size: int = Field(16, ge=1)  # examples per forward pass when scoring the held-out examples
+    log: LogConfig = LogConfig()
+
+
+class ConfigError(ValueError):
+    """A config file or ``--set`` override that cannot be used; the message names the file and the
+    field."""
+
+
+def load_toml_config(model: type[BaseModel], path: str | Path | None, overrides: list[str] | None = None,
+                     base: dict[str, Any] | None = None, error: type[Exception] = ConfigError) -> Any:
     """``model`` validated from a TOML file (or ``base``, e.g. a run's saved config.json) with
     ``--set`` overrides; every problem raised as ``error`` naming the file and the field."""
     data: dict[str, Any] = dict(base or {})

@@ -45,8 +45,13 @@ class Processes:
     def backward(self, loss: torch.Tensor) -> None:
         self.accelerator.backward(loss)
 
-    def clip(self, model: Any, max_norm: float) -> float:
-        return float(self.accelerator.clip_grad_norm_(model.parameters(), max_norm))
+    def step(self, model: Any, optimizer: Any, max_norm: float) -> float:
+        """Clip the (averaged) gradients to ``max_norm``, step, clear them; returns the norm before
+        clipping."""
+        norm = float(self.accelerator.clip_grad_norm_(model.parameters(), max_norm))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return norm
 
     def sum(self, totals: torch.Tensor) -> torch.Tensor:
         """``totals`` added up over every process (on the CPU)."""

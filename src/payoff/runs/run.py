@@ -2,17 +2,17 @@
 
 A trainer keeps its own loop and asks the run for the rest::
 
-    run = Run(config, resume, console)                  # the folder; seeds python and torch
-    state = run.resume(model, optimizer)                # newest checkpoint, or a fresh config.json
-    with run.progress("rm", loss="-") as bar:           # the Rich progress bar
-        while run.step < config.steps:
-            ...                                         # the trainer's step
-            run.step += 1
-            run.log({"step": run.step, ...})            # metrics.jsonl (+ TensorBoard)
+    run = Run(config, resume, console, processes)          # the folder; seeds python, numpy, torch
+    state = run.resume(model, optimizer)                   # newest checkpoint, or a fresh config.json
+    with run.progress("rm", loss="-") as bar:              # the Rich progress bar
+        for lr, mine, chunks in run.batches(optimizer, len(train)):  # lr set, this process's examples
+            ...                                            # the trainer's step
+            run.end_step({"loss": ...}, model, optimizer, {"before": before})  # metrics.jsonl, checkpoint
             bar.update(run.step, loss=...)
-            if run.checkpoint_due():
-                run.save(model, optimizer, {"before": before})
     summary = run.finish({...}, curves=(...), title="...")  # summary.json, curves.png
+
+A trainer with its own notion of a step (`payoff.rl`) uses the parts: ``step``, ``log``,
+``checkpoint_due``, ``save``.
 
 The folder holds ``config.json`` (the validated config, which ``--resume`` reloads),
 ``metrics.jsonl`` (one row per step), ``tensorboard/``, ``checkpoints/step-NNNNNN`` (atomic: see
@@ -35,7 +35,9 @@ import numpy as np
 import torch
 
 from payoff.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from payoff.runs.data import step_indices
 from payoff.runs.metrics import CURVES, MetricsLog, plot_curves
+from payoff.runs.optim import learning_rate, set_learning_rate
 
 
 def seed_everything(seed: int) -> None:
@@ -122,6 +124,30 @@ class Run:
         with Progress(*columns, console=self.console, disable=not (self.config.log.progress and self.main)) as progress:
             yield Bar(progress, progress.add_task(name, total=self.config.steps, completed=self.step, **fields))
         self._loop_seconds += time.perf_counter() - started
+
+    def batches(self, optimizer: Any, size: int) -> Iterator[tuple[float, list[int], list[list[int]]]]:
+        """The remaining optimiser steps of a run over ``size`` examples (a
+        `payoff.runs.config.DatasetRunConfig`): for each, the learning rate (set on
+        ``optimizer``), this process's share of the step's examples in the seeded order, and that
+        share in micro-batches. The trainer ends every step with `end_step`."""
+        cfg = self.config
+        while self.step < cfg.steps:
+            step = self.step
+            lr = learning_rate(step, cfg.optim.lr, cfg.steps, cfg.optim.warmup_steps, cfg.optim.schedule)
+            set_learning_rate(optimizer, lr)
+            mine = step_indices(step, cfg.optim.batch_size, size, cfg.seed)
+            mine = self.processes.share(mine) if self.processes is not None else mine
+            yield lr, mine, [mine[i:i + cfg.optim.micro_batch] for i in range(0, len(mine), cfg.optim.micro_batch)]
+            if self.step == step:
+                raise RuntimeError("a step of Run.batches must end with Run.end_step")
+
+    def end_step(self, row: dict[str, Any], model: Any, optimizer: Any, state: dict[str, Any], parts: dict[str, Any] | None = None) -> None:
+        """The step is done: count it, log ``row`` as its metrics, and checkpoint (``model``,
+        ``optimizer``, ``state``, ``parts``) when one is due."""
+        self.step += 1
+        self.log({"step": self.step, **row})
+        if self.checkpoint_due():
+            self.save(model, optimizer, state, parts)
 
     def log(self, row: dict[str, Any]) -> None:
         """One step's metrics (``row["step"]`` is the step)."""

@@ -59,6 +59,15 @@ class DataReport:
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "rows": self.rows, "pairs": self.pairs, "skipped": self.skipped, "examples": self.examples}
 
+    def close(self, kept: int, on_bad: str, what: str) -> None:
+        """Count the ``kept`` examples; raise `PreferenceDataError` with the report when a row was
+        skipped under ``on_bad = "fail"``, or when no ``what`` is left."""
+        self.pairs = kept
+        if self.skipped and on_bad == "fail":
+            raise PreferenceDataError(self.describe(), self)
+        if not kept:
+            raise PreferenceDataError(f"no usable {what}: {self.describe()}", self)
+
 
 class PreferenceDataError(ValueError):
     """A preference file that cannot be used, with the report of what was wrong."""
@@ -152,9 +161,5 @@ def read_pairs(path: str | Path, fields: dict[str, str] | None = None, on_bad: s
             else:
                 pair.meta.setdefault("source", where)
                 pairs.append(pair)
-    report.pairs = len(pairs)
-    if report.skipped and on_bad == "fail":
-        raise PreferenceDataError(report.describe(), report)
-    if not pairs:
-        raise PreferenceDataError(f"no usable pairs: {report.describe()}", report)
+    report.close(len(pairs), on_bad, "pairs")
     return pairs, report
