@@ -17,7 +17,7 @@ from payoff.rl.trainer import Trainer
 from payoff.runs.run import Bar, Run
 
 
-def _evaluate(trainer: Trainer, scorer: RolloutScorer, pass_k: int = 0) -> dict[str, Any]:
+def _heldout(trainer: Trainer, scorer: RolloutScorer, pass_k: int = 0) -> dict[str, Any]:
     """Held-out evaluation on its own random stream: evaluating (or not, or with pass@k) never
     changes the training trajectory, and pass@k is reproducible under the seed."""
     import torch
@@ -60,7 +60,7 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
     with contextlib.ExitStack() as engines:
         scorer = _open_scorer(trainer, engines)
         if trainer.state.before is None:  # a resumed run keeps the evaluation it started with
-            before = _evaluate(trainer, scorer, config.eval.pass_k)
+            before = _heldout(trainer, scorer, config.eval.pass_k)
             trainer.state.before = {k: v for k, v in before.items() if k not in ("completions", "statuses")}
         before = trainer.state.before
         if before:
@@ -75,7 +75,7 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
                 last = run.step == config.steps or trainer.out_of_time()
                 row: dict[str, Any] = {"step": run.step, "train_seconds": trainer.state.train_seconds, **metrics}
                 if config.eval.every and run.step % config.eval.every == 0 and not last:
-                    row["heldout_accuracy"] = _evaluate(trainer, scorer)["accuracy"]
+                    row["heldout_accuracy"] = _heldout(trainer, scorer)["accuracy"]
                 if trainer.monitor is not None:
                     _monitor(trainer.monitor, run.step, batch, row, bar)
                 run.log(row)
@@ -89,7 +89,7 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
                 if run.checkpoint_due(last):
                     run.save(trainer.policy.model, trainer.optimizer, trainer.state_dict(), trainer.parts())
 
-        after = _evaluate(trainer, scorer, config.eval.pass_k) if trainer.eval_rows else {}
+        after = _heldout(trainer, scorer, config.eval.pass_k) if trainer.eval_rows else {}
     algo = config.algorithm
     summary: dict[str, Any] = {
         "train_seconds": round(trainer.state.train_seconds, 1),
