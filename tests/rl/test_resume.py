@@ -59,7 +59,8 @@ plot = false
 
 
 def payoff_train(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
+    root = HERE.parent.parent  # this checkout's payoff (src) and its test modules, whatever is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
     return subprocess.Popen([sys.executable, "-m", "payoff", "rl", "train", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
