@@ -11,6 +11,7 @@ counted in ``extra_logs``.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from payoff.serve.openrlhf_protocol import protocol_response, protocol_samples, 
 
 __all__ = ["protocol_response", "protocol_samples", "reward_func", "split_response"]
 _engine: Any = None
+_lock = threading.Lock()
 
 
 def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], **_: Any) -> dict[str, Any]:
@@ -27,18 +29,19 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
     global _engine
     import torch
 
-    from payoff.engine import Engine
+    from payoff.engine.shared import shared_engine
+    from payoff.registry import get_reward
 
-    if _engine is None:
-        if os.environ.get("PAYOFF_CONFIG"):
-            from payoff.compose.config import load_rubric
+    with _lock:
+        if _engine is None:
+            if os.environ.get("PAYOFF_CONFIG"):
+                from payoff.compose.config import load_rubric
 
-            reward: Any = load_rubric(os.environ["PAYOFF_CONFIG"])
-        else:
-            reward = os.environ.get("PAYOFF_REWARD", "math")
-        engine = Engine(reward, workers=int(os.environ.get("PAYOFF_WORKERS", "2")))
-        refuse_group_dependence(engine.reward, "OpenRLHF's reward function")
-        _engine = engine
+                reward: Any = load_rubric(os.environ["PAYOFF_CONFIG"])
+            else:
+                reward = get_reward(os.environ.get("PAYOFF_REWARD", "math"))
+            refuse_group_dependence(reward, "OpenRLHF's reward function")
+            _engine = shared_engine(reward, workers=int(os.environ.get("PAYOFF_WORKERS", "2")))
     response = protocol_response(_engine.score(protocol_samples(queries, prompts, labels)))
     return {"rewards": torch.tensor(response["rewards"]), "scores": torch.tensor(response["scores"]),
             "extra_logs": {k: torch.tensor(v) for k, v in response["extra_logs"].items()}}

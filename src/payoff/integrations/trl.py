@@ -29,9 +29,9 @@ def trl_reward(reward: str | Reward | Callable[..., Any], workers: int = 2, time
                reference_column: str | None = None, name: str | None = None) -> Callable[..., list[float | None]]:
     """Wrap ``reward`` for TRL. ``reference_column`` names the dataset column holding the
     reference (default: the first of reference / answer / solution / ground_truth / label)."""
-    from payoff.engine import Engine
+    from payoff.engine.shared import shared_engine
 
-    engine = Engine(reward, workers=workers, timeout_s=timeout_s)
+    engine = shared_engine(reward, workers=workers, timeout_s=timeout_s)
     last_outcomes: list[Any] = []
 
     def reward_func(prompts: list[Any] | None = None, completions: list[Any] | None = None, **columns: Any) -> list[float | None]:
@@ -54,6 +54,6 @@ def trl_reward(reward: str | Reward | Callable[..., Any], workers: int = 2, time
         return [float(o.score) if o.status == "ok" else None for o in outcomes]
 
     reward_func.__name__ = name or f"payoff_{engine.reward.name}".replace("+", "_").replace("*", "x")
-    reward_func.engine = engine  # type: ignore[attr-defined]  # close() it when done, or let exit reap it
+    reward_func.engine = engine  # type: ignore[attr-defined]  # shared in this process; closed at exit
     reward_func.last_outcomes = last_outcomes  # type: ignore[attr-defined]  # the full Outcomes of the last call
     return reward_func

@@ -15,6 +15,7 @@ the run; verl needs a number, so abstain / error / timeout score ``fail_score`` 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,17 +23,16 @@ from payoff.core import Sample
 from payoff.integrations.groups import refuse_group_dependence
 
 _default: Callable[..., float] | None = None
+_lock = threading.Lock()
 
 
 def make_compute_score(reward: Any, workers: int = 1, timeout_s: float | None = None, fail_score: float = 0.0) -> Callable[..., float]:
-    from payoff.engine import Engine
+    from payoff.engine.shared import shared_engine
+    from payoff.registry import get_reward
 
-    engine = Engine(reward, workers=workers, timeout_s=timeout_s)
-    try:
-        refuse_group_dependence(engine.reward, "verl's compute_score (one sample per call)")
-    except ValueError:
-        engine.close()
-        raise
+    refuse_group_dependence(get_reward(reward), "verl's compute_score (one sample per call)")
+    # verl calls from a thread pool: every thread shares this process's one engine.
+    engine = shared_engine(reward, workers=workers, timeout_s=timeout_s)
 
     def compute_score(data_source: str | None, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None,
                       **_: Any) -> float:
@@ -46,14 +46,15 @@ def make_compute_score(reward: Any, workers: int = 1, timeout_s: float | None = 
 
 def _configured() -> Callable[..., float]:
     global _default
-    if _default is None:
-        if os.environ.get("PAYOFF_CONFIG"):
-            from payoff.compose.config import load_rubric
+    with _lock:  # verl's threads arrive together on the first step
+        if _default is None:
+            if os.environ.get("PAYOFF_CONFIG"):
+                from payoff.compose.config import load_rubric
 
-            _default = make_compute_score(load_rubric(os.environ["PAYOFF_CONFIG"]))
-        else:
-            _default = make_compute_score(os.environ.get("PAYOFF_REWARD", "math"))
-    return _default
+                _default = make_compute_score(load_rubric(os.environ["PAYOFF_CONFIG"]))
+            else:
+                _default = make_compute_score(os.environ.get("PAYOFF_REWARD", "math"))
+        return _default
 
 
 def compute_score(data_source: str | None, solution_str: str, ground_truth: Any, extra_info: dict[str, Any] | None = None, **kwargs: Any) -> float:
