@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -58,7 +57,7 @@ class Containment:
         self.max_procs = max_procs
         self.kind = "process-group"
         self.root: Path | None = None
-        self._janitor: subprocess.Popen | None = None
+        self._janitor: int | None = None  # its pid
         if prefer_cgroup:
             self._try_cgroup()
         if watch and self.root is not None:
@@ -161,9 +160,12 @@ class Containment:
         if self.root is not None:
             _rmdir_quietly(self.root)
         janitor, self._janitor = self._janitor, None
-        if janitor is not None and janitor.poll() is None:
-            janitor.kill()  # nothing left for it to do
-            janitor.wait()
+        if janitor is not None:
+            try:
+                os.kill(janitor, signal.SIGKILL)  # nothing left for it to do
+                os.waitpid(janitor, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
 
 def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attempts: int = 200) -> None:
@@ -222,15 +224,19 @@ def _remove_stale(base: Path) -> None:
             pass
 
 
-def _start_janitor(root: Path) -> subprocess.Popen | None:
+def _start_janitor(root: Path) -> int | None:
+    # posix_spawn, not subprocess: Popen waits on a pipe that a worker forked at that moment by
+    # another thread (engines start concurrently) would inherit and hold open, hanging the start.
+    devnull = os.open(os.devnull, os.O_RDWR)
     try:
-        return subprocess.Popen(
-            [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid()), str(root)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            close_fds=True, start_new_session=True,
+        return os.posix_spawn(
+            sys.executable, [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid()), str(root)], dict(os.environ),
+            file_actions=[(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)], setsid=True,
         )
-    except OSError:
+    except (OSError, AttributeError, TypeError):
         return None  # no janitor: close and the next start's stale sweep still clean up
+    finally:
+        os.close(devnull)
 
 
 def _wait_for_death(pid: int) -> None:

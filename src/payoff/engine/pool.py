@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import threading
 import time
 import weakref
 from collections import deque
@@ -43,6 +42,7 @@ MAX_CHUNK = 512
 class _Chunk:
     slot: int
     units: list[int]
+    pool: Any  # the pool it runs on: after a restart, a chunk of the old pool must not restart the new one
     # Set by the watchdog when it kills the chunk's worker: (unit position, seconds it ran).
     overdue: tuple[int, float] | None = None
 
@@ -91,9 +91,6 @@ class Engine:
                                 output_chars=output_chars, start_method=start_method, prefer_cgroup=self.prefer_cgroup)
         # Released at close, at garbage collection, or at interpreter exit, whichever comes first.
         self._finalizer = weakref.finalize(self, _release, self._workers, self.cache, True)
-        # One scoring call at a time: calls share the workers' slots (a caller with several
-        # threads, or event loops, shares one engine through `payoff.engine.shared`).
-        self._scoring = threading.Lock()
         self._unit_seconds: float | None = None  # running mean of one unit's duration
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -105,8 +102,7 @@ class Engine:
 
     def close(self) -> None:
         """Stop the workers and kill anything they left behind."""
-        with self._scoring:
-            _release(self._workers, self.cache)
+        _release(self._workers, self.cache)
 
     @property
     def containment_kind(self) -> str:
@@ -126,11 +122,6 @@ class Engine:
         """Score every sample; exactly one Outcome per input, in input order. ``batch_step=False``
         returns raw outcomes, without the reward's batch step (`run_batch_step`): for a caller
         that runs that step itself over a larger batch (the Ray backend, the server)."""
-        with self._scoring:
-            return self._score(samples, on_progress, batch_step)
-
-    def _score(self, samples: Sequence[Sample | dict[str, Any]], on_progress: Callable[[int], None] | None,
-               batch_step: bool) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(samples)
         parsed: list[Sample | None] = []
         for index, raw in enumerate(samples):
@@ -207,41 +198,49 @@ class Engine:
         return max(1, min(wanted, MAX_CHUNK, fair_share))
 
     def _run_pool(self, units: list[list[int]], parsed: list[Sample | None], todo: deque[int], store: Callable) -> None:
+        # Several calls may run at once (the server keeps two batches in flight): they share the
+        # pool and draw their chunks' slots from one free list, so a slot is never two chunks'.
         workers = self._workers
-        if workers.pool is None:
-            workers.start()
-        free = list(range(workers.nslots))
         in_flight: dict[Any, _Chunk] = {}
         alone: set[int] = set()  # units to run in a chunk of their own after an unexplained failure
-
-        while todo or in_flight:
-            while todo and free:
-                chunk_units = _take_chunk(todo, self._chunk_size(len(todo)), alone)
-                slot = free.pop()
-                base = slot * SLOT_WIDTH
-                self._slots[base : base + SLOT_WIDTH] = [0.0, 0.0, 0.0, IDLE]
-                payload = [[parsed[i] for i in units[u]] for u in chunk_units]
-                future = workers.pool.schedule(run_chunk, args=(slot, payload))  # type: ignore[union-attr]
-                in_flight[future] = _Chunk(slot, chunk_units)
-
-            done, _ = wait(list(in_flight), timeout=self._tick(in_flight), return_when=FIRST_COMPLETED)
-            broken = False
-            for future in done:
-                chunk = in_flight.pop(future)
-                free.append(chunk.slot)
-                try:
-                    results = future.result()
-                except BaseException as error:  # noqa: BLE001 - a failed chunk is recovered, never raised
-                    broken |= isinstance(error, BrokenProcessPool)
-                    self._recover(chunk, error, units, todo, alone, store)
+        try:
+            while todo or in_flight:
+                while todo:
+                    pool = workers.ensure_started()
+                    slot = workers.take_slot()
+                    if slot is None:
+                        break
+                    chunk_units = _take_chunk(todo, self._chunk_size(len(todo)), alone)
+                    base = slot * SLOT_WIDTH
+                    self._slots[base : base + SLOT_WIDTH] = [0.0, 0.0, 0.0, IDLE]
+                    payload = [[parsed[i] for i in units[u]] for u in chunk_units]
+                    in_flight[pool.schedule(run_chunk, args=(slot, payload))] = _Chunk(slot, chunk_units, pool)
+                if not in_flight:
+                    workers.wait_for_slot(0.05)  # every slot is another call's: wait for one
                     continue
-                for unit, (unit_outcomes, elapsed) in zip(chunk.units, results):
-                    store(unit, unit_outcomes, elapsed)
-                self._learn_speed([elapsed for _, elapsed in results])
-            if broken:
-                workers.stop(graceful=False)
-                workers.start()
-            self._watchdog(in_flight)
+
+                done, _ = wait(list(in_flight), timeout=self._tick(in_flight), return_when=FIRST_COMPLETED)
+                broken = None
+                for future in done:
+                    chunk = in_flight.pop(future)
+                    workers.give_slot(chunk.slot)
+                    try:
+                        results = future.result()
+                    except BaseException as error:  # noqa: BLE001 - a failed chunk is recovered, never raised
+                        if isinstance(error, BrokenProcessPool):
+                            broken = chunk.pool
+                        self._recover(chunk, error, units, todo, alone, store)
+                        continue
+                    for unit, (unit_outcomes, elapsed) in zip(chunk.units, results):
+                        store(unit, unit_outcomes, elapsed)
+                    self._learn_speed([elapsed for _, elapsed in results])
+                if broken is not None:
+                    workers.restart(broken)
+                self._watchdog(in_flight)
+        finally:
+            for future, chunk in in_flight.items():  # only after an exception (Ctrl-C): free what we held
+                future.cancel()
+                workers.give_slot(chunk.slot)
 
     def _tick(self, in_flight: dict[Any, _Chunk]) -> float:
         """How long to wait for results before looking at the deadlines again."""

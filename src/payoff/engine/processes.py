@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
@@ -35,6 +36,37 @@ class Workers:
         self.nslots = 0
         self.pids: set[int] = set()
         self.final = False  # shut down for good: no restart (a scoring call in flight ends in an error)
+        self.free: list[int] = []  # the slots no in-flight chunk holds, shared by concurrent calls
+        self._lock = threading.Lock()
+        self._slot_freed = threading.Condition(self._lock)
+
+    def ensure_started(self) -> ProcessPool:
+        with self._lock:
+            if self.pool is None:
+                self.start()
+            return self.pool  # type: ignore[return-value]
+
+    def take_slot(self) -> int | None:
+        with self._lock:
+            return self.free.pop() if self.free else None
+
+    def give_slot(self, slot: int) -> None:
+        with self._lock:
+            self.free.append(slot)
+            self._slot_freed.notify()
+
+    def wait_for_slot(self, timeout: float) -> None:
+        with self._lock:
+            if not self.free:
+                self._slot_freed.wait(timeout)
+
+    def restart(self, broken: ProcessPool) -> None:
+        """A new pool for a broken one, once: the other calls that saw the same pool break
+        find it replaced already."""
+        with self._lock:
+            if self.pool is broken:
+                self.stop(graceful=False)
+                self.start()
 
     def start(self) -> None:
         if self.final:
@@ -44,6 +76,7 @@ class Workers:
             self.containment = Containment(self.max_procs, prefer_cgroup=self.prefer_cgroup, watch=True)
             self.nslots = 2 * self.workers + 2
             self.slots = RawArray("d", self.nslots * SLOT_WIDTH)
+            self.free = list(range(self.nslots))
         self.pool = ProcessPool(
             max_workers=self.workers,
             initializer=init_worker,

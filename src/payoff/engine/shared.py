@@ -3,7 +3,7 @@
 Trainers call a reward from places payoff does not control: verl's reward manager from a thread
 pool, an async reward loop from its event loop, TRL from the training loop. Each such caller
 shares one `SharedEngine` per reward (and engine settings) in the process, created under a lock
-on first use. A dispatcher thread owns the engine: requests from any thread or event loop queue
+on first use. Dispatcher threads own the engine: requests from any thread or event loop queue
 up and every request that arrives while a batch is scoring joins the next batch, so the workers
 stay busy and no caller ever starts an engine of its own. Merging never changes an outcome: each
 request's groups stay its own and the reward's batch step runs per request.
@@ -31,11 +31,12 @@ from payoff.registry import get_reward
 
 _lock = threading.Lock()
 _shared: dict[tuple[Any, ...], SharedEngine] = {}
+IN_FLIGHT = 2  # batches scoring at once: a second keeps the workers busy while the first one's last chunks finish
 
 
 class SharedEngine:
-    """An `Engine` behind a dispatcher thread: `score` from any thread, `await ascore` from any
-    event loop (the loop never blocks). `close` releases the workers; a later call starts them
+    """An `Engine` behind dispatcher threads: `score` from any thread, `await ascore` from any
+    event loop (the loop never blocks). Up to IN_FLIGHT merged batches score at once. `close` releases the workers; a later call starts them
     again."""
 
     def __init__(self, reward: str | Reward | Callable[..., Any], **options: Any) -> None:
@@ -43,7 +44,7 @@ class SharedEngine:
         self.reward = self.engine.reward
         self._queue: deque[tuple[list[Any], Future]] = deque()
         self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._stopping = False
 
     @property
@@ -55,10 +56,12 @@ class SharedEngine:
         future: Future = Future()
         with self._wake:
             self._queue.append((list(samples), future))
-            if self._thread is None or not self._thread.is_alive():
+            self._threads = [t for t in self._threads if t.is_alive()]
+            if len(self._threads) < IN_FLIGHT:
                 self._stopping = False
-                self._thread = threading.Thread(target=self._run, name=f"payoff-engine-{self.reward.name}", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._run, name=f"payoff-engine-{self.reward.name}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
             self._wake.notify()
         return future
 
@@ -77,16 +80,17 @@ class SharedEngine:
         """At exit: stop the workers at once (a batch in flight ends in an error outcome)."""
         with self._wake:
             self._stopping = True
-            self._wake.notify()
+            self._wake.notify_all()
         self.engine._finalizer()
 
     def _stop(self) -> None:
         with self._wake:
             self._stopping = True
-            self._wake.notify()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            self._wake.notify_all()
+            threads = list(self._threads)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join()
 
     def _run(self) -> None:
         while True:
@@ -94,7 +98,6 @@ class SharedEngine:
                 while not self._queue and not self._stopping:
                     self._wake.wait()
                 if not self._queue:
-                    self._thread = None
                     return
                 batch = list(self._queue)
                 self._queue.clear()
