@@ -36,8 +36,8 @@ IN_FLIGHT = 2  # batches scoring at once: a second keeps the workers busy while 
 
 class SharedEngine:
     """An `Engine` behind dispatcher threads: `score` from any thread, `await ascore` from any
-    event loop (the loop never blocks). Up to IN_FLIGHT merged batches score at once. `close` releases the workers; a later call starts them
-    again."""
+    event loop (the loop never blocks). Up to IN_FLIGHT merged batches score at once. `close`
+    releases the workers; a later call starts them again."""
 
     def __init__(self, reward: str | Reward | Callable[..., Any], **options: Any) -> None:
         self.engine = Engine(reward, **options)
