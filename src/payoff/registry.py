@@ -29,6 +29,12 @@ class RewardNotFound(LookupError):
     """No reward answers to the given name or reference."""
 
 
+# Rewards whose entry point needs an optional dependency that is not installed (name -> the
+# missing package): a base install (no torch) still finds `math`, and a model-backed name that is
+# absent says why instead of printing a traceback per plugin.
+UNAVAILABLE: dict[str, str] = {}
+
+
 def load_builtins() -> None:
     importlib.import_module(BUILTIN_LIBRARY)
 
@@ -47,10 +53,15 @@ def load_plugins() -> None:
 
 
 def _load_point(point: Any) -> None:
-    if point.name in REGISTRY:
+    if point.name in REGISTRY or point.name in UNAVAILABLE:
         return
     try:
         loaded = point.load()
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] == "payoff":
+            raise  # a bug in payoff, never hidden
+        UNAVAILABLE[point.name] = error.name.split(".")[0]
+        return
     except Exception as error:  # a broken plugin must not hide the others
         print(f"payoff: plugin reward {point.name!r} failed to load: {error!r}", file=sys.stderr)
         return
@@ -87,7 +98,10 @@ def get_reward(spec: str | Reward | Callable[..., Any]) -> Reward:
     if spec in REGISTRY:
         return REGISTRY[spec]
     known = ", ".join(sorted(REGISTRY)) or "none"
-    raise RewardNotFound(f"no reward named {spec!r}; registered: {known}")
+    if spec in UNAVAILABLE:
+        raise RewardNotFound(f"reward {spec!r} needs {UNAVAILABLE[spec]!r}, which is not installed")
+    missing = "".join(f"; {name} needs {package!r} (not installed)" for name, package in sorted(UNAVAILABLE.items()))
+    raise RewardNotFound(f"no reward named {spec!r}; registered: {known}{missing}")
 
 
 def list_rewards() -> dict[str, Reward]:
