@@ -19,7 +19,7 @@ LAYERS = [
     {"models", "tasks", "audit", "serve"},
     {"integrations", "rl", "evaluate"},
     {"rm", "judges", "select"},
-    {"dpo", "prm"},
+    {"dpo", "prm", "graders"},
     {"cli"},
     {"__main__"},
 ]

@@ -17,7 +17,7 @@ ENTRY_POINT_GROUP = "payoff.rewards"
 # Modules whose import registers the built-in rewards. Imported by name, lazily, so that the
 # registry does not import the reward library (imports point downward, see docs/architecture.md).
 BUILTIN_MODULES = ("payoff.rewards", "payoff.rl.policy_rewards", "payoff.rm.reward", "payoff.dpo.reward", "payoff.prm.reward",
-                   "payoff.judges.kinds")
+                   "payoff.judges.kinds", "payoff.graders")
 
 _plugins_loaded = False
 
