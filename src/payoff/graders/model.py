@@ -8,7 +8,8 @@ one of the labels). Locally the grader's templated messages go, as written, to:
   one last user message asks for the bare answer ("Reply with only a number between 0 and 1" / "...
   only one of these labels: ..."), and the reply is read strictly: a JSON ``{"result": ...}`` or
   the bare answer (the first number; the one label named). A reply with no score, a score outside
-  ``range``, or no single label is an ``error`` outcome, never a number.
+  ``range``, or no single label is an ``error`` outcome, never a number. A ``developer`` message
+  is sent as ``system`` (what most such servers accept).
 - ``backend="local"``: a local causal LM (the embedded SmolLM2 by default) read from its next-token
   probabilities, with the messages flattened into one prompt: ``label_model`` takes the most
   probable label (labels must begin with different tokens), ``score_model`` the expectation over
@@ -62,7 +63,9 @@ def grade(grader: dict[str, Any], scopes: list[dict[str, Any]], options: ModelOp
     asked: list[int] = []
     for index, scope in enumerate(scopes):
         try:
-            messages = [{"role": m["role"], "content": _content(m, scope)} for m in grader["input"]]
+            # "developer" is OpenAI's newer name for "system"; most OpenAI-compatible servers
+            # (llama.cpp's among them) know only the older one
+            messages = [{"role": "system" if m["role"] == "developer" else m["role"], "content": _content(m, scope)} for m in grader["input"]]
         except TemplateError as error:
             outcomes[index] = Outcome.error(str(error))
             continue
