@@ -82,8 +82,9 @@ def test_routes_over_http(server) -> None:
     assert bad.status_code == 422 and "responses_create_params" in bad.json()["error"]
     assert httpx.post(f"{server}/verify", content=b"{not json").status_code == 400
     assert httpx.post(f"{server}/close_session", json={}).status_code == 422
-    metrics = httpx.post(f"{server}/aggregate_metrics", json={"verify_responses": [
-        {"reward": 1.0, "_ng_task_index": 0}, {"reward": 0.0, "_ng_task_index": 0}, {"reward": 0.0, "mask_sample": True, "_ng_task_index": 1}]}).json()
+    responses = [{"reward": 1.0, "_ng_task_index": 0}, {"reward": 0.0, "_ng_task_index": 0},
+                 {"reward": 0.0, "mask_sample": True, "_ng_task_index": 1}]
+    metrics = httpx.post(f"{server}/aggregate_metrics", json={"verify_responses": responses}).json()
     assert metrics["agent_metrics"]["mean/reward"] == 0.5 and metrics["agent_metrics"]["num_masked"] == 1
     assert metrics["group_level_metrics"] == [{"_ng_task_index": 0, "mean/reward": 0.5, "max/reward": 1.0, "min/reward": 0.0,
                                                "median/reward": 0.5, "std/reward": 0.5}]
