@@ -266,6 +266,14 @@ class Reward:
             return self.score_batch([_as_sample(s) for s in sample])
         return self.score_one(_as_sample(sample))  # type: ignore[arg-type]
 
+    async def ascore(self, sample: Sample | dict[str, Any]) -> Outcome:
+        """Score one sample on this process's shared engine for this reward (worker processes,
+        hard timeouts), without blocking the event loop: ``await reward.ascore(sample)``."""
+        # Imported by name: the engine sits above the contract (see docs/architecture.md), and
+        # only this convenience needs it.
+        shared = importlib.import_module("payoff.engine.shared")
+        return (await shared.ascore([sample], self))[0]
+
     def score_one(self, sample: Sample) -> Outcome:
         if self.batch_size is not None:
             return self.score_batch([sample])[0]

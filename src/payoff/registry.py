@@ -26,9 +26,21 @@ class RewardNotFound(LookupError):
     """No reward answers to the given name or reference."""
 
 
+# Built-in modules skipped because an optional dependency is missing (module -> what is missing),
+# so a base install (no torch) still finds `math` and says why a model-backed name is absent.
+UNAVAILABLE: dict[str, str] = {}
+
+
 def load_builtins() -> None:
     for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+        if module in UNAVAILABLE:
+            continue
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if module == BUILTIN_MODULES[0] or error.name is None or error.name.split(".")[0] == "payoff":
+                raise  # the reward library itself, or a bug in payoff: never hidden
+            UNAVAILABLE[module] = error.name
 
 
 def load_plugins() -> None:
@@ -76,7 +88,8 @@ def get_reward(spec: str | Reward | Callable[..., Any]) -> Reward:
     if spec in REGISTRY:
         return REGISTRY[spec]
     known = ", ".join(sorted(REGISTRY)) or "none"
-    raise RewardNotFound(f"no reward named {spec!r}; registered: {known}")
+    missing = "".join(f"; {module} not loaded: it needs {package!r} (not installed)" for module, package in UNAVAILABLE.items())
+    raise RewardNotFound(f"no reward named {spec!r}; registered: {known}{missing}")
 
 
 def list_rewards() -> dict[str, Reward]:

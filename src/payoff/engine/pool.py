@@ -12,25 +12,26 @@ worker's descendants) killed and is settled as ``timeout``; when a worker dies o
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import signal
+import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
-from pebble import ProcessExpired, ProcessPool
+from pebble import ProcessExpired
 
 from payoff.containment import Containment
 from payoff.core import DEFAULT_TIMEOUT_S, Outcome, Reward, Sample, SampleError, renamed
 from payoff.engine.batch_step import run_batch_step
 from payoff.engine.cache import OutcomeCache
-from payoff.engine.worker import IDLE, RUNNING, SLOT_WIDTH, init_worker, run_chunk, run_unit
+from payoff.engine.processes import Workers
+from payoff.engine.worker import IDLE, RUNNING, SLOT_WIDTH, run_chunk, run_unit
 from payoff.registry import get_reward
 
 DEFAULT_MEMORY_MB = 4096
@@ -44,8 +45,6 @@ class _Chunk:
     units: list[int]
     # Set by the watchdog when it kills the chunk's worker: (unit position, seconds it ran).
     overdue: tuple[int, float] | None = None
-
-
 
 
 class Engine:
@@ -88,11 +87,13 @@ class Engine:
         self.chunk_target_s = chunk_target_s
         self.prefer_cgroup = containment == "auto"
         self.cache = OutcomeCache(cache, self.reward.fingerprint()) if cache else None
-        self._pool: ProcessPool | None = None
-        self._containment: Containment | None = None
-        self._slots: Any = None
-        self._nslots = 0
-        self._worker_pids: set[int] = set()
+        self._workers = Workers(self.reward, workers=self.workers, memory_mb=memory_mb, max_procs=max_procs,
+                                output_chars=output_chars, start_method=start_method, prefer_cgroup=self.prefer_cgroup)
+        # Released at close, at garbage collection, or at interpreter exit, whichever comes first.
+        self._finalizer = weakref.finalize(self, _release, self._workers, self.cache, True)
+        # One scoring call at a time: calls share the workers' slots (a caller with several
+        # threads, or event loops, shares one engine through `payoff.engine.shared`).
+        self._scoring = threading.Lock()
         self._unit_seconds: float | None = None  # running mean of one unit's duration
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -102,48 +103,18 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _start_pool(self) -> None:
-        if self._containment is None:
-            self._containment = Containment(self.max_procs, prefer_cgroup=self.prefer_cgroup)
-            self._nslots = 2 * self.workers + 2
-            self._slots = RawArray("d", self._nslots * SLOT_WIDTH)
-        self._pool = ProcessPool(
-            max_workers=self.workers,
-            initializer=init_worker,
-            initargs=(self.reward, self._slots, self._containment, self.memory_mb, self.output_chars),
-            context=multiprocessing.get_context(self.start_method),
-        )
-
-    def _stop_pool(self, graceful: bool) -> None:
-        if self._pool is None:
-            return
-        pool, self._pool = self._pool, None
-        self._worker_pids |= _pebble_worker_pids(pool)
-        if graceful:
-            pool.close()
-            pool.join(timeout=5)
-        if pool.active:
-            # Kill first: pebble's stop waits for SIGTERM, which a hostile reward may ignore.
-            for pid in _pebble_worker_pids(pool):
-                self._kill_tree(pid)
-            pool.stop()
-            pool.join(timeout=5)
-
     def close(self) -> None:
         """Stop the workers and kill anything they left behind."""
-        self._stop_pool(graceful=True)
-        if self._containment is not None:
-            self._containment.close(self._worker_pids)
-        if self.cache is not None:
-            self.cache.close()
+        with self._scoring:
+            _release(self._workers, self.cache)
 
     @property
     def containment_kind(self) -> str:
-        if self._containment is None:
+        if self._workers.containment is None:
             probe = Containment(self.max_procs, prefer_cgroup=self.prefer_cgroup)
             probe.close(set())
             return probe.kind
-        return self._containment.kind
+        return self._workers.containment.kind
 
     # -- scoring ------------------------------------------------------------------------------
     def score(
@@ -155,6 +126,11 @@ class Engine:
         """Score every sample; exactly one Outcome per input, in input order. ``batch_step=False``
         returns raw outcomes, without the reward's batch step (`run_batch_step`): for a caller
         that runs that step itself over a larger batch (the Ray backend, the server)."""
+        with self._scoring:
+            return self._score(samples, on_progress, batch_step)
+
+    def _score(self, samples: Sequence[Sample | dict[str, Any]], on_progress: Callable[[int], None] | None,
+               batch_step: bool) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(samples)
         parsed: list[Sample | None] = []
         for index, raw in enumerate(samples):
@@ -231,9 +207,10 @@ class Engine:
         return max(1, min(wanted, MAX_CHUNK, fair_share))
 
     def _run_pool(self, units: list[list[int]], parsed: list[Sample | None], todo: deque[int], store: Callable) -> None:
-        if self._pool is None:
-            self._start_pool()
-        free = list(range(self._nslots))
+        workers = self._workers
+        if workers.pool is None:
+            workers.start()
+        free = list(range(workers.nslots))
         in_flight: dict[Any, _Chunk] = {}
         alone: set[int] = set()  # units to run in a chunk of their own after an unexplained failure
 
@@ -244,7 +221,7 @@ class Engine:
                 base = slot * SLOT_WIDTH
                 self._slots[base : base + SLOT_WIDTH] = [0.0, 0.0, 0.0, IDLE]
                 payload = [[parsed[i] for i in units[u]] for u in chunk_units]
-                future = self._pool.schedule(run_chunk, args=(slot, payload))  # type: ignore[union-attr]
+                future = workers.pool.schedule(run_chunk, args=(slot, payload))  # type: ignore[union-attr]
                 in_flight[future] = _Chunk(slot, chunk_units)
 
             done, _ = wait(list(in_flight), timeout=self._tick(in_flight), return_when=FIRST_COMPLETED)
@@ -262,8 +239,8 @@ class Engine:
                     store(unit, unit_outcomes, elapsed)
                 self._learn_speed([elapsed for _, elapsed in results])
             if broken:
-                self._stop_pool(graceful=False)
-                self._start_pool()
+                workers.stop(graceful=False)
+                workers.start()
             self._watchdog(in_flight)
 
     def _tick(self, in_flight: dict[Any, _Chunk]) -> float:
@@ -290,12 +267,12 @@ class Engine:
                     chunk.overdue = (int(self._slots[base + 1]), now - self._slots[base + 2])
                 future.cancel()
 
+    @property
+    def _slots(self) -> Any:
+        return self._workers.slots
+
     def _kill_tree(self, pid: int) -> None:
-        if pid <= 0:
-            return
-        self._worker_pids.add(pid)
-        assert self._containment is not None
-        self._containment.kill(pid)
+        self._workers.kill_tree(pid)
 
     def _recover(
         self,
@@ -376,9 +353,11 @@ def _describe_death(error: BaseException) -> str:
     return f"the worker failed while scoring this sample: {error!r}"
 
 
-def _pebble_worker_pids(pool: ProcessPool) -> set[int]:
-    # pebble keeps its workers in a private dict; read it defensively so an upgrade cannot break us.
-    try:
-        return set(pool._pool_manager.worker_manager.workers)  # type: ignore[attr-defined]
-    except AttributeError:
-        return set()
+def _release(workers: Workers, cache: OutcomeCache | None, final: bool = False) -> None:
+    # A function of the engine's parts, not of the engine: the finalizer must not keep it alive.
+    if final:
+        workers.shutdown()
+    else:
+        workers.close()
+    if cache is not None:
+        cache.close()

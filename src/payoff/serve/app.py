@@ -11,7 +11,9 @@ match the schema is a 422 that names the field.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hmac
 import json
 import time
 from typing import Any
@@ -25,7 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 from payoff.core import Reward, Sample, SampleError
 from payoff.serve import nemo_gym
 from payoff.serve.batcher import Batcher, Overloaded
-from payoff.serve.openrlhf_protocol import protocol_response, protocol_samples
+from payoff.serve.openrlhf_protocol import merge, protocol_response, protocol_samples
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -164,10 +166,11 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
         """OpenRLHF's remote reward protocol."""
         body = await read_json(request, OpenRLHFRequest)
         try:
-            samples = protocol_samples(body.query, body.prompts, body.labels)
+            items = protocol_samples(body.query, body.prompts, body.labels)
         except ValueError as error:
             raise HTTPProblem(422, str(error)) from None
-        return FastJSON(protocol_response(await run(samples)))
+        samples = [item for item in items if isinstance(item, Sample)]
+        return FastJSON(protocol_response(merge(items, await run(samples) if samples else [])))
 
     nemo_gym.add_routes(app, run, lambda request: read_json(request, None), HTTPProblem)
 
@@ -224,10 +227,25 @@ class Guard:
                 status["code"] = message["status"]
             await send(message)
 
-        if self.expected is not None and path not in OPEN and dict(scope["headers"]).get(b"authorization") != self.expected:
+        if self.expected is not None and path not in OPEN and not self._authorized(dict(scope["headers"]).get(b"authorization", b"")):
             response = JSONResponse({"error": "missing or wrong bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send_and_count)
         else:
             await self.app(scope, receive, send_and_count)
         self.metrics.requests.labels(endpoint, str(status["code"])).inc()
         self.metrics.latency.labels(endpoint).observe(time.perf_counter() - began)
+
+    def _authorized(self, header: bytes) -> bool:
+        """``Bearer <token>``, or HTTP Basic auth whose password is the token: a client that
+        cannot set headers (OpenRLHF's) sends it in the URL, ``http://payoff:<token>@host/``."""
+        assert self.expected is not None
+        if hmac.compare_digest(header, self.expected):
+            return True
+        scheme, _, encoded = header.partition(b" ")
+        if scheme.lower() != b"basic":
+            return False
+        try:
+            password = base64.b64decode(encoded, validate=True).partition(b":")[2]
+        except ValueError:
+            return False
+        return hmac.compare_digest(password, self.token.encode())  # type: ignore[union-attr]
