@@ -37,10 +37,8 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(*args: str, ready_timeout: float = 60) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
-    # this checkout's src/ first, so the served payoff is the one under test (not an editable
-    # install of another checkout), then the repository root for the tests' own modules
-    root = HERE.parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root), os.environ.get("PYTHONPATH", "")])}
+    # This checkout's payoff (src/), not whichever one is installed, and its tests (for test rewards).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent.parent / "src"), str(HERE.parent.parent)])}
     process = subprocess.Popen([sys.executable, "-m", "payoff", "serve", "--port", str(port), *args], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
