@@ -209,7 +209,8 @@ def test_through_the_engine_in_worker_processes() -> None:
 
     assert [same(o) for o in here] == [same(o) for o in there]
     assert here[0].score == pytest.approx(0.5 + 0.5 * (2 * (1 / 4) * 1 / (1 / 4 + 1)))  # rouge_1 F: P 1/4, R 1
-    assert here[1].score == 0.0 and here[2].score == 0.0  # a None reference renders as JSON null: no match, a real 0
+    assert here[1].score == 0.0  # a real 0: neither contains nor overlaps
+    assert here[2].status == "error" and "no 'reference' in the item" in here[2].info["error"]  # no reference: not the text "null"
 
 
 def test_reply_reading_is_strict() -> None:

@@ -49,7 +49,8 @@ def namespaces(sample: Sample) -> dict[str, Any]:
         item.update(sample.reference)
     item.update(sample.meta)
     item.setdefault("prompt", sample.prompt)
-    item.setdefault("reference", sample.reference)
+    if sample.reference is not None:  # no reference is a missing variable (an error), not the text "null"
+        item.setdefault("reference", sample.reference)
     return {"sample": graded, "item": item}
 
 
