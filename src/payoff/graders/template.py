@@ -8,8 +8,8 @@ What a payoff `Sample` gives each namespace:
   (``meta["output_tools"]`` or ``meta["tool_calls"]``; else the last assistant message's
   ``tool_calls`` in a chat-message prompt; else an empty list);
 - ``sample.choices``: one Chat Completions choice holding that message;
-- ``item``: the dataset row: the sample's ``meta``, plus ``prompt`` and ``reference`` (and, when the
-  reference is an object, its keys), so a row's ``reference_answer`` is ``{{item.reference_answer}}``
+- ``item``: the dataset row: the sample's ``meta``, plus ``prompt`` and ``reference`` (when there is
+  one; when the reference is an object, its keys too), so a row's ``reference_answer`` is ``{{item.reference_answer}}``
   when it is in ``meta`` or in the ``reference`` object.
 
 A string renders as itself; any other value as JSON. A path that is not there is a
