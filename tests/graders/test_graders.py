@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -227,3 +231,20 @@ def test_reply_reading_is_strict() -> None:
         with pytest.raises(ValueError):
             _read_label(label, reply)
     assert math.isclose(_read_score({"range": [0, 1]}, "0.25"), 0.25)
+
+
+def test_payoff_audit_takes_a_grader_config(tmp_path) -> None:
+    """`payoff audit` on a containment grader (a real CLI run): its answer-spam probes get credit."""
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "grader.json").write_text(json.dumps({"type": "string_check", "input": "{{sample.output_text}}",
+                                                      "reference": "{{item.reference}}", "operation": "ilike"}))
+    (tmp_path / "grader.toml").write_text('[reward]\nname = "contains_answer"\n\n[[reward.terms]]\nname = "openai_grader"\n'
+                                          'params = { config = "grader.json" }\n')
+    (tmp_path / "tasks.jsonl").write_text("".join((root / "examples" / "audit_tasks.jsonl").read_text().splitlines(keepends=True)[:2]))
+    done = subprocess.run([sys.executable, "-m", "payoff", "audit", "--data", "tasks.jsonl", "--config", "grader.toml", "--workers", "0",
+                           "--report", "report"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root / "src")})
+    assert done.returncode == 1, done.stderr[-2000:]  # the audit fails the grader: it is exploitable
+    report = json.loads((tmp_path / "report" / "audit.json").read_text())
+    spam = next(f for f in report["families"] if f["family"] == "answer_spam")
+    assert report["verdict"] == "FAIL" and spam["exploits"] > 0 and spam["examples"][0]["status"] == "ok"
