@@ -178,6 +178,8 @@ def test_python_grader_failures_are_typed(source: str, status: str, message: str
       "calculate_output": "a + b"}, "calculate_output: unknown name 'b'"),
     ({"type": "multi", "graders": {"a": {"type": "string_check", "input": "x", "reference": "y", "operation": "like!"}},
       "calculate_output": "a"}, "grader.graders.a.operation"),
+    ({"type": "multi", "graders": {"type": "string_check", "input": "x", "reference": "y", "operation": "eq"}, "calculate_output": "1"},
+     "an object of named graders"),
     ("{not json", "is not JSON"),
     ("/no/such/grader.json", "no grader config file"),
 ])

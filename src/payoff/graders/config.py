@@ -156,6 +156,8 @@ def _multi(grader: dict[str, Any], where: str) -> None:
     graders = grader.get("graders")
     if not isinstance(graders, dict) or not graders:
         raise GraderConfigError(f"{where}.graders: an object of named graders is required")
+    if isinstance(graders.get("type"), str):
+        raise GraderConfigError(f"{where}.graders: an object of named graders ({{\"name\": {{...}}}}) is required, not one grader")
     for name, sub in graders.items():
         if not name.isidentifier():
             raise GraderConfigError(f"{where}.graders: {name!r} cannot be used in calculate_output (not an identifier)")
