@@ -22,7 +22,7 @@ LAYERS = [
     {"runs"},
     {"models", "tasks", "audit", "serve"},
     {"integrations", "evaluate", "judges", "select"},
-    TRAINERS,
+    TRAINERS | {"graders"},  # graders: OpenAI grader configs as a reward, on the judges' backends
     {"cli"},
     {"__main__"},
 ]

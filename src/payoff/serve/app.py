@@ -1,6 +1,8 @@
 """The reward server: FastAPI app over one engine.
 
-Endpoints: ``POST /v1/score``, ``POST /get_reward`` (OpenRLHF), ``GET /v1/rewards``,
+Endpoints: ``POST /v1/score``, ``POST /get_reward`` (OpenRLHF), NeMo-Gym's resources-server
+routes (``/seed_session``, ``/verify``, ``/close_session``, ``/aggregate_metrics``; see
+`payoff.serve.nemo_gym`), ``GET /v1/rewards``,
 ``GET /healthz``, ``GET /metrics`` (Prometheus text) and the OpenAPI spec at ``/openapi.json``.
 Bodies are read and parsed here, not by FastAPI, so that a body over the limit is a 413 before
 it is all read, and bad UTF-8 or invalid JSON is a 400 that says where. A request that does not
@@ -23,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, Field, ValidationError
 
 from payoff.core import Reward, Sample, SampleError
+from payoff.serve import nemo_gym
 from payoff.serve.batcher import Batcher, Overloaded
 from payoff.serve.openrlhf_protocol import merge, protocol_response, protocol_samples
 
@@ -100,7 +103,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
 
     app.add_middleware(Guard, token=token, metrics=metrics, known=KNOWN)
 
-    async def read_json(request: Request, model: type[BaseModel]) -> Any:
+    async def read_json(request: Request, model: type[BaseModel] | None) -> Any:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
             raise HTTPProblem(413, f"body of {declared} bytes is over the {max_body_bytes}-byte limit")
@@ -119,6 +122,8 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
             data = orjson.loads(raw) if "NaN" not in text and "Infinity" not in text else json.loads(text)
         except json.JSONDecodeError as error:
             raise HTTPProblem(400, f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+        if model is None:  # a protocol that checks its own bodies (NeMo-Gym's)
+            return data
         if model is ScoreRequest and _plain_score_request(data):
             return ScoreRequest.model_construct(samples=data["samples"], reward=data.get("reward"))  # already checked
         try:
@@ -167,6 +172,8 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
         samples = [item for item in items if isinstance(item, Sample)]
         return FastJSON(protocol_response(merge(items, await run(samples) if samples else [])))
 
+    nemo_gym.add_routes(app, run, lambda request: read_json(request, None), HTTPProblem)
+
     @app.get("/v1/rewards")
     async def rewards() -> dict[str, Any]:
         from payoff.registry import list_rewards
@@ -185,7 +192,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
     return app
 
 
-KNOWN = {"/v1/score", "/get_reward", "/v1/rewards", "/healthz", "/metrics"}
+KNOWN = {"/v1/score", "/get_reward", "/v1/rewards", "/healthz", "/metrics", *nemo_gym.ROUTES}
 OPEN = {"/healthz", "/docs", "/openapi.json"}
 
 
