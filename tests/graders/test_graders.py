@@ -243,10 +243,10 @@ def test_payoff_audit_takes_a_grader_config(tmp_path) -> None:
     (tmp_path / "grader.toml").write_text('[reward]\nname = "contains_answer"\n\n[[reward.terms]]\nname = "openai_grader"\n'
                                           'params = { config = "grader.json" }\n')
     (tmp_path / "tasks.jsonl").write_text("".join((root / "examples" / "audit_tasks.jsonl").read_text().splitlines(keepends=True)[:2]))
-    done = subprocess.run([sys.executable, "-m", "payoff", "audit", "--data", "tasks.jsonl", "--config", "grader.toml", "--workers", "0",
+    done = subprocess.run([sys.executable, "-m", "payoff", "audit", "tasks.jsonl", "--config", "grader.toml", "--workers", "0",
                            "--report", "report"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(root / "src")})
     assert done.returncode == 1, done.stderr[-2000:]  # the audit fails the grader: it is exploitable
-    report = json.loads((tmp_path / "report" / "audit.json").read_text())
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
     spam = next(f for f in report["families"] if f["family"] == "answer_spam")
     assert report["verdict"] == "FAIL" and spam["exploits"] > 0 and spam["examples"][0]["status"] == "ok"
