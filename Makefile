@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 
 # The main job: RL on the embedded SmolLM2-135M-Instruct; prints held-out accuracy before and after.
 demo: $(STAMP)
-	$(BIN)/payoff train examples/demo.toml
+	$(BIN)/payoff rl train examples/demo.toml
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q

@@ -25,7 +25,7 @@ from payoff.audit.code_attacks import ATTACKS
 from payoff.tasks.humaneval import humaneval_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.rewards.old_code_harness import old_code  # noqa: E402 - the pre-issue-12 harness, a test fixture
+from tests.rewards.old_code_harness import old_code  # noqa: E402 - the in-process harness, a test fixture
 
 
 def wrong(row: dict) -> str:

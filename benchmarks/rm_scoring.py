@@ -43,7 +43,7 @@ def make_samples(n: int, seed: int = 0) -> list[dict]:
 def build_model(folder: Path) -> Path:
     import torch
 
-    from payoff.rm.model import ModelInfo, RenderSpec, RewardModel, add_lora, load_trunk, save_reward_model
+    from payoff.models.reward_model import ModelInfo, RenderSpec, RewardModel, add_lora, load_trunk, save_reward_model
 
     trunk, tokenizer = load_trunk("smollm2-135m-instruct")
     trunk = add_lora(trunk, {"r": 8, "alpha": 16})
@@ -70,7 +70,7 @@ def method(name: str, run_dir: str, samples: list[dict]) -> float:
             seconds = time.perf_counter() - started
         assert all(o.status == "ok" for o in outcomes), {o.status for o in outcomes}
         return seconds
-    from payoff.rm.model import collate, load_reward_model
+    from payoff.models.reward_model import collate, load_reward_model
     from payoff.rm.scoring import encode
 
     model, tokenizer, info = load_reward_model(run_dir)

@@ -32,7 +32,7 @@ LIMITS = Limits(timeout_s=10, cpu_s=10, memory_mb=512, max_procs=32)
 
 
 def naive(code: str) -> None:
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=LIMITS.wall_s,
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=LIMITS.timeout_s,
                             preexec_fn=lambda: apply_rlimits(LIMITS))
     assert result.returncode == 0, result.stderr
 

@@ -1,6 +1,6 @@
 """Naive rewards of the kind people write by hand. Each one fails `payoff audit`:
 
-    payoff audit --reward examples/naive_rewards.py:substring_match --data examples/audit_tasks.jsonl
+    payoff audit examples/audit_tasks.jsonl --reward examples/naive_rewards.py:substring_match
 """
 
 from __future__ import annotations

@@ -145,22 +145,34 @@ def test_valid_parameters_are_converted_and_composition_numbers_are_checked() ->
         LaserDShaper(coverage=2.0)
 
 
-def test_limits_have_one_naming_convention_and_old_names_still_work_with_a_warning() -> None:
+def test_limits_have_one_name_and_the_old_ones_are_refused() -> None:
+    # An unreleased 0.1 keeps no aliases: `timeout`, `wall_s` and `time_limit` are unknown names.
+    from pydantic import ValidationError
+
     from payoff.engine import Engine
     from payoff.registry import get_reward
     from payoff.rl.config import TrainConfig
     from payoff.sandbox import Limits
+    from payoff.serve.client import Client, remote_reward
 
     assert Limits(timeout_s=3).timeout_s == 3
-    with pytest.warns(DeprecationWarning, match="`wall_s` is deprecated; use `timeout_s`"):
-        assert Limits(wall_s=4).timeout_s == 4
-    with pytest.warns(DeprecationWarning, match="`time_limit` is deprecated; use `timeout_s`"):
-        assert get_reward("code").configure(time_limit=2.5).params == {"timeout_s": 2.5}
-    with pytest.warns(DeprecationWarning, match="`timeout` is deprecated"):
-        made = payoff.reward(name="old_timeout_name", register=False, timeout=3)(lambda s: 1.0)
-    assert made.timeout_s == 3
-    with pytest.warns(DeprecationWarning, match="Engine: `timeout` is deprecated"):
-        with Engine("exact_match", workers=0, timeout=7) as engine:
-            assert engine.timeout_s == 7
-    with pytest.warns(DeprecationWarning, match="engine.timeout"):
-        assert TrainConfig.model_validate({"engine": {"timeout": 9}}).engine.timeout_s == 9
+    with pytest.raises(TypeError, match="wall_s"):
+        Limits(wall_s=4)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"no parameter\(s\) \['time_limit'\]"):
+        get_reward("code").configure(time_limit=2.5)
+    assert get_reward("code").configure(timeout_s=2.5).params == {"timeout_s": 2.5}
+    with pytest.raises(TypeError, match="timeout"):
+        payoff.reward(name="old_timeout_name", register=False, timeout=3)  # type: ignore[call-arg]
+    assert payoff.reward(name="new_timeout_name", register=False, timeout_s=3)(lambda s: 1.0).timeout_s == 3
+    with pytest.raises(TypeError, match="timeout"):
+        Engine("exact_match", workers=0, timeout=7)  # type: ignore[call-arg]
+    with Engine("exact_match", workers=0, timeout_s=7) as engine:
+        assert engine.timeout_s == 7
+    with pytest.raises(ValidationError, match="timeout"):
+        TrainConfig.model_validate({"engine": {"timeout": 9}})
+    assert TrainConfig.model_validate({"engine": {"timeout_s": 9}}).engine.timeout_s == 9
+    with pytest.raises(TypeError, match="timeout"):
+        Client("http://127.0.0.1:9", timeout=1.0)  # type: ignore[call-arg]
+    assert remote_reward("http://127.0.0.1:9", timeout_s=2.0).timeout_s == 7.0
+
+

@@ -56,3 +56,48 @@ def test_plugins_come_from_the_entry_point_group(tmp_path: Path, monkeypatch: py
     finally:
         REGISTRY.pop("always_one", None)
         sys.modules.pop("plugin_pkg", None)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _declared() -> dict[str, str]:
+    """payoff's own ``payoff.rewards`` entry points, as pyproject.toml declares them."""
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["payoff.rewards"]
+
+
+def test_payoffs_entry_points_name_rewards_of_the_same_name() -> None:
+    import importlib
+
+    from payoff.core import Reward
+
+    declared = _declared()
+    assert {"reward_model", "prm", "implicit_reward", "self_certainty", "rlpr", "judge_pointwise", "judge_brpo"} <= set(declared)
+    for name, target in declared.items():
+        module, _, attr = target.partition(":")
+        found = getattr(importlib.import_module(module), attr)
+        assert isinstance(found, Reward) and found.name == name, target
+    # Every reward those modules register is declared: a new one without its entry point would be
+    # unknown by name (the registry imports none of them).
+    modules = {target.partition(":")[0] for target in declared.values()}
+    registered = {name for name, found in REGISTRY.items() if getattr(found.fn, "__module__", None) in modules}
+    assert registered - set(declared) == set()
+
+
+def test_the_installed_metadata_is_the_declared_one() -> None:
+    from importlib.metadata import entry_points
+
+    installed = {point.name: point.value for point in entry_points(group=registry.ENTRY_POINT_GROUP) if point.value.startswith("payoff.")}
+    assert installed == _declared(), "the installed entry points are stale: run `pip install -e . --no-deps` again"
+
+
+def test_a_model_backed_reward_is_found_by_name_alone() -> None:
+    import subprocess
+
+    code = ("import sys; from payoff.registry import get_reward; found = get_reward('reward_model'); "
+            "print(found.name, 'payoff.judges.kinds' in sys.modules, 'payoff.rl.policy_rewards' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["reward_model", "False", "False"]  # its own entry point only, not every plugin

@@ -7,7 +7,7 @@
 3. train an outcome RM (`payoff rm train examples/rm/rm.toml`) and report its held-out pairwise
    accuracy against a length-only baseline, and its length bias;
 4. audit it (`payoff audit --config examples/rm/rubric.toml`);
-5. use it as the reward for a few GRPO steps (`payoff train examples/rm/train_against_rm.toml`).
+5. use it as the reward for a few GRPO steps (`payoff rl train examples/rm/train_against_rm.toml`).
 
     python examples/rm/worked_example.py [--quick]
 
@@ -86,13 +86,13 @@ def main() -> None:
         for line in (OUT / "arith.eval.scored.jsonl").read_text().splitlines()[::8][:24]:
             row = json.loads(line)
             handle.write(json.dumps({"prompt": row["prompt"], "reference": row["reference"]}) + "\n")
-    subprocess.run([sys.executable, "-m", "payoff", "audit", "--data", str(tasks), "--config", str(HERE / "rubric.toml"),
+    subprocess.run([sys.executable, "-m", "payoff", "audit", str(tasks), "--config", str(HERE / "rubric.toml"),
                     "--report", str(OUT / "audit"), "--workers", "1"], check=False)
-    audit = json.loads((OUT / "audit" / "audit.json").read_text())
+    audit = json.loads((OUT / "audit" / "report.json").read_text())
     report["audit"] = {"verdict": audit["verdict"], "families": {
         f["family"]: {k: f[k] for k in ("exploit_rate", "exploit_probes", "false_negative_rate", "correct_probes")} for f in audit["families"]}}
     # 5. RL against the learned reward (KL-regularised), accuracy by the verifier.
-    policy = json.loads(run("train", str(HERE / "train_against_rm.toml"), *(["--set", "steps=2"] if args.quick else [])))
+    policy = json.loads(run("rl", "train", str(HERE / "train_against_rm.toml"), *(["--set", "steps=2"] if args.quick else [])))
     report["rl_against_rm"] = {k: policy.get(k) for k in ("accuracy_before", "accuracy_after", "steps", "wall_seconds")}
     report["wall_seconds"] = round(time.perf_counter() - started)
     (OUT / "report.json").write_text(json.dumps(report, indent=1))

@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Engine": "payoff.engine.pool",
     "score": "payoff.engine.api",
+    "ascore": "payoff.engine.shared",
     "Summary": "payoff.engine.stats",
     "summarize": "payoff.engine.stats",
     "get_reward": "payoff.registry",

@@ -11,12 +11,21 @@ they are found. Each worker gets its own box:
   group. A descendant that calls ``setsid`` escapes; the number of processes is not capped.
 
 `payoff doctor` reports which one this machine gets.
+
+A box's owner cleans it up at `close` (the engine calls it at close, garbage collection and
+exit), but a caller killed by SIGTERM or SIGKILL runs no Python at all. ``watch=True`` starts a
+*janitor*: this file run as a lean script (``python -I -S containment.py``, in its own session so
+a Ctrl-C to the caller's process group does not reach it), which waits for the owner to die and
+then kills whatever is left in the boxes and removes them. A normal `close` cleans up itself and
+stops the janitor.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import signal
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -44,12 +53,19 @@ def _v2_own_cgroup() -> Path | None:
 class Containment:
     """One box per worker process; `kill` empties a worker's box, `close` removes them all."""
 
-    def __init__(self, max_procs: int = 256, prefer_cgroup: bool = True) -> None:
+    def __init__(self, max_procs: int = 256, prefer_cgroup: bool = True, watch: bool = False) -> None:
         self.max_procs = max_procs
         self.kind = "process-group"
         self.root: Path | None = None
+        self._janitor: int | None = None  # its pid
         if prefer_cgroup:
             self._try_cgroup()
+        if watch and self.root is not None:
+            self._janitor = _start_janitor(self.root)
+
+    def __getstate__(self) -> dict[str, object]:
+        # Workers get a copy (they only `enter`); the janitor is the owner's alone.
+        return {**self.__dict__, "_janitor": None}
 
     def _try_cgroup(self) -> None:
         name = f"payoff-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -143,6 +159,13 @@ class Containment:
         self.sweep(worker_pids)
         if self.root is not None:
             _rmdir_quietly(self.root)
+        janitor, self._janitor = self._janitor, None
+        if janitor is not None:
+            try:
+                os.kill(janitor, signal.SIGKILL)  # nothing left for it to do
+                os.waitpid(janitor, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
 
 
 def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attempts: int = 200) -> None:
@@ -172,10 +195,11 @@ def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attem
 
 
 def _remove_stale(base: Path) -> None:
-    """Remove the empty boxes of payoff processes that died without cleaning up (a killed caller
-    cannot run its own `close`)."""
+    """Remove the empty boxes of payoff processes that died without cleaning up (a caller killed
+    without a janitor cannot run its own `close`). Several starts may sweep at once, so a box
+    that vanishes under us was removed by another sweep: every step tolerates it."""
     try:
-        candidates = [p for p in base.iterdir() if p.name.startswith("payoff-") and p.is_dir()]
+        candidates = [p for p in base.iterdir() if p.name.startswith("payoff-")]
     except OSError:
         return
     for root in candidates:
@@ -185,7 +209,11 @@ def _remove_stale(base: Path) -> None:
             continue
         if Path(f"/proc/{owner}").exists():
             continue
-        for box in (b for b in root.iterdir() if b.is_dir()):
+        try:
+            boxes = [b for b in root.iterdir() if b.is_dir()]
+        except OSError:  # gone already (another sweep), or not a directory
+            continue
+        for box in boxes:
             try:
                 box.rmdir()  # fails (and stays) if anything still runs in it
             except OSError:
@@ -194,6 +222,55 @@ def _remove_stale(base: Path) -> None:
             root.rmdir()
         except OSError:
             pass
+
+
+def _start_janitor(root: Path) -> int | None:
+    # posix_spawn, not subprocess: Popen waits on a pipe that a worker forked at that moment by
+    # another thread (engines start concurrently) would inherit and hold open, hanging the start.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        return os.posix_spawn(
+            sys.executable, [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid()), str(root)], dict(os.environ),
+            file_actions=[(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)], setsid=True,
+        )
+    except (OSError, AttributeError, TypeError):
+        return None  # no janitor: close and the next start's stale sweep still clean up
+    finally:
+        os.close(devnull)
+
+
+def _wait_for_death(pid: int) -> None:
+    try:
+        handle = os.pidfd_open(pid)  # Linux 5.3+: readable once the process has exited
+    except (AttributeError, OSError):
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])
+        os.close(handle)
+        return
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        time.sleep(0.1)
+
+
+def _janitor(owner: int, root: Path) -> None:
+    """Wait for `owner` to die, then empty and remove every box under `root`."""
+    _wait_for_death(owner)
+    if not root.exists():
+        return  # the owner closed it
+    try:
+        boxes = [b for b in root.iterdir() if b.is_dir()]
+    except OSError:
+        boxes = []
+    for box in boxes:
+        _kill_cgroup(box)
+        _rmdir_quietly(box)
+    _rmdir_quietly(root)
 
 
 def _rmdir_quietly(path: Path) -> None:
@@ -205,3 +282,8 @@ def _rmdir_quietly(path: Path) -> None:
             return
         except OSError:
             time.sleep(0.01)  # exiting tasks leave the cgroup a moment after SIGKILL
+
+
+if __name__ == "__main__":  # the janitor (see the module docstring)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _janitor(int(sys.argv[1]), Path(sys.argv[2]))

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from payoff.identity import PAYOFF_VERSION, closure_identity, function_source, module_sources
-from payoff.parameters import RENAMED_PARAMETERS as RENAMED_PARAMETERS
 from payoff.parameters import RewardParameterError as RewardParameterError
 from payoff.parameters import check_numbers as check_numbers
-from payoff.parameters import check_parameter, renamed
+from payoff.parameters import check_parameter
 
 Status = Literal["ok", "abstain", "error", "timeout"]
+Text = str | list[dict[str, Any]]  # plain text, or chat messages (OpenAI format)
 STATUSES: tuple[str, ...] = ("ok", "abstain", "error", "timeout")
 
 # Input keys accepted for the reference, in order of preference (datasets disagree on the name).
@@ -179,7 +179,6 @@ class Reward:
         doc: str | None = None,
         params: dict[str, Any] | None = None,
         batch_size: int | None = None,
-        timeout: float | None = None,  # deprecated: timeout_s
     ) -> None:
         if batch_size is not None and (is_group or batch_size < 1):
             raise ValueError("batch_size must be >= 1, and a group reward cannot also be batched")
@@ -188,19 +187,10 @@ class Reward:
         self.params = dict(params or {})
         self.name = name or getattr(fn, "__name__", "reward")
         self.is_group = is_group
-        self.timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "Reward")
+        self.timeout_s = timeout_s
         self.version = version
         self.doc = inspect.cleandoc(doc or fn.__doc__ or "")
         functools.update_wrapper(self, fn, updated=())
-
-    @property
-    def timeout(self) -> float | None:
-        """The per-call timeout this reward suggests to the engine, in seconds (= `timeout_s`)."""
-        return self.timeout_s
-
-    @timeout.setter
-    def timeout(self, value: float | None) -> None:
-        self.timeout_s = value
 
     def with_recipe(self, factory: Callable[..., Reward], *args: Any, **kwargs: Any) -> Reward:
         """Record how to rebuild this reward (``factory(*args, **kwargs)``), for a reward whose
@@ -232,10 +222,6 @@ class Reward:
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
             raise RewardParameterError(f"reward {self.name}: batch_size must be a whole number >= 1, got {batch_size!r}")
         accepted = inspect.signature(self.fn).parameters
-        for old, new in RENAMED_PARAMETERS.items():
-            if old in params and old not in accepted and new in accepted:
-                params[new] = renamed(params.pop(new, None), params[old], old, new, f"reward {self.name}")
-                params.pop(old)
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
         unknown = [key for key in params if key not in accepted and not takes_any]
         if unknown:
@@ -265,6 +251,14 @@ class Reward:
         if self.batch_size is not None and isinstance(sample, (list, tuple)):
             return self.score_batch([_as_sample(s) for s in sample])
         return self.score_one(_as_sample(sample))  # type: ignore[arg-type]
+
+    async def ascore(self, sample: Sample | dict[str, Any]) -> Outcome:
+        """Score one sample on this process's shared engine for this reward (worker processes,
+        hard timeouts), without blocking the event loop: ``await reward.ascore(sample)``."""
+        # Imported by name: the engine sits above the contract (see docs/architecture.md), and
+        # only this convenience needs it.
+        shared = importlib.import_module("payoff.engine.shared")
+        return (await shared.ascore([sample], self))[0]
 
     def score_one(self, sample: Sample) -> Outcome:
         if self.batch_size is not None:
@@ -357,13 +351,11 @@ def reward(
     timeout_s: float | None = None,
     version: str = "1",
     register: bool = True,
-    timeout: float | None = None,  # deprecated: timeout_s
 ) -> Any:
     """Make a function `Sample -> float | Outcome` a registered Reward.
 
     Use bare (`@reward`) or with options (`@reward(name="x", timeout_s=5)`).
     """
-    timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "@reward")
     return _decorate(fn, False, name=name, timeout_s=timeout_s, version=version, register=register)
 
 
@@ -374,13 +366,11 @@ def group_reward(
     timeout_s: float | None = None,
     version: str = "1",
     register: bool = True,
-    timeout: float | None = None,  # deprecated: timeout_s
 ) -> Any:
     """Make a function `list[Sample] -> list[float | Outcome]` a registered group Reward.
 
     The engine hands it all samples that share a `group` at once.
     """
-    timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "@group_reward")
     return _decorate(fn, True, name=name, timeout_s=timeout_s, version=version, register=register)
 
 

@@ -1,5 +1,5 @@
-"""Checking reward and composition parameters: types and bounds from annotations, finite numbers,
-and old parameter names still accepted with a warning. Imports nothing of payoff."""
+"""Checking reward and composition parameters: types and bounds from annotations, finite numbers.
+Imports nothing of payoff."""
 
 from __future__ import annotations
 
@@ -7,20 +7,6 @@ import functools
 import math
 from collections.abc import Callable
 from typing import Any
-
-# Old parameter names of built-in rewards, still accepted by `configure` (with a warning).
-RENAMED_PARAMETERS = {"time_limit": "timeout_s", "timeout": "timeout_s", "wall_s": "timeout_s"}
-
-
-def renamed(new_value: Any, old_value: Any, old: str, new: str, owner: str) -> Any:
-    """One naming convention for limits (``timeout_s``, ``memory_mb``): an old name still works,
-    with a DeprecationWarning that names the new one."""
-    if old_value is None:
-        return new_value
-    import warnings
-
-    warnings.warn(f"{owner}: `{old}` is deprecated; use `{new}` (same meaning)", DeprecationWarning, stacklevel=3)
-    return old_value if new_value is None else new_value
 
 
 class RewardParameterError(ValueError):

@@ -1,5 +1,6 @@
-"""Find a reward by name: built-ins, plugins (entry point group ``payoff.rewards``) and user code
-(``package.module:function`` or ``path/to/file.py:function``)."""
+"""Find a reward by name: the built-in library (`payoff.rewards`), entry points of the group
+``payoff.rewards`` (plugins, and payoff's own rewards that need a model, a task library or a judge)
+and user code (``package.module:function`` or ``path/to/file.py:function``)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from typing import Any
 from payoff.core import REGISTRY, Reward
 
 ENTRY_POINT_GROUP = "payoff.rewards"
-# Modules whose import registers the built-in rewards. Imported by name, lazily, so that the
-# registry does not import the reward library (imports point downward, see docs/architecture.md).
-BUILTIN_MODULES = ("payoff.rewards", "payoff.rl.policy_rewards", "payoff.rm.reward", "payoff.dpo.reward", "payoff.prm.reward",
-                   "payoff.judges.kinds")
+# The package whose import registers the built-in library. The one import of the registry that
+# points up (one layer, by name, lazily): the library's own `correctness` looks its verifier up here,
+# and its names must resolve from a source checkout, without installed metadata. Rewards of the
+# layers above (rl, rm, dpo, prm, judges, tasks) come through the entry point group instead
+# (pyproject.toml); tests/test_layering.py checks both.
+BUILTIN_LIBRARY = "payoff.rewards"
 
 _plugins_loaded = False
 
@@ -26,9 +29,14 @@ class RewardNotFound(LookupError):
     """No reward answers to the given name or reference."""
 
 
+# Rewards whose entry point needs an optional dependency that is not installed (name -> the
+# missing package): a base install (no torch) still finds `math`, and a model-backed name that is
+# absent says why instead of printing a traceback per plugin.
+UNAVAILABLE: dict[str, str] = {}
+
+
 def load_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    importlib.import_module(BUILTIN_LIBRARY)
 
 
 def load_plugins() -> None:
@@ -41,12 +49,23 @@ def load_plugins() -> None:
         return
     _plugins_loaded = True
     for point in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = point.load()
-        except Exception as error:  # a broken plugin must not hide the others
-            print(f"payoff: plugin reward {point.name!r} failed to load: {error!r}", file=sys.stderr)
-            continue
-        REGISTRY.setdefault(point.name, as_reward(loaded, name=point.name))
+        _load_point(point)
+
+
+def _load_point(point: Any) -> None:
+    if point.name in REGISTRY or point.name in UNAVAILABLE:
+        return
+    try:
+        loaded = point.load()
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] == "payoff":
+            raise  # a bug in payoff, never hidden
+        UNAVAILABLE[point.name] = error.name.split(".")[0]
+        return
+    except Exception as error:  # a broken plugin must not hide the others
+        print(f"payoff: plugin reward {point.name!r} failed to load: {error!r}", file=sys.stderr)
+        return
+    REGISTRY.setdefault(point.name, as_reward(loaded, name=point.name))
 
 
 def as_reward(obj: Any, name: str | None = None) -> Reward:
@@ -71,12 +90,18 @@ def get_reward(spec: str | Reward | Callable[..., Any]) -> Reward:
     if ":" in spec:
         return _load_reference(spec)
     load_builtins()
+    if spec not in REGISTRY:  # the entry point of that name first: loading every plugin imports torch
+        for point in entry_points(group=ENTRY_POINT_GROUP, name=spec):
+            _load_point(point)
     if spec not in REGISTRY:
         load_plugins()
     if spec in REGISTRY:
         return REGISTRY[spec]
     known = ", ".join(sorted(REGISTRY)) or "none"
-    raise RewardNotFound(f"no reward named {spec!r}; registered: {known}")
+    if spec in UNAVAILABLE:
+        raise RewardNotFound(f"reward {spec!r} needs {UNAVAILABLE[spec]!r}, which is not installed")
+    missing = "".join(f"; {name} needs {package!r} (not installed)" for name, package in sorted(UNAVAILABLE.items()))
+    raise RewardNotFound(f"no reward named {spec!r}; registered: {known}{missing}")
 
 
 def list_rewards() -> dict[str, Reward]:

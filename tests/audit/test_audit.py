@@ -88,23 +88,23 @@ def test_probes_cover_the_issue_list() -> None:
 def test_cli_exit_codes_and_reports(tmp_path: Path) -> None:
     data = tmp_path / "tasks.jsonl"
     data.write_text("".join(json.dumps(t) + "\n" for t in MATH_TASKS[:3]) + "not json\n")
-    naive = subprocess.run([sys.executable, "-m", "payoff", "audit", "--reward", f"{ROOT}/examples/naive_rewards.py:substring_match",
-                            "--data", str(data), "--report", str(tmp_path / "r"), "-w", "1"], capture_output=True, text=True, timeout=300)
+    naive = subprocess.run([sys.executable, "-m", "payoff", "audit", str(data), "--reward", f"{ROOT}/examples/naive_rewards.py:substring_match",
+                            "--report", str(tmp_path / "r"), "-w", "1"], capture_output=True, text=True, timeout=300)
     assert naive.returncode == 1, naive.stderr
     assert "answer_spam" in naive.stdout and "FAIL" in naive.stdout and "line 4: not valid JSON" in naive.stderr
-    saved = json.loads((tmp_path / "r" / "audit.json").read_text())
+    saved = json.loads((tmp_path / "r" / "report.json").read_text())
     assert saved["verdict"] == "FAIL" and any(f["exploit_rate"] > 0 for f in saved["families"])
-    assert "**FAIL**" in (tmp_path / "r" / "audit.md").read_text()
-    assert "<table>" in (tmp_path / "r" / "audit.html").read_text()
-    good = subprocess.run([sys.executable, "-m", "payoff", "audit", "--reward", "math", "--data", str(data), "-w", "1"],
+    assert "**FAIL**" in (tmp_path / "r" / "report.md").read_text()
+    assert "<table>" in (tmp_path / "r" / "report.html").read_text()
+    good = subprocess.run([sys.executable, "-m", "payoff", "audit", str(data), "--reward", "math", "-w", "1"],
                           capture_output=True, text=True, timeout=300)
     assert good.returncode == 0, good.stdout + good.stderr
-    both = subprocess.run([sys.executable, "-m", "payoff", "audit", "--data", str(data)], capture_output=True, text=True, timeout=60)
+    both = subprocess.run([sys.executable, "-m", "payoff", "audit", str(data)], capture_output=True, text=True, timeout=60)
     assert both.returncode == 2
 
 
 def test_the_audit_fails_the_old_in_process_harness_and_names_the_attacks() -> None:
-    """The pre-issue-12 code harness (a test fixture) on eight HumanEval problems: the audit
+    """The in-process code harness (a test fixture) on eight HumanEval problems: the audit
     FAILS it and names every attack class that fooled it; the split-process harness passes."""
     from payoff.tasks.humaneval import humaneval_rows
     from tests.rewards.old_code_harness import old_code

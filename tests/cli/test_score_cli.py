@@ -47,19 +47,22 @@ def test_every_line_comes_back_and_bad_lines_are_reported(tmp_path: Path) -> Non
     assert rows[3]["reward"] == 0.5
     assert rows[4]["status"] == "abstain"
     assert "line 2: not valid JSON" in result.stderr and "1 blank line(s) written back as errors" in result.stderr
-    assert "exact_match" in result.stdout and "abstain" in result.stdout  # the summary table
+    assert "exact_match" in result.stdout and "abstain" in result.stdout  # the summary, as JSON on stdout
 
 
-def test_user_reward_from_a_file_and_summary_json(tmp_path: Path) -> None:
+def test_user_reward_from_a_file_and_the_report_folder(tmp_path: Path) -> None:
     (tmp_path / "mine.py").write_text("def has_x(sample):\n    return float('x' in sample.completion)\n")
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"completion": c}) + "\n" for c in ["x", "y", "xx"]))
-    result = run("score", str(source), "-r", f"{tmp_path / 'mine.py'}:has_x", "--summary-json", str(tmp_path / "s.json"), "-w", "1")
+    result = run("score", str(source), "-r", f"{tmp_path / 'mine.py'}:has_x", "--report", str(tmp_path / "r"), "-w", "1")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in (tmp_path / "in.scored.jsonl").read_text().splitlines()]
     assert [r["reward"] for r in rows] == [1.0, 0.0, 1.0]
-    summary = json.loads((tmp_path / "s.json").read_text())
+    summary = json.loads((tmp_path / "r" / "report.json").read_text())
     assert summary["statuses"]["ok"] == 3 and abs(summary["score_mean"] - 2 / 3) < 1e-9
+    assert "| reward mean ± std | 0.6667 ± 0.4714 |" in (tmp_path / "r" / "report.md").read_text()
+    assert json.loads(result.stdout) == summary  # stdout: the same figures, one JSON line
+    assert "reward mean ± std" in result.stderr  # the table
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`payoff train` config handling, run as a user runs it (a real subprocess)."""
+"""`payoff rl train` config handling, run as a user runs it (a real subprocess)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "payoff", "train", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "payoff", "rl", "train", *args], capture_output=True, text=True, timeout=120)
 
 
 def test_bad_config_values_are_named_and_exit_2(tmp_path: Path) -> None:

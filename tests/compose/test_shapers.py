@@ -75,3 +75,32 @@ def test_step_shaped_wrapper() -> None:
     assert step_shaped(prm, "clip", eta=0.9)(steps).score == pytest.approx(-0.1)
     assert step_shaped(prm, "min")(steps).score == pytest.approx(0.8)
     assert step_shaped(Reward(lambda sample: 1.0, name="flat"), "clip")(steps).status == "error"
+
+
+def test_a_batch_shaped_without_learning_leaves_the_shapers_as_they_stood() -> None:
+    from payoff.engine import Engine, run_batch_step
+
+    rubric = Rubric([Term(from_meta("correct"))], shapers=[HapoShaper(weight=1.0, correct_term="correct"), CalibrationShaper(alpha=0.5)])
+    with Engine(rubric, workers=0) as engine:
+        engine.score(batch([("p", True, 100), ("q", True, 40)]))
+        learned = rubric.state_dict()
+        rows = batch([("p", True, 50), ("p", False, 300), ("q", True, 80)])
+        dry = engine.score(rows, batch_step=False)
+        run_batch_step(rubric, [payoff.Sample.from_dict(r) for r in rows], dry, learn=False)
+        assert rubric.state_dict() == learned  # nothing learned from that batch
+        wet = engine.score(rows)  # the same batch, learning: the same scores, then the state moves
+    assert [o.score for o in dry] == [o.score for o in wet] and dry[0].components["hapo"] == pytest.approx(math.cos(math.pi / 4))
+    assert rubric.state_dict() != learned
+
+
+def test_a_rubric_checkpoints_what_its_shapers_learned() -> None:
+    def rubric() -> Rubric:
+        return Rubric([Term(from_meta("correct"))], shapers=[HapoShaper(correct_term="correct"), LaserDShaper(correct_term="correct"),
+                                                            CalibrationShaper(), lambda samples, outcomes: None])
+
+    trained, restored = rubric(), rubric()
+    payoff.score(batch([("p", True, 100), ("p", False, 20)]), trained, workers=0)
+    saved = trained.state_dict()
+    assert saved[-1] is None and saved[0]["history"]  # a shaper without state has nothing to save
+    restored.load_state_dict(saved)
+    assert restored.state_dict() == saved

@@ -1,4 +1,4 @@
-"""`payoff dpo` on a tiny random Llama (real tokenizer): it learns the preference, the implicit
+"""`payoff dpo train` on a tiny random Llama (real tokenizer): it learns the preference, the implicit
 reward agrees with its formula, LoRA keeps no second model, and a SIGKILLed run resumes."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from payoff.dpo.config import load_dpo_config
-from payoff.dpo.train import touched_pairs, train_dpo
+from payoff.dpo.train import train_dpo
 from payoff.engine import score
 from payoff.registry import get_reward
-from payoff.rm.train import step_indices
+from payoff.runs.data import step_indices, touched
 from tests.rl.toy import save_tiny
 from tests.rm.helpers import payoff, read_metrics, separable_pairs
 
@@ -63,8 +63,8 @@ def test_dpo_learns_and_its_implicit_reward_is_the_formula(tiny: Path, tmp_path:
 @given(st.integers(0, 12), st.integers(1, 9), st.integers(1, 40), st.integers(0, 5))
 def test_the_reference_is_cached_for_exactly_the_pairs_the_run_trains_on(steps: int, batch: int, size: int, seed: int) -> None:
     used = {i for step in range(steps) for i in step_indices(step, batch, size, seed)}
-    assert set(touched_pairs(steps, batch, size, seed)) >= used
-    assert len(set(touched_pairs(steps, batch, size, seed))) == len(used)
+    assert set(touched(steps, batch, size, seed)) >= used
+    assert len(set(touched(steps, batch, size, seed))) == len(used)
 
 
 @pytest.mark.parametrize("loss", ["ipo", "robust", "simpo", "rpo"])
@@ -81,16 +81,16 @@ def test_every_loss_trains(tiny: Path, tmp_path: Path, loss: str) -> None:
 @pytest.mark.slow
 def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
     whole_dir, killed_dir = tmp_path / "whole", tmp_path / "killed"
-    whole = payoff("dpo", str(write(tmp_path, tiny, whole_dir, steps=6)))
+    whole = payoff("dpo", "train", str(write(tmp_path, tiny, whole_dir, steps=6)))
     assert whole.wait(timeout=600) == 0, whole.stderr.read()[-3000:]
-    victim = payoff("dpo", str(write(tmp_path, tiny, killed_dir, steps=6)))
+    victim = payoff("dpo", "train", str(write(tmp_path, tiny, killed_dir, steps=6)))
     deadline = time.time() + 600
     while time.time() < deadline and len(read_metrics(killed_dir)) < 3:
         time.sleep(0.02)
     os.kill(victim.pid, signal.SIGKILL)
     victim.communicate()
     assert 3 <= len(read_metrics(killed_dir)) < 6
-    resumed = payoff("dpo", "--resume", str(killed_dir))
+    resumed = payoff("dpo", "train", "--resume", str(killed_dir))
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-3000:]
     reference, again = read_metrics(whole_dir), read_metrics(killed_dir)

@@ -79,7 +79,7 @@ def test_a_rubric_counts_a_term_without_a_timeout_at_the_default() -> None:
 
     untimed = make_reward(name="untimed")(lambda s: 1.0)
     timed = make_reward(name="timed", timeout_s=2.0)(lambda s: 1.0)
-    assert Rubric([Term(untimed), Term(timed)]).timeout == DEFAULT_TIMEOUT_S + 2.0
+    assert Rubric([Term(untimed), Term(timed)]).timeout_s == DEFAULT_TIMEOUT_S + 2.0
 
 
 def test_a_cache_write_that_fails_is_logged_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

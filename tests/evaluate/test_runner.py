@@ -63,7 +63,7 @@ def test_cli_writes_the_report_folder(tmp_path: Path) -> None:
     rows = [{"prompt": "q", "chosen": "longer answer", "rejected": "short", "subset": "alpacaeval-easy"},
             {"prompt": "q", "chosen": "x", "rejected": "much longer", "subset": "math-prm"}]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    command = [sys.executable, "-m", "payoff", "eval", "rewardbench", "--data", str(data), "--reward", f"{HERE / 'scorers.py'}:length",
+    command = [sys.executable, "-m", "payoff", "eval", "rewardbench", str(data), "--reward", f"{HERE / 'scorers.py'}:length",
                "--report", str(tmp_path / "report")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -102,8 +102,8 @@ def test_rescore_cli_on_stored_rollouts(tmp_path: Path) -> None:
     rows = [{"step": 1, "prompt": "What is 2+2?", "completion": c, "reference": "4", "reward": r}
             for c, r in [("4", 1.0), ("The answer is 4 because two plus two is four", 1.0), ("5", 0.0), ("I am not sure at all", 0.0)]]
     rollouts.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    done = subprocess.run([sys.executable, "-m", "payoff", "rescore", str(rollouts), "--reward", "math",
-                           "--reward", str(HERE / "scorers.py") + ":length", "--threshold", "0.5", "--report", str(tmp_path / "r")],
+    done = subprocess.run([sys.executable, "-m", "payoff", "rescore", str(rollouts), "--variant", "math",
+                           "--variant", str(HERE / "scorers.py") + ":length", "--threshold", "0.5", "--report", str(tmp_path / "r")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads((tmp_path / "r" / "report.json").read_text())

@@ -62,13 +62,14 @@ def test_verl_compute_score_signature_and_values(monkeypatch) -> None:
     finally:
         scorer.engine.close()
     monkeypatch.setenv("PAYOFF_REWARD", "exact_match")
-    monkeypatch.setattr("payoff.integrations.verl._default", None)
-    assert compute_score("x", "Paris", "paris") == 1.0
+    monkeypatch.setattr("payoff.integrations.verl._scorers", {})
+    assert compute_score("x", "Paris", "paris")["score"] == 1.0  # verl's dict result: score, status, components
 
 
 def test_openrlhf_protocol_and_reward_function_file() -> None:
     assert split_response("Q: hi A: yes", "Q: hi A:") == " yes"
-    assert split_response("other", "Q:") == "other"
+    assert split_response("other", "Q:") is None  # cannot be told apart from its prompt: never graded whole
+    assert split_response("just a response", None) == "just a response"
     samples = protocol_samples(["P1 \\boxed{3}", "P2 4"], ["P1", "P2"], ["3", "5"])
     assert [s.completion for s in samples] == [" \\boxed{3}", " 4"]
     with pytest.raises(ValueError, match="'prompts' has 1 items"):

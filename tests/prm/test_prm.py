@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import math
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,28 @@ def test_math_shepherd_labels_with_a_real_generator(tiny: Path, tmp_path: Path) 
     assert again["continuations"] == 0 and again["cached_prefixes"] == 6
     _, resumed = math_shepherd(rows, reward, rollouts=3, policy=str(tiny), max_new_tokens=4, out=out, cache=cache, workers=1)
     assert resumed["resumed"] == 2 and resumed["prefixes"] == 0
+
+
+def test_label_takes_a_completion_text_and_reports_unusable_rows_by_line(tiny: Path, tmp_path: Path) -> None:
+    # What `payoff score` and `payoff rm sample` write: one completion text per row. It is split
+    # by the one step splitter; a row without a solution is left out and named by its line.
+    data = tmp_path / "scored.jsonl"
+    rows = [{"prompt": "p", "completion": "first\n\nGOOD second\n\nthird", "reward": 1.0, "status": "ok"},
+            {"prompt": "p", "reward": 0.0},
+            {"prompt": "q", "completions": ["only"]}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
+    out = tmp_path / "labels.jsonl"
+    done = subprocess.run([sys.executable, "-m", "payoff", "prm", "label", str(data), "--out", str(out), "--reward",
+                           f"{HERE / 'toy.py'}:says_good", "--policy", str(tiny), "--rollouts", "2", "--max-new-tokens", "3",
+                           "--workers", "1"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    report = json.loads(done.stdout)
+    assert [problem.split(":")[0] for problem in report["skipped"]] == ["line 4", "line 2"]
+    assert "no 'completions', 'steps' or 'completion'" in report["skipped"][1]
+    labelled = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["completions"] for row in labelled] == [["first", "GOOD second", "third"], ["only"]]
+    assert labelled[0]["labels"][1:] == [1.0, 1.0]  # from the GOOD step on, every continuation passes
 
 
 def test_train_a_prm_and_score_with_it(tiny: Path, tmp_path: Path) -> None:

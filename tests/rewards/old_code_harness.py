@@ -1,5 +1,5 @@
-"""A test fixture: the code reward's harness as it was before issue 12, which ran the tests in
-the program's own process. It exists to show that the audit catches what it let through, and
+"""A test fixture: an in-process code harness, the design payoff's code reward does not use: it
+runs the tests in the program's own process. It exists to show that the audit catches what it let through, and
 to measure the attacks before and after; nothing in payoff uses it."""
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ for __payoff_i, __payoff_test in enumerate({tests!r}):
 
 
 @reward(name="old_code", timeout_s=120)
-def old_code(sample: Sample, time_limit: float = 6.0) -> Outcome:
-    """The pre-issue-12 harness (tests in the program's process, verdicts on a hidden fd)."""
+def old_code(sample: Sample, timeout_s: float = 6.0) -> Outcome:
+    """The in-process harness (tests in the program's process, verdicts on a hidden fd)."""
     reference = _parse_reference(sample.reference)
     if reference is None or "tests" not in reference:
         return Outcome.abstain("unit tests only")
-    limits = Limits(timeout_s=time_limit, cpu_s=int(time_limit) + 1)
+    limits = Limits(timeout_s=timeout_s, cpu_s=int(timeout_s) + 1)
     return _run_tests(extract_code(sample.completion), reference, limits, False, "fork")
 
 

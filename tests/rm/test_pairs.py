@@ -62,6 +62,24 @@ def test_the_cli_writes_trl_pairs_and_reports(tmp_path: Path) -> None:
     assert report["pairs"] == 2 and report["left_out"]["unreadable line"] == 1
     written = [json.loads(line) for line in out.read_text().splitlines()]
     assert set(written[0]) >= {"prompt", "chosen", "rejected", "meta"}
-    from payoff.rm.data import read_pairs
+    from payoff.tasks.preferences import read_pairs
 
     assert len(read_pairs(out)[0]) == 2  # what `payoff rm pairs` writes, `payoff rm train` reads
+
+
+def test_pairs_never_cross_prompts_within_a_group() -> None:
+    # One group whose rows carry two prompts (a merged file, a reused group id): each answer is
+    # compared only with answers to its own prompt, and the odd rows are reported.
+    mixed = [{"prompt": "2+2?", "completion": "4", "reward": 1.0, "group": 7},
+             {"prompt": "2+2?", "completion": "5", "reward": 0.0, "group": 7},
+             {"prompt": "3+3?", "completion": "6", "reward": 1.0, "group": 7},
+             {"prompt": "3+3?", "completion": "7", "reward": 0.0, "group": 7},
+             {"prompt": "3+3?", "completion": "9", "reward": 0.0, "group": 7}]
+    pairs, report = build_pairs(mixed)
+    answers = {"2+2?": {"4", "5"}, "3+3?": {"6", "7", "9"}}
+    assert all({p["chosen"], p["rejected"]} <= answers[p["prompt"]] for p in pairs)
+    assert sorted((p["prompt"], p["chosen"], p["rejected"]) for p in pairs) == \
+        [("2+2?", "4", "5"), ("3+3?", "6", "7"), ("3+3?", "6", "9")]
+    assert report.off_prompt == 3 and report.off_prompt_rows == ["row 3", "row 4", "row 5"]
+    assert build_pairs(mixed, where=[f"line {n}" for n in (2, 3, 5, 8, 9)])[1].off_prompt_rows == ["line 5", "line 8", "line 9"]
+    assert build_pairs(rows())[1].off_prompt == 0

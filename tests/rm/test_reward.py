@@ -15,8 +15,8 @@ import torch
 
 from payoff.compose import Rubric, Term
 from payoff.engine import Engine, score
+from payoff.models.reward_model import ModelInfo, RenderSpec, RewardModel, load_trunk, save_reward_model
 from payoff.registry import get_reward
-from payoff.rm.model import ModelInfo, RenderSpec, RewardModel, load_trunk, save_reward_model
 from tests.rl.toy import save_tiny
 from tests.rm.batched import faulty, recorder
 from tests.serve.helpers import running_server

@@ -14,7 +14,9 @@ import pytest
 import torch
 
 from payoff.rm.config import load_rm_config
-from payoff.rm.train import learning_rate, step_indices, train_reward_model
+from payoff.rm.train import train_reward_model
+from payoff.runs.data import step_indices
+from payoff.runs.optim import learning_rate
 from tests.rl.toy import save_tiny
 from tests.rm.helpers import payoff, read_metrics, write_config
 
@@ -36,7 +38,9 @@ def test_data_order_is_a_pure_function_of_seed_and_step() -> None:
 
 def test_warmup_then_linear_decay(tmp_path: Path) -> None:
     config = load_rm_config(None, ["data.train='x'", "steps=10", "optim.lr=1.0", "optim.warmup_steps=2"])
-    assert [round(learning_rate(s, config), 3) for s in range(10)] == [0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
+    optim = config.optim
+    assert [round(learning_rate(s, optim.lr, config.steps, optim.warmup_steps, optim.schedule), 3) for s in range(10)] == \
+        [0.5, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125]
 
 
 def test_training_learns_and_writes_the_run(tiny: Path, tmp_path: Path) -> None:

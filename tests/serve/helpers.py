@@ -37,7 +37,8 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_server(*args: str, ready_timeout: float = 60) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent.parent)}
+    # This checkout's payoff (src/), not whichever one is installed, and its tests (for test rewards).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent.parent / "src"), str(HERE.parent.parent)])}
     process = subprocess.Popen([sys.executable, "-m", "payoff", "serve", "--port", str(port), *args], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections import defaultdict, deque
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 from payoff.audit.probes import MASTER_KEYS
 from payoff.core import Outcome, Sample
+from payoff.engine.stats import pearson
 from payoff.io import read_records
 from payoff.rewards.common import length, repeated_fraction
 
@@ -35,17 +35,6 @@ _KEYS = {k.strip().lower() for k in MASTER_KEYS}
 def is_probe_like(text: str) -> bool:
     stripped = text.strip()
     return stripped.lower() in _KEYS or not stripped or bool(_SPAM.search(text)) or bool(_INJECTION.search(text))
-
-
-def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
-    if len(xs) < 3:
-        return 0.0
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sx = math.sqrt(sum((x - mx) ** 2 for x in xs))
-    sy = math.sqrt(sum((y - my) ** 2 for y in ys))
-    if sx == 0 or sy == 0:
-        return 0.0
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / (sx * sy)
 
 
 @dataclass
@@ -88,10 +77,13 @@ class HackingMonitor:
         scored = [(s, o) for s, o in items if o.score is not None]
         lengths = [float(length(s, self.unit)) for s, _ in scored]
         rewards = [float(o.score) for _, o in scored]  # type: ignore[arg-type]
+        # Fewer than 3 points or a constant side: no evidence of a length-reward link. The curve
+        # logs 0 there (a float per step), which never reaches the warning threshold.
+        correlation = pearson(lengths, rewards) if len(lengths) >= 3 else None
         metrics: dict[str, float] = {
             "reward_mean": sum(rewards) / len(rewards) if rewards else 0.0,
             "length_mean": sum(lengths) / len(lengths) if lengths else 0.0,
-            "length_reward_corr": pearson(lengths, rewards),
+            "length_reward_corr": correlation if correlation is not None else 0.0,
             "repetition": sum(repeated_fraction(s.completion) for s, _ in items) / len(items) if items else 0.0,
             "probe_share": sum(is_probe_like(s.completion) for s, _ in items) / len(items) if items else 0.0,
         }

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from payoff.audit.probes import Probe, canonical_completion, probes_for
-from payoff.core import REFERENCE_KEYS, Outcome, Reward, renamed
+from payoff.core import REFERENCE_KEYS, Outcome, Reward
 from payoff.engine import score
 
 
@@ -119,9 +119,7 @@ def audit(
     timeout_s: float | None = None,
     examples_per_family: int = 3,
     on_progress: Callable[[int], None] | None = None,
-    timeout: float | None = None,  # deprecated: timeout_s
 ) -> AuditReport:
-    timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "audit")
     settings = {"threshold": threshold, "max_exploit": max_exploit, "max_false_negative": max_false_negative}
     tasks = [_normalise_task(t) for t in tasks]
     prompts = Counter(json.dumps(t.get("prompt", ""), sort_keys=True) for t in tasks)

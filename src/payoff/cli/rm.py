@@ -1,58 +1,52 @@
-"""`payoff rm`: reward models. ``train`` a Bradley-Terry RM from preference pairs, ``pairs`` builds
-pairs from verifier-scored samples, ``sample`` draws N completions per prompt from a policy (and
-scores them) to pair."""
+"""`payoff rm`: reward models. ``sample`` draws N completions per prompt from a policy (and scores
+them), ``pairs`` builds preference pairs from scored samples, ``train`` fits a Bradley-Terry RM."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 
-app = typer.Typer(help="Reward models: sample, pair, train.", no_args_is_help=True)
-err = Console(stderr=True)
+from payoff.cli.options import CONFIG, REPORT, RESUME, REWARD, SET, TIMEOUT_S, WORKERS, resolve_reward, trainer_base, worker_count
+from payoff.cli.report import emit, err, markdown_table, write_report, wrote
+
+app = typer.Typer(help="Reward models: sample, pairs, train.", no_args_is_help=True)
 
 
 @app.command("train")
 def train_command(
-    config: Path | None = typer.Argument(None, help="TOML config (docs/rm.md); [data] train = PAIRS is required"),
-    set_: list[str] = typer.Option([], "--set", help="override a config value: section.key=value (TOML value), repeatable"),
-    resume: Path | None = typer.Option(None, "--resume", help="continue the run in this folder from its newest checkpoint"),
+    config: Path | None = typer.Argument(None, help="TOML config (docs/rm.md); data.train = PAIRS is required."),
+    set_: list[str] = SET,
+    resume: Path | None = RESUME,
 ) -> None:
     """Train a Bradley-Terry reward model; prints held-out pairwise accuracy before and after."""
-    from payoff.rm.config import RMConfigError, load_rm_config
-    from payoff.rm.data import PreferenceDataError
+    from payoff.rm.config import load_rm_config
     from payoff.rm.train import train_reward_model
+    from payoff.runs.config import ConfigError
+    from payoff.tasks.preferences import PreferenceDataError
 
-    base = None
-    if resume is not None and config is None and (resume / "config.json").exists():
-        base = json.loads((resume / "config.json").read_text())
     try:
-        loaded = load_rm_config(config, list(set_), base=base)
-    except (RMConfigError, OSError) as error:
-        err.print(f"[red]{error}[/]")
-        raise typer.Exit(2) from None
-    try:
+        loaded = load_rm_config(config, list(set_), base=trainer_base(resume, config))
         summary = train_reward_model(loaded, resume=resume, console=err)
-    except PreferenceDataError as error:
+    except (ConfigError, PreferenceDataError, OSError) as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
-    typer.echo(json.dumps({k: v for k, v in summary.items() if k not in ("before", "after", "data")}))
+    emit({k: v for k, v in summary.items() if k not in ("before", "after", "data")})
 
 
 @app.command("pairs")
 def pairs_command(
-    scored: Path = typer.Argument(..., exists=True, dir_okay=False, help="scored JSONL (payoff score / payoff rm sample output)"),
-    out: Path = typer.Option(..., "--out", "-o", help="preference pairs JSONL (TRL's format)"),
-    mode: str = typer.Option("correct", help="correct: correct x incorrect; margin: scores differ by >= --min-margin"),
-    threshold: float = typer.Option(1.0, help="a score at or above this is correct (mode correct)"),
-    min_margin: float = typer.Option(0.0, "--min-margin", help="smallest score gap that makes a pair (mode margin)"),
-    max_per_prompt: int | None = typer.Option(None, "--max-per-prompt", min=1, help="at most this many pairs per prompt (balance)"),
-    ties: bool = typer.Option(False, "--ties", help="also write pairs of equal score, marked tie"),
-    keep_margin: bool = typer.Option(False, "--keep-margin", help="write the score gap as the pair's margin"),
-    seed: int = typer.Option(0, help="seed of the per-prompt subsampling"),
+    scored: Path = typer.Argument(..., exists=True, dir_okay=False, help="Scored JSONL (payoff score / payoff rm sample output)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Preference pairs JSONL (TRL's format)."),
+    mode: str = typer.Option("correct", help="correct: correct x incorrect; margin: scores differ by >= --min-margin."),
+    threshold: float = typer.Option(1.0, help="A score at or above this is correct (mode correct)."),
+    min_margin: float = typer.Option(0.0, "--min-margin", help="Smallest score gap that makes a pair (mode margin)."),
+    max_per_prompt: int | None = typer.Option(None, "--max-per-prompt", min=1, help="At most this many pairs per prompt (balance)."),
+    ties: bool = typer.Option(False, "--ties", help="Also write pairs of equal score, marked tie."),
+    keep_margin: bool = typer.Option(False, "--keep-margin", help="Write the score gap as the pair's margin."),
+    seed: int = typer.Option(0, help="Seed of the per-prompt subsampling."),
+    report: Path | None = REPORT,
 ) -> None:
     """Build chosen / rejected pairs within each prompt group of scored samples."""
     from payoff.io import check_writable, dump_line, read_records
@@ -60,45 +54,53 @@ def pairs_command(
 
     problem = check_writable(out)
     if problem:
-        err.print(f"[red]{problem}[/]")
-        raise typer.Exit(2)
+        raise typer.BadParameter(problem, param_hint="--out")
     lines, _ = read_records(scored)
     bad = [line for line in lines if line.record is None]
     for line in bad[:5]:
         err.print(f"[yellow]{line.problem}[/]")
     try:
-        pairs, report = build_pairs((line.record for line in lines if line.record is not None), mode, threshold, min_margin,
-                                    max_per_prompt, ties, keep_margin, seed)
+        good = [line for line in lines if line.record is not None]
+        pairs, counts = build_pairs([line.record for line in good], mode, threshold, min_margin, max_per_prompt, ties, keep_margin, seed,
+                                    where=[f"line {line.number}" for line in good])
     except ValueError as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
     if bad:
-        report.left_out["unreadable line"] = len(bad)
+        counts.left_out["unreadable line"] = len(bad)
     with open(out, "w", encoding="utf-8") as handle:
         for pair in pairs:
             handle.write(dump_line(pair))
-    err.print(f"{report.pairs} pairs from {report.groups_with_pairs} of {report.groups} prompt groups ({report.rows} rows) -> {out}")
-    if report.left_out:
-        err.print(f"left out: {report.left_out}")
-    typer.echo(json.dumps(report.to_dict()))
+    err.print(f"{counts.pairs} pairs from {counts.groups_with_pairs} of {counts.groups} prompt groups ({counts.rows} rows) -> {out}")
+    if counts.left_out:
+        err.print(f"left out: {counts.left_out}")
+    if counts.off_prompt:
+        err.print(f"[yellow]{counts.off_prompt} rows carry another prompt than their group's first ({', '.join(counts.off_prompt_rows)}): "
+                  "paired within their own prompt[/]")
+    result = counts.to_dict()
+    if report is not None:
+        wrote(write_report(report, result, markdown_table(f"payoff rm pairs {scored.name}", _flat(result))))
+    emit(result)
 
 
 @app.command("sample")
 def sample_command(
-    out: Path = typer.Option(..., "--out", "-o", help="JSONL of completions (scored when --reward/--config is given)"),
-    task: str = typer.Option("arithmetic", help="arithmetic, gsm8k (train split), gsm8k_test, math, or file"),
-    data: Path | None = typer.Option(None, "--data", help="task rows (JSONL/Parquet/datasets folder) for --task file"),
-    prompts: int = typer.Option(64, min=1, help="number of prompts"),
-    n: int = typer.Option(8, "--n", min=1, help="completions per prompt"),
-    policy: str = typer.Option("smollm2-135m-instruct", help="the embedded default or a local model folder"),
-    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1),
-    temperature: float = typer.Option(1.0, min=0.0),
-    seed: int = typer.Option(0),
-    task_seed: int = typer.Option(1, "--task-seed", help="seed of the procedural task / of the row subsample"),
-    level: int = typer.Option(1, help="arithmetic level"),
-    reward: list[str] = typer.Option([], "--reward", "-r", help="score each completion: NAME[:WEIGHT], repeatable"),
-    config: Path | None = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="score with a rubric TOML"),
-    workers: int = typer.Option(2, "--workers", "-w", min=0),
+    tasks: Path | None = typer.Argument(None, exists=True, help="Task rows (JSONL / Parquet / datasets folder); else --task."),
+    out: Path = typer.Option(..., "--out", "-o", help="JSONL of completions (scored when --reward or --config is given)."),
+    task: str = typer.Option("arithmetic", help="Without TASKS, a built-in task: arithmetic, gsm8k (train split), gsm8k_test, math, math500."),
+    reward: list[str] = REWARD,
+    config: Path | None = CONFIG,
+    set_: list[str] = SET,
+    workers: int | None = WORKERS,
+    timeout_s: float | None = TIMEOUT_S,
+    prompts: int = typer.Option(64, min=1, help="Number of prompts."),
+    n: int = typer.Option(8, "--n", min=1, help="Completions per prompt."),
+    policy: str = typer.Option("smollm2-135m-instruct", help="The embedded default or a local model folder."),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, help="The most tokens per completion."),
+    temperature: float = typer.Option(1.0, min=0.0, help="Sampling temperature."),
+    seed: int = typer.Option(0, help="Seed of the sampling."),
+    task_seed: int = typer.Option(1, "--task-seed", help="Seed of the procedural task / of the row subsample."),
+    level: int = typer.Option(1, help="Arithmetic level."),
 ) -> None:
     """Draw N completions per prompt from a policy; with a reward, score them too (then `payoff rm pairs`)."""
     from payoff.io import check_writable, dump_line
@@ -106,14 +108,9 @@ def sample_command(
 
     problem = check_writable(out)
     if problem:
-        err.print(f"[red]{problem}[/]")
-        raise typer.Exit(2)
-    rows = task_rows_for(task, prompts, task_seed, data, level)
-    scorer = None
-    if reward or config is not None:
-        from payoff.cli.score import resolve_reward
-
-        scorer = resolve_reward(reward, config)
+        raise typer.BadParameter(problem, param_hint="--out")
+    scorer = resolve_reward(reward, config, set_) if reward or config is not None or set_ else None
+    rows = task_rows_for(task, prompts, task_seed, tasks, level)
     from rich.progress import Progress
 
     with Progress(console=err) as progress:
@@ -123,7 +120,7 @@ def sample_command(
     if scorer is not None:
         from payoff.engine import Engine
 
-        with Engine(scorer, workers=workers) as engine:
+        with Engine(scorer, workers=worker_count(workers), timeout_s=timeout_s) as engine:
             outcomes = engine.score(samples)
         for sample, outcome in zip(samples, outcomes):
             sample.update(outcome.to_dict())
@@ -132,11 +129,16 @@ def sample_command(
             handle.write(dump_line(sample))
     correct = sum(1 for s in samples if isinstance(s.get("reward"), (int, float)) and s["reward"] >= 1)
     err.print(f"{len(samples)} completions for {len(rows)} prompts -> {out}" + (f" ({correct} scored >= 1)" if scorer else ""))
+    emit({"completions": len(samples), "prompts": len(rows), "out": str(out), **({"scored_at_least_1": correct} if scorer else {})})
 
 
-def task_rows_for(task: str, count: int, seed: int, data: Path | None, level: int) -> list[dict[str, Any]]:
+def task_rows_for(task: str, count: int, seed: int, tasks: Path | None, level: int) -> list[dict[str, Any]]:
     import random
 
+    if tasks is not None:
+        from payoff.tasks.loader import load_rows
+
+        return load_rows(tasks, limit=count)
     if task == "arithmetic":
         from payoff.tasks.arithmetic import arithmetic
 
@@ -148,30 +150,14 @@ def task_rows_for(task: str, count: int, seed: int, data: Path | None, level: in
         rows = math_rows(name)
         picked = random.Random(seed).sample(range(len(rows)), min(count, len(rows)))
         return [{"prompt": rows[i]["prompt"], "reference": rows[i]["answer"], "meta": rows[i]["meta"]} for i in sorted(picked)]
-    if task == "file":
-        if data is None:
-            raise typer.BadParameter("--task file needs --data PATH", param_hint="--data")
-        from payoff.tasks.loader import load_rows
-
-        return load_rows(data, limit=count)
-    raise typer.BadParameter(f"unknown task {task!r}", param_hint="--task")
+    raise typer.BadParameter(f"unknown task {task!r}; give a built-in task or a TASKS file", param_hint="--task")
 
 
-def dpo_command(
-    config: Path | None = typer.Argument(None, help="TOML config (docs/dpo.md); [data] train = PAIRS is required"),
-    set_: list[str] = typer.Option([], "--set", help="override a config value: section.key=value (TOML value), repeatable"),
-    resume: Path | None = typer.Option(None, "--resume", help="continue the run in this folder from its newest checkpoint"),
-) -> None:
-    """Offline preference optimisation (DPO, IPO, conservative/robust DPO, SimPO, RPO)."""
-    from payoff.dpo.config import DPOConfigError, load_dpo_config
-    from payoff.dpo.train import train_dpo
-    from payoff.rm.data import PreferenceDataError
-
-    base = json.loads((resume / "config.json").read_text()) if resume is not None and config is None and (resume / "config.json").exists() else None
-    try:
-        loaded = load_dpo_config(config, list(set_), base=base)
-        summary = train_dpo(loaded, resume=resume, console=err)
-    except (DPOConfigError, PreferenceDataError, OSError) as error:
-        err.print(f"[red]{error}[/]")
-        raise typer.Exit(2) from None
-    typer.echo(json.dumps({k: v for k, v in summary.items() if k not in ("before", "after", "data")}))
+def _flat(result: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in result.items():
+        if isinstance(value, dict):
+            rows += _flat(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows

@@ -1,42 +1,46 @@
-"""`payoff select CANDIDATES.jsonl --method M [--reward SPEC] [--gold SPEC] [--n 1,2,4] [--report DIR]`."""
+"""`payoff select CANDIDATES --method M [--reward SPEC] [--gold SPEC] [--n 1,2,4] [--report DIR]`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-err = Console(stderr=True)
+from payoff.cli.options import CONFIG, GOLD, REPORT, REWARD, SET, TIMEOUT_S, WORKERS, gold_reward, resolve_reward, worker_count
+from payoff.cli.report import emit, err, markdown_table, write_report, wrote
+
 ALL = ("bon", "majority", "weighted_vote", "self_certainty", "borda", "pass@k", "maj@k")
 GENERATIVE = ("beam", "dvts", "particle")
 
 
 def select_command(
-    candidates: Path = typer.Argument(..., exists=True, dir_okay=False, help="candidates JSONL (or, with --policy, task rows)"),
-    method: list[str] = typer.Option(["bon", "majority", "pass@k"], "--method", "-m", help="repeat or comma list: " + ", ".join(ALL)),
-    reward: list[str] = typer.Option([], "--reward", "-r", help="the reward that ranks candidates (else the rows' score field)"),
-    config: Path | None = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="a rubric TOML as the ranking reward"),
-    gold: str = typer.Option("math", help="the reward that decides correctness"),
-    gold_threshold: float = typer.Option(1.0, "--gold-threshold", help="a gold score at or above this is correct"),
-    n: str = typer.Option("1,2,4,8,16,32,64", "--n", help="candidate counts of the curves"),
-    draws: int = typer.Option(50, min=1, help="subsets drawn per n (the bootstrap bands)"),
-    aggregation: str = typer.Option("min", help="bon over step scores: min, product, last or mean"),
-    borda_p: float = typer.Option(0.5, "--borda-p", help="Borda exponent (0 = majority)"),
-    policy: str | None = typer.Option(None, "--policy", help="generate the candidates from this policy (the rows are tasks)"),
-    samples: int = typer.Option(16, "--samples", help="with --policy: candidates per prompt"),
-    max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
-    width: int = typer.Option(4, "--width", help="beam / dvts: children per kept path (M)"),
-    max_steps: int = typer.Option(6, "--max-steps", help="beam / dvts / particle: the most steps per solution"),
-    step_tokens: int = typer.Option(48, "--step-tokens", help="beam / dvts / particle: the most tokens per step"),
-    report: Path | None = typer.Option(None, "--report", help="folder for report.json and scaling.png"),
-    workers: int = typer.Option(2, "--workers", "-w", min=0),
-    seed: int = typer.Option(0),
+    candidates: Path = typer.Argument(..., exists=True, dir_okay=False, help="Candidates JSONL (or, with --policy, task rows)."),
+    method: list[str] = typer.Option(["bon", "majority", "pass@k"], "--method", "-m",
+                                     help="Repeat or comma list: " + ", ".join(ALL + GENERATIVE) + "."),
+    reward: list[str] = REWARD,
+    config: Path | None = CONFIG,
+    set_: list[str] = SET,
+    workers: int | None = WORKERS,
+    timeout_s: float | None = TIMEOUT_S,
+    gold: str = GOLD,
+    gold_threshold: float = typer.Option(1.0, "--gold-threshold", help="A gold score at or above this is correct."),
+    n: str = typer.Option("1,2,4,8,16,32,64", "--n", help="Candidate counts of the curves."),
+    draws: int = typer.Option(50, min=1, help="Subsets drawn per n (the bootstrap bands)."),
+    aggregation: str = typer.Option("min", help="bon over step scores: min, product, last or mean."),
+    borda_p: float = typer.Option(0.5, "--borda-p", help="Borda exponent (0 = majority)."),
+    policy: str | None = typer.Option(None, "--policy", help="Generate the candidates from this policy (the rows are tasks)."),
+    samples: int = typer.Option(16, "--samples", help="With --policy: candidates per prompt."),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="With --policy: the most tokens per candidate."),
+    width: int = typer.Option(4, "--width", help="beam / dvts: children per kept path (M)."),
+    max_steps: int = typer.Option(6, "--max-steps", help="beam / dvts / particle: the most steps per solution."),
+    step_tokens: int = typer.Option(48, "--step-tokens", help="beam / dvts / particle: the most tokens per step."),
+    seed: int = typer.Option(0, help="Seed of the subsets drawn and of the generation."),
+    report: Path | None = REPORT,
 ) -> None:
-    """Pick an answer per prompt by each method; accuracy against N with bands, tokens spent."""
-    from payoff.cli.score import resolve_reward
-    from payoff.registry import get_reward
+    """Pick an answer per prompt by each method; accuracy against N with bands, tokens spent.
+
+    The reward ranks the candidates (without one, the rows' score field); the gold reward decides
+    which are correct. With --report, also DIR/scaling.png."""
     from payoff.select.curves import scaling_curves
     from payoff.select.run import generate_candidates, group_candidates, prepare
     from payoff.tasks.loader import read_table
@@ -55,12 +59,13 @@ def select_command(
     except ValueError:
         raise typer.BadParameter(f"--n must be a comma list of integers, got {n!r}", param_hint="--n") from None
     rows = read_table(candidates)
-    ranking = resolve_reward(reward, config) if reward or config is not None else None
+    ranking = resolve_reward(reward, config, set_) if reward or config is not None or set_ else None
+    judge, workers = gold_reward(gold), worker_count(workers)
     if not methods:  # search methods only
         from payoff.select.search import search_curves
 
-        result = search_curves(rows, searches, ns, ranking, get_reward(gold), policy, width, max_steps, step_tokens, seed=seed,
-                               gold_threshold=gold_threshold, workers=workers)
+        result = search_curves(rows, searches, ns, ranking, judge, policy, width, max_steps, step_tokens, seed=seed,
+                               gold_threshold=gold_threshold, workers=workers, timeout_s=timeout_s)
         result.update({"prompts": len(rows), "pool": 0, "methods": searches, "gold": gold, "reward": ranking.name})
         _show(result, report)
         return
@@ -72,14 +77,14 @@ def select_command(
         except ValueError as error:
             err.print(f"[red]{candidates}: {error}[/]")
             raise typer.Exit(2) from None
-    statuses = prepare(prompts, ranking, get_reward(gold), workers, gold_threshold)
+    statuses = prepare(prompts, ranking, judge, workers, gold_threshold, timeout_s=timeout_s)
     result = scaling_curves(prompts, methods, ns, draws, seed, aggregation, borda_p)
     result.update({"statuses": statuses, "methods": chosen, "gold": gold, "reward": ranking.name if ranking else "score field"})
     if searches:
         from payoff.select.search import search_curves
 
-        found = search_curves(rows, searches, ns, ranking, get_reward(gold), policy, width, max_steps, step_tokens, seed=seed,
-                              gold_threshold=gold_threshold, workers=workers)
+        found = search_curves(rows, searches, ns, ranking, judge, policy, width, max_steps, step_tokens, seed=seed,
+                              gold_threshold=gold_threshold, workers=workers, timeout_s=timeout_s)
         for key in ("curves", "bands", "tokens"):
             result[key].update(found[key])
     _show(result, report)
@@ -90,7 +95,8 @@ def _show(result: dict, report: Path | None) -> None:
 
     from payoff.select.curves import plot_scaling
 
-    table = Table(title=f"payoff select: {result['prompts']} prompts, pool {result['pool']}")
+    title = f"payoff select: {result['prompts']} prompts, pool {result['pool']}"
+    table = Table(title=title)
     table.add_column("method")
     shown = sorted({k for curve in result["curves"].values() for k in curve})
     for k in shown:
@@ -99,8 +105,8 @@ def _show(result: dict, report: Path | None) -> None:
         table.add_row(name, *[f"{curve[k]:.3f}" for k in shown])
     err.print(table)
     if report is not None:
-        report.mkdir(parents=True, exist_ok=True)
-        (report / "report.json").write_text(json.dumps(result, indent=1))
+        rows = [(f"{name} n={k}", f"{curve[k]:.3f}") for name, curve in result["curves"].items() for k in shown if k in curve]
+        written = write_report(report, result, markdown_table(title, rows, header=("method", "accuracy")))
         plot_scaling(result, report / "scaling.png")
-        err.print(f"wrote {report / 'report.json'} and {report / 'scaling.png'}")
-    typer.echo(json.dumps({"curves": result["curves"], "tokens": result["tokens"]}))
+        wrote([*written, report / "scaling.png"])
+    emit({"curves": result["curves"], "tokens": result["tokens"]})

@@ -17,11 +17,12 @@ A metric-only term (weight 0) never affects the score or the status.
 
 from __future__ import annotations
 
+import copy
 import math
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from payoff.compose.transforms import batch_normalize, ensemble_uncertainty, group_normalize
 from payoff.core import DEFAULT_TIMEOUT_S, Outcome, Reward, Sample, check_numbers
@@ -35,6 +36,16 @@ Normalize = Literal["none", "group", "batch"]
 Failure = Literal["strict", "zero", "skip"]
 # A batch shaper sees every sample and outcome of a batch, in the caller's process, after scoring.
 Shaper = Callable[[Sequence[Sample], list[Outcome]], None]
+
+
+@runtime_checkable
+class Learning(Protocol):
+    """A shaper whose state carries over from batch to batch (HAPO, LASER-D, PPO-C): what it
+    learned goes into checkpoints."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,7 @@ class Rubric(Reward):
         # batches (inside a group rubric, a batched term scores each group in one call).
         super().__init__(self._score_one, name=label, is_group=is_group, batch_size=min(batched) if batched and not is_group else None)
         # A term without its own timeout counts at the engine's default, not as 0 s.
-        self.timeout = sum(t.reward.timeout or DEFAULT_TIMEOUT_S for t in self.terms)
+        self.timeout_s = sum(t.reward.timeout_s or DEFAULT_TIMEOUT_S for t in self.terms)
         self.doc = "Rubric of " + ", ".join(names)
 
     def fingerprint(self) -> str:
@@ -203,7 +214,9 @@ class Rubric(Reward):
         return ensemble_uncertainty(list(values.values()), self.options.uncertainty_lambda)
 
     # -- in the caller, over the whole batch ----------------------------------------------------
-    def finalize(self, samples: Sequence[Sample], outcomes: list[Outcome]) -> list[Outcome]:
+    def finalize(self, samples: Sequence[Sample], outcomes: list[Outcome], learn: bool = True) -> list[Outcome]:
+        """Normalise and shape the batch. ``learn=False`` shapes it as the shapers stand without
+        their learning from it (a baseline or held-out batch): each shaper runs on a copy."""
         options = self.options
         scored = [i for i, o in enumerate(outcomes) if o.status == "ok"]
         groups = [samples[i].group if samples[i].group is not None else ("sample", i) for i in scored]
@@ -216,8 +229,18 @@ class Rubric(Reward):
                 outcomes[i].components["rubric/raw"] = outcomes[i].score  # type: ignore[assignment]
                 outcomes[i].score = value
         for shaper in options.shapers:
-            shaper(samples, outcomes)
+            (shaper if learn else copy.deepcopy(shaper))(samples, outcomes)
         return outcomes
+
+    def state_dict(self) -> list[dict[str, Any] | None]:
+        """What each batch shaper learned so far (None for a shaper without state), for a
+        checkpoint; `load_state_dict` puts it back."""
+        return [shaper.state_dict() if isinstance(shaper, Learning) else None for shaper in self.options.shapers]
+
+    def load_state_dict(self, state: Sequence[dict[str, Any] | None]) -> None:
+        for shaper, saved in zip(self.options.shapers, state):
+            if saved is not None and isinstance(shaper, Learning):
+                shaper.load_state_dict(saved)
 
     def _normalize_terms(self, outcomes: list[Outcome], scored: list[int], groups: list[Any]) -> None:
         """GDPO-style: normalise each weighted term across the batch (or group), then combine."""

@@ -1,5 +1,5 @@
-"""`payoff dpo` configuration, mirroring `payoff rm train` (``seed``, ``steps``, ``run_dir``,
-``[model]``, ``[data]``, ``[optim]``, ``[log]``) with an ``[algorithm]`` table for the loss and an
+"""`payoff dpo` configuration: a run's keys and shared tables (`payoff.runs.config`: ``seed``,
+``steps``, ``run_dir``, ``[data]``, ``[optim]``, ``[log]``) with a ``[model]`` table, an ``[algorithm]`` table for the loss and an
 optional ``[eval]`` table for held-out greedy accuracy on a task. Documented in docs/dpo.md."""
 
 from __future__ import annotations
@@ -7,17 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from payoff.rl.config import LoraConfig, load_toml_config
-from payoff.rm.config import RMDataConfig, RMLogConfig, RMOptimConfig
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from payoff.runs.config import DatasetRunConfig, LoraConfig, OptimConfig, PairDataConfig, Strict, load_toml_config
 
 
-class DPOModelConfig(_Strict):
+class DPOModelConfig(Strict):
     name: str = "smollm2-135m-instruct"
     lora: LoraConfig | None = None  # with LoRA the reference is the base with adapters off (no second copy)
     chat_template: bool = True
@@ -25,7 +20,7 @@ class DPOModelConfig(_Strict):
     gradient_checkpointing: bool = False
 
 
-class DPOAlgorithmConfig(_Strict):
+class DPOAlgorithmConfig(Strict):
     loss: Literal["sigmoid", "ipo", "conservative", "robust", "simpo", "rpo"] = "sigmoid"
     beta: float = Field(0.1, gt=0)
     label_smoothing: float = Field(0.0, ge=0, lt=0.5)  # eps of the conservative / robust losses
@@ -33,7 +28,7 @@ class DPOAlgorithmConfig(_Strict):
     alpha: float = Field(1.0, ge=0)  # RPO's weight on the chosen answer's NLL
 
 
-class DPOEvalConfig(_Strict):
+class DPOEvalConfig(Strict):
     task: Literal["none", "arithmetic", "file"] = "none"  # held-out greedy accuracy before and after
     size: int = Field(100, ge=1)
     seed: int = 2
@@ -42,23 +37,14 @@ class DPOEvalConfig(_Strict):
     max_new_tokens: int = Field(24, ge=1)
 
 
-class DPOConfig(_Strict):
-    seed: int = 0
-    steps: int = Field(100, ge=0)
+class DPOConfig(DatasetRunConfig):
     run_dir: str = "out/dpo/run"
-    checkpoint_every: int = Field(25, ge=0)
-    keep_checkpoints: int = Field(2, ge=1)
     model: DPOModelConfig = DPOModelConfig()
-    data: RMDataConfig
+    data: PairDataConfig
     algorithm: DPOAlgorithmConfig = DPOAlgorithmConfig()
-    optim: RMOptimConfig = RMOptimConfig(lr=5e-6)
+    optim: OptimConfig = OptimConfig(lr=5e-6)
     eval: DPOEvalConfig = DPOEvalConfig()
-    log: RMLogConfig = RMLogConfig()
-
-
-class DPOConfigError(ValueError):
-    pass
 
 
 def load_dpo_config(path: str | Path | None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> DPOConfig:
-    return load_toml_config(DPOConfig, DPOConfigError, path, overrides, base)
+    return load_toml_config(DPOConfig, path, overrides, base)

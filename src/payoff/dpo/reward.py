@@ -29,7 +29,7 @@ def _load(path: str) -> tuple[Any, Any, Any, dict[str, Any]]:
     quiet_loading()
     folder = Path(path) / "model" if (Path(path) / "model" / "dpo.json").is_file() else Path(path)
     if not (folder / "dpo.json").is_file():
-        raise FileNotFoundError(f"{path} holds no `payoff dpo` policy (no dpo.json in it or in {Path(path) / 'model'})")
+        raise FileNotFoundError(f"{path} holds no `payoff dpo train` policy (no dpo.json in it or in {Path(path) / 'model'})")
     key = str(folder.resolve())
     with _LOCK:
         if key not in _LOADED:
@@ -51,15 +51,15 @@ def _load(path: str) -> tuple[Any, Any, Any, dict[str, Any]]:
 
 @batched_reward(name="implicit_reward", batch_size=8, timeout_s=300.0)
 def implicit_reward(samples: list[Sample], path: str = "", level: str = "sequence", beta: float | None = None) -> list[Outcome]:
-    """DPO's implicit reward beta * log(pi / pi_ref) of the completion (a `payoff dpo` run);
+    """DPO's implicit reward beta * log(pi / pi_ref) of the completion (a `payoff dpo train` run);
     ``level="step_min"``: PRIME's implicit process reward, the weakest step's."""
     import torch
 
-    from payoff.rl.logprobs import batched_logprobs
-    from payoff.rm.model import RenderSpec, render
+    from payoff.models.logprobs import batched_logprobs
+    from payoff.models.reward_model import RenderSpec, render
 
     if not path:
-        raise ValueError("implicit_reward needs path= (a `payoff dpo` run folder)")
+        raise ValueError("implicit_reward needs path= (a `payoff dpo train` run folder)")
     if level not in ("sequence", "step_min"):
         raise ValueError("level must be 'sequence' or 'step_min'")
     policy, reference, tokenizer, info = _load(path)

@@ -7,6 +7,7 @@ from payoff._lazy import lazy_getattr
 
 _LAZY = {
     "Engine": "payoff.engine.pool", "score": "payoff.engine.api", "run_batch_step": "payoff.engine.batch_step",
+    "ascore": "payoff.engine.shared", "shared_engine": "payoff.engine.shared",
     "Summary": "payoff.engine.stats", "summarize": "payoff.engine.stats",
 }
 __all__ = list(_LAZY)

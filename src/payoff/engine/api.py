@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from payoff.core import Outcome, Reward, Sample, renamed
+from payoff.core import Outcome, Reward, Sample
 from payoff.engine.pool import DEFAULT_MAX_PROCS, DEFAULT_MEMORY_MB, Engine
 
 
@@ -21,13 +21,11 @@ def score(
     cache: str | os.PathLike[str] | None = None,
     on_progress: Callable[[int], None] | None = None,
     backend: str = "local",
-    timeout: float | None = None,  # deprecated: timeout_s
     **options: Any,
 ) -> list[Outcome]:
     """Score `samples` with `reward` (a name, a Reward or a plain function); one Outcome per
     sample, in order. See `Engine` for the options; ``backend="ray"`` spreads the work over a
     Ray cluster (`payoff.engine.ray_backend`) with the same outcomes."""
-    timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "payoff.score")
     samples = list(samples)
     if backend == "ray":
         from payoff.engine.ray_backend import RayEngine

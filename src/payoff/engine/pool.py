@@ -12,25 +12,25 @@ worker's descendants) killed and is settled as ``timeout``; when a worker dies o
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import signal
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
-from pebble import ProcessExpired, ProcessPool
+from pebble import ProcessExpired
 
 from payoff.containment import Containment
-from payoff.core import DEFAULT_TIMEOUT_S, Outcome, Reward, Sample, SampleError, renamed
+from payoff.core import DEFAULT_TIMEOUT_S, Outcome, Reward, Sample, SampleError
 from payoff.engine.batch_step import run_batch_step
 from payoff.engine.cache import OutcomeCache
-from payoff.engine.worker import IDLE, RUNNING, SLOT_WIDTH, init_worker, run_chunk, run_unit
+from payoff.engine.processes import Workers
+from payoff.engine.worker import IDLE, RUNNING, SLOT_WIDTH, run_chunk, run_unit
 from payoff.registry import get_reward
 
 DEFAULT_MEMORY_MB = 4096
@@ -42,10 +42,9 @@ MAX_CHUNK = 512
 class _Chunk:
     slot: int
     units: list[int]
+    pool: Any  # the pool it runs on: after a restart, a chunk of the old pool must not restart the new one
     # Set by the watchdog when it kills the chunk's worker: (unit position, seconds it ran).
     overdue: tuple[int, float] | None = None
-
-
 
 
 class Engine:
@@ -71,16 +70,14 @@ class Engine:
         start_method: str = "fork",
         chunk_target_s: float = 0.05,
         containment: str = "auto",
-        timeout: float | None = None,  # deprecated: timeout_s
     ) -> None:
-        timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "Engine")
         if containment not in ("auto", "process-group"):
             raise ValueError("containment must be 'auto' or 'process-group'")
         self.reward = get_reward(reward)
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         if self.workers < 0:
             raise ValueError("workers must be >= 0")
-        self.timeout = self.timeout_s = float(timeout_s or self.reward.timeout_s or DEFAULT_TIMEOUT_S)
+        self.timeout_s = float(timeout_s or self.reward.timeout_s or DEFAULT_TIMEOUT_S)
         self.memory_mb = memory_mb
         self.max_procs = max_procs
         self.output_chars = output_chars
@@ -88,11 +85,10 @@ class Engine:
         self.chunk_target_s = chunk_target_s
         self.prefer_cgroup = containment == "auto"
         self.cache = OutcomeCache(cache, self.reward.fingerprint()) if cache else None
-        self._pool: ProcessPool | None = None
-        self._containment: Containment | None = None
-        self._slots: Any = None
-        self._nslots = 0
-        self._worker_pids: set[int] = set()
+        self._workers = Workers(self.reward, workers=self.workers, memory_mb=memory_mb, max_procs=max_procs,
+                                output_chars=output_chars, start_method=start_method, prefer_cgroup=self.prefer_cgroup)
+        # Released at close, at garbage collection, or at interpreter exit, whichever comes first.
+        self._finalizer = weakref.finalize(self, _release, self._workers, self.cache, True)
         self._unit_seconds: float | None = None  # running mean of one unit's duration
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -102,48 +98,17 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _start_pool(self) -> None:
-        if self._containment is None:
-            self._containment = Containment(self.max_procs, prefer_cgroup=self.prefer_cgroup)
-            self._nslots = 2 * self.workers + 2
-            self._slots = RawArray("d", self._nslots * SLOT_WIDTH)
-        self._pool = ProcessPool(
-            max_workers=self.workers,
-            initializer=init_worker,
-            initargs=(self.reward, self._slots, self._containment, self.memory_mb, self.output_chars),
-            context=multiprocessing.get_context(self.start_method),
-        )
-
-    def _stop_pool(self, graceful: bool) -> None:
-        if self._pool is None:
-            return
-        pool, self._pool = self._pool, None
-        self._worker_pids |= _pebble_worker_pids(pool)
-        if graceful:
-            pool.close()
-            pool.join(timeout=5)
-        if pool.active:
-            # Kill first: pebble's stop waits for SIGTERM, which a hostile reward may ignore.
-            for pid in _pebble_worker_pids(pool):
-                self._kill_tree(pid)
-            pool.stop()
-            pool.join(timeout=5)
-
     def close(self) -> None:
         """Stop the workers and kill anything they left behind."""
-        self._stop_pool(graceful=True)
-        if self._containment is not None:
-            self._containment.close(self._worker_pids)
-        if self.cache is not None:
-            self.cache.close()
+        _release(self._workers, self.cache)
 
     @property
     def containment_kind(self) -> str:
-        if self._containment is None:
+        if self._workers.containment is None:
             probe = Containment(self.max_procs, prefer_cgroup=self.prefer_cgroup)
             probe.close(set())
             return probe.kind
-        return self._containment.kind
+        return self._workers.containment.kind
 
     # -- scoring ------------------------------------------------------------------------------
     def score(
@@ -231,40 +196,49 @@ class Engine:
         return max(1, min(wanted, MAX_CHUNK, fair_share))
 
     def _run_pool(self, units: list[list[int]], parsed: list[Sample | None], todo: deque[int], store: Callable) -> None:
-        if self._pool is None:
-            self._start_pool()
-        free = list(range(self._nslots))
+        # Several calls may run at once (the server keeps two batches in flight): they share the
+        # pool and draw their chunks' slots from one free list, so a slot is never two chunks'.
+        workers = self._workers
         in_flight: dict[Any, _Chunk] = {}
         alone: set[int] = set()  # units to run in a chunk of their own after an unexplained failure
-
-        while todo or in_flight:
-            while todo and free:
-                chunk_units = _take_chunk(todo, self._chunk_size(len(todo)), alone)
-                slot = free.pop()
-                base = slot * SLOT_WIDTH
-                self._slots[base : base + SLOT_WIDTH] = [0.0, 0.0, 0.0, IDLE]
-                payload = [[parsed[i] for i in units[u]] for u in chunk_units]
-                future = self._pool.schedule(run_chunk, args=(slot, payload))  # type: ignore[union-attr]
-                in_flight[future] = _Chunk(slot, chunk_units)
-
-            done, _ = wait(list(in_flight), timeout=self._tick(in_flight), return_when=FIRST_COMPLETED)
-            broken = False
-            for future in done:
-                chunk = in_flight.pop(future)
-                free.append(chunk.slot)
-                try:
-                    results = future.result()
-                except BaseException as error:  # noqa: BLE001 - a failed chunk is recovered, never raised
-                    broken |= isinstance(error, BrokenProcessPool)
-                    self._recover(chunk, error, units, todo, alone, store)
+        try:
+            while todo or in_flight:
+                while todo:
+                    pool = workers.ensure_started()
+                    slot = workers.take_slot()
+                    if slot is None:
+                        break
+                    chunk_units = _take_chunk(todo, self._chunk_size(len(todo)), alone)
+                    base = slot * SLOT_WIDTH
+                    self._slots[base : base + SLOT_WIDTH] = [0.0, 0.0, 0.0, IDLE]
+                    payload = [[parsed[i] for i in units[u]] for u in chunk_units]
+                    in_flight[pool.schedule(run_chunk, args=(slot, payload))] = _Chunk(slot, chunk_units, pool)
+                if not in_flight:
+                    workers.wait_for_slot(0.05)  # every slot is another call's: wait for one
                     continue
-                for unit, (unit_outcomes, elapsed) in zip(chunk.units, results):
-                    store(unit, unit_outcomes, elapsed)
-                self._learn_speed([elapsed for _, elapsed in results])
-            if broken:
-                self._stop_pool(graceful=False)
-                self._start_pool()
-            self._watchdog(in_flight)
+
+                done, _ = wait(list(in_flight), timeout=self._tick(in_flight), return_when=FIRST_COMPLETED)
+                broken = None
+                for future in done:
+                    chunk = in_flight.pop(future)
+                    workers.give_slot(chunk.slot)
+                    try:
+                        results = future.result()
+                    except BaseException as error:  # noqa: BLE001 - a failed chunk is recovered, never raised
+                        if isinstance(error, BrokenProcessPool):
+                            broken = chunk.pool
+                        self._recover(chunk, error, units, todo, alone, store)
+                        continue
+                    for unit, (unit_outcomes, elapsed) in zip(chunk.units, results):
+                        store(unit, unit_outcomes, elapsed)
+                    self._learn_speed([elapsed for _, elapsed in results])
+                if broken is not None:
+                    workers.restart(broken)
+                self._watchdog(in_flight)
+        finally:
+            for future, chunk in in_flight.items():  # only after an exception (Ctrl-C): free what we held
+                future.cancel()
+                workers.give_slot(chunk.slot)
 
     def _tick(self, in_flight: dict[Any, _Chunk]) -> float:
         """How long to wait for results before looking at the deadlines again."""
@@ -273,7 +247,7 @@ class Engine:
         for chunk in in_flight.values():
             base = chunk.slot * SLOT_WIDTH
             if self._slots[base + 3] == RUNNING:
-                tick = min(tick, max(0.001, self._slots[base + 2] + self.timeout - now))
+                tick = min(tick, max(0.001, self._slots[base + 2] + self.timeout_s - now))
         return tick
 
     def _watchdog(self, in_flight: dict[Any, _Chunk]) -> None:
@@ -283,19 +257,19 @@ class Engine:
             if chunk.overdue is not None or future.done() or self._slots[base + 3] != RUNNING:
                 continue
             started = self._slots[base + 2]
-            if now - started > self.timeout:
+            if now - started > self.timeout_s:
                 self._kill_tree(int(self._slots[base]))
                 # Read the slot again now that the worker is dead and cannot change it.
                 if self._slots[base + 3] == RUNNING:
                     chunk.overdue = (int(self._slots[base + 1]), now - self._slots[base + 2])
                 future.cancel()
 
+    @property
+    def _slots(self) -> Any:
+        return self._workers.slots
+
     def _kill_tree(self, pid: int) -> None:
-        if pid <= 0:
-            return
-        self._worker_pids.add(pid)
-        assert self._containment is not None
-        self._containment.kill(pid)
+        self._workers.kill_tree(pid)
 
     def _recover(
         self,
@@ -316,8 +290,8 @@ class Engine:
         if chunk.overdue is not None:
             culprit, ran = chunk.overdue
             # A unit killed just short of its deadline (a race with the watchdog) is run again.
-            if ran >= self.timeout * 0.95:
-                verdict = Outcome.timeout(self.timeout, elapsed_s=round(ran, 6))
+            if ran >= self.timeout_s * 0.95:
+                verdict = Outcome.timeout(self.timeout_s, elapsed_s=round(ran, 6))
             else:
                 alone.add(chunk.units[culprit])
         elif isinstance(error, (BrokenProcessPool, CancelledError)):
@@ -376,9 +350,11 @@ def _describe_death(error: BaseException) -> str:
     return f"the worker failed while scoring this sample: {error!r}"
 
 
-def _pebble_worker_pids(pool: ProcessPool) -> set[int]:
-    # pebble keeps its workers in a private dict; read it defensively so an upgrade cannot break us.
-    try:
-        return set(pool._pool_manager.worker_manager.workers)  # type: ignore[attr-defined]
-    except AttributeError:
-        return set()
+def _release(workers: Workers, cache: OutcomeCache | None, final: bool = False) -> None:
+    # A function of the engine's parts, not of the engine: the finalizer must not keep it alive.
+    if final:
+        workers.shutdown()
+    else:
+        workers.close()
+    if cache is not None:
+        cache.close()

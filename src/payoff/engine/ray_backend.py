@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from payoff.core import Outcome, Reward, Sample, SampleError, renamed
+from payoff.core import Outcome, Reward, Sample, SampleError
 from payoff.engine.batch_step import run_batch_step
 from payoff.registry import get_reward
 
@@ -34,8 +34,8 @@ class _Scorer:
         return [{"score": o.score, "status": o.status, "components": o.components, "info": o.info}
                 for o in self.engine.score(samples, batch_step=False)]
 
-    def timeout(self) -> float:
-        return self.engine.timeout
+    def timeout_s(self) -> float:
+        return self.engine.timeout_s
 
     def close(self) -> None:
         self.engine.close()
@@ -46,11 +46,10 @@ class RayEngine:
     cluster (``ray start --head``), None starts or reuses a local one."""
 
     def __init__(self, reward: str | Reward | Callable[..., Any], *, actors: int | None = None, workers_per_actor: int = 1,
-                 timeout_s: float | None = None, address: str | None = None, timeout: float | None = None,
+                 timeout_s: float | None = None, address: str | None = None,
                  **engine_options: Any) -> None:
         import ray
 
-        timeout_s = renamed(timeout_s, timeout, "timeout", "timeout_s", "RayEngine")
         self.reward = get_reward(reward)
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
@@ -58,7 +57,7 @@ class RayEngine:
         count = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // max(workers_per_actor, 1))
         remote = ray.remote(num_cpus=workers_per_actor)(_Scorer)
         self._actors = [remote.remote(self.reward, workers_per_actor, timeout_s, engine_options) for _ in range(count)]
-        self.timeout = ray.get(self._actors[0].timeout.remote())
+        self.timeout_s = ray.get(self._actors[0].timeout_s.remote())
 
     def score(self, samples: Sequence[Sample | dict[str, Any]], on_progress: Callable[[int], None] | None = None,
               batch_step: bool = True) -> list[Outcome]:

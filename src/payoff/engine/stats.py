@@ -1,7 +1,9 @@
-"""Summary statistics over a list of outcomes: what a person checks after a scoring run."""
+"""Summary statistics over a list of outcomes: what a person checks after a scoring run; and
+Pearson's r, the one correlation every report uses."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,3 +76,16 @@ def summarize(outcomes: Sequence[Outcome]) -> Summary:
         {f"p{q}": percentile(latencies, q) for q in (50, 90, 99)} | {"max": latencies[-1]} if latencies else {}
     )
     return Summary(len(outcomes), statuses, score_mean, score_std, components, latency, cached)
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Pearson's r of two equally long sequences; None where it is undefined (fewer than 2 points,
+    or either side constant), never a made-up 0."""
+    if len(x) < 2:
+        return None
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    sx = math.sqrt(sum((a - mx) ** 2 for a in x))
+    sy = math.sqrt(sum((b - my) ** 2 for b in y))
+    if sx == 0 or sy == 0:
+        return None
+    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / (sx * sy)

@@ -17,16 +17,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-
-def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    if len(x) < 2:
-        return None
-    mx, my = sum(x) / len(x), sum(y) / len(y)
-    sx = math.sqrt(sum((a - mx) ** 2 for a in x))
-    sy = math.sqrt(sum((b - my) ** 2 for b in y))
-    if sx == 0 or sy == 0:
-        return None
-    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / (sx * sy)
+from payoff.engine.stats import pearson
 
 
 def _sigmoid(x: float) -> float:

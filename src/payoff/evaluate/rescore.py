@@ -48,7 +48,7 @@ def ranks(values: Sequence[float]) -> list[float]:
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
-    from payoff.evaluate.bias import pearson
+    from payoff.engine.stats import pearson
 
     return pearson(ranks(a), ranks(b)) if len(a) > 1 else None
 
@@ -113,7 +113,8 @@ def _resolve(spec: str) -> Any:
     return get_reward(spec)
 
 
-def rescore(path: str | Path, specs: Sequence[str], threshold: float = 0.5, workers: int = 2, examples: int = 5) -> dict[str, Any]:
+def rescore(path: str | Path, specs: Sequence[str], threshold: float = 0.5, workers: int = 2, examples: int = 5,
+            timeout_s: float | None = None) -> dict[str, Any]:
     from payoff.engine import Engine
     from payoff.io import read_records
 
@@ -129,7 +130,7 @@ def rescore(path: str | Path, specs: Sequence[str], threshold: float = 0.5, work
         reward = _resolve(spec)
         samples = [{"prompt": r.get("prompt", ""), "completion": r["completion"], "reference": r.get("reference"),
                     "group": r.get("group"), "meta": r.get("meta") or {}} for r in rows]
-        with Engine(reward, workers=workers) as engine:
+        with Engine(reward, workers=workers, timeout_s=timeout_s) as engine:
             outcomes = engine.score(samples)
         name = spec if spec not in scores else f"{spec}#{len(scores)}"
         scores[name] = [o.score if o.status == "ok" else None for o in outcomes]

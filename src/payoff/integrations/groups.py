@@ -27,4 +27,4 @@ def refuse_group_dependence(reward: Any, caller: str) -> None:
     reason = group_dependence(reward)
     if reason:
         raise ValueError(f"{caller} gives no prompt groups, but {reason}. Score it where groups exist "
-                         "(payoff.score with 'group' set, payoff serve, payoff train, or the TRL adapter).")
+                         "(payoff.score with 'group' set, payoff serve, payoff rl train, or the TRL adapter).")

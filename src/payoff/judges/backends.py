@@ -125,7 +125,7 @@ class OpenAIBackend:
     def identity(self) -> str:
         return f"openai:{self.base_url}:{self.model}"
 
-    def _key(self, prompt: str, version: str) -> str:
+    def _key(self, prompt: str | list[dict[str, Any]], version: str) -> str:
         parts = [self.model, version, prompt, self.max_tokens, "temperature=0", "top_logprobs=10"]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
@@ -144,10 +144,12 @@ class OpenAIBackend:
             with Cache(str(self.cache_dir)) as cache:
                 cache.set(key, value)
 
-    async def _call(self, client: Any, semaphore: asyncio.Semaphore, prompt: str) -> dict[str, Any]:
+    async def _call(self, client: Any, semaphore: asyncio.Semaphore, prompt: str | list[dict[str, Any]]) -> dict[str, Any]:
         import httpx
 
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "max_tokens": self.max_tokens,
+        # a prompt is one user message, or (OpenAI grader configs) a whole list of chat messages
+        messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+        body = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens,
                 "temperature": 0, "logprobs": True, "top_logprobs": 10}
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         last = "no attempt"
@@ -182,14 +184,14 @@ class OpenAIBackend:
                 await asyncio.sleep(min(wait, 30.0))
         raise JudgeCallError(f"judge call failed after {self.retries + 1} attempts: {last}")
 
-    async def _all(self, prompts: Sequence[str]) -> list[Any]:
+    async def _all(self, prompts: Sequence[str | list[dict[str, Any]]]) -> list[Any]:
         import httpx
 
         semaphore = asyncio.Semaphore(self.concurrency)
         async with httpx.AsyncClient() as client:
             return await asyncio.gather(*(self._call(client, semaphore, p) for p in prompts), return_exceptions=True)
 
-    def replies(self, prompts: Sequence[str], version: str) -> list[dict[str, Any] | Exception]:
+    def replies(self, prompts: Sequence[str | list[dict[str, Any]]], version: str) -> list[dict[str, Any] | Exception]:
         """The raw reply per prompt (from the cache where present)."""
         keys = [self._key(p, version) for p in prompts]
         out: list[Any] = [self._cached(k) for k in keys]

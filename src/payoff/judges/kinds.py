@@ -1,7 +1,7 @@
 """LLM judges as payoff rewards. Each is registered, configured with a backend
 (``backend = "local"`` with an optional ``model`` folder, or ``backend = "openai"`` with
 ``base_url`` and ``model``), ``guard`` and ``template``, and works in a Rubric, `payoff score`,
-`payoff train`, `payoff serve` and `payoff audit` like any reward.
+`payoff rl train`, `payoff serve` and `payoff audit` like any reward.
 
 Scores (always in [0, 1]) come from verdict probabilities, not from sampled text alone:
 - ``judge_pointwise``: E[score] on 1..scale mapped to [0, 1], (E - 1) / (scale - 1);

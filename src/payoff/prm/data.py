@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from payoff.rm.data import DataReport, PreferenceDataError
+from payoff.tasks.loader import table_rows
+from payoff.tasks.preferences import DataReport, PreferenceDataError
 
 
 @dataclass
@@ -48,31 +49,21 @@ def _labels(row: dict[str, Any], neutral: float) -> list[float] | str:
 
 
 def read_step_data(path: str | Path, neutral: float = 1.0, on_bad: str = "skip") -> tuple[list[StepExample], DataReport]:
-    from payoff.tasks.loader import read_table
-
     path = Path(path)
     if not path.exists():
         raise PreferenceDataError(f"{path}: no such file or folder")
     report = DataReport(str(path))
     examples = []
-    if path.suffix == ".jsonl":
-        from payoff.io import read_records
-
-        lines, _ = read_records(path)
-        rows = [line.record for line in lines]
-        for line in lines:
-            if line.record is None:
-                report.skip("unreadable", line.problem or f"line {line.number}")
-    else:
-        try:
-            rows = read_table(path)
-        except ValueError as error:
-            raise PreferenceDataError(str(error)) from None
-    for index, row in enumerate(rows):
-        if row is None:
-            report.rows += 1
-            continue
+    try:
+        rows = list(table_rows(path))
+    except ValueError as error:
+        raise PreferenceDataError(str(error)) from None
+    for index, found in enumerate(rows):
         report.rows += 1
+        row = found.record
+        if row is None:
+            report.skip("unreadable", found.problem or found.where)
+            continue
         steps = row.get("completions", row.get("steps"))
         if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
             report.skip("malformed: completions must be a non-empty list of strings", f"row {index}")
@@ -85,9 +76,5 @@ def read_step_data(path: str | Path, neutral: float = 1.0, on_bad: str = "skip")
             report.skip("malformed: one label per step", f"row {index}")
             continue
         examples.append(StepExample(row.get("prompt", row.get("problem", "")), steps, labels, {"subset": row.get("subset"), "row": index}))
-    report.pairs = len(examples)
-    if report.skipped and on_bad == "fail":
-        raise PreferenceDataError(report.describe(), report)
-    if not examples:
-        raise PreferenceDataError(f"no usable solutions: {report.describe()}", report)
+    report.close(len(examples), on_bad, "solutions")
     return examples, report

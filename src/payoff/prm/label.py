@@ -13,6 +13,11 @@ continuations are generated and verified together. Each prefix's verdicts are ca
 prefix, N, max_new_tokens, temperature, seed), so a rerun after a kill generates only what is
 missing; the output is written solution by solution and a rerun skips what is written. The report
 counts the prefixes, the continuations and the generated tokens.
+
+A solution is a row's ``completions`` or ``steps`` (a list of step texts: TRL's PRM format, `payoff
+prm bench`), or its ``completion`` text (what `payoff score` and `payoff rm sample` write) split by
+the one step splitter (`payoff.prm.steps.split_steps`). A row with none of these is left out and
+reported by its line (``skipped``), never a traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from payoff.core import Reward
+from payoff.prm.steps import split_steps
 
 
 def _key(*parts: Any) -> str:
@@ -44,17 +50,39 @@ def _load_cache(path: Path | None) -> dict[str, list[bool]]:
     return cache
 
 
+def solution_steps(row: Any, split: str = "double_newline") -> list[str] | str:
+    """A row's steps (see the module's docstring), or why it has none."""
+    if not isinstance(row, dict):
+        return "not an object"
+    if "prompt" not in row:
+        return "no 'prompt'"
+    for key in ("completions", "steps"):
+        if key in row:
+            steps = row[key]
+            if not isinstance(steps, list) or not steps or not all(isinstance(step, str) for step in steps):
+                return f"'{key}' is not a non-empty list of step texts"
+            return list(steps)
+    if "completion" in row:
+        if not isinstance(row["completion"], str):
+            return "'completion' is not text"
+        return split_steps(row["completion"], split) or "'completion' holds no step"
+    return "no 'completions', 'steps' or 'completion'"
+
+
 def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int = 8, policy: str = "smollm2-135m-instruct",
                   max_new_tokens: int = 96, temperature: float = 1.0, seed: int = 0, out: Path | None = None,
                   cache: Path | None = None, separator: str = "\n\n", workers: int = 2, batch_size: int = 32,
-                  on_progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                  on_progress: Callable[[int], None] | None = None, split: str = "double_newline",
+                  where: Sequence[str] | None = None, timeout_s: float | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows in TRL's PRM format (``prompt``, ``completions`` = steps, ``labels`` = soft labels in
-    [0, 1], plus ``hard_labels``, ``progress``, ``reference``) and the cost report."""
+    [0, 1], plus ``hard_labels``, ``progress``, ``reference``) and the cost report. ``split``: the
+    `split_steps` mode for rows that give one ``completion`` text; ``where``: each row's place in
+    its file ("line 3"), to name the rows left out in ``report["skipped"]`` (else "row N", from 1)."""
     import torch
 
     from payoff.engine import Engine
     from payoff.models.default import load_policy
-    from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
+    from payoff.models.rollout import HFGenerator, SamplingParams, render_prompt
 
     done: dict[int, dict[str, Any]] = {}
     if out is not None and out.exists():
@@ -64,6 +92,14 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
                 done[row["meta"]["index"]] = row
             except (ValueError, KeyError):
                 continue
+    solutions: dict[int, list[str]] = {}
+    skipped = []
+    for index, row in enumerate(rows):
+        found = solution_steps(row, split)
+        if isinstance(found, str):
+            skipped.append(f"{where[index] if where is not None else f'row {index + 1}'}: {found}")
+        else:
+            solutions[index] = found
     verdicts = _load_cache(cache)
     torch.manual_seed(seed)
     model, tokenizer = load_policy(policy)
@@ -71,10 +107,10 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
     generator = HFGenerator(model, tokenizer, batch_size=batch_size)
     params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature)
     report = {"solutions": len(rows), "resumed": len(done), "continuations": 0, "generated_tokens": 0, "cached_prefixes": 0,
-              "prefixes": 0}
+              "prefixes": 0, "skipped": skipped}
     results: dict[int, dict[str, Any]] = dict(done)
-    todo = deque(index for index in range(len(rows)) if index not in done)
-    with Engine(reward, workers=workers) as engine:
+    todo = deque(index for index in solutions if index not in done)
+    with Engine(reward, workers=workers, timeout_s=timeout_s) as engine:
         # Solutions are taken in chunks whose uncached prefixes fill about one generation batch:
         # every continuation of every prefix of the chunk goes to the generator together.
         while todo:
@@ -82,7 +118,7 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
             while todo and (not chunk or len(pending) * rollouts < batch_size):
                 index = todo.popleft()
                 row = rows[index]
-                steps = list(row["completions"] if "completions" in row else row["steps"])
+                steps = solutions[index]
                 head = render_prompt(tokenizer, row["prompt"])
                 prefixes = [""] + [separator.join(steps[: k + 1]) + separator for k in range(len(steps))]
                 keys = [_key(policy, head, prefix, rollouts, max_new_tokens, temperature, seed) for prefix in prefixes]
@@ -118,7 +154,7 @@ def math_shepherd(rows: Sequence[dict[str, Any]], reward: Reward, rollouts: int 
                         handle.write(json.dumps(labelled) + "\n")
                 if on_progress is not None:
                     on_progress(1)
-    return [results[index] for index in range(len(rows))], report
+    return [results[index] for index in range(len(rows)) if index in results], report
 
 
 def agreement_with_truth(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

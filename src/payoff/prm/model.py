@@ -1,4 +1,4 @@
-"""A process reward model: the reward model's trunk and head (`payoff.rm.model.RewardModel`),
+"""A process reward model: the reward model's trunk and head (`payoff.models.reward_model.RewardModel`),
 read at every step's last token instead of only the sequence's last, as a logit of P(step is
 right). Saved and loaded like a reward model, with ``kind = "prm"`` and the step settings in
 ``prm.json``."""
@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from payoff.rm.model import RewardModel, collate
+from payoff.models.reward_model import RewardModel, collate
 
 
 class ProcessRewardModel(RewardModel):
@@ -55,7 +55,7 @@ def write_prm_info(folder: Path, settings: dict[str, Any]) -> None:
 
 
 def load_prm(path: str | Path) -> tuple[ProcessRewardModel, Any, dict[str, Any]]:
-    from payoff.rm.model import load_reward_model, model_folder
+    from payoff.models.reward_model import load_reward_model, model_folder
 
     folder = model_folder(path)
     model, tokenizer, _ = load_reward_model(folder)

@@ -21,8 +21,8 @@ _LOCK = threading.Lock()
 
 
 def _model(path: str) -> tuple[Any, Any, dict[str, Any]]:
+    from payoff.models.reward_model import model_folder
     from payoff.prm.model import load_prm
-    from payoff.rm.model import model_folder
 
     key = str(model_folder(path).resolve())
     with _LOCK:

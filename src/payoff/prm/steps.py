@@ -34,7 +34,7 @@ def split_steps(text: str, mode: str = "double_newline") -> list[str]:
 
 def step_ends(text: str, steps: Sequence[str]) -> list[int]:
     """The character offset in ``text`` just after each of its ``split_steps`` (found in order),
-    which is where a step's last token is: `payoff train` maps these to tokens for step rewards."""
+    which is where a step's last token is: `payoff rl train` maps these to tokens for step rewards."""
     ends, cursor = [], 0
     for step in steps:
         found = text.find(step, cursor)

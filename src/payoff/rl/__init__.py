@@ -1,5 +1,5 @@
 """The RL trainer: GRPO-family advantage estimators, RAFT and Reinforce-Rej selection, DAPO
-dynamic sampling and clipping, KL estimators, checkpoints, and ``payoff train``.
+dynamic sampling and clipping, KL estimators, checkpoints, and ``payoff rl train``.
 
 The algorithms live as pure functions in `payoff.rl.algorithms`; `train` runs a whole job."""
 

@@ -184,6 +184,17 @@ def mixed_groups(rewards: Tensor, valid: Tensor, tol: float = 1e-9) -> Tensor:
     return (valid.sum(dim=1) >= 2) & (high - low > tol)
 
 
+def std_filter(rewards: Tensor, valid: Tensor, threshold: float, momentum: float) -> tuple[Tensor, float]:
+    """RLPR's std filter: keep the groups whose reward std (over valid samples) reaches
+    ``threshold`` ([P] bool), and the next threshold, an EMA towards this batch's mean group std:
+    t' = momentum * t + (1 - momentum) * mean_p std_p."""
+    weight = valid.float()
+    count = weight.sum(dim=1).clamp(min=1)
+    mean = (rewards * weight).sum(dim=1, keepdim=True) / count.unsqueeze(1)
+    std = ((((rewards - mean) ** 2) * weight).sum(dim=1) / count).sqrt()
+    return std >= threshold, momentum * threshold + (1 - momentum) * float(std.mean())
+
+
 def raft_keep(rewards: Tensor, valid: Tensor, mode: str = "best", threshold: float = 1.0) -> Tensor:
     """RAFT: which samples to fine-tune on. ``best``: the top-reward valid sample of each group,
     if its reward reaches ``threshold``; ``correct``: every valid sample at or above ``threshold``."""

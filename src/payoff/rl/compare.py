@@ -8,7 +8,7 @@ from typing import Any
 
 from payoff.rl.config import TrainConfig, variant_configs
 from payoff.rl.loop import train
-from payoff.rl.metrics import plot_comparison
+from payoff.runs.metrics import plot_comparison
 
 
 def train_variants(config: TrainConfig, console: Any = None) -> dict[str, Any]:

@@ -1,30 +1,20 @@
-"""`payoff train` configuration: one TOML file, validated by pydantic (errors name the field),
+"""`payoff rl train` configuration: one TOML file, validated by pydantic (errors name the field),
 with ``--set section.key=value`` overrides. Every table and its defaults are documented in
 docs/train.md."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from payoff.compose.config import apply_overrides as _apply_overrides
+from payoff.runs.config import LogConfig as RunLogConfig
+from payoff.runs.config import LoraConfig, RunConfig, Strict, describe, load_toml_config
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LoraConfig(_Strict):
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     name: str = "smollm2-135m-instruct"  # the embedded default, or a local transformers folder
     lora: LoraConfig | None = None  # None: full fine-tuning
     chat_template: bool = True
@@ -32,7 +22,7 @@ class ModelConfig(_Strict):
     gradient_checkpointing: bool = False
 
 
-class TaskConfig(_Strict):
+class TaskConfig(Strict):
     kind: Literal["arithmetic", "reasoning_gym", "file"] = "arithmetic"
     train_size: int = Field(2000, gt=0)
     eval_size: int = Field(200, ge=0)
@@ -42,7 +32,7 @@ class TaskConfig(_Strict):
     eval_options: dict[str, Any] | None = None  # defaults to `options`
 
 
-class RolloutConfig(_Strict):
+class RolloutConfig(Strict):
     backend: Literal["hf", "vllm", "auto"] = "hf"
     group_size: int = Field(8, ge=1)
     prompts_per_step: int = Field(8, ge=1)
@@ -54,7 +44,7 @@ class RolloutConfig(_Strict):
     batch_size: int = Field(32, ge=1)  # generation batch; scoring of one batch overlaps the next
 
 
-class AlgorithmConfig(_Strict):
+class AlgorithmConfig(Strict):
     @field_validator("advantage")
     @classmethod
     def _registered(cls, name: str) -> str:
@@ -89,7 +79,7 @@ class AlgorithmConfig(_Strict):
     reinforce_baseline: float = 0.0  # plain REINFORCE: A = r - b (0.5 on a 0/1 reward: the Minimalist +-1)
 
 
-class CriticConfig(_Strict):
+class CriticConfig(Strict):
     """PPO's value model (used when ``algorithm.advantage = "gae"``)."""
 
     model: str | None = None  # None: a copy of the policy's starting weights
@@ -98,7 +88,7 @@ class CriticConfig(_Strict):
     max_grad_norm: float = 1.0
 
 
-class OptimConfig(_Strict):
+class OptimConfig(Strict):
     lr: float = Field(1e-5, gt=0)
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.99)
@@ -107,45 +97,29 @@ class OptimConfig(_Strict):
     micro_batch: int = Field(16, ge=1)
 
 
-class EvalConfig(_Strict):
+class EvalConfig(Strict):
     every: int = 0  # held-out greedy accuracy every N steps (0: only before and after)
     pass_k: int = Field(0, ge=0)  # also pass@k with k samples per prompt (0: off)
     max_new_tokens: int | None = None
     threshold: float = 1.0  # a reward at or above this counts as correct
 
 
-class EngineConfig(_Strict):
+class EngineConfig(Strict):
     workers: int = Field(2, ge=0)
     timeout_s: float | None = Field(None, gt=0)  # per sample; None: the reward's own, else 30 s
 
-    @model_validator(mode="before")
-    @classmethod
-    def _old_names(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "timeout" in data:
-            from payoff.core import renamed
 
-            data = dict(data)
-            data["timeout_s"] = renamed(data.get("timeout_s"), data.pop("timeout"), "engine.timeout", "engine.timeout_s", "config")
-        return data
-
-
-class LogConfig(_Strict):
-    progress: bool = True
-    tensorboard: bool = True
-    plot: bool = True
+class LogConfig(RunLogConfig):
     samples_every: int = 10
     samples_shown: int = 3
     monitor: bool = True  # the hacking monitor (payoff.audit.monitors) on every step's rollouts
     monitor_unit: Literal["tokens", "words", "chars"] = "tokens"  # how the monitor measures length
 
 
-class TrainConfig(_Strict):
-    seed: int = 0
+class TrainConfig(RunConfig):
     steps: int = Field(40, ge=0)
     time_budget_s: float | None = Field(None, gt=0)  # stop after the step that spends it (training time, evaluation excluded)
-    run_dir: str = "out/runs/run"
     checkpoint_every: int = Field(10, ge=0)
-    keep_checkpoints: int = Field(2, ge=1)
     reward: str | dict[str, Any] = "math"  # a reward name or spec, or a rubric table ([reward] like `payoff score --config`)
     accuracy_reward: str | None = None  # reward that defines "correct" for accuracy; default: the reward's "math" term if any
     model: ModelConfig = ModelConfig()
@@ -205,31 +179,10 @@ def variant_configs(config: TrainConfig) -> dict[str, TrainConfig]:
         try:
             result[name] = TrainConfig.model_validate(data)
         except ValidationError as error:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-            raise TrainConfigError(f"variant {name!r}: {problems}") from None
+            raise TrainConfigError(f"variant {name!r}: {describe(error)}") from None
     return result
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    return load_toml_config(TrainConfig, TrainConfigError, path, overrides)
+    return load_toml_config(TrainConfig, path, overrides, error=TrainConfigError)
 
-
-def load_toml_config(model: type[BaseModel], error: type[Exception], path: str | Path | None, overrides: list[str] | None = None,
-                     base: dict[str, Any] | None = None) -> Any:
-    """``model`` validated from a TOML file (or ``base``, e.g. a run's saved config.json) with
-    ``--set`` overrides; every problem raised as ``error`` naming the file and the field. The
-    loader of `payoff rm train`, `payoff dpo` and `payoff prm train`."""
-    data: dict[str, Any] = dict(base or {})
-    if path is not None:
-        with open(path, "rb") as handle:
-            try:
-                data = tomllib.load(handle)
-            except tomllib.TOMLDecodeError as problem:
-                raise error(f"{path}: {problem}") from None
-    try:
-        return model.model_validate(apply_overrides(data, overrides or []))
-    except ValidationError as problem:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problem.errors())
-        raise error(f"{path or 'config'}: {problems}") from None
-    except ValueError as problem:
-        raise error(str(problem)) from None

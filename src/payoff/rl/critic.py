@@ -18,14 +18,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from payoff.rl.logprobs import TokenBatch, pack, pad_rows
+from payoff.models.logprobs import TokenBatch, pack, pad_rows
+from payoff.models.rollout import Rollouts
+from payoff.rl.batch import Estimate
+from payoff.rl.config import TrainConfig
 from payoff.rl.update import minibatch_order
 
 
 class Critic(torch.nn.Module):
     def __init__(self, lm: Any) -> None:
         super().__init__()
-        self.trunk = lm.get_decoder() if hasattr(lm, "get_decoder") else lm
+        self.trunk = lm.get_decoder()
         self.head = torch.nn.Linear(int(lm.config.hidden_size), 1)
         # A zero head starts every value at 0: the first advantages are the returns themselves
         # (REINFORCE with no baseline), never a random baseline's noise.
@@ -80,11 +83,16 @@ def value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor
     return loss, float(bound)
 
 
-def critic_update(critic: Critic, optimizer: Any, prompt_ids: list[list[int]], completion_ids: list[list[int]],
-                  returns: list[Tensor], old_values: list[Tensor], members: list[int], pad_id: int, epochs: int,
-                  minibatches: int, micro_batch: int, clip: float, max_grad_norm: float, seed: int) -> dict[str, float]:
-    """``epochs`` passes of ``minibatches`` optimiser steps on the samples in ``members``."""
-    members = [i for i in members if completion_ids[i]]
+def critic_update(critic: Critic, optimizer: Any, rollouts: Rollouts, estimate: Estimate, pad_id: int, config: TrainConfig,
+                  seed: int) -> dict[str, float]:
+    """``algorithm.epochs`` passes of ``algorithm.minibatches`` optimiser steps towards the
+    estimate's returns, on the samples that took part in the policy's loss."""
+    prompt_ids, completion_ids = rollouts.prompt_ids, rollouts.completion_ids
+    returns, old_values = estimate.returns, estimate.values
+    if returns is None or old_values is None:
+        raise ValueError("the critic learns from the returns and values of a gae estimate")
+    epochs, minibatches, micro_batch = config.algorithm.epochs, config.algorithm.minibatches, config.optim.micro_batch
+    members = [i for i in range(len(estimate.take_part)) if estimate.take_part[i] and completion_ids[i]]
     stats = {"value_loss": 0.0, "value_clip_fraction": 0.0, "value_grad_norm": 0.0}
     steps, tokens_seen = 0, 0
     for epoch in range(epochs):
@@ -99,13 +107,14 @@ def critic_update(critic: Critic, optimizer: Any, prompt_ids: list[list[int]], c
                 width = batch.completion_mask.shape[1]
                 values = critic(batch)
                 loss, bound = value_loss(values, pad_rows([old_values[i] for i in chunk], width),
-                                         pad_rows([returns[i] for i in chunk], width), batch.completion_mask, clip)
+                                         pad_rows([returns[i] for i in chunk], width), batch.completion_mask,
+                                         config.critic.value_clip)
                 n_tokens = int(batch.completion_mask.sum())
                 (loss * n_tokens / max(total, 1)).backward()
                 stats["value_loss"] += float(loss.detach()) * n_tokens
                 stats["value_clip_fraction"] += bound * n_tokens
                 tokens_seen += n_tokens
-            stats["value_grad_norm"] += float(torch.nn.utils.clip_grad_norm_(critic.parameters(), max_grad_norm))
+            stats["value_grad_norm"] += float(torch.nn.utils.clip_grad_norm_(critic.parameters(), config.critic.max_grad_norm))
             optimizer.step()
             steps += 1
     optimizer.zero_grad(set_to_none=True)

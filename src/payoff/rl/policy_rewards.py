@@ -7,12 +7,12 @@
   reference y*, and the reward is the mean per-token probability of y* after z:
   r = (1/|y*|) sum_i pi(y*_i | x, z, y*_<i). Debiased against the probability of y* with no
   reasoning, r0 (the prompt, the answer marker, y*): r^ = clip(r - r0, 0, 1). The paper's
-  std filter is `[algorithm] std_filter = true` in `payoff train` (groups whose reward std is
+  std filter is `[algorithm] std_filter = true` in `payoff rl train` (groups whose reward std is
   below an EMA threshold are dropped).
 
 Both are registered rewards. A reward that needs the policy declares it with a
 ``policy_scorer`` attribute: ``fn(model, tokenizer, prompt_ids, completion_ids, samples, **params)
--> list[Outcome]``. `payoff train` calls it in-process with the live policy and the sampled ids
+-> list[Outcome]``. `payoff rl train` calls it in-process with the live policy and the sampled ids
 (`PolicyScoring`); everywhere else (`payoff score`, `payoff eval`, the server) the reward loads
 ``model`` (the embedded SmolLM2 by default) and tokenizes the text itself.
 """
@@ -22,14 +22,19 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 
 from payoff.core import Outcome, Sample, batched_reward
-from payoff.rl.evaluate import join_accuracy
-from payoff.rl.logprobs import pack, token_logprobs
+from payoff.engine.batch_step import run_batch_step
+from payoff.models.logprobs import pack, token_logprobs
+from payoff.models.rollout import Rollouts
+from payoff.rl.scoring import RolloutScorer, join_accuracy
+
+if TYPE_CHECKING:
+    from payoff.engine.pool import Engine
 
 ANSWER_MARKER = r"\\boxed\{|<answer>|(?i:the (?:final )?answer is:?)"
 _LOADED: dict[str, Any] = {}
@@ -127,8 +132,8 @@ def _policy(model: str) -> tuple[Any, Any]:
 
 def tokenize_samples(tokenizer: Any, samples: Sequence[Sample], chat_template: bool = True,
                      system: str | None = None) -> tuple[list[list[int]], list[list[int]]]:
-    """(prompt ids, completion ids) as `payoff train` renders and samples them."""
-    from payoff.rl.rollout import render_prompt
+    """(prompt ids, completion ids) as `payoff rl train` renders and samples them."""
+    from payoff.models.rollout import render_prompt
 
     prompts = [list(tokenizer(render_prompt(tokenizer, s.prompt, chat_template, system), add_special_tokens=False)["input_ids"])
                for s in samples]
@@ -139,7 +144,7 @@ def tokenize_samples(tokenizer: Any, samples: Sequence[Sample], chat_template: b
 @batched_reward(name="self_certainty", batch_size=8, timeout_s=600.0)
 def self_certainty(samples: list[Sample], model: str = "", chat_template: bool = True) -> list[Outcome]:
     """Self-certainty: the policy's token-mean KL(U || p) over the completion (reward-free RL);
-    in `payoff train` from the live policy, elsewhere from ``model`` (the embedded one by
+    in `payoff rl train` from the live policy, elsewhere from ``model`` (the embedded one by
     default)."""
     lm, tokenizer = _policy(model)
     prompts, completions = tokenize_samples(tokenizer, samples, chat_template)
@@ -156,30 +161,46 @@ def rlpr(samples: list[Sample], model: str = "", chat_template: bool = True, ans
     return rlpr_scores(lm, tokenizer, prompts, completions, samples, answer_marker, answer_prefix, debias)
 
 
+@runtime_checkable
+class PolicyReward(Protocol):
+    """A reward that reads the policy: `payoff rl train` scores it with `PolicyScoring`."""
+
+    policy_scorer: Callable[..., list[Outcome]]  # fn(model, tokenizer, prompt_ids, completion_ids, samples, **params)
+
+
 self_certainty.policy_scorer = self_certainty_scores
 rlpr.policy_scorer = rlpr_scores
 
 
-class PolicyScoring:
-    """Where the engine would be in `payoff train` for a reward with a ``policy_scorer``: it runs
-    in this process on the live policy and the sampled ids. A reward that raises is an ``error``
-    outcome for its samples (a failing batch is retried one sample at a time, so one bad sample
-    does not take the others with it). ``accuracy_engine`` scores ``accuracy_name`` (a verifier,
-    say ``math``) through the real engine; its score joins the components, so held-out and
-    training accuracy mean what they mean for any other reward."""
+class PolicyScoring(RolloutScorer):
+    """The scorer of `payoff rl train` for a reward with a ``policy_scorer``: it runs in this process
+    on the live policy and the sampled ids (text is tokenized only where no rollouts are given).
+    A reward that raises is an ``error`` outcome for its samples (a failing batch is retried one
+    sample at a time, so one bad sample does not take the others with it). ``accuracy_engine``
+    scores ``accuracy_name`` (a verifier, say ``math``) through the real engine; its raw verdict
+    joins the components, so held-out and training accuracy mean what they mean for any other
+    reward."""
+
+    overlaps_generation = False  # the next generation batch uses the same live policy
 
     def __init__(self, reward: Any, policy: Any, chat_template: bool = True, system: str | None = None,
-                 accuracy_engine: Any = None, accuracy_name: str | None = None) -> None:
+                 accuracy_engine: Engine | None = None, accuracy_name: str | None = None) -> None:
         self.reward, self.policy, self.chat_template, self.system = reward, policy, chat_template, system
         self.accuracy_engine, self.accuracy_name = accuracy_engine, accuracy_name
         self.params = {k: v for k, v in reward.params.items() if k not in ("model", "chat_template")}
 
-    def score(self, samples: Sequence[Sample]) -> list[Outcome]:
-        prompts, completions = tokenize_samples(self.policy.tokenizer, samples, self.chat_template, self.system)
-        return self._run(prompts, completions, list(samples))
+    def score_raw(self, samples: Sequence[Sample], rollouts: Rollouts | None = None) -> list[Outcome]:
+        if rollouts is None:
+            prompts, completions = tokenize_samples(self.policy.tokenizer, samples, self.chat_template, self.system)
+        else:
+            prompts, completions = rollouts.prompt_ids, rollouts.completion_ids
+        outcomes = self._run(prompts, completions, list(samples))
+        if self.accuracy_engine is not None and self.accuracy_name:
+            join_accuracy(outcomes, self.accuracy_engine.score(list(samples), batch_step=False), self.accuracy_name)
+        return outcomes
 
-    def score_rollouts(self, samples: Sequence[Sample], rollouts: Any) -> list[Outcome]:
-        return self._run(rollouts.prompt_ids, rollouts.completion_ids, list(samples))
+    def batch_step(self, samples: Sequence[Sample], outcomes: list[Outcome], learn: bool = True) -> None:
+        run_batch_step(self.reward, list(samples), outcomes, learn)  # type: ignore[arg-type]
 
     def _call(self, prompts: Sequence[list[int]], completions: Sequence[list[int]], samples: list[Sample]) -> list[Outcome]:
         model = self.policy.model
@@ -201,6 +222,4 @@ class PolicyScoring:
                     outcomes.extend(self._call([p], [c], [s]))
                 except Exception as error:  # noqa: BLE001 - any failure is this sample's typed error
                     outcomes.append(Outcome.error(f"{self.reward.name}: {type(error).__name__}: {error}"))
-        if self.accuracy_engine is not None and self.accuracy_name:
-            join_accuracy(outcomes, self.accuracy_engine.score(samples), self.accuracy_name)
         return outcomes

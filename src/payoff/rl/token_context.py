@@ -16,9 +16,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from payoff.models.logprobs import batched_logprobs
+from payoff.models.policy import Policy
 from payoff.rl import algorithms as alg
-from payoff.rl.batch import Batch
-from payoff.rl.logprobs import batched_logprobs
+from payoff.rl.batch import Batch, Estimate
+from payoff.rl.config import TrainConfig
 
 
 def char_ends_to_tokens(tokenizer: Any, ids: Sequence[int], char_ends: Sequence[int]) -> list[int]:
@@ -44,20 +46,21 @@ def char_ends_to_tokens(tokenizer: Any, ids: Sequence[int], char_ends: Sequence[
     return result
 
 
-def token_advantages(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
-    name = trainer.config.algorithm.advantage
+def token_estimate(config: TrainConfig, policy: Policy, critic: Any, batch: Batch, rewards: Tensor) -> Estimate:
+    """The token-level estimator's advantages, with what it computed on the way for the update."""
+    name = config.algorithm.advantage
     if name == "gae":
-        return _gae(trainer, batch, rewards)
+        return _gae(config, policy, critic, batch, rewards)
     if name == "process_grpo":
-        return _process(trainer, batch, rewards)
+        return _process(policy.tokenizer, batch, rewards)
     raise ValueError(f"the trainer does not know what token-level estimator {name!r} needs")
 
 
-def _gae(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
+def _gae(config: TrainConfig, policy: Policy, critic: Any, batch: Batch, rewards: Tensor) -> Estimate:
     from payoff.rl.critic import critic_values, explained_variance, whiten
 
-    cfg, algo, policy = trainer.config, trainer.config.algorithm, trainer.policy
-    r, micro, temperature = batch.rollouts, cfg.optim.micro_batch, cfg.rollout.temperature or 1.0
+    algo = config.algorithm
+    r, micro, temperature = batch.rollouts, config.optim.micro_batch, config.rollout.temperature or 1.0
     old = batched_logprobs(policy.model, r.prompt_ids, r.completion_ids, policy.pad_id, micro, temperature)
     if algo.kl_coef > 0:
         with policy.reference() as reference:
@@ -72,7 +75,7 @@ def _gae(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
         if reward.numel():
             reward[-1] += scores[i]
         token_rewards.append(reward)
-    values = critic_values(trainer.critic, r.prompt_ids, r.completion_ids, policy.pad_id, micro)
+    values = critic_values(critic, r.prompt_ids, r.completion_ids, policy.pad_id, micro)
     advantages = alg.advantages("gae", rewards, batch.valid, token_rewards=token_rewards, values=values, gamma=algo.gamma,
                                 lam=algo.lam)
     returns = [a + v for a, v in zip(advantages, values)]
@@ -80,16 +83,14 @@ def _gae(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
     if algo.whiten_advantages:
         advantages = whiten(advantages, members)
     chosen_v, chosen_r = [values[i] for i in members], [returns[i] for i in members]
-    trainer.token_state = {"old_logprobs": old, "values": values, "returns": returns, "metrics": {
-        "explained_variance": explained_variance(chosen_v, chosen_r),
-        "value_mean": float(torch.cat(chosen_v).mean()) if chosen_v else 0.0,
-        "return_mean": float(torch.cat(chosen_r).mean()) if chosen_r else 0.0,
-        "kl_penalty_mean": float(torch.cat([penalties[i] for i in members]).mean()) if members else 0.0}}
-    return advantages
+    metrics = {"explained_variance": explained_variance(chosen_v, chosen_r),
+               "value_mean": float(torch.cat(chosen_v).mean()) if chosen_v else 0.0,
+               "return_mean": float(torch.cat(chosen_r).mean()) if chosen_r else 0.0,
+               "kl_penalty_mean": float(torch.cat([penalties[i] for i in members]).mean()) if members else 0.0}
+    return Estimate(advantages, batch.valid.flatten(), old_logprobs=old, values=values, returns=returns, metrics=metrics)
 
 
-def _process(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
-    tokenizer = trainer.policy.tokenizer
+def _process(tokenizer: Any, batch: Batch, rewards: Tensor) -> Estimate:
     step_rewards: list[list[float] | None] = []
     step_ends: list[list[int] | None] = []
     missing = 0
@@ -103,7 +104,7 @@ def _process(trainer: Any, batch: Batch, rewards: Tensor) -> list[Tensor]:
             step_rewards.append(None)
             step_ends.append(None)
     lengths = [len(ids) for ids in batch.rollouts.completion_ids]
+    advantages = alg.advantages("process_grpo", rewards, batch.valid, step_rewards=step_rewards, step_token_ends=step_ends,
+                                lengths=lengths)
     # Counted and logged: a valid sample without step rewards is trained on its outcome alone.
-    trainer.token_state = {"metrics": {"process/samples_without_steps": float(missing)}}
-    return alg.advantages("process_grpo", rewards, batch.valid, step_rewards=step_rewards, step_token_ends=step_ends,
-                          lengths=lengths)
+    return Estimate(advantages, batch.valid.flatten(), metrics={"process/samples_without_steps": float(missing)})

@@ -13,9 +13,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from payoff.models.logprobs import batched_logprobs, pack, pad_rows, token_logprobs
+from payoff.models.rollout import Rollouts
 from payoff.rl import algorithms as alg
-from payoff.rl.config import AlgorithmConfig
-from payoff.rl.logprobs import batched_logprobs, pack, pad_rows, token_logprobs
+from payoff.rl.batch import Estimate
+from payoff.rl.config import TrainConfig
 
 
 def _weights(how: str, tokens: int, seqs: int, total_tokens: int, total_seqs: int) -> float:
@@ -40,14 +42,17 @@ def minibatch_order(indices: list[int], minibatches: int, seed: int) -> list[lis
     return [shuffled[k:k + size] for k in range(0, len(shuffled), size)]
 
 
-def policy_update(policy: Any, optimizer: Any, prompt_ids: list[list[int]], completion_ids: list[list[int]], adv: Any,
-                  take_part: Tensor, algo: AlgorithmConfig, micro_batch: int, temperature: float, max_new_tokens: int,
-                  max_grad_norm: float, sft: bool = False, old_logprobs: list[Tensor] | None = None,
+def policy_update(policy: Any, optimizer: Any, rollouts: Rollouts, estimate: Estimate, config: TrainConfig,
                   seed: int = 0) -> dict[str, float]:
-    """Updates on the samples where ``take_part`` is True: ``algo.epochs`` passes, each in
-    ``algo.minibatches`` optimiser steps. ``adv`` is per sample (a [N] tensor) or per token (a list
-    of 1-D tensors, token-level estimators). ``old_logprobs``: the sampling policy's log-probs,
-    when the caller has them already. ``sft`` trains on negative log-likelihood instead (RAFT)."""
+    """Updates on the samples ``estimate.take_part`` marks: ``algorithm.epochs`` passes, each in
+    ``algorithm.minibatches`` optimiser steps. The advantages are per sample (a [N] tensor) or per
+    token (a list of 1-D tensors, token-level estimators); the sampling policy's log-probs are
+    ``estimate.old_logprobs`` when the estimator computed them. RAFT (``selection = "raft"``)
+    trains on negative log-likelihood instead."""
+    algo, prompt_ids, completion_ids = config.algorithm, rollouts.prompt_ids, rollouts.completion_ids
+    adv, take_part, old_logprobs = estimate.advantages, estimate.take_part, estimate.old_logprobs
+    micro_batch, temperature = config.optim.micro_batch, config.rollout.temperature or 1.0
+    sft = algo.selection == "raft"
     token_level = isinstance(adv, list)
     part = [i for i in range(len(completion_ids)) if take_part[i] and completion_ids[i]]
     kl_in_loss = algo.kl_coef > 0 and not algo.kl_in_reward
@@ -97,7 +102,7 @@ def policy_update(policy: Any, optimizer: Any, prompt_ids: list[list[int]], comp
                     old_logp = pad_rows([old[i] for i in chunk], width) if old else logp.detach()
                     sample_adv = pad_rows([adv[i] for i in chunk], width) if token_level else torch.stack([adv[i] for i in chunk])
                     loss, info = alg.clipped_policy_loss(logp, old_logp, sample_adv, mask, algo.eps_low, algo.eps_high,
-                                                         algo.loss_aggregation, max_new_tokens)
+                                                         algo.loss_aggregation, config.rollout.max_new_tokens)
                     clip = info["clip_fraction"]
                     # KL(sampling policy || current), k3 per token: (r - 1) - log r with r = pi / pi_old.
                     # Exactly 0 in the first pass; it measures how far later minibatches and epochs moved.
@@ -105,7 +110,7 @@ def policy_update(policy: Any, optimizer: Any, prompt_ids: list[list[int]], comp
                 kl_value = 0.0
                 if ref:
                     kl = alg.kl_estimate(logp, pad_rows([ref[i] for i in chunk], width), algo.kl_estimator)
-                    kl_term = alg.aggregate(kl, mask, algo.loss_aggregation, max_new_tokens)
+                    kl_term = alg.aggregate(kl, mask, algo.loss_aggregation, config.rollout.max_new_tokens)
                     loss = loss + algo.kl_coef * kl_term
                     kl_value = float(alg.aggregate(kl.detach(), mask, "token_mean"))
                 (loss * weight).backward()
@@ -114,7 +119,7 @@ def policy_update(policy: Any, optimizer: Any, prompt_ids: list[list[int]], comp
                 stats["kl"] += kl_value * n_tokens
                 stats["entropy"] += float(entropy.sum()) if entropy is not None else 0.0
                 trained_tokens += n_tokens
-            norms += float(torch.nn.utils.clip_grad_norm_(policy.trainable(), max_grad_norm))
+            norms += float(torch.nn.utils.clip_grad_norm_(policy.trainable(), config.optim.max_grad_norm))
             optimizer.step()
             optimizer_steps += 1
     optimizer.zero_grad(set_to_none=True)

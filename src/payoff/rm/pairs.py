@@ -3,7 +3,9 @@
 
 Input rows are any scored JSONL: ``payoff score`` output (``reward``, ``status``), the rows
 ``payoff rm sample`` writes, or a trainer's samples (``reward``). A row's group is its ``group``
-field, else its prompt. Only ``ok`` rows take part: an error or a timeout is not a wrong answer,
+field, else its prompt; pairs are made within (group, prompt) only, so two answers to different
+prompts are never compared, and a row whose prompt differs from the first prompt of its group is
+reported (``off_prompt``: the count, ``off_prompt_rows``: the first few). Only ``ok`` rows take part: an error or a timeout is not a wrong answer,
 so such rows are counted and left out, never used as the rejected side.
 
 Modes:
@@ -33,6 +35,8 @@ class PairsReport:
     pairs: int = 0
     ties: int = 0
     left_out: dict[str, int] = field(default_factory=dict)
+    off_prompt: int = 0  # rows whose prompt differs from their group's first prompt (paired within their own prompt)
+    off_prompt_rows: list[str] = field(default_factory=list)  # the first five, as "line N" / "row N"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -46,23 +50,27 @@ def _score(row: dict[str, Any]) -> float | None:
     return None
 
 
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _group_key(row: dict[str, Any]) -> str:
     group = row.get("group")
-    if group is not None:
-        return json.dumps(group, sort_keys=True, default=str)
-    return json.dumps(row.get("prompt"), sort_keys=True, default=str)
+    return _key(group if group is not None else row.get("prompt"))
 
 
 def build_pairs(rows: Iterable[dict[str, Any]], mode: str = "correct", threshold: float = 1.0, min_margin: float = 0.0,
                 max_per_prompt: int | None = None, ties: bool = False, keep_margin: bool = False,
-                seed: int = 0) -> tuple[list[dict[str, Any]], PairsReport]:
+                seed: int = 0, where: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], PairsReport]:
     """Pairs in TRL's preference format (``prompt``, ``chosen``, ``rejected``, optional ``margin``
-    and ``tie``, and ``meta``) and the report of what went in and what was left out."""
+    and ``tie``, and ``meta``) and the report of what went in and what was left out. ``where``:
+    each row's place in its file ("line 3"), to name rows in the report (else "row N", from 1)."""
     if mode not in ("correct", "margin"):
         raise ValueError("mode must be 'correct' or 'margin'")
     report = PairsReport()
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    first_prompt: dict[str, str] = {}
+    for index, row in enumerate(rows):
         report.rows += 1
         status = row.get("status", "ok")
         score = _score(row)
@@ -73,18 +81,23 @@ def build_pairs(rows: Iterable[dict[str, Any]], mode: str = "correct", threshold
         if not isinstance(row.get("completion"), str) or row.get("prompt") is None:
             report.left_out["no prompt or completion"] = report.left_out.get("no prompt or completion", 0) + 1
             continue
-        groups.setdefault(_group_key(row), []).append({**row, "_score": score})
+        group, prompt = _group_key(row), _key(row["prompt"])
+        if first_prompt.setdefault(group, prompt) != prompt:
+            report.off_prompt += 1
+            if len(report.off_prompt_rows) < 5:
+                report.off_prompt_rows.append(where[index] if where is not None else f"row {index + 1}")
+        groups.setdefault((group, prompt), []).append({**row, "_score": score})
     rng = random.Random(seed)
     out: list[dict[str, Any]] = []
     report.groups = len(groups)
-    for key, members in groups.items():
+    for (group, _), members in groups.items():
         made = _group_pairs(members, mode, threshold, min_margin, ties, keep_margin)
         if max_per_prompt is not None and len(made) > max_per_prompt:
             made = rng.sample(made, max_per_prompt)
         if made:
             report.groups_with_pairs += 1
         for pair in made:
-            pair["meta"]["group"] = key
+            pair["meta"]["group"] = group
         out.extend(made)
     report.pairs = len(out)
     report.ties = sum(1 for p in out if p.get("tie"))
@@ -130,7 +143,7 @@ def sample_completions(rows: list[dict[str, Any]], n: int, policy: str = "smollm
     import torch
 
     from payoff.models.default import load_policy
-    from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
+    from payoff.models.rollout import HFGenerator, SamplingParams, render_prompt
 
     torch.manual_seed(seed)
     model, tokenizer = load_policy(policy)

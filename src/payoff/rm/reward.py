@@ -25,7 +25,7 @@ _LOCK = threading.Lock()
 
 def loaded_model(path: str | Path) -> tuple[Any, Any, Any]:
     """(model, tokenizer, info), loaded once per process per saved model."""
-    from payoff.rm.model import load_reward_model, model_folder
+    from payoff.models.reward_model import load_reward_model, model_folder
 
     folder = model_folder(path).resolve()
     key = (str(folder), (folder / "rm.json").stat().st_mtime)
@@ -44,7 +44,7 @@ def _weights_digest(path: str = "", **_: Any) -> str:
     into the same folder must not be served stale cached scores)."""
     import hashlib
 
-    from payoff.rm.model import model_folder
+    from payoff.models.reward_model import model_folder
 
     try:
         folder = model_folder(path)

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from payoff.rm.data import Text
-from payoff.rm.model import RenderSpec, RewardModel, collate, render, truncate
+from payoff.core import Text
+from payoff.models.reward_model import RenderSpec, RewardModel, collate, render, truncate
 
 
 def encode(tokenizer: Any, items: Sequence[tuple[Text, Text]], spec: RenderSpec) -> tuple[list[list[int]], list[bool]]:

@@ -8,7 +8,7 @@ import selectors
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import InitVar, asdict, dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 NOBODY = 65534
@@ -27,14 +27,6 @@ class Limits:
     file_size_mb: int = 16  # RLIMIT_FSIZE
     open_files: int = 64  # RLIMIT_NOFILE
     output_bytes: int = 1_000_000  # cap per stream (stdout, stderr)
-    wall_s: InitVar[float | None] = None  # deprecated: timeout_s
-
-    def __post_init__(self, wall_s: float | None) -> None:
-        if wall_s is not None:
-            import warnings
-
-            warnings.warn("Limits: `wall_s` is deprecated; use `timeout_s` (same meaning)", DeprecationWarning, stacklevel=3)
-            object.__setattr__(self, "timeout_s", wall_s)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

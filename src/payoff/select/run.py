@@ -47,16 +47,17 @@ def group_candidates(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return prompts
 
 
-def _score_all(prompts: list[dict[str, Any]], reward: Reward, workers: int) -> list[Any]:
+def _score_all(prompts: list[dict[str, Any]], reward: Reward, workers: int, timeout_s: float | None = None) -> list[Any]:
     from payoff.engine import Engine
 
     samples = [{"prompt": p["prompt"], "completion": c["completion"], "reference": p["reference"], "group": number}
                for number, p in enumerate(prompts) for c in p["candidates"]]
-    with Engine(reward, workers=workers) as engine:
+    with Engine(reward, workers=workers, timeout_s=timeout_s) as engine:
         return engine.score(samples)
 
 
-def prepare(prompts: list[dict[str, Any]], reward: Reward | None, gold: Reward, workers: int = 2, gold_threshold: float = 1.0) -> dict[str, int]:
+def prepare(prompts: list[dict[str, Any]], reward: Reward | None, gold: Reward, workers: int = 2, gold_threshold: float = 1.0,
+            timeout_s: float | None = None) -> dict[str, int]:
     """Fill each candidate's ``score`` (from ``reward``, when given), ``correct`` (gold >=
     threshold) and ``answer`` (math-equivalence cluster). Returns outcome counts per status."""
     from payoff.select.cluster import cluster_answers
@@ -64,10 +65,10 @@ def prepare(prompts: list[dict[str, Any]], reward: Reward | None, gold: Reward, 
     statuses: dict[str, int] = {}
     flat = [c for p in prompts for c in p["candidates"]]
     if reward is not None:
-        for candidate, outcome in zip(flat, _score_all(prompts, reward, workers)):
+        for candidate, outcome in zip(flat, _score_all(prompts, reward, workers, timeout_s)):
             candidate["score"] = outcome.score if outcome.status == "ok" else None
             statuses[f"reward/{outcome.status}"] = statuses.get(f"reward/{outcome.status}", 0) + 1
-    for candidate, outcome in zip(flat, _score_all(prompts, gold, workers)):
+    for candidate, outcome in zip(flat, _score_all(prompts, gold, workers, timeout_s)):
         candidate["correct"] = outcome.status == "ok" and outcome.score is not None and outcome.score >= gold_threshold
         statuses[f"gold/{outcome.status}"] = statuses.get(f"gold/{outcome.status}", 0) + 1
     for prompt in prompts:
@@ -83,7 +84,7 @@ def generate_candidates(tasks: Sequence[dict[str, Any]], n: int, policy: str = "
     import torch
 
     from payoff.models.default import load_policy
-    from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
+    from payoff.models.rollout import HFGenerator, SamplingParams, render_prompt
     from payoff.select.methods import self_certainty
 
     torch.manual_seed(seed)

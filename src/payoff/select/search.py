@@ -148,7 +148,7 @@ def policy_search(model: Any, tokenizer: Any, prompt: Any, reward: Any, referenc
     reuse across tasks, else one per call with ``workers``)."""
     from payoff.core import Sample
     from payoff.engine import score
-    from payoff.rl.rollout import HFGenerator, SamplingParams, render_prompt
+    from payoff.models.rollout import HFGenerator, SamplingParams, render_prompt
 
     generator = HFGenerator(model, tokenizer, batch_size=batch_size)
     head = render_prompt(tokenizer, prompt)
@@ -174,7 +174,7 @@ def policy_search(model: Any, tokenizer: Any, prompt: Any, reward: Any, referenc
 def search_curves(tasks: Sequence[dict[str, Any]], methods: Sequence[str], ns: Sequence[int], reward: Any, gold: Any,
                   policy: str = "smollm2-135m-instruct", width: int = 4, max_steps: int = 6, step_tokens: int = 48,
                   temperature: float = 1.0, seed: int = 0, gold_threshold: float = 1.0, workers: int | None = 0,
-                  separator: str = "\n\n") -> dict[str, Any]:
+                  separator: str = "\n\n", timeout_s: float | None = None) -> dict[str, Any]:
     """Accuracy (by ``gold``) and mean tokens spent per prompt for each search method and N, with
     2.5-97.5% bands from resampling the prompts (one search per prompt and N)."""
     import statistics
@@ -191,7 +191,7 @@ def search_curves(tasks: Sequence[dict[str, Any]], methods: Sequence[str], ns: S
     bands: dict[str, dict[int, list[float]]] = {}
     tokens: dict[str, dict[int, float]] = {}
     # One engine per reward for the whole run: a model-backed scorer (a PRM) loads once per worker.
-    with Engine(reward, workers=workers or 0) as scorer, Engine(gold, workers=workers or 0) as judge:
+    with Engine(reward, workers=workers or 0, timeout_s=timeout_s) as scorer, Engine(gold, workers=workers or 0, timeout_s=timeout_s) as judge:
         for method in methods:
             curves[method], bands[method], tokens[method] = {}, {}, {}
             for n in ns:

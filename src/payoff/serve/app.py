@@ -1,6 +1,8 @@
 """The reward server: FastAPI app over one engine.
 
-Endpoints: ``POST /v1/score``, ``POST /get_reward`` (OpenRLHF), ``GET /v1/rewards``,
+Endpoints: ``POST /v1/score``, ``POST /get_reward`` (OpenRLHF), NeMo-Gym's resources-server
+routes (``/seed_session``, ``/verify``, ``/close_session``, ``/aggregate_metrics``; see
+`payoff.serve.nemo_gym`), ``GET /v1/rewards``,
 ``GET /healthz``, ``GET /metrics`` (Prometheus text) and the OpenAPI spec at ``/openapi.json``.
 Bodies are read and parsed here, not by FastAPI, so that a body over the limit is a 413 before
 it is all read, and bad UTF-8 or invalid JSON is a 400 that says where. A request that does not
@@ -9,7 +11,9 @@ match the schema is a 422 that names the field.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hmac
 import json
 import time
 from typing import Any
@@ -21,8 +25,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, Field, ValidationError
 
 from payoff.core import Reward, Sample, SampleError
+from payoff.serve import nemo_gym
 from payoff.serve.batcher import Batcher, Overloaded
-from payoff.serve.openrlhf_protocol import protocol_response, protocol_samples
+from payoff.serve.openrlhf_protocol import merge, protocol_response, protocol_samples
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -98,7 +103,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
 
     app.add_middleware(Guard, token=token, metrics=metrics, known=KNOWN)
 
-    async def read_json(request: Request, model: type[BaseModel]) -> Any:
+    async def read_json(request: Request, model: type[BaseModel] | None) -> Any:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
             raise HTTPProblem(413, f"body of {declared} bytes is over the {max_body_bytes}-byte limit")
@@ -117,6 +122,8 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
             data = orjson.loads(raw) if "NaN" not in text and "Infinity" not in text else json.loads(text)
         except json.JSONDecodeError as error:
             raise HTTPProblem(400, f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+        if model is None:  # a protocol that checks its own bodies (NeMo-Gym's)
+            return data
         if model is ScoreRequest and _plain_score_request(data):
             return ScoreRequest.model_construct(samples=data["samples"], reward=data.get("reward"))  # already checked
         try:
@@ -159,18 +166,20 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
         """OpenRLHF's remote reward protocol."""
         body = await read_json(request, OpenRLHFRequest)
         try:
-            samples = protocol_samples(body.query, body.prompts, body.labels)
+            items = protocol_samples(body.query, body.prompts, body.labels)
         except ValueError as error:
             raise HTTPProblem(422, str(error)) from None
-        return FastJSON(protocol_response(await run(samples)))
+        samples = [item for item in items if isinstance(item, Sample)]
+        return FastJSON(protocol_response(merge(items, await run(samples) if samples else [])))
+
+    nemo_gym.add_routes(app, run, lambda request: read_json(request, None), HTTPProblem)
 
     @app.get("/v1/rewards")
     async def rewards() -> dict[str, Any]:
-        from payoff.registry import REGISTRY, load_builtins
+        from payoff.registry import list_rewards
 
-        load_builtins()
-        return {"served": reward.name, "components": components, "timeout_s": state["engine"].timeout,
-                "registered": sorted(REGISTRY)}
+        return {"served": reward.name, "components": components, "timeout_s": state["engine"].timeout_s,
+                "registered": sorted(list_rewards())}
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -183,7 +192,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
     return app
 
 
-KNOWN = {"/v1/score", "/get_reward", "/v1/rewards", "/healthz", "/metrics"}
+KNOWN = {"/v1/score", "/get_reward", "/v1/rewards", "/healthz", "/metrics", *nemo_gym.ROUTES}
 OPEN = {"/healthz", "/docs", "/openapi.json"}
 
 
@@ -217,10 +226,25 @@ class Guard:
                 status["code"] = message["status"]
             await send(message)
 
-        if self.expected is not None and path not in OPEN and dict(scope["headers"]).get(b"authorization") != self.expected:
+        if self.expected is not None and path not in OPEN and not self._authorized(dict(scope["headers"]).get(b"authorization", b"")):
             response = JSONResponse({"error": "missing or wrong bearer token"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send_and_count)
         else:
             await self.app(scope, receive, send_and_count)
         self.metrics.requests.labels(endpoint, str(status["code"])).inc()
         self.metrics.latency.labels(endpoint).observe(time.perf_counter() - began)
+
+    def _authorized(self, header: bytes) -> bool:
+        """``Bearer <token>``, or HTTP Basic auth whose password is the token: a client that
+        cannot set headers (OpenRLHF's) sends it in the URL, ``http://payoff:<token>@host/``."""
+        assert self.expected is not None
+        if hmac.compare_digest(header, self.expected):
+            return True
+        scheme, _, encoded = header.partition(b" ")
+        if scheme.lower() != b"basic":
+            return False
+        try:
+            password = base64.b64decode(encoded, validate=True).partition(b":")[2]
+        except ValueError:
+            return False
+        return hmac.compare_digest(password, self.token.encode())  # type: ignore[union-attr]

@@ -25,13 +25,13 @@ class Client:
     (honouring ``Retry-After``); other 4xx are raised at once as `ServerError` with the server's
     message."""
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0, retries: int = 5, backoff: float = 0.2) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout_s: float = 60.0, retries: int = 5, backoff: float = 0.2) -> None:
         import httpx
 
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
         self.retries, self.backoff = retries, backoff
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
 
     def close(self) -> None:
         self._http.close()
@@ -86,19 +86,20 @@ class Client:
 class _RemoteScorer:
     """Picklable (url and options only), so engine workers can each open their own client."""
 
-    def __init__(self, url: str, token: str | None, timeout: float) -> None:
-        self.url, self.token, self.timeout = url, token, timeout
+    def __init__(self, url: str, token: str | None, timeout_s: float) -> None:
+        self.url, self.token, self.timeout_s = url, token, timeout_s
         self._client: Client | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"url": self.url, "token": self.token, "timeout": self.timeout, "_client": None}
+        return {"url": self.url, "token": self.token, "timeout_s": self.timeout_s, "_client": None}
 
     def __call__(self, sample: Sample) -> Outcome:
         if self._client is None:
-            self._client = Client(self.url, self.token, self.timeout)
+            self._client = Client(self.url, self.token, self.timeout_s)
         return self._client.score([sample])[0]
 
 
-def remote_reward(url: str, token: str | None = None, timeout: float = 60.0, name: str | None = None) -> Reward:
-    """A Reward that scores each sample on the server at ``url``."""
-    return Reward(_RemoteScorer(url, token, timeout), name=name or f"remote:{url}", timeout_s=timeout + 5)
+def remote_reward(url: str, token: str | None = None, timeout_s: float = 60.0, name: str | None = None) -> Reward:
+    """A Reward that scores each sample on the server at ``url``; ``timeout_s`` bounds each HTTP
+    request (the engine's deadline is 5 s longer, so a slow server reads as the client's error)."""
+    return Reward(_RemoteScorer(url, token, timeout_s), name=name or f"remote:{url}", timeout_s=timeout_s + 5)

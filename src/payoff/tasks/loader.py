@@ -1,45 +1,71 @@
-"""Task rows from files: JSONL, Parquet, or a Hugging Face ``datasets`` folder saved with
-``save_to_disk``; plus `task_rows`, which builds rows from a trainer's ``[task]`` table."""
+"""Tables from files: the one reader of JSONL, JSON lists, Parquet and Hugging Face ``datasets``
+folders saved with ``save_to_disk``; task rows from them (`load_rows`), and `task_rows`, which
+builds rows from a trainer's ``[task]`` table."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from payoff.io import read_records
 
 
-def read_table(path: str | Path) -> list[dict[str, Any]]:
-    """Every row of a JSONL / JSON-list / Parquet file or a datasets folder, as dicts; a JSONL
-    line that cannot be read is an error naming the line."""
-    return _records(Path(path))
+@dataclass
+class Row:
+    """One row of a table: its record, or why it cannot be read. ``position`` is the line number
+    in a JSONL file (from 1), the row index in the other formats (from 0)."""
+
+    position: int
+    record: dict[str, Any] | None
+    problem: str | None = None
+    line: bool = False  # a JSONL line
+
+    @property
+    def where(self) -> str:
+        return f"{'line' if self.line else 'row'} {self.position}"
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
-    if path.suffix == ".json" and path.is_file():
-        import json
-
-        data = json.loads(path.read_text())
-        if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-            raise ValueError(f"{path}: a .json data file must hold a list of objects")
-        return data
+def table_rows(path: str | Path) -> Iterator[Row]:
+    """Every row of a JSONL / JSON-list / Parquet file or a ``datasets`` folder saved with
+    ``save_to_disk``; a row that cannot be read is a `Row` with its problem, and the rows after it
+    are still read. A file that is not a table at all raises ValueError."""
+    path = Path(path)
     if path.is_dir():
         from datasets import load_from_disk
 
         data = load_from_disk(str(path))
         if hasattr(data, "keys") and not hasattr(data, "column_names"):  # a DatasetDict
             raise ValueError(f"{path} holds several splits ({', '.join(data.keys())}); point at one split's folder")
-        return [dict(row) for row in data]
-    if path.suffix == ".parquet":
+        for index, row in enumerate(data):
+            yield Row(index, dict(row))
+    elif path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pylist()
+        for index, row in enumerate(pq.read_table(path).to_pylist()):
+            yield Row(index, row)
+    elif path.suffix == ".json":
+        data = json.loads(path.read_text())
+        if not isinstance(data, list):
+            raise ValueError(f"{path}: a .json data file must hold a list of objects")
+        for index, row in enumerate(data):
+            yield Row(index, row) if isinstance(row, dict) else Row(index, None, f"row {index}: not an object")
+    else:
+        lines, _ = read_records(path)
+        for line in lines:
+            yield Row(line.number, line.record, line.problem if line.record is None else None, line=True)
+
+
+def read_table(path: str | Path) -> list[dict[str, Any]]:
+    """Every row of a table (`table_rows`) as a dict; a row that cannot be read is an error naming
+    the file and the line or row."""
     records = []
-    lines, _ = read_records(path)
-    for line in lines:
-        if line.problem is not None or line.record is None:
-            raise ValueError(f"{path}:{line.number}: {line.problem}")
-        records.append(line.record)
+    for row in table_rows(path):
+        if row.record is None:
+            raise ValueError(f"{path}:{row.position}: {row.problem}")
+        records.append(row.record)
     return records
 
 
@@ -50,7 +76,7 @@ def load_rows(path: str | Path, prompt: str = "prompt", reference: str = "refere
     names the row and the field."""
     path = Path(path)
     rows = []
-    for index, record in enumerate(_records(path)[:limit]):
+    for index, record in enumerate(read_table(path)[:limit]):
         for field, source in (("prompt", prompt), ("reference", reference)):
             if source not in record:
                 raise ValueError(f"{path} row {index}: no field {source!r} for {field} (fields: {', '.join(record)})")

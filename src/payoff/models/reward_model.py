@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from payoff.rm.data import Text
+from payoff.core import Text
 
 FORMAT_VERSION = 1
 

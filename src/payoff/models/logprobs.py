@@ -8,7 +8,7 @@ the vocabulary projection over the prompt.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -22,6 +22,9 @@ class TokenBatch:
     position_ids: Tensor
     completion_ids: Tensor  # [N, T]
     completion_mask: Tensor  # [N, T]
+
+    def to(self, device: Any) -> TokenBatch:
+        return TokenBatch(*(getattr(self, f.name).to(device) for f in fields(self)))
 
 
 def pack(prompt_ids: Sequence[list[int]], completion_ids: Sequence[list[int]], pad_id: int) -> TokenBatch:

@@ -12,14 +12,12 @@ says what happens (``skip``: leave it out and report it; ``fail``: stop with the
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from payoff.io import read_records
-
-Text = str | list[dict[str, Any]]  # plain text, or chat messages
+from payoff.core import Text
+from payoff.tasks.loader import table_rows
 
 
 @dataclass
@@ -61,6 +59,15 @@ class DataReport:
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "rows": self.rows, "pairs": self.pairs, "skipped": self.skipped, "examples": self.examples}
 
+    def close(self, kept: int, on_bad: str, what: str) -> None:
+        """Count the ``kept`` examples; raise `PreferenceDataError` with the report when a row was
+        skipped under ``on_bad = "fail"``, or when no ``what`` is left."""
+        self.pairs = kept
+        if self.skipped and on_bad == "fail":
+            raise PreferenceDataError(self.describe(), self)
+        if not kept:
+            raise PreferenceDataError(f"no usable {what}: {self.describe()}", self)
+
 
 class PreferenceDataError(ValueError):
     """A preference file that cannot be used, with the report of what was wrong."""
@@ -68,40 +75,6 @@ class PreferenceDataError(ValueError):
     def __init__(self, message: str, report: DataReport | None = None) -> None:
         super().__init__(message)
         self.report = report
-
-
-def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any] | None]]:
-    """(where, record) for every row; for an unreadable row, record is None and where says why."""
-    if path.is_dir():
-        from datasets import load_from_disk
-
-        data = load_from_disk(str(path))
-        if hasattr(data, "keys") and not hasattr(data, "column_names"):
-            raise PreferenceDataError(f"{path} holds several splits ({', '.join(data.keys())}); point at one split's folder")
-        for index, row in enumerate(data):
-            yield f"row {index}", dict(row)
-        return
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for index, row in enumerate(pq.read_table(path).to_pylist()):
-            yield f"row {index}", row
-        return
-    if path.suffix == ".json":
-        import json
-
-        data = json.loads(path.read_text())
-        if not isinstance(data, list):
-            raise PreferenceDataError(f"{path}: a .json preference file must hold a list of objects")
-        for index, row in enumerate(data):
-            yield (f"row {index}", row) if isinstance(row, dict) else (f"row {index}: not an object", None)
-        return
-    lines, _ = read_records(path)
-    for line in lines:
-        if line.record is None:
-            yield line.problem or f"line {line.number}", None
-        else:
-            yield f"line {line.number}", line.record
 
 
 def _is_messages(value: Any) -> bool:
@@ -166,10 +139,15 @@ def read_pairs(path: str | Path, fields: dict[str, str] | None = None, on_bad: s
         raise PreferenceDataError(f"{path}: no such file or folder")
     report = DataReport(str(path))
     pairs: list[Pair] = []
-    for where, record in _rows(path):
+    try:
+        rows = list(table_rows(path))
+    except ValueError as error:
+        raise PreferenceDataError(str(error)) from None
+    for row in rows:
         report.rows += 1
+        where, record = row.where, row.record
         if record is None:
-            report.skip("unreadable", where)
+            report.skip("unreadable", row.problem or where)
             continue
         found = _pairs_of(record, fields or {})
         if isinstance(found, str):
@@ -183,9 +161,5 @@ def read_pairs(path: str | Path, fields: dict[str, str] | None = None, on_bad: s
             else:
                 pair.meta.setdefault("source", where)
                 pairs.append(pair)
-    report.pairs = len(pairs)
-    if report.skipped and on_bad == "fail":
-        raise PreferenceDataError(report.describe(), report)
-    if not pairs:
-        raise PreferenceDataError(f"no usable pairs: {report.describe()}", report)
+    report.close(len(pairs), on_bad, "pairs")
     return pairs, report

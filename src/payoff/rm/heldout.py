@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from payoff.evaluate.bias import pearson
+from payoff.engine.stats import pearson
 
 
 def expected_calibration_error(margins: torch.Tensor, bins: int = 10) -> float:

@@ -7,11 +7,19 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from payoff.rl.config import ModelConfig
+from payoff.runs.config import LoraConfig
+
+
+class PolicySpec(Protocol):
+    """What loading a policy for training reads from a trainer's ``[model]`` table."""
+
+    name: str  # the embedded default's name, or a local transformers folder
+    lora: LoraConfig | None  # None: full fine-tuning
+    gradient_checkpointing: bool
 
 
 class Policy:
@@ -44,7 +52,7 @@ class Policy:
             raise RuntimeError("no reference model: set algorithm.kl_coef > 0 to keep one")
 
 
-def load_training_policy(config: ModelConfig, keep_reference: bool, model: Any = None, tokenizer: Any = None) -> Policy:
+def load_training_policy(config: PolicySpec, keep_reference: bool, model: Any = None, tokenizer: Any = None) -> Policy:
     """Load ``config.name`` (or take an already built model/tokenizer, as tests do) and prepare it
     for training."""
     if model is None:
@@ -55,9 +63,10 @@ def load_training_policy(config: ModelConfig, keep_reference: bool, model: Any =
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if config.lora is not None:
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import get_peft_model
 
-        lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                          target_modules=config.lora.target_modules, task_type="CAUSAL_LM")
+        lora = PeftLoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+                              target_modules=config.lora.target_modules, task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
     return Policy(model, tokenizer, lora=config.lora is not None, keep_reference=keep_reference)

@@ -11,7 +11,7 @@ import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
-from payoff.rl.rollout import Rollouts, SamplingParams
+from payoff.models.rollout import Generator, Rollouts, SamplingParams
 
 
 def vllm_available() -> bool:
@@ -22,7 +22,7 @@ def vllm_available() -> bool:
     return torch.cuda.is_available()
 
 
-class VLLMGenerator:
+class VLLMGenerator(Generator):
     def __init__(self, policy: Any, config: Any) -> None:
         from vllm import LLM
 
@@ -32,7 +32,10 @@ class VLLMGenerator:
         self.llm = LLM(model=str(policy_path(config.model.name)), gpu_memory_utilization=0.3, enable_prefix_caching=True,
                        dtype="bfloat16", seed=config.seed)
         self.synced_version = -1
-        self.version = 0  # bumped by the trainer after each optimiser step
+        self.version = 0  # bumped after each optimiser step (`weights_changed`)
+
+    def weights_changed(self) -> None:
+        self.version += 1  # the next `generate` loads the new weights first
 
     def _sync(self) -> None:
         if self.synced_version == self.version:

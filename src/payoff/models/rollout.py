@@ -1,7 +1,7 @@
 """Rollouts: batched sampling from the policy with a KV cache.
 
-`HFGenerator` uses transformers ``generate`` (the CPU path). `payoff.rl.vllm_backend` offers the
-same interface on a GPU with vLLM. Both return `Rollouts`: token ids of prompt and completion
+`HFGenerator` uses transformers ``generate`` (the CPU path). `payoff.models.vllm_backend` offers
+the same interface on a GPU with vLLM. Both return `Rollouts`: token ids of prompt and completion
 per sample, the decoded text, and whether the completion hit ``max_new_tokens``.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -40,6 +40,15 @@ class SamplingParams:
     stop: list[str] = field(default_factory=list)
 
 
+class Generator(Protocol):
+    """What samples rollouts: `HFGenerator`, or `payoff.models.vllm_backend.VLLMGenerator`."""
+
+    def generate(self, prompts: Sequence[str], params: SamplingParams, greedy: bool = False) -> Rollouts: ...
+
+    def weights_changed(self) -> None:
+        """Called after each optimiser step: the next rollouts must come from the new weights."""
+
+
 def render_prompt(tokenizer: Any, prompt: str | list[dict[str, Any]], chat_template: bool = True, system: str | None = None) -> str:
     """The text the policy sees: the tokenizer's chat template around a user message (or a list
     of messages) when it has one and ``chat_template`` is on; the raw prompt otherwise."""
@@ -59,7 +68,7 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[: min(ends)] if ends else text
 
 
-class HFGenerator:
+class HFGenerator(Generator):
     """Sampling with transformers ``generate``: left-padded batches, KV cache, stop strings."""
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 32) -> None:
@@ -67,6 +76,9 @@ class HFGenerator:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.eos_ids = _eos_ids(model, tokenizer)
+
+    def weights_changed(self) -> None:
+        pass  # it samples from the live model itself
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], params: SamplingParams, greedy: bool = False) -> Rollouts:

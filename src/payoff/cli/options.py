@@ -1,0 +1,100 @@
+"""The options every command shares, declared once, and the one resolver of the reward a command
+was given. docs/cli.md states the conventions; tests/cli/test_conventions.py checks them."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import typer
+
+from payoff.compose import Rubric, RubricConfigError, Term, load_rubric
+from payoff.core import Reward
+from payoff.registry import RewardNotFound, get_reward
+
+# -- the reward a command scores with ---------------------------------------------------------------
+REWARD = typer.Option([], "--reward", "-r", metavar="NAME[:WEIGHT]",
+                      help="A reward: a registered name, module:function or file.py:function, with an optional weight; "
+                           "repeat to score with their weighted sum.")
+CONFIG = typer.Option(None, "--config", "-c", exists=True, dir_okay=False, help="A rubric TOML (its reward table); instead of --reward.")
+SET = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a value of the TOML config: dotted.key=value (a TOML value); repeatable.")
+WORKERS = typer.Option(None, "--workers", "-w", min=0, help="Scoring worker processes (0: in this process, no timeouts; default: one per CPU).")
+TIMEOUT_S = typer.Option(None, "--timeout-s", "-t", min=0.001,
+                         help="Seconds per sample (per group for group rewards, per batch for batched ones); default: the reward's own, else 30.")
+GOLD = typer.Option("math", "--gold", help="The reward that decides correctness (a name, module:function or file.py:function).")
+
+# -- where results go -------------------------------------------------------------------------------
+REPORT = typer.Option(None, "--report", metavar="DIR", help="Write DIR/report.json and DIR/report.md (and the command's plots).")
+
+# -- trainers ----------------------------------------------------------------------------------------
+RUN_CONFIG = typer.Argument(None, help="The run's TOML config (its page in docs/ lists every key); defaults apply without one.")
+RESUME = typer.Option(None, "--resume", metavar="RUN_DIR", help="Continue the run in this folder from its newest checkpoint.")
+
+
+def parse_reward_option(option: str) -> tuple[str, float]:
+    """``NAME`` or ``NAME:WEIGHT``; NAME may itself be ``module:function`` or ``file.py:function``."""
+    head, sep, tail = option.rpartition(":")
+    if sep and head:
+        try:
+            weight = float(tail)
+        except ValueError:
+            return option, 1.0
+        if not math.isfinite(weight):
+            raise typer.BadParameter(f"weight must be finite, got {tail!r}", param_hint="--reward")
+        return head, weight
+    return option, 1.0
+
+
+def sum_of_rewards(options: list[str]) -> Reward:
+    """The reward that ``--reward`` options name: the one reward, or a Rubric of their weighted sum."""
+    parsed = [parse_reward_option(o) for o in options]
+    try:
+        rewards = [(get_reward(name), weight) for name, weight in parsed]
+    except RewardNotFound as error:
+        raise typer.BadParameter(str(error), param_hint="--reward") from error
+    if len(rewards) == 1 and rewards[0][1] == 1.0:
+        return rewards[0][0]
+    try:
+        return Rubric([Term(r, w) for r, w in rewards])
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--reward") from error
+
+
+def resolve_reward(reward: list[str], config: Path | None, overrides: list[str] | None = None, default: str | None = None) -> Reward:
+    """The reward a command was given: ``--config`` (a rubric, with ``--set`` overrides) or
+    ``--reward`` options; `default` (a name) when the command has one and neither is given."""
+    if config is not None and reward:
+        raise typer.BadParameter("give either --config or --reward, not both", param_hint="--config")
+    if overrides and config is None:
+        raise typer.BadParameter("--set changes a config file: give --config too", param_hint="--set")
+    if config is not None:
+        try:
+            return load_rubric(config, overrides)
+        except RubricConfigError as error:
+            raise typer.BadParameter(str(error), param_hint="--config") from error
+    if reward or default is not None:
+        return sum_of_rewards(reward or [default])  # type: ignore[list-item]
+    raise typer.BadParameter("name a reward (--reward NAME) or a rubric (--config FILE)", param_hint="--reward")
+
+
+def gold_reward(spec: str) -> Reward:
+    try:
+        return get_reward(spec)
+    except RewardNotFound as error:
+        raise typer.BadParameter(str(error), param_hint="--gold") from error
+
+
+def worker_count(workers: int | None) -> int:
+    """``--workers`` as a number: its default is one per CPU, as the Engine's."""
+    return (os.cpu_count() or 1) if workers is None else workers
+
+
+def trainer_base(resume: Path | None, config: Path | None) -> dict | None:
+    """The config a resumed run was started with (``RUN_DIR/config.json``), when no CONFIG is given:
+    ``--set`` then changes that one."""
+    if resume is not None and config is None and (resume / "config.json").exists():
+        import json
+
+        return json.loads((resume / "config.json").read_text())
+    return None
