@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from payoff.cli.options import RESUME, SET, trainer_base
-from payoff.cli.report import emit, err
+from payoff.cli.options import RESUME, SET, run_trainer
 
 app = typer.Typer(help="Offline preference optimisation (DPO and its variants): train.", no_args_is_help=True)
 
@@ -21,13 +20,5 @@ def train_command(
     """Train a policy on preference pairs (DPO, IPO, conservative/robust DPO, SimPO, RPO)."""
     from payoff.dpo.config import load_dpo_config
     from payoff.dpo.train import train_dpo
-    from payoff.runs.config import ConfigError
-    from payoff.tasks.preferences import PreferenceDataError
 
-    try:
-        loaded = load_dpo_config(config, list(set_), base=trainer_base(resume, config))
-        summary = train_dpo(loaded, resume=resume, console=err)
-    except (ConfigError, PreferenceDataError, OSError) as error:
-        err.print(f"[red]{error}[/]")
-        raise typer.Exit(2) from None
-    emit({k: v for k, v in summary.items() if k not in ("before", "after", "data")})
+    run_trainer(load_dpo_config, train_dpo, config, set_, resume)

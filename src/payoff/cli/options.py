@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -98,3 +100,20 @@ def trainer_base(resume: Path | None, config: Path | None) -> dict | None:
 
         return json.loads((resume / "config.json").read_text())
     return None
+
+
+def run_trainer(load: Callable[..., Any], train: Callable[..., dict[str, Any]], config: Path | None, overrides: list[str],
+                resume: Path | None) -> None:
+    """The body of `rm train`, `prm train` and `dpo train`: the config (a TOML file, or the resumed
+    run's own) with ``--set`` on top, the run, then one JSON line of its summary. A bad config or
+    data file exits 2 naming the problem, with no traceback."""
+    from payoff.cli.report import emit, err
+    from payoff.runs.config import ConfigError
+    from payoff.tasks.preferences import PreferenceDataError
+
+    try:
+        summary = train(load(config, list(overrides), base=trainer_base(resume, config)), resume=resume, console=err)
+    except (ConfigError, PreferenceDataError, OSError) as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
+    emit({k: v for k, v in summary.items() if k not in ("before", "after", "data")})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from payoff.cli.options import CONFIG, REPORT, RESUME, REWARD, SET, TIMEOUT_S, WORKERS, resolve_reward, trainer_base, worker_count
+from payoff.cli.options import CONFIG, REPORT, RESUME, REWARD, SET, TIMEOUT_S, WORKERS, resolve_reward, run_trainer, worker_count
 from payoff.cli.report import emit, err, markdown_table, write_report, wrote
 
 app = typer.Typer(help="Process reward models: label, train, bench, champ.", no_args_is_help=True)
@@ -23,15 +23,8 @@ def train_command(
     """Train a process reward model; prints held-out step accuracy and ProcessBench F1 before and after."""
     from payoff.prm.config import load_prm_config
     from payoff.prm.train import train_prm
-    from payoff.runs.config import ConfigError
-    from payoff.tasks.preferences import PreferenceDataError
 
-    try:
-        summary = train_prm(load_prm_config(config, list(set_), base=trainer_base(resume, config)), resume=resume, console=err)
-    except (ConfigError, PreferenceDataError, OSError) as error:
-        err.print(f"[red]{error}[/]")
-        raise typer.Exit(2) from None
-    emit({k: v for k, v in summary.items() if k not in ("before", "after", "data")})
+    run_trainer(load_prm_config, train_prm, config, set_, resume)
 
 
 @app.command("label")

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from payoff.cli.options import CONFIG, REPORT, RESUME, REWARD, SET, TIMEOUT_S, WORKERS, resolve_reward, trainer_base, worker_count
+from payoff.cli.options import CONFIG, REPORT, RESUME, REWARD, SET, TIMEOUT_S, WORKERS, resolve_reward, run_trainer, worker_count
 from payoff.cli.report import emit, err, markdown_table, write_report, wrote
 
 app = typer.Typer(help="Reward models: sample, pairs, train.", no_args_is_help=True)
@@ -23,16 +23,8 @@ def train_command(
     """Train a Bradley-Terry reward model; prints held-out pairwise accuracy before and after."""
     from payoff.rm.config import load_rm_config
     from payoff.rm.train import train_reward_model
-    from payoff.runs.config import ConfigError
-    from payoff.tasks.preferences import PreferenceDataError
 
-    try:
-        loaded = load_rm_config(config, list(set_), base=trainer_base(resume, config))
-        summary = train_reward_model(loaded, resume=resume, console=err)
-    except (ConfigError, PreferenceDataError, OSError) as error:
-        err.print(f"[red]{error}[/]")
-        raise typer.Exit(2) from None
-    emit({k: v for k, v in summary.items() if k not in ("before", "after", "data")})
+    run_trainer(load_rm_config, train_reward_model, config, set_, resume)
 
 
 @app.command("pairs")
