@@ -177,3 +177,13 @@ def tool_result(messages: list[dict[str, Any]], call_id: str) -> str | None:
 def turn_texts(messages: list[dict[str, Any]]) -> list[str]:
     """The text of each assistant turn, in order ("" for a turn that only calls tools)."""
     return [text_of(m.get("content")) for m in assistant_turns(messages)]
+
+
+def with_final_text(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """A copy of the episode whose last assistant turn says `text` (its tool calls kept)."""
+    copy = list(messages)
+    for index in range(len(copy) - 1, -1, -1):
+        if copy[index].get("role") == "assistant":
+            copy[index] = {**copy[index], "content": text}
+            return copy
+    return [*copy, {"role": "assistant", "content": text}]
