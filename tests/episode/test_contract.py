@@ -10,8 +10,17 @@ import pytest
 import payoff
 from payoff.core import Sample, SampleError
 from payoff.engine.cache import OutcomeCache
-from payoff.episode import check_messages, final_text, tool_calls, tool_result, turn_texts
-from tests.episode.cases import CALC, MALFORMED, VALID, say
+from payoff.episode import (
+    argument_errors,
+    check_messages,
+    final_text,
+    is_tool_error,
+    tool_calls,
+    tool_result,
+    turn_texts,
+    with_final_text,
+)
+from tests.episode.cases import CALC, MALFORMED, VALID, say, tool
 
 
 @pytest.mark.parametrize("name", list(VALID))
@@ -66,6 +75,23 @@ def test_the_readers() -> None:
     assert [(c.id, c.name, c.arguments, c.turn, c.index) for c in found] == [
         ("c1", "calc", {"expression": "6*7"}, 0, 2), ("c2", "calc", {"expression": "42+1"}, 1, 4), ("c3", "note", {"text": "done"}, 1, 4)]
     assert tool_result(CALC, "c2") == "43" and tool_result(CALC, "nope") is None
+    replaced = with_final_text(CALC, "\\boxed{0}")
+    assert final_text(replaced) == "\\boxed{0}" and replaced[:-1] == CALC[:-1] and final_text(CALC) != "\\boxed{0}"
+    assert is_tool_error(tool("c1", "  Error: boom")) and is_tool_error({**tool("c1", "fine"), "is_error": True})
+    assert not is_tool_error(tool("c1", "42"))
+
+
+@pytest.mark.parametrize(("arguments", "errors"), [
+    ({"expression": "1"}, []),
+    ({}, ["missing required argument 'expression'"]),
+    ({"expression": 1}, ["argument 'expression' must be string, got int"]),
+    ({"expression": "1", "extra": True}, ["unknown argument 'extra'"]),
+    ({"expression": "1", "digits": True}, ["argument 'digits' must be integer, got bool"]),  # a bool is no JSON integer
+])
+def test_argument_errors(arguments: dict, errors: list) -> None:
+    schema = {"type": "object", "properties": {"expression": {"type": "string"}, "digits": {"type": "integer"}},
+              "required": ["expression"], "additionalProperties": False}
+    assert argument_errors(arguments, schema) == errors
 
 
 def test_the_engine_scores_episodes_and_reports_malformed_ones_per_sample() -> None:
