@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 from payoff.audit import audit, probes_for
 from payoff.core import Sample, reward
 from payoff.episode import text_of
@@ -48,3 +53,14 @@ def test_episode_tasks_are_attacked_through_their_final_assistant_turn() -> None
     families = {f.family: f for f in report.families}
     assert families["answer_spam"].exploit_probes > 0 and families["answer_spam"].exploits == 0
     assert families["correct_variants"].false_negatives == 0
+
+
+def test_payoff_audit_reads_episode_tasks(tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text("".join(json.dumps(t) + "\n" for t in EPISODE_TASKS))
+    done = subprocess.run([sys.executable, "-m", "payoff", "audit", str(tasks), "--reward", "math", "--workers", "1",
+                           "--report", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["verdict"] == "PASS" and report["usable_tasks"] == 2
+    assert any(f["family"] == "answer_elsewhere" for f in report["families"])
