@@ -164,12 +164,14 @@ class PythonSession:
             line = self._read_line(self.grace_s)
             if line is not None:
                 reply = json.loads(line)
-                return CellResult("timeout", reply["output"] + f"\n[the cell ran past {timeout_s:g} s and was interrupted; the session's state is kept]",
-                                  reply["lost"], False, time.monotonic() - start)
-            return self._restart("timeout", f"the cell ran past {timeout_s:g} s and did not stop when interrupted: the session was killed and restarted, its state is lost", start)
+                note = f"\n[the cell ran past {timeout_s:g} s and was interrupted; the session's state is kept]"
+                return CellResult("timeout", reply["output"] + note, reply["lost"], False, time.monotonic() - start)
+            why = f"the cell ran past {timeout_s:g} s and did not stop when interrupted: the session was killed and restarted, its state is lost"
+            return self._restart("timeout", why, start)
         if line is None:
             code_ = process.wait()
-            return self._restart("died", f"the Python session died (exit status {code_}: a crash or a CPU/memory limit); a new one was started, its state is lost", start)
+            why = f"the Python session died (exit status {code_}: a crash or a CPU/memory limit); a new one was started, its state is lost"
+            return self._restart("died", why, start)
         reply = json.loads(line)
         status = "ok" if reply["status"] == "ok" else ("timeout" if reply["status"] == "interrupted" else "error")
         return CellResult(status, reply["output"], reply["lost"], False, time.monotonic() - start)

@@ -66,7 +66,7 @@ def episode_sample(messages: list[Message], row: dict[str, Any], opening: int) -
     opening messages. The trajectory goes in `Sample.messages` where the contract has it, else in
     ``meta["messages"]`` (until the episode contract lands)."""
     meta = dict(row.get("meta") or {})
-    sample = Sample(completion=final_text(messages), prompt=messages[:opening], reference=_reference(row), meta=meta)
+    sample = Sample(completion=final_text(messages), prompt=messages[:opening], reference=row_reference(row), meta=meta)
     if any(f.name == "messages" for f in dataclasses.fields(Sample)):
         sample.messages = messages  # type: ignore[attr-defined]
     else:
@@ -74,7 +74,7 @@ def episode_sample(messages: list[Message], row: dict[str, Any], opening: int) -
     return sample
 
 
-def _reference(row: dict[str, Any]) -> Any:
+def row_reference(row: dict[str, Any]) -> Any:
     for key in ("reference", "answer", "solution", "ground_truth", "gold"):
         if key in row:
             return row[key]
