@@ -1,6 +1,6 @@
 """The reward contract: what a sample is, what a reward returns, and what a reward is.
 
-It imports only its two helpers (`identity`, `parameters`, which import nothing of payoff);
+It imports only its helpers (`identity`, `parameters`, `episode`, which import nothing of payoff);
 everything else builds on it.
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from payoff.episode import EpisodeError, check_messages, final_text, opening
 from payoff.identity import PAYOFF_VERSION, closure_identity, function_source, module_sources
 from payoff.parameters import RewardParameterError as RewardParameterError
 from payoff.parameters import check_numbers as check_numbers
@@ -32,31 +33,54 @@ DEFAULT_TIMEOUT_S = 30.0
 
 
 class SampleError(ValueError):
-    """A record cannot be turned into a Sample (no completion, wrong types)."""
+    """A record cannot be turned into a Sample (no completion, wrong types, a malformed episode)."""
 
 
 @dataclass(slots=True)
 class Sample:
-    """One completion to score.
+    """One completion to score, or one whole episode.
 
     `group` identifies the prompt the completion was drawn for, so group rewards (majority vote,
     pairwise) and per-group statistics see the samples of one prompt together.
+
+    `messages`, when given, is the whole trajectory in the OpenAI chat format (see
+    `payoff.episode`); `completion` is then its final assistant text (derived when left empty) and
+    `prompt` the messages before the first assistant turn (when left empty), so a reward that reads
+    only `completion` scores the episode's final answer unchanged.
     """
 
-    completion: str
+    completion: str = ""
     prompt: str | list[dict[str, Any]] = ""
     reference: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
     group: str | int | None = None
+    messages: list[dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.messages is None:
+            return
+        try:
+            check_messages(self.messages)
+        except EpisodeError as error:
+            raise SampleError(str(error)) from None
+        final = final_text(self.messages)
+        if not self.completion:
+            self.completion = final
+        elif self.completion != final:
+            raise SampleError(_disagree(self.completion, final))
+        if not self.prompt:
+            self.prompt = opening(self.messages)
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Sample:
-        """Build a Sample from a JSON-like dict, accepting the common aliases for `reference`."""
+        """Build a Sample from a JSON-like dict, accepting the common aliases for `reference`; an
+        episode gives `messages` in place of (or beside, agreeing with) `completion`."""
         if not isinstance(record, dict):
             raise SampleError(f"expected a JSON object, got {type(record).__name__}")
-        if "completion" not in record:
-            raise SampleError("missing field 'completion'")
-        completion = record["completion"]
+        messages = record.get("messages")
+        if "completion" not in record and messages is None:
+            raise SampleError("missing field 'completion'")  # or 'messages', an episode
+        completion = record.get("completion", "")
         if not isinstance(completion, str):
             raise SampleError(f"'completion' must be a string, got {type(completion).__name__}")
         prompt = record.get("prompt", "")
@@ -71,16 +95,26 @@ class Sample:
         if group is not None and not isinstance(group, (str, int)):
             raise SampleError(f"'group' must be a string or an integer, got {type(group).__name__}")
         reference = next((record[k] for k in REFERENCE_KEYS if k in record), None)
-        return cls(completion=completion, prompt=prompt, reference=reference, meta=meta, group=group)
+        sample = cls(completion=completion, prompt=prompt, reference=reference, meta=meta, group=group, messages=messages)
+        if sample.completion != completion and "completion" in record:  # an explicit "" against a final text
+            raise SampleError(_disagree(completion, sample.completion))
+        return sample
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        row = {
             "prompt": self.prompt,
             "completion": self.completion,
             "reference": self.reference,
             "meta": self.meta,
             "group": self.group,
         }
+        if self.messages is not None:  # only then: a plain sample's dict (and cache key) stays as it was
+            row["messages"] = self.messages
+        return row
+
+
+def _disagree(completion: str, final: str) -> str:
+    return f"'completion' {completion[:60]!r} is not the final assistant text of 'messages' {final[:60]!r}"
 
 
 @dataclass(slots=True)
