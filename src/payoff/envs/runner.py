@@ -10,15 +10,15 @@ and why, never a score.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from payoff.core import Outcome, Reward, Sample
+from payoff.core import Outcome, Reward, Sample, SampleError
 from payoff.envs.base import Environment, Message
+from payoff.episode import opening
 
 Policy = Callable[[list[Message], list[dict[str, Any]]], Message]
 
@@ -52,26 +52,11 @@ def count_tokens(messages: list[Message], tokenizer: Any = None) -> int:
     return total
 
 
-def final_text(messages: list[Message]) -> str:
-    """The last assistant message's text: the episode's `completion`."""
-    for message in reversed(messages):
-        if message.get("role") == "assistant":
-            content = message.get("content")
-            return content if isinstance(content, str) else ""
-    return ""
-
-
-def episode_sample(messages: list[Message], row: dict[str, Any], opening: int) -> Sample:
-    """The finished episode as a Sample: `completion` is the final assistant text, `prompt` the
-    opening messages. The trajectory goes in `Sample.messages` where the contract has it, else in
-    ``meta["messages"]`` (until the episode contract lands)."""
-    meta = dict(row.get("meta") or {})
-    sample = Sample(completion=final_text(messages), prompt=messages[:opening], reference=row_reference(row), meta=meta)
-    if any(f.name == "messages" for f in dataclasses.fields(Sample)):
-        sample.messages = messages  # type: ignore[attr-defined]
-    else:
-        meta["messages"] = messages
-    return sample
+def episode_sample(messages: list[Message], row: dict[str, Any]) -> Sample:
+    """The finished episode as a Sample: `messages` the trajectory, `completion` its final
+    assistant text, `prompt` its opening messages. SampleError when the trajectory is not a valid
+    episode (the policy wrote tool-call arguments that are not JSON, for instance)."""
+    return Sample(prompt=opening(messages), reference=row_reference(row), meta=dict(row.get("meta") or {}), messages=messages)
 
 
 def row_reference(row: dict[str, Any]) -> Any:
@@ -94,8 +79,7 @@ def run_episode(env: Environment, policy: Policy, row: dict[str, Any], limits: E
             messages, tools = env.reset(row)
             messages = list(messages)
         except Exception as error:  # noqa: BLE001 - a broken environment is an error outcome
-            return episode_sample(messages, row, 0), Outcome.error(f"environment reset failed: {type(error).__name__}: {error}", **info)
-        opening = len(messages)
+            return _partial(messages, row), Outcome.error(f"environment reset failed: {type(error).__name__}: {error}", **info)
         ended = None
         while ended is None:
             ended = _limit_reached(messages, info, limits, start)
@@ -104,7 +88,7 @@ def run_episode(env: Environment, policy: Policy, row: dict[str, Any], limits: E
             try:
                 message = dict(policy(messages, tools))
             except Exception as error:  # noqa: BLE001
-                return episode_sample(messages, row, opening), Outcome.error(f"policy failed: {type(error).__name__}: {error}", **info)
+                return _partial(messages, row), Outcome.error(f"policy failed: {type(error).__name__}: {error}", **info)
             message.setdefault("role", "assistant")
             messages.append(message)
             info["turns"] += 1
@@ -115,14 +99,17 @@ def run_episode(env: Environment, policy: Policy, row: dict[str, Any], limits: E
             try:
                 replies, done = env.step(message)
             except Exception as error:  # noqa: BLE001
-                return episode_sample(messages, row, opening), Outcome.error(f"environment step failed: {type(error).__name__}: {error}", **info)
+                return _partial(messages, row), Outcome.error(f"environment step failed: {type(error).__name__}: {error}", **info)
             messages.extend(replies)
             if done:
                 ended = "done"
         info["ended"] = ended
         info["tokens"] = count_tokens(messages, limits.tokenizer)
         info["wall_s"] = round(time.monotonic() - start, 4)
-        sample = episode_sample(messages, row, opening)
+        try:
+            sample = episode_sample(messages, row)
+        except SampleError as error:
+            return _partial(messages, row), Outcome.error(f"the finished episode is not a valid trajectory: {error}", **info)
         scorer = reward if reward is not None else env.reward
         if scorer is None:
             return sample, Outcome.error("the environment has no reward and none was given", **info)
@@ -134,6 +121,15 @@ def run_episode(env: Environment, policy: Policy, row: dict[str, Any], limits: E
         return sample, outcome
     finally:
         env.close()
+
+
+def _partial(messages: list[Message], row: dict[str, Any]) -> Sample:
+    """The episode so far, for an outcome that is an error: as a Sample when it is a valid
+    trajectory, else with the messages unchecked in ``meta["messages"]``."""
+    try:
+        return episode_sample(messages, row)
+    except SampleError:
+        return Sample(completion="", reference=row_reference(row), meta={**(row.get("meta") or {}), "messages": messages})
 
 
 def _limit_reached(messages: list[Message], info: dict[str, Any], limits: EpisodeLimits, start: float) -> str | None:
