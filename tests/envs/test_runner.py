@@ -71,8 +71,8 @@ def test_arguments_that_are_not_a_json_object_are_said_so_and_the_trajectory_is_
 @pytest.mark.parametrize(("limits", "turns", "reason"), [
     (EpisodeLimits(max_turns=2), 2, "max_turns"),
     (EpisodeLimits(max_tool_calls=2), 3, "max_tool_calls"),
-    (EpisodeLimits(max_tokens=12), 3, "max_tokens"),  # 4 opening words + 4 per call, as words
-    (EpisodeLimits(max_tokens=40, tokenizer=len), 2, "max_tokens"),  # characters
+    (EpisodeLimits(max_tokens=12), 2, "max_tokens"),  # words: 5 opening + 5 a turn (3 in the call, 2 back)
+    (EpisodeLimits(max_tokens=40, tokenizer=len), 2, "max_tokens"),  # characters: 14 opening + 23 a turn
     (EpisodeLimits(wall_s=0.0), 0, "wall_s"),
 ])
 def test_a_limit_ends_the_episode_with_its_reason(limits, turns, reason) -> None:
