@@ -80,7 +80,10 @@ def test_a_limit_ends_the_episode_with_its_reason(limits, turns, reason) -> None
     sample, outcome = run_episode(_flaky_env(), looping, ROW, limits)
     assert outcome.info["ended"] == reason
     assert outcome.info["turns"] == turns
-    assert outcome.status == "ok" and outcome.score == 0.0  # scored as it stands: no final answer
+    if turns:
+        assert outcome.status == "ok" and outcome.score == 0.0  # scored as it stands: no final answer
+    else:  # no assistant turn at all: not an episode the contract accepts, and said so
+        assert outcome.status == "error" and "not a valid trajectory" in outcome.info["error"]
 
 
 class _Broken(CalculatorEnv):
