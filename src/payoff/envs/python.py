@@ -253,7 +253,8 @@ class PythonEnv(ToolEnv):
 
     def reset(self, row: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         self.close()
-        self.session = PythonSession(self.limits, self.max_output_chars)
+        # Room for the session's own note on what it cut, inside the environment's cap.
+        self.session = PythonSession(self.limits, max(self.max_output_chars - 100, 0))
         # The session enforces the per-call limit itself (interrupt, else kill): the thread
         # timeout is only a backstop past it.
         backstop = self.limits.timeout_s + 10.0

@@ -36,7 +36,7 @@ class SearchIndex:
         rows = self.connection.execute(
             "SELECT doc_id, title, snippet(docs, 2, '[', ']', '...', 12), bm25(docs) FROM docs WHERE docs MATCH ? "
             "ORDER BY bm25(docs) LIMIT ?", (terms, k)).fetchall()
-        return [{"doc_id": d, "title": t, "snippet": s, "score": round(-b, 3)} for d, t, s, b in rows]
+        return [{"doc_id": d, "title": t, "snippet": s, "score": -b} for d, t, s, b in rows]
 
     def open(self, doc_id: str) -> str:
         if doc_id not in self.documents:
