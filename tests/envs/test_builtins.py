@@ -108,7 +108,8 @@ def shop(tmp_path):
     connection.executescript("""
         CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, price REAL, stock INTEGER);
         INSERT INTO items VALUES (1, 'lamp', 12.5, 3), (2, 'boat', 900.0, 0), (3, 'clock', 40.0, 7);
-        INSERT INTO items SELECT id + 3, 'bulk', 1.0, NULL FROM (WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < 200) SELECT id FROM n);
+        INSERT INTO items SELECT id + 3, 'bulk', 1.0, NULL
+            FROM (WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < 200) SELECT id FROM n);
     """)
     connection.commit()
     connection.close()
