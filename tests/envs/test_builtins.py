@@ -66,6 +66,8 @@ def test_python_session_keeps_state_survives_a_hang_and_a_crash_and_leaves_nothi
         call("python", {"code": "print('x' in dir())"}, "i"),  # a fresh session: state lost
         call("python", {"code": "import os\nos._exit(3)"}, "j"),  # crashes the session
         call("python", {"code": "print(6 * 7)"}, "k"),
+        call("python", {"code": "try:\n    input()\nexcept EOFError:\n    print('no stdin')"}, "l"),
+        call("python", {"code": "import os\nos.write(1, b'garbage')\nprint('fine')"}, "m"),
         say("\\boxed{42}"),
     )
     sample, outcome = run_episode(env, grab_session, {"prompt": "6*7?", "reference": "42"})
@@ -81,6 +83,8 @@ def test_python_session_keeps_state_survives_a_hang_and_a_crash_and_leaves_nothi
     assert replies[8] == "False\n"
     assert "the Python session died" in replies[9]
     assert replies[10] == "42\n"
+    assert replies[11] == "no stdin\n"  # a cell cannot read the channel
+    assert replies[12] == "fine\n"  # nor write into it
     assert outcome.status == "ok" and outcome.score == 1.0
     session = seen["session"]
     assert session.network == "namespace" and len(session.pids) == 3  # the first, after the hang, after the crash
@@ -209,6 +213,17 @@ def test_feedback_says_wrong_and_allows_k_tries() -> None:
 
     sample, outcome = run_episode(get_env("feedback", tries=2), Scripted(say("\\boxed{1}"), say("\\boxed{2}")), row)
     assert outcome.score == 0.0 and outcome.info["turns"] == 2 and outcome.info["ended"] == "done"
+
+
+def test_feedback_with_a_reward_that_raises_is_an_error() -> None:
+    from payoff.core import Sample, reward
+
+    @reward(name="broken_judge")
+    def broken_judge(sample: Sample) -> float:
+        raise RuntimeError("judge offline")
+
+    _, outcome = run_episode(get_env("feedback", reward=broken_judge), Scripted(say("42")), {"prompt": "?", "reference": "42"})
+    assert outcome.status == "error" and outcome.info["error"] == "environment step failed: RuntimeError: judge offline"
 
 
 def test_registry() -> None:

@@ -117,3 +117,20 @@ def test_schema_errors_table() -> None:
     assert schema_errors({"n": True}, schema) == ["argument 'n' must be integer, got bool"]
     assert schema_errors({"n": 1.5}, schema) == ["argument 'n' must be integer, got float"]
     assert schema_errors({"n": 1, "extra": 1}, schema) == []  # additionalProperties not false
+
+
+@reward(name="few_tool_calls")
+def _few_tool_calls(sample: Sample) -> float:
+    """An episode reward: reads the trajectory, not only the final answer."""
+    calls = sum(len(m.get("tool_calls") or []) for m in sample.messages)
+    return 1.0 / (1 + calls)
+
+
+def test_a_rubric_scores_the_episode() -> None:
+    from payoff.compose import Rubric
+
+    rubric = Rubric([(get_reward("math"), 1.0), (_few_tool_calls, 0.5)])
+    policy = Scripted(call("calculator", {"expression": "6 * 7"}), say("\\boxed{42}"))
+    _, outcome = run_episode(CalculatorEnv(), policy, ROW, reward=rubric)
+    assert outcome.status == "ok" and outcome.score == pytest.approx(1.0 + 0.5 * 0.5)
+    assert outcome.info["turns"] == 2

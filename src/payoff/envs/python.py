@@ -60,10 +60,12 @@ class Capped(io.TextIOBase):
             self.parts.append(text[:room]); self.size += min(len(text), room)
         self.lost += max(len(text) - max(room, 0), 0)
         return len(text)
-channel_in = os.fdopen(0, "r", encoding="utf-8")
+channel_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
 channel_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-devnull = os.open(os.devnull, os.O_WRONLY)
-os.dup2(devnull, 1); os.dup2(devnull, 2)  # a cell's os.write(1, ...) cannot corrupt the channel
+devnull = os.open(os.devnull, os.O_RDWR)
+# A cell's input() or os.write(1, ...) must not read the next cell or corrupt a reply.
+os.dup2(devnull, 0); os.dup2(devnull, 1); os.dup2(devnull, 2)
+sys.stdin = open(0, encoding="utf-8", closefd=False)
 scope = {"__name__": "__main__", "__builtins__": __builtins__}
 for line in channel_in:
     cell = json.loads(line)
@@ -136,6 +138,7 @@ class PythonSession:
             # the session after it has imported the standard library it may use.
             apply_rlimits(limits, baseline=baseline)
             os.write(ready_w, b"1" if isolated else b"0")
+            os.close(ready_w)  # the session must not hold it
 
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir, "TMPDIR": self.workdir}
         self.process = subprocess.Popen(
@@ -172,7 +175,10 @@ class PythonSession:
             code_ = process.wait()
             why = f"the Python session died (exit status {code_}: a crash or a CPU/memory limit); a new one was started, its state is lost"
             return self._restart("died", why, start)
-        reply = json.loads(line)
+        try:
+            reply = json.loads(line)
+        except ValueError:  # the cell wrote into the channel itself: the session cannot be trusted
+            return self._restart("died", "the session's reply channel was corrupted; a new session was started, its state is lost", start)
         status = "ok" if reply["status"] == "ok" else ("timeout" if reply["status"] == "interrupted" else "error")
         return CellResult(status, reply["output"], reply["lost"], False, time.monotonic() - start)
 
@@ -257,7 +263,7 @@ class PythonEnv(ToolEnv):
         self.session = PythonSession(self.limits, max(self.max_output_chars - 100, 0))
         # The session enforces the per-call limit itself (interrupt, else kill): the thread
         # timeout is only a backstop past it.
-        backstop = self.limits.timeout_s + 10.0
+        backstop = self.call_timeout_s + 10.0
         self.tools = [Tool("python", "Run Python code in a persistent session and return what it prints.",
                            {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"],
                             "additionalProperties": False}, self._run, timeout_s=backstop)]
