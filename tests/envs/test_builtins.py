@@ -225,6 +225,15 @@ def test_feedback_with_a_reward_that_raises_is_an_error() -> None:
     _, outcome = run_episode(get_env("feedback", reward=broken_judge), Scripted(say("42")), {"prompt": "?", "reference": "42"})
     assert outcome.status == "error" and outcome.info["error"] == "environment step failed: RuntimeError: judge offline"
 
+    @reward(name="no_opinion")
+    def no_opinion(sample: Sample):
+        from payoff.core import Outcome
+
+        return Outcome.abstain("reference unparseable")
+
+    _, outcome = run_episode(get_env("feedback", reward=no_opinion), Scripted(say("42")), {"prompt": "?", "reference": "42"})
+    assert outcome.status == "error" and "the task's reward gave abstain on attempt 1" in outcome.info["error"]
+
 
 def test_registry() -> None:
     with pytest.raises(KeyError, match="registered: calculator, feedback, python, search, sql"):

@@ -1,7 +1,8 @@
 """`feedback`: any single-turn task as an episode of up to `tries` answers ("Try Again", unary
 feedback). After a wrong answer the user says so and the policy answers again; the episode ends
 at the first right answer or after `tries` answers. The episode's reward scores the final answer
-with the task's reward; a reward that raises is an environment failure (an ``error`` outcome).
+with the task's reward; a reward that raises or gives no verdict (error, abstain, timeout) on an
+answer is an environment failure (an ``error`` outcome), never a "that is not correct".
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ class FeedbackEnv(ToolEnv):
         answer = Sample(completion=content if isinstance(content, str) else "", reference=row_reference(self.row),
                         meta=dict(self.row.get("meta") or {}))
         outcome = self.reward.score_one(answer)
-        right = outcome.is_ok and outcome.score is not None and outcome.score >= self.threshold
+        if not outcome.is_ok:  # no verdict is not "wrong": telling the policy so would be a lie
+            raise RuntimeError(f"the task's reward gave {outcome.status} on attempt {self.attempts}: {outcome.info}")
+        right = outcome.score is not None and outcome.score >= self.threshold
         if right or self.attempts >= self.tries:
             return [], True
         left = self.tries - self.attempts
