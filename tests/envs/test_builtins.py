@@ -47,7 +47,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_python_session_keeps_state_survives_a_hang_and_a_crash_and_leaves_nothing_behind() -> None:
-    env = get_env("python", call_timeout_s=1.0)
+    env = get_env("python", call_timeout_s=1.0, require_isolation=True)
     seen = {}
 
     def grab_session(messages, tools):

@@ -32,6 +32,7 @@ from typing import Any
 
 from payoff.containment import Containment
 from payoff.envs.base import Tool, ToolEnv
+from payoff.sandbox import SandboxError
 from payoff.sandbox.isolation import unshare_network
 from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits
 from payoff.sandbox.server import PRELOADED
@@ -105,7 +106,8 @@ class CellResult:
 class PythonSession:
     """A persistent sandboxed interpreter. `run(code)` runs one cell; `close()` kills it all."""
 
-    def __init__(self, limits: Limits | None = None, max_output_chars: int = 4000, grace_s: float = 1.0) -> None:
+    def __init__(self, limits: Limits | None = None, max_output_chars: int = 4000, grace_s: float = 1.0,
+                 require_isolation: bool = False) -> None:
         self.limits = limits or Limits(timeout_s=10.0, cpu_s=60)
         self.max_output_chars = max_output_chars
         self.grace_s = grace_s
@@ -116,6 +118,9 @@ class PythonSession:
         self.network = "shared"
         self.pids: list[int] = []  # every session process started, for the caller to check
         self._start()
+        if require_isolation and self.network != "namespace":
+            self.close()
+            raise SandboxError("no network namespace for the Python session (require_isolation=True): refusing to run")
 
     def _start(self) -> None:
         self.workdir = tempfile.mkdtemp(prefix="payoff-session-")
@@ -141,11 +146,17 @@ class PythonSession:
             os.close(ready_w)  # the session must not hold it
 
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": self.workdir, "TMPDIR": self.workdir}
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-u", "-c", REPL, str(self.max_output_chars), "1" if root else "0",
-             str(limits.max_procs if root and box.kind != "cgroup" else 0), " ".join((*PRELOADED, "signal"))], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.workdir, env=env, close_fds=True,
-            pass_fds=(ready_w,), preexec_fn=prepare_child)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-u", "-c", REPL, str(self.max_output_chars), "1" if root else "0",
+                 str(limits.max_procs if root and box.kind != "cgroup" else 0), " ".join((*PRELOADED, "signal"))], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=self.workdir, env=env, close_fds=True,
+                pass_fds=(ready_w,), preexec_fn=prepare_child)
+        except BaseException:
+            os.close(ready_r)
+            os.close(ready_w)
+            shutil.rmtree(self.workdir, ignore_errors=True)  # a session that never started leaves nothing
+            raise
         os.close(ready_w)
         self.network = "namespace" if os.read(ready_r, 1) == b"1" else "shared"
         os.close(ready_r)
@@ -255,12 +266,13 @@ class PythonEnv(ToolEnv):
 
     system: str = "You can run Python code with the python tool; state persists between calls. Print what you need to see."
     limits: Limits = field(default_factory=lambda: Limits(timeout_s=10.0, cpu_s=60))
+    require_isolation: bool = False  # refuse to start a session that would share the network
     session: PythonSession | None = None
 
     def reset(self, row: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         self.close()
         # Room for the session's own note on what it cut, inside the environment's cap.
-        self.session = PythonSession(self.limits, max(self.max_output_chars - 100, 0))
+        self.session = PythonSession(self.limits, max(self.max_output_chars - 100, 0), require_isolation=self.require_isolation)
         # The session enforces the per-call limit itself (interrupt, else kill): the thread
         # timeout is only a backstop past it.
         backstop = self.call_timeout_s + 10.0
