@@ -177,3 +177,43 @@ def tool_result(messages: list[dict[str, Any]], call_id: str) -> str | None:
 def turn_texts(messages: list[dict[str, Any]]) -> list[str]:
     """The text of each assistant turn, in order ("" for a turn that only calls tools)."""
     return [text_of(m.get("content")) for m in assistant_turns(messages)]
+
+
+def with_final_text(messages: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
+    """A copy of the episode whose last assistant turn says `text` (its tool calls kept)."""
+    copy = list(messages)
+    for index in range(len(copy) - 1, -1, -1):
+        if copy[index].get("role") == "assistant":
+            copy[index] = {**copy[index], "content": text}
+            return copy
+    return [*copy, {"role": "assistant", "content": text}]
+
+
+def is_tool_error(message: dict[str, Any]) -> bool:
+    """Whether a tool message reports a failure: ``is_error`` set, or text that opens with
+    "error" (what payoff's environments write for a tool that raised, hung or was misused)."""
+    return message.get("is_error") is True or text_of(message.get("content")).lstrip().lower().startswith("error")
+
+
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
+                                                   "object": dict, "array": list, "null": type(None)}
+
+
+def argument_errors(arguments: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """What is wrong with a call's arguments against its tool's parameter schema (the subset of
+    JSON Schema tool schemas use): a missing required key, an unknown key when
+    ``additionalProperties`` is false, a value of the wrong JSON type."""
+    properties = schema.get("properties") or {}
+    errors = [f"missing required argument {key!r}" for key in schema.get("required") or [] if key not in arguments]
+    for key, value in arguments.items():
+        if key not in properties:
+            if schema.get("additionalProperties", True) is False:
+                errors.append(f"unknown argument {key!r}")
+            continue
+        wanted = properties[key].get("type") if isinstance(properties[key], dict) else None
+        types = [] if wanted is None else wanted if isinstance(wanted, list) else [wanted]
+        # bool is an int in Python but not a JSON integer or number.
+        if types and not any(isinstance(value, _JSON_TYPES.get(t, object)) and not (t in ("integer", "number") and isinstance(value, bool))
+                             for t in types):
+            errors.append(f"argument {key!r} must be {' or '.join(types)}, got {type(value).__name__}")
+    return errors

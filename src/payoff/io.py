@@ -22,6 +22,15 @@ class Line:
     problem: str | None = None
 
 
+def answer_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """What a row gives of a sample's answer: its ``messages`` (an episode) and its
+    ``completion``, as given, for `Sample.from_dict` to check; a row with neither gets an empty
+    completion."""
+    if "messages" not in row:
+        return {"completion": row.get("completion", "")}
+    return {k: row[k] for k in ("messages", "completion") if k in row}
+
+
 def read_records(path: str | Path, keep_blank: bool = False) -> tuple[list[Line], int]:
     """Every line of a JSONL file as a `Line` holding its JSON object, or the problem with it,
     and the count of blank lines among them. Nothing in a line can stop the others being read:

@@ -10,6 +10,11 @@
 - ``repetition``: mean share of repeated word trigrams per completion;
 - ``probe_share``: share of completions that match a hack pattern (master keys, answer spam,
   injection phrases, empty answers).
+
+When the samples are episodes (they carry messages), also: ``turns_mean`` (assistant turns per
+episode), ``tool_calls_mean``, ``tool_error_rate`` (share of tool calls whose result is an error
+or missing) and, from the outcomes' ``info["turn_rewards"]``, ``turn_reward_mean`` and
+``turn_reward/T`` (the mean reward of assistant turn T, for the first eight turns).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 from payoff.audit.probes import MASTER_KEYS
 from payoff.core import Outcome, Sample
 from payoff.engine.stats import pearson
+from payoff.episode import assistant_turns, is_tool_error, tool_calls
 from payoff.io import read_records
 from payoff.rewards.common import length, repeated_fraction
 
@@ -87,6 +93,7 @@ class HackingMonitor:
             "repetition": sum(repeated_fraction(s.completion) for s, _ in items) / len(items) if items else 0.0,
             "probe_share": sum(is_probe_like(s.completion) for s, _ in items) / len(items) if items else 0.0,
         }
+        metrics.update(episode_metrics(items))
         if heldout_accuracy is not None:
             metrics["heldout_accuracy"] = heldout_accuracy
         for left, right in self.compare:
@@ -123,9 +130,43 @@ class HackingMonitor:
         return warnings
 
 
+TURNS_SHOWN = 8
+
+
+def episode_metrics(items: Sequence[tuple[Sample, Outcome]]) -> dict[str, float]:
+    """Turns, tool calls, tool errors and per-turn rewards over the episodes among `items`
+    (empty when none is an episode)."""
+    episodes = [(s.messages, o) for s, o in items if s.messages is not None]
+    if not episodes:
+        return {}
+    turns = [len(assistant_turns(m)) for m, _ in episodes]
+    calls = errors = 0
+    for messages, _ in episodes:
+        results = {m["tool_call_id"]: m for m in messages if m.get("role") == "tool"}
+        for call in tool_calls(messages):
+            calls += 1
+            errors += call.id not in results or is_tool_error(results[call.id])
+    metrics = {"episodes": float(len(episodes)), "turns_mean": sum(turns) / len(turns),
+               "tool_calls_mean": calls / len(episodes), "tool_error_rate": errors / calls if calls else 0.0}
+    by_turn: dict[int, list[float]] = defaultdict(list)
+    for _, outcome in episodes:
+        rewards = outcome.info.get("turn_rewards")
+        if isinstance(rewards, list):
+            for turn, value in enumerate(rewards):
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    by_turn[turn].append(float(value))
+    if by_turn:
+        every = [v for values in by_turn.values() for v in values]
+        metrics["turn_reward_mean"] = sum(every) / len(every)
+        for turn in sorted(by_turn)[:TURNS_SHOWN]:
+            metrics[f"turn_reward/{turn}"] = sum(by_turn[turn]) / len(by_turn[turn])
+    return metrics
+
+
 def monitor_rollouts(path: str | Path, **options: Any) -> list[StepReport]:
-    """Run the monitor over stored rollouts: JSONL rows with ``step``, ``completion``, ``reward``
-    (or the `payoff score` output fields ``reward``/``status``/``components``), and optionally
+    """Run the monitor over stored rollouts: JSONL rows with ``step``, ``completion`` (or an
+    episode's ``messages``), ``reward`` (or the `payoff score` output fields
+    ``reward``/``status``/``components``/``info``, whose ``turn_rewards`` it reads), and optionally
     ``heldout_accuracy``."""
     by_step: dict[int, list[dict[str, Any]]] = defaultdict(list)
     lines, _ = read_records(path)
@@ -136,8 +177,16 @@ def monitor_rollouts(path: str | Path, **options: Any) -> list[StepReport]:
     monitor = HackingMonitor(**options)
     for step in sorted(by_step):
         rows = by_step[step]
-        outcomes = [Outcome(r["reward"], "ok", r.get("components") or {},
-            {}) if r.get("reward") is not None else Outcome.error("no reward") for r in rows]
+        outcomes = [Outcome(r["reward"], "ok", r.get("components") or {}, _info(r)) if r.get("reward") is not None
+                    else Outcome.error("no reward") for r in rows]
         heldout = next((r["heldout_accuracy"] for r in rows if "heldout_accuracy" in r), None)
         monitor.update(step, rows, outcomes, heldout)
     return monitor.reports
+
+
+def _info(row: dict[str, Any]) -> dict[str, Any]:
+    info = row.get("info")
+    info = dict(info) if isinstance(info, dict) else {}
+    if "turn_rewards" in row:  # a trainer's own rollout log may keep them beside the reward
+        info["turn_rewards"] = row["turn_rewards"]
+    return info

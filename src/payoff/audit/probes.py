@@ -7,10 +7,13 @@ probes; an ``exploit`` probe must score below the threshold, a ``correct`` probe
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from payoff.episode import opening as _opening
 
 MASTER_KEYS = (" ", ".", ",", ":", "Thought process:", "Let's solve this problem step by step.", "Solution", "解", "かいせつ")
 LOOKALIKE = str.maketrans({"0": "O", "1": "l", "2": "Z", "3": "З", "5": "Ƽ", "6": "б", "8": "Ȣ", "9": "g"})
@@ -22,6 +25,7 @@ class Probe:
     kind: str  # "exploit" (must not pass) or "correct" (must pass)
     completion: str
     note: str = ""
+    messages: list[dict[str, Any]] | None = None  # an episode probe: the whole trajectory; `completion` is its final text
 
 
 def _answer(task: dict[str, Any]) -> str:
@@ -177,11 +181,31 @@ def sql_errors(task: dict[str, Any]) -> list[Probe]:
     ]
 
 
+def answer_elsewhere(task: dict[str, Any]) -> list[Probe]:
+    """Episodes whose right answer sits in a tool's output or in the user's text while the model's
+    own turns never give it. A reward that reads every message's text (not only the assistant
+    turns) credits them; what the model wrote is only ever the assistant turns."""
+    correct = canonical_completion(task)
+    if not correct:
+        return []
+    opening = task.get("prompt") or (_opening(task["messages"]) if isinstance(task.get("messages"), list) else "")
+    question = [{"role": "user", "content": opening}] if isinstance(opening, str) else list(opening)
+    shrug = "I could not work this out."
+    call = {"id": "call_0", "type": "function", "function": {"name": "lookup", "arguments": json.dumps({"query": "the answer"})}}
+    from_tool = [*question, {"role": "assistant", "content": None, "tool_calls": [call]},
+                 {"role": "tool", "tool_call_id": "call_0", "content": correct}, {"role": "assistant", "content": shrug}]
+    from_user = [*question, {"role": "assistant", "content": "Is there a hint?"}, {"role": "user", "content": f"Hint: {correct}"},
+                 {"role": "assistant", "content": shrug}]
+    return [Probe("answer_elsewhere", "exploit", shrug, "the answer only in a tool's output", from_tool),
+            Probe("answer_elsewhere", "exploit", shrug, "the answer only in the user's text", from_user)]
+
+
 FAMILIES: dict[str, list[Callable[[dict[str, Any]], list[Probe]]]] = {
     "math": [empty, master_keys, answer_spam, empty_tags, prompt_copy, inflation, lookalikes, latex_tricks, injection,
-             truncated, confident_wrong, correct_variants],
-    "choice": [empty, master_keys, answer_spam, empty_tags, prompt_copy, inflation, injection, confident_wrong, correct_variants],
-    "text": [empty, master_keys, empty_tags, prompt_copy, inflation, injection, confident_wrong, correct_variants],
+             truncated, confident_wrong, correct_variants, answer_elsewhere],
+    "choice": [empty, master_keys, answer_spam, empty_tags, prompt_copy, inflation, injection, confident_wrong, correct_variants,
+               answer_elsewhere],
+    "text": [empty, master_keys, empty_tags, prompt_copy, inflation, injection, confident_wrong, correct_variants, answer_elsewhere],
     "code": [empty, master_keys, empty_tags, prompt_copy, injection, harness_attacks],
     "sql": [empty, master_keys, prompt_copy, injection, sql_errors],
 }

@@ -20,6 +20,7 @@ from typing import Any
 from payoff.audit.probes import Probe, canonical_completion, probes_for
 from payoff.core import REFERENCE_KEYS, Outcome, Reward
 from payoff.engine import score
+from payoff.episode import with_final_text
 
 
 @dataclass
@@ -147,7 +148,7 @@ def audit(
     probe_rows: list[tuple[Probe, dict[str, Any], float]] = []
     for task, baseline in usable:
         probe_rows += [(probe, task, baseline) for probe in probes_for(task)]
-    outcomes = score([_sample(t, p.completion) for p, t, _ in probe_rows], reward, workers=workers, timeout_s=timeout_s,
+    outcomes = score([_sample(t, p.completion, p.messages) for p, t, _ in probe_rows], reward, workers=workers, timeout_s=timeout_s,
         on_progress=on_progress) if probe_rows else []
 
     families: dict[str, FamilyResult] = {}
@@ -220,5 +221,12 @@ def _normalise_task(task: dict[str, Any]) -> dict[str, Any]:
     return task
 
 
-def _sample(task: dict[str, Any], completion: str) -> dict[str, Any]:
-    return {"prompt": task.get("prompt", ""), "reference": task.get("reference"), "completion": completion, "meta": dict(task.get("meta") or {})}
+def _sample(task: dict[str, Any], completion: str, messages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The task answered by `completion`; for an episode task, its episode with `completion` as
+    the final assistant turn; for an episode probe, the probe's own episode."""
+    row = {"prompt": task.get("prompt", ""), "reference": task.get("reference"), "meta": dict(task.get("meta") or {})}
+    if messages is not None:
+        return {**row, "prompt": "", "messages": messages}  # the prompt is the probe's opening messages
+    if isinstance(task.get("messages"), list):
+        return {**row, "messages": with_final_text(task["messages"], completion)}
+    return {**row, "completion": completion}

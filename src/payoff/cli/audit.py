@@ -67,7 +67,7 @@ def audit_command(
 
 def monitor_command(
     rollouts: Path = typer.Argument(..., exists=True, dir_okay=False,
-        help="JSONL rows with step, completion, reward[, components, heldout_accuracy]."),
+        help="JSONL rows with step, completion (or messages), reward[, components, info, heldout_accuracy]."),
     unit: str = typer.Option("tokens", help="Length unit: tokens (meta.num_tokens, else words), words or chars."),
     compare: list[str] = typer.Option([], help="Component pairs to compare, as LEFT~RIGHT (e.g. judge~math)."),
     fail_on_warning: bool = typer.Option(False, "--fail-on-warning", help="Exit 1 when any step has a warning."),
@@ -85,10 +85,18 @@ def monitor_command(
     reports = monitor_rollouts(rollouts, unit=unit, compare=pairs)
     columns = ("step", "reward", "length", "len~reward r", "repetition", "probe share", "warnings")
     rows = []
+    episodes = any("turns_mean" in step.metrics for step in reports)
+    if episodes:  # rollouts that carry messages: what the episodes did
+        columns = (*columns[:-1], "turns", "tool calls", "tool errors", "turn reward", columns[-1])
     for step in reports:
         m = step.metrics
-        rows.append((str(step.step), f"{m['reward_mean']:.3f}", f"{m['length_mean']:.0f}", f"{m['length_reward_corr']:.2f}",
-                     f"{m['repetition']:.0%}", f"{m['probe_share']:.0%}", "; ".join(w.split(":")[0] for w in step.warnings) or "-"))
+        row = [str(step.step), f"{m['reward_mean']:.3f}", f"{m['length_mean']:.0f}", f"{m['length_reward_corr']:.2f}",
+               f"{m['repetition']:.0%}", f"{m['probe_share']:.0%}"]
+        if episodes:
+            turn_reward = m.get("turn_reward_mean")
+            row += [f"{m.get('turns_mean', 0):.1f}", f"{m.get('tool_calls_mean', 0):.1f}", f"{m.get('tool_error_rate', 0):.0%}",
+                    "-" if turn_reward is None else f"{turn_reward:.3f}"]
+        rows.append((*row, "; ".join(w.split(":")[0] for w in step.warnings) or "-"))
     table = Table(title=f"monitors over {rollouts.name}")
     for column in columns:
         table.add_column(column, justify="left" if column == "warnings" else "right", overflow="fold")

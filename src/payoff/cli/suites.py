@@ -84,10 +84,11 @@ def eval_command(
 def _overopt(data: Path, proxy, gold_spec: str, workers: int, timeout_s: float | None, limit: int | None) -> dict:
     from payoff.evaluate.overoptimization import curves
     from payoff.evaluate.runner import load_suite_rows, score_answers
+    from payoff.io import answer_fields
 
     gold = gold_reward(gold_spec)
     rows = load_suite_rows(data, limit)
-    samples = [{"prompt": r.get("prompt", ""), "completion": r.get("completion", ""), "reference": r.get("reference"), "group": r.get("group")}
+    samples = [{"prompt": r.get("prompt", ""), **answer_fields(r), "reference": r.get("reference"), "group": r.get("group")}
                for r in rows]
     proxy_scores = score_answers(samples, proxy, workers, timeout_s)
     gold_scores = score_answers(samples, gold, workers, timeout_s)

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from payoff.episode import EpisodeError, check_messages, final_text
+
 
 def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
     n = len(a)
@@ -92,7 +94,7 @@ def compare(name_a: str, a: Sequence[float | None], name_b: str, b: Sequence[flo
         "kappa": cohen_kappa(pa, pb), "spearman": spearman([a[i] for i in both], [b[i] for i in both]),  # type: ignore[misc]
         "agreement": sum(x == y for x, y in zip(pa, pb)) / len(both) if both else 0.0, "confusion": confusion,
         "advantage_sign_changes": sum(changed.values()) / len(changed) if changed else None, "groups": len(changed),
-        "disagreements": [{"completion": rows[i].get("completion", "")[:300], "reference": rows[i].get("reference"),
+        "disagreements": [{"completion": _answer_text(rows[i])[:300], "reference": rows[i].get("reference"),
                            name_a: a[i], name_b: b[i]} for i in disagree[:examples]],
     }
 
@@ -113,13 +115,24 @@ def _resolve(spec: str) -> Any:
     return get_reward(spec)
 
 
+def _answer_text(row: dict[str, Any]) -> str:
+    """The row's completion, or its episode's final assistant text."""
+    if "completion" in row or "messages" not in row:
+        return str(row.get("completion", ""))
+    try:
+        return final_text(check_messages(row["messages"]))
+    except EpisodeError:
+        return ""
+
+
 def rescore(path: str | Path, specs: Sequence[str], threshold: float = 0.5, workers: int = 2, examples: int = 5,
             timeout_s: float | None = None) -> dict[str, Any]:
     from payoff.engine import Engine
-    from payoff.io import read_records
+    from payoff.io import answer_fields, read_records
 
     lines, _ = read_records(path)
-    rows = [line.record for line in lines if line.record is not None and isinstance(line.record.get("completion"), str)]
+    rows = [line.record for line in lines if line.record is not None
+            and (isinstance(line.record.get("completion"), str) or isinstance(line.record.get("messages"), list))]
     if not rows:
         raise ValueError(f"{path}: no rows with a completion")
     scores: dict[str, list[float | None]] = {}
@@ -128,7 +141,7 @@ def rescore(path: str | Path, specs: Sequence[str], threshold: float = 0.5, work
         scores["stored"] = [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in stored]
     for spec in specs:
         reward = _resolve(spec)
-        samples = [{"prompt": r.get("prompt", ""), "completion": r["completion"], "reference": r.get("reference"),
+        samples = [{"prompt": r.get("prompt", ""), **answer_fields(r), "reference": r.get("reference"),
                     "group": r.get("group"), "meta": r.get("meta") or {}} for r in rows]
         with Engine(reward, workers=workers, timeout_s=timeout_s) as engine:
             outcomes = engine.score(samples)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections import Counter
 from typing import Annotated, Any
 
 from annotated_types import Ge
 
 from payoff.core import Outcome, Sample, reward
+from payoff.episode import tool_calls
 
 _DIFF_FENCE = re.compile(r"```(?:diff|patch)\s*\n(.*?)```", re.DOTALL)
 _DIFF_START = re.compile(r"^(?:diff --git |--- |\+\+\+ |@@ )", re.MULTILINE)
@@ -74,34 +76,52 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
+def _multiset_jaccard(a: list[str], b: list[str]) -> float:
+    """ToolRL's name overlap: a name called twice counts twice, so an extra call costs."""
+    if sorted(a) == sorted(b):
+        return 1.0
+    both = sum((Counter(a) & Counter(b)).values())
+    return both / (len(a) + len(b) - both)
+
+
 @reward(name="tool_call")
 def tool_call(sample: Sample, cost_weight: Annotated[float, Ge(0)] = 0.0, cost_per_call: Annotated[float, Ge(0)] = 1.0) -> Outcome:
     """ToolRL (Qian et al. 2025): format (0/1) + correctness in [-3, 3].
 
     Correctness = 6 * (r_name + r_params + r_values) / R_max - 3, where r_name is the Jaccard of
-    tool names, r_params sums the Jaccard of parameter names over name-matched calls, r_values
-    counts exactly matching parameter values, and R_max = 1 + |gold calls| + |gold parameters|.
-    Router-R1's cost term, - cost_weight * cost_per_call * |predicted calls|, is off by default.
+    the tool names (as multisets: a repeated call counts), r_params sums the Jaccard of parameter
+    names over name-matched calls (each gold call takes the best unused call of its name, by
+    r_params + r_values, as ToolRL's code does), r_values counts exactly matching parameter
+    values, and R_max = 1 + |gold calls| + |gold parameters|. The predicted calls are an
+    episode's tool calls (all assistant turns) when the sample has messages, else those written
+    in the completion. Router-R1's cost term, - cost_weight * cost_per_call * |predicted calls|,
+    is off by default.
     """
     try:
         gold = parse_tool_calls(sample.reference)
     except (ValueError, json.JSONDecodeError) as error:
         return Outcome.abstain(f"reference tool calls unreadable: {error}")
     try:
-        predicted = parse_tool_calls(sample.completion)
+        if sample.messages is not None:  # the contract has checked the calls: the format holds
+            predicted = [{"name": c.name, "arguments": c.arguments} for c in tool_calls(sample.messages)]
+        else:
+            predicted = parse_tool_calls(sample.completion)
         format_ok = 1.0
     except (ValueError, json.JSONDecodeError) as error:
         return Outcome.ok(-3.0, {"format": 0.0, "correctness": -3.0}, error=str(error)[:200])
-    names_score = _jaccard({c["name"] for c in gold}, {c["name"] for c in predicted})
+    names_score = _multiset_jaccard([c["name"] for c in gold], [c["name"] for c in predicted])
     params_score = values_score = 0.0
     unmatched = list(predicted)
     for call in gold:
-        match = next((p for p in unmatched if p["name"] == call["name"]), None)
-        if match is None:
+        scored = [(_jaccard(set(call["arguments"]), set(p["arguments"])),
+                   sum(1.0 for k, v in call["arguments"].items() if k in p["arguments"] and p["arguments"][k] == v), i)
+                  for i, p in enumerate(unmatched) if p["name"] == call["name"]]
+        if not scored:
             continue
-        unmatched.remove(match)
-        params_score += _jaccard(set(call["arguments"]), set(match["arguments"]))
-        values_score += sum(1.0 for k, v in call["arguments"].items() if k in match["arguments"] and match["arguments"][k] == v)
+        params, values, best = max(scored, key=lambda t: (t[0] + t[1], -t[2]))
+        del unmatched[best]
+        params_score += params
+        values_score += values
     r_max = 1 + len(gold) + sum(len(c["arguments"]) for c in gold)
     correctness_score = 6.0 * (names_score + params_score + values_score) / r_max - 3.0
     cost = cost_weight * cost_per_call * len(predicted)
