@@ -134,3 +134,20 @@ def test_a_rubric_scores_the_episode() -> None:
     _, outcome = run_episode(CalculatorEnv(), policy, ROW, reward=rubric)
     assert outcome.status == "ok" and outcome.score == pytest.approx(1.0 + 0.5 * 0.5)
     assert outcome.info["turns"] == 2
+
+
+def test_episode_rewards_score_an_environment_episode() -> None:
+    # tool_call_validity reads the offered schemas from meta["tools"]: the unknown tool and the
+    # call whose tool raised are invalid, the echo is valid.
+    policy = Scripted(call("nope", {"x": "a"}, "c1"), call("crash", {"x": "a"}, "c2"), call("echo", {"x": "b"}, "c3"), say("\\boxed{42}"))
+    sample, outcome = run_episode(_flaky_env(), policy, ROW, reward=get_reward("tool_call_validity"))
+    assert [t["function"]["name"] for t in sample.meta["tools"]] == ["crash", "hang", "flood", "echo"]
+    assert outcome.status == "ok" and outcome.score == pytest.approx(1 / 3)
+
+
+def test_try_again_scores_a_feedback_episode_by_the_attempt_that_succeeded() -> None:
+    from payoff.envs import get_env
+
+    policy = Scripted(say("\\boxed{41}"), say("\\boxed{42}"))
+    _, outcome = run_episode(get_env("feedback", tries=3), policy, ROW, reward=get_reward("try_again"))
+    assert outcome.status == "ok" and outcome.score == 0.5  # gamma^(2 - 1)

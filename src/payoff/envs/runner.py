@@ -52,11 +52,16 @@ def count_tokens(messages: list[Message], tokenizer: Any = None) -> int:
     return total
 
 
-def episode_sample(messages: list[Message], row: dict[str, Any]) -> Sample:
+def episode_sample(messages: list[Message], row: dict[str, Any], tools: list[dict[str, Any]] | None = None) -> Sample:
     """The finished episode as a Sample: `messages` the trajectory, `completion` its final
-    assistant text, `prompt` its opening messages. SampleError when the trajectory is not a valid
-    episode (the policy wrote tool-call arguments that are not JSON, for instance)."""
-    return Sample(prompt=opening(messages), reference=row_reference(row), meta=dict(row.get("meta") or {}), messages=messages)
+    assistant text, `prompt` its opening messages, ``meta["tools"]`` the tool schemas it was
+    offered (episode rewards such as ``tool_call_validity`` check calls against them).
+    SampleError when the trajectory is not a valid episode (the policy wrote tool-call arguments
+    that are not JSON, for instance)."""
+    meta = dict(row.get("meta") or {})
+    if tools:
+        meta["tools"] = tools
+    return Sample(prompt=opening(messages), reference=row_reference(row), meta=meta, messages=messages)
 
 
 def row_reference(row: dict[str, Any]) -> Any:
@@ -73,6 +78,7 @@ def run_episode(env: Environment, policy: Policy, row: dict[str, Any], limits: E
     limits = limits or EpisodeLimits()
     start = time.monotonic()
     messages: list[Message] = []
+    tools: list[dict[str, Any]] = []
     info: dict[str, Any] = {"turns": 0, "tool_calls": 0}
     try:
         try:
@@ -107,7 +113,7 @@ def run_episode(env: Environment, policy: Policy, row: dict[str, Any], limits: E
         info["tokens"] = count_tokens(messages, limits.tokenizer)
         info["wall_s"] = round(time.monotonic() - start, 4)
         try:
-            sample = episode_sample(messages, row)
+            sample = episode_sample(messages, row, tools)
         except SampleError as error:
             return _partial(messages, row), Outcome.error(f"the finished episode is not a valid trajectory: {error}", **info)
         scorer = reward if reward is not None else env.reward
