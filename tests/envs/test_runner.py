@@ -151,3 +151,13 @@ def test_try_again_scores_a_feedback_episode_by_the_attempt_that_succeeded() -> 
     policy = Scripted(say("\\boxed{41}"), say("\\boxed{42}"))
     _, outcome = run_episode(get_env("feedback", tries=3), policy, ROW, reward=get_reward("try_again"))
     assert outcome.status == "ok" and outcome.score == 0.5  # gamma^(2 - 1)
+
+
+class _Unclosable(CalculatorEnv):
+    def close(self):
+        raise OSError("cannot kill the session")
+
+
+def test_an_environment_that_cannot_close_is_an_error() -> None:
+    _, outcome = run_episode(_Unclosable(), Scripted(say("\\boxed{42}")), ROW, reward="math")
+    assert outcome.status == "error" and outcome.info["error"] == "environment close failed: OSError: cannot kill the session"

@@ -19,6 +19,7 @@ from typing import Any
 from payoff.core import Outcome, Reward, Sample, SampleError
 from payoff.envs.base import Environment, Message
 from payoff.episode import opening
+from payoff.registry import get_reward
 
 Policy = Callable[[list[Message], list[dict[str, Any]]], Message]
 
@@ -72,61 +73,74 @@ def row_reference(row: dict[str, Any]) -> Any:
 
 
 def run_episode(env: Environment, policy: Policy, row: dict[str, Any], limits: EpisodeLimits | None = None,
-                reward: Reward | None = None) -> tuple[Sample, Outcome]:
-    """Run one episode of `env` on `row` with `policy`; score it with `reward` (default: the
-    environment's). Returns the finished episode and its Outcome; the environment is closed."""
+                reward: str | Reward | Callable[..., Any] | None = None) -> tuple[Sample, Outcome]:
+    """Run one episode of `env` on `row` with `policy`; score it with `reward` (a name, a Reward
+    or a function; default: the environment's). Returns the finished episode and its Outcome;
+    the environment is closed whatever happened (a close that fails makes the Outcome an error)."""
     limits = limits or EpisodeLimits()
+    scorer = get_reward(reward) if reward is not None else env.reward
+    info: dict[str, Any] = {"turns": 0, "tool_calls": 0}
+    try:
+        sample, outcome = _play(env, policy, row, limits, scorer, info)
+    finally:
+        try:
+            env.close()
+            closed = None
+        except Exception as error:  # noqa: BLE001
+            closed = f"environment close failed: {type(error).__name__}: {error}"
+    if closed is not None:  # what the episode held may still be running: not a result to train on
+        return sample, Outcome.error(closed, **info)
+    return sample, outcome
+
+
+def _play(env: Environment, policy: Policy, row: dict[str, Any], limits: EpisodeLimits, scorer: Reward | None,
+          info: dict[str, Any]) -> tuple[Sample, Outcome]:
     start = time.monotonic()
     messages: list[Message] = []
     tools: list[dict[str, Any]] = []
-    info: dict[str, Any] = {"turns": 0, "tool_calls": 0}
     try:
+        messages, tools = env.reset(row)
+        messages = list(messages)
+    except Exception as error:  # noqa: BLE001 - a broken environment is an error outcome
+        return _partial(messages, row), Outcome.error(f"environment reset failed: {type(error).__name__}: {error}", **info)
+    ended = None
+    while ended is None:
+        ended = _limit_reached(messages, info, limits, start)
+        if ended:
+            break
         try:
-            messages, tools = env.reset(row)
-            messages = list(messages)
-        except Exception as error:  # noqa: BLE001 - a broken environment is an error outcome
-            return _partial(messages, row), Outcome.error(f"environment reset failed: {type(error).__name__}: {error}", **info)
-        ended = None
-        while ended is None:
-            ended = _limit_reached(messages, info, limits, start)
-            if ended:
-                break
-            try:
-                message = dict(policy(messages, tools))
-            except Exception as error:  # noqa: BLE001
-                return _partial(messages, row), Outcome.error(f"policy failed: {type(error).__name__}: {error}", **info)
-            message.setdefault("role", "assistant")
-            messages.append(message)
-            info["turns"] += 1
-            info["tool_calls"] += len(message.get("tool_calls") or [])
-            if info["tool_calls"] > limits.max_tool_calls:
-                ended = "max_tool_calls"
-                break
-            try:
-                replies, done = env.step(message)
-            except Exception as error:  # noqa: BLE001
-                return _partial(messages, row), Outcome.error(f"environment step failed: {type(error).__name__}: {error}", **info)
-            messages.extend(replies)
-            if done:
-                ended = "done"
-        info["ended"] = ended
-        info["tokens"] = count_tokens(messages, limits.tokenizer)
-        info["wall_s"] = round(time.monotonic() - start, 4)
-        try:
-            sample = episode_sample(messages, row, tools)
-        except SampleError as error:
-            return _partial(messages, row), Outcome.error(f"the finished episode is not a valid trajectory: {error}", **info)
-        scorer = reward if reward is not None else env.reward
-        if scorer is None:
-            return sample, Outcome.error("the environment has no reward and none was given", **info)
-        try:
-            outcome = scorer.score_one(sample)
+            message = dict(policy(messages, tools))
         except Exception as error:  # noqa: BLE001
-            return sample, Outcome.error(f"reward {getattr(scorer, 'name', scorer)!r} failed: {type(error).__name__}: {error}", **info)
-        outcome.info.update({k: v for k, v in info.items() if k not in outcome.info})
-        return sample, outcome
-    finally:
-        env.close()
+            return _partial(messages, row), Outcome.error(f"policy failed: {type(error).__name__}: {error}", **info)
+        message.setdefault("role", "assistant")
+        messages.append(message)
+        info["turns"] += 1
+        info["tool_calls"] += len(message.get("tool_calls") or [])
+        if info["tool_calls"] > limits.max_tool_calls:
+            ended = "max_tool_calls"
+            break
+        try:
+            replies, done = env.step(message)
+        except Exception as error:  # noqa: BLE001
+            return _partial(messages, row), Outcome.error(f"environment step failed: {type(error).__name__}: {error}", **info)
+        messages.extend(replies)
+        if done:
+            ended = "done"
+    info["ended"] = ended
+    info["tokens"] = count_tokens(messages, limits.tokenizer)
+    info["wall_s"] = round(time.monotonic() - start, 4)
+    try:
+        sample = episode_sample(messages, row, tools)
+    except SampleError as error:
+        return _partial(messages, row), Outcome.error(f"the finished episode is not a valid trajectory: {error}", **info)
+    if scorer is None:
+        return sample, Outcome.error("the environment has no reward and none was given", **info)
+    try:
+        outcome = scorer.score_one(sample)
+    except Exception as error:  # noqa: BLE001
+        return sample, Outcome.error(f"reward {getattr(scorer, 'name', scorer)!r} failed: {type(error).__name__}: {error}", **info)
+    outcome.info.update({k: v for k, v in info.items() if k not in outcome.info})
+    return sample, outcome
 
 
 def _partial(messages: list[Message], row: dict[str, Any]) -> Sample:
