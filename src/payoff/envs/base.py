@@ -49,6 +49,9 @@ class Tool:
     parameters: dict[str, Any]
     fn: Callable[..., Any]
     timeout_s: float | None = None  # None: the environment's per-call limit
+    # The tool stops itself at the limit (the Python session interrupts or kills its cell, a SQL
+    # query is interrupted): called directly, without the watching thread.
+    enforces_limit: bool = False
 
     def schema(self) -> dict[str, Any]:
         return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
@@ -162,7 +165,13 @@ class ToolEnv:
         if errors:
             return _tool_message(call_id, name, "error: " + "; ".join(errors))
         timeout = tool.timeout_s if tool.timeout_s is not None else self.call_timeout_s
-        status, value = call_with_timeout(tool.fn, arguments, timeout)
+        if tool.enforces_limit:
+            try:
+                status, value = "ok", tool.fn(**arguments)
+            except Exception as error:  # noqa: BLE001 - the tool's failure becomes its message
+                status, value = "error", error
+        else:
+            status, value = call_with_timeout(tool.fn, arguments, timeout)
         if status == "timeout":
             text = f"error: the tool {name} gave no result within {timeout:g} s and was abandoned"
         elif status == "error":

@@ -273,12 +273,9 @@ class PythonEnv(ToolEnv):
         self.close()
         # Room for the session's own note on what it cut, inside the environment's cap.
         self.session = PythonSession(self.limits, max(self.max_output_chars - 100, 0), require_isolation=self.require_isolation)
-        # The session enforces the per-call limit itself (interrupt, else kill): the thread
-        # timeout is only a backstop past it.
-        backstop = self.call_timeout_s + 10.0
         self.tools = [Tool("python", "Run Python code in a persistent session and return what it prints.",
                            {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"],
-                            "additionalProperties": False}, self._run, timeout_s=backstop)]
+                            "additionalProperties": False}, self._run, enforces_limit=True)]
         return super().reset(row)
 
     def _run(self, code: str) -> str:

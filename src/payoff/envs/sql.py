@@ -71,7 +71,7 @@ class SqlEnv(ToolEnv):
         self.tools = [
             Tool("sql", "Run a read-only SQLite query; returns columns, types and rows as JSON.",
                  {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"], "additionalProperties": False},
-                 self._query, timeout_s=self.call_timeout_s + 5.0),  # the progress handler stops it first
+                 self._query, enforces_limit=True),  # the progress handler interrupts it
             Tool("schema", "The database's CREATE statements.", {"type": "object", "properties": {}, "additionalProperties": False},
                  self._schema),
         ]
