@@ -104,6 +104,18 @@ def test_python_session_is_killed_when_the_episode_fails() -> None:
     assert not any(_alive(pid) for pid in policy.session.pids)  # type: ignore[attr-defined]
 
 
+def test_concurrent_python_episodes_keep_their_own_state() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int):
+        policy = Scripted(call("python", {"code": f"v = {i}"}), call("python", {"code": "print(v * 2)"}, "c2"), say(f"\\boxed{{{2 * i}}}"))
+        sample, outcome = run_episode(get_env("python"), policy, {"prompt": "x", "reference": str(2 * i)})
+        return outcome.score, tool_messages(sample)[1]
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(one, range(8))) == [(1.0, f"{2 * i}\n") for i in range(8)]
+
+
 # -- sql --------------------------------------------------------------------------------------
 @pytest.fixture
 def shop(tmp_path):
