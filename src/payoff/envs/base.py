@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from payoff.core import Reward
+from payoff.episode import argument_errors
 
 Message = dict[str, Any]
 
@@ -57,33 +58,12 @@ class Tool:
         return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
-    "object": (dict,), "array": (list,), "null": (type(None),),
-}
-
-
 def schema_errors(arguments: Any, schema: dict[str, Any]) -> list[str]:
-    """What is wrong with `arguments` against an object schema: required keys, unknown keys
-    (when ``additionalProperties`` is false) and the JSON types of the properties. The subset
-    of JSON Schema that tool schemas use; not a general validator."""
+    """What is wrong with a tool call's parsed `arguments` against its tool's schema: not an object,
+    or `payoff.episode.argument_errors` (the one checker, shared with the episode rewards)."""
     if not isinstance(arguments, dict):
         return [f"arguments must be a JSON object, got {type(arguments).__name__}"]
-    properties = schema.get("properties", {})
-    errors = [f"missing required argument {key!r}" for key in schema.get("required", []) if key not in arguments]
-    for key, value in arguments.items():
-        if key not in properties:
-            if schema.get("additionalProperties", True) is False:
-                errors.append(f"unknown argument {key!r}")
-            continue
-        wanted = properties[key].get("type")
-        if wanted is None:
-            continue
-        types = wanted if isinstance(wanted, list) else [wanted]
-        # bool is an int in Python but not a JSON integer or number.
-        if not any(isinstance(value, _JSON_TYPES.get(t, object)) and not (t in ("integer", "number") and isinstance(value, bool)) for t in types):
-            errors.append(f"argument {key!r} must be {' or '.join(types)}, got {type(value).__name__}")
-    return errors
+    return argument_errors(arguments, schema)
 
 
 def truncate(text: str, limit: int) -> str:
