@@ -221,14 +221,19 @@ class Engine:
                 broken = None
                 for future in done:
                     chunk = in_flight.pop(future)
-                    workers.give_slot(chunk.slot)
+                    # The slot goes back only once `_recover` has read it: another call could
+                    # take a freed slot at once and its worker overwrite the pid and unit there.
                     try:
                         results = future.result()
                     except BaseException as error:  # noqa: BLE001 - a failed chunk is recovered, never raised
                         if isinstance(error, BrokenProcessPool):
                             broken = chunk.pool
-                        self._recover(chunk, error, units, todo, alone, store)
+                        try:
+                            self._recover(chunk, error, units, todo, alone, store)
+                        finally:
+                            workers.give_slot(chunk.slot)
                         continue
+                    workers.give_slot(chunk.slot)
                     for unit, (unit_outcomes, elapsed) in zip(chunk.units, results):
                         store(unit, unit_outcomes, elapsed)
                     self._learn_speed([elapsed for _, elapsed in results])
@@ -237,7 +242,10 @@ class Engine:
                 self._watchdog(in_flight)
         finally:
             for future, chunk in in_flight.items():  # only after an exception (Ctrl-C): free what we held
-                future.cancel()
+                if not future.cancel():  # already running: its worker must not write a slot another call takes
+                    base = chunk.slot * SLOT_WIDTH
+                    if self._slots[base + 3] == RUNNING:
+                        self._kill_tree(int(self._slots[base]))
                 workers.give_slot(chunk.slot)
 
     def _tick(self, in_flight: dict[Any, _Chunk]) -> float:
