@@ -4,10 +4,15 @@ thread at the racy point until the other has done its part (a bounded wait on a 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
-from payoff.engine import Engine, processes
+import pytest
+
+from payoff.core import Reward
+from payoff.engine import Engine, processes, shared
+from payoff.engine.shared import SharedEngine
 from payoff.engine.worker import RUNNING, SLOT_WIDTH
 from tests.engine.chaos import chaos
 
@@ -50,3 +55,75 @@ def test_a_failed_chunk_never_blames_the_call_that_reuses_its_slot(monkeypatch) 
     assert held.is_set()
     assert [(o.status, o.score) for o in results["B"]] == [("ok", 3.0)]
     assert results["A"][0].status == "error" and "code 3" in results["A"][0].info["error"]
+
+
+def test_close_returns_when_a_request_arrives_while_it_waits(monkeypatch) -> None:
+    # A submit while close waits for the dispatcher gets its outcome, and close still returns.
+    release, joining = threading.Event(), threading.Event()
+    real_join = threading.Thread.join
+
+    def join(self, timeout=None):
+        if threading.current_thread().name == "closer":
+            joining.set()
+        return real_join(self, timeout)
+
+    monkeypatch.setattr(threading.Thread, "join", join)
+    engine = SharedEngine(Reward(lambda s: (release.wait(30), 1.0)[1], name="held"), workers=0)
+    first = engine.submit([{"completion": "a"}])
+    closer = threading.Thread(target=engine.close, name="closer", daemon=True)
+    closer.start()
+    assert joining.wait(30)  # close is waiting for the busy dispatcher
+    second = engine.submit([{"completion": "b"}])
+    release.set()
+    assert first.result(30)[0].score == 1.0
+    assert second.result(30)[0].score == 1.0
+    real_join(closer, 30)
+    assert not closer.is_alive()
+
+
+def test_a_dispatcher_that_fails_outside_the_engine_fails_its_callers(monkeypatch) -> None:
+    def broken(*args):
+        raise RuntimeError("batch step broke")
+
+    monkeypatch.setattr(shared, "run_batch_step", broken)
+    engine = SharedEngine(Reward(lambda s: 1.0, name="plain"), workers=0)
+    try:
+        with pytest.raises(RuntimeError, match="batch step broke"):
+            engine.submit([{"completion": "a"}]).result(30)
+        monkeypatch.undo()
+        assert engine.submit([{"completion": "b"}]).result(30)[0].score == 1.0
+    finally:
+        engine.close()
+
+
+def test_in_process_scoring_runs_one_batch_at_a_time() -> None:
+    # workers=0 scores in the dispatcher, which swaps sys.stdout while a unit runs: two at once
+    # would leave sys.stdout replaced for good.
+    active, most, partner, started = [0], [0], threading.Event(), threading.Event()
+    lock = threading.Lock()
+
+    def counted(sample) -> float:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            if active[0] > 1:
+                partner.set()
+        if sample.completion == "first":
+            started.set()
+            partner.wait(2)  # long enough for a second dispatcher, if any, to start the other
+        with lock:
+            active[0] -= 1
+        print("scored", sample.completion)
+        return 1.0
+
+    stdout = sys.stdout
+    engine = SharedEngine(Reward(counted, name="counted"), workers=0)
+    try:
+        first = engine.submit([{"completion": "first"}])
+        assert started.wait(30)  # the first batch is scoring: the second cannot join it
+        second = engine.submit([{"completion": "second"}])
+        assert first.result(30)[0].score == 1.0 and second.result(30)[0].score == 1.0
+    finally:
+        engine.close()
+    assert most[0] == 1
+    assert sys.stdout is stdout

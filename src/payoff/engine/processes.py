@@ -74,6 +74,8 @@ class Workers:
         if self.containment is None:
             # watch=True: a janitor removes the boxes if this process is killed before close.
             self.containment = Containment(self.max_procs, prefer_cgroup=self.prefer_cgroup, watch=True)
+        if self.slots is None:
+            # Made once: a restart after close keeps the free list, since a call may still hold slots.
             self.nslots = 2 * self.workers + 2
             self.slots = RawArray("d", self.nslots * SLOT_WIDTH)
             self.free = list(range(self.nslots))
@@ -91,7 +93,10 @@ class Workers:
         self.pids |= pebble_worker_pids(pool)
         if graceful:
             pool.close()
-            pool.join(timeout=5)
+            try:
+                pool.join(timeout=5)
+            except TimeoutError:
+                pass  # a busy worker: killed below
         if pool.active:
             # Kill first: pebble's stop waits for SIGTERM, which a hostile reward may ignore.
             for pid in pebble_worker_pids(pool):
@@ -111,11 +116,16 @@ class Workers:
         owner (which inherited this object) it does nothing: the workers are the owner's."""
         if os.getpid() != self.owner:
             return
-        self.stop(graceful=graceful)
-        containment, self.containment = self.containment, None
-        if containment is not None:
-            containment.close(self.pids)
-        self.pids = set()
+        # Under the lock: a concurrent ensure_started or restart must not start a pool in a
+        # containment being closed.
+        with self._lock:
+            try:
+                self.stop(graceful=graceful)
+            finally:
+                containment, self.containment = self.containment, None
+                if containment is not None:
+                    containment.close(self.pids)
+                self.pids = set()
 
     def shutdown(self) -> None:
         """Close for good, without waiting for busy workers: at garbage collection and exit."""
