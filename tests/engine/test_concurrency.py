@@ -68,6 +68,7 @@ def test_close_returns_when_a_request_arrives_while_it_waits(monkeypatch) -> Non
         return real_join(self, timeout)
 
     monkeypatch.setattr(threading.Thread, "join", join)
+    stdout = sys.stdout
     engine = SharedEngine(Reward(lambda s: (release.wait(30), 1.0)[1], name="held"), workers=0)
     first = engine.submit([{"completion": "a"}])
     closer = threading.Thread(target=engine.close, name="closer", daemon=True)
@@ -79,6 +80,7 @@ def test_close_returns_when_a_request_arrives_while_it_waits(monkeypatch) -> Non
     assert second.result(30)[0].score == 1.0
     real_join(closer, 30)
     assert not closer.is_alive()
+    assert sys.stdout is stdout  # the new request never scored beside the stopping dispatcher
 
 
 def test_a_dispatcher_that_fails_outside_the_engine_fails_its_callers(monkeypatch) -> None:

@@ -66,7 +66,7 @@ class SharedEngine:
         with self._wake:
             self._queue.append((list(samples), future))
             self._threads = [(t, stop) for t, stop in self._threads if t.is_alive()]
-            if sum(not stop.is_set() for _, stop in self._threads) < self._in_flight:
+            if len(self._threads) < self._in_flight:  # a stopping dispatcher still drains the queue
                 stop = threading.Event()
                 thread = threading.Thread(target=self._run, args=(stop,), name=f"payoff-engine-{self.reward.name}",
                                           daemon=True)
@@ -108,6 +108,8 @@ class SharedEngine:
                 while not self._queue and not stop.is_set():
                     self._wake.wait()
                 if not self._queue:
+                    # Leave the list under the lock: a submit from now on starts a new dispatcher.
+                    self._threads = [(t, s) for t, s in self._threads if s is not stop]
                     return
                 batch = list(self._queue)
                 self._queue.clear()
