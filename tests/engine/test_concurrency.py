@@ -12,7 +12,7 @@ import pytest
 
 from payoff.core import Reward
 from payoff.engine import Engine, processes, shared
-from payoff.engine.shared import SharedEngine
+from payoff.engine.shared import SharedEngine, shared_engine
 from payoff.engine.worker import RUNNING, SLOT_WIDTH
 from tests.engine.chaos import chaos
 
@@ -129,3 +129,16 @@ def test_in_process_scoring_runs_one_batch_at_a_time() -> None:
         engine.close()
     assert most[0] == 1
     assert sys.stdout is stdout
+
+
+def test_a_plain_function_or_reference_gets_one_shared_engine() -> None:
+    def mine(sample) -> float:
+        return 2.0
+
+    for reward in (mine, "tests.engine.chaos:plain_length"):
+        first = shared_engine(reward, workers=0)
+        try:
+            assert shared_engine(reward, workers=0) is first
+        finally:
+            first.close()
+    assert shared_engine("tests.engine.chaos:plain_length", workers=0).score([{"completion": "abcd"}])[0].score == 4.0

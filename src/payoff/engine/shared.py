@@ -49,6 +49,7 @@ class SharedEngine:
         # Each dispatcher has its own stop flag: a submit during close starts a new dispatcher
         # and never un-stops the ones close is waiting for.
         self._threads: list[tuple[threading.Thread, threading.Event]] = []
+        self.caller_reward: Any = reward
         _live.add(self)
 
     @property
@@ -158,15 +159,23 @@ def _parse(samples: list[Any]) -> tuple[list[Sample | None], list[Outcome | None
 def shared_engine(reward: str | Reward | Callable[..., Any], **options: Any) -> SharedEngine:
     """This process's engine for `reward` with these `Engine` options, created on first use.
     Safe to call from any number of threads at once: they all get the same engine."""
-    resolved = get_reward(reward)
-    # By identity: a name resolves to the registry's one object, and the engine keeps the reward
-    # alive, so its id is not reused while the entry exists.
-    key = (id(resolved), tuple(sorted((k, repr(v)) for k, v in options.items())))
+    key = (_identity(reward), tuple(sorted((k, repr(v)) for k, v in options.items())))
     with _lock:
         engine = _shared.get(key)
         if engine is None:
-            engine = _shared[key] = SharedEngine(resolved, **options)
+            engine = _shared[key] = SharedEngine(reward, **options)  # keeps `reward` alive (caller_reward)
         return engine
+
+
+def _identity(reward: str | Reward | Callable[..., Any]) -> tuple[str, Any]:
+    # A plain function or "module:function" is wrapped in a new Reward on every resolution: key on
+    # what the caller passed, or each call would start another engine. A registered name resolves
+    # to the registry's one object, kept alive by its engine, so its id is not reused.
+    if isinstance(reward, str) and ":" in reward:
+        return ("reference", reward)
+    if not isinstance(reward, (str, Reward)):
+        return ("callable", id(reward))
+    return ("reward", id(get_reward(reward)))
 
 
 def default_workers() -> int:
