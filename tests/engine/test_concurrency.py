@@ -4,6 +4,8 @@ thread at the racy point until the other has done its part (a bounded wait on a 
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import threading
 import time
@@ -142,3 +144,46 @@ def test_a_plain_function_or_reference_gets_one_shared_engine() -> None:
         finally:
             first.close()
     assert shared_engine("tests.engine.chaos:plain_length", workers=0).score([{"completion": "abcd"}])[0].score == 4.0
+
+
+def test_a_forked_child_starts_its_own_workers_and_never_touches_the_parents() -> None:
+    # An adapter keeps its engine; a trainer forks. The child's call must neither use the parent's
+    # pool nor write into the parent's shared-memory slots, and its own workers die with it.
+    engine = SharedEngine(chaos, workers=1, timeout_s=20)
+    try:
+        assert engine.score([{"completion": "ab"}])[0].score == 2.0
+        parent_slots = list(engine.engine._workers.slots)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, then leave without running the parent's exit handlers
+            report: dict = {}
+            try:
+                report["scores"] = [o.score for o in engine.score([{"completion": "abc"}, {"completion": "x"}])]
+                report["own_slots"] = engine.engine._workers.slots is not None and engine.engine._workers.owner == os.getpid()
+                report["workers"] = sorted(processes.pebble_worker_pids(engine.engine._workers.pool))
+                engine.close()
+            except BaseException as error:  # noqa: BLE001 - reported to the parent
+                report["error"] = repr(error)
+            finally:
+                os.write(write, json.dumps(report).encode())
+                os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        with os.fdopen(read) as handle:
+            report = json.loads(handle.read())
+        assert report.get("scores") == [3.0, 1.0], report
+        assert report["own_slots"] and report["workers"]
+        assert all(_until(lambda p=p: not _alive(p), 10) for p in report["workers"])
+        assert list(engine.engine._workers.slots) == parent_slots
+        assert engine.score([{"completion": "abcd"}])[0].score == 4.0  # the parent's pool still works
+    finally:
+        engine.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import weakref
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
@@ -37,6 +38,18 @@ class Workers:
         self.pids: set[int] = set()
         self.final = False  # shut down for good: no restart (a scoring call in flight ends in an error)
         self.free: list[int] = []  # the slots no in-flight chunk holds, shared by concurrent calls
+        self._lock = threading.Lock()
+        self._slot_freed = threading.Condition(self._lock)
+        _every.add(self)
+
+    def _forget_in_child(self) -> None:
+        """In a forked child: the pool, the boxes and the slots are the parent's (the child's
+        writes to a slot would mislead the parent's watchdog). Drop them untouched and start
+        afresh on first use, as this process's own. A lock another thread held at fork is new."""
+        _inherited.append((self.pool, self.containment, self.slots))  # never collected, never closed here
+        self.owner = os.getpid()
+        self.pool, self.containment, self.slots, self.nslots = None, None, None, 0
+        self.pids, self.free = set(), []
         self._lock = threading.Lock()
         self._slot_freed = threading.Condition(self._lock)
 
@@ -131,6 +144,18 @@ class Workers:
         """Close for good, without waiting for busy workers: at garbage collection and exit."""
         self.final = True
         self.close(graceful=False)
+
+
+_every: weakref.WeakSet[Workers] = weakref.WeakSet()
+_inherited: list[Any] = []  # a forked child's copies of its parent's pools and boxes
+
+
+def _forget_parents_workers() -> None:
+    for workers in list(_every):
+        workers._forget_in_child()
+
+
+os.register_at_fork(after_in_child=_forget_parents_workers)
 
 
 def pebble_worker_pids(pool: ProcessPool) -> set[int]:

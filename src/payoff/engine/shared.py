@@ -206,6 +206,12 @@ def _forget_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     _shared.clear()
+    # An engine the caller kept (an adapter's) has no dispatcher here: fresh ones start on use.
+    # The requests queued in the parent are the parent's to answer.
+    for engine in list(_live):
+        engine._queue = deque()
+        engine._wake = threading.Condition()
+        engine._threads = []
 
 
 atexit.register(shutdown_all)
