@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from pebble.pool.base_pool import PoolStatus
 
 from payoff.core import Reward
 from payoff.engine import Engine, processes, shared
@@ -187,3 +188,17 @@ def _alive(pid: int) -> bool:
             return handle.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_call_that_finds_the_pool_broken_by_another_replaces_it() -> None:
+    # Another call's pool broke and it has not restarted it yet: this call's schedule must not
+    # raise, and the broken pool's workers are killed even though pebble no longer counts it active.
+    with Engine(chaos, workers=2, timeout_s=20) as engine:
+        assert engine.score([{"completion": "ab"}])[0].score == 2.0
+        broken = engine._workers.pool
+        broken._context.status = PoolStatus.ERROR  # what pebble reports when its manager fails
+        old = processes.pebble_worker_pids(broken)
+        assert old and not broken.active
+        assert [o.score for o in engine.score([{"completion": "abc"}, {"completion": "x"}])] == [3.0, 1.0]
+        assert engine._workers.pool is not broken
+        assert all(_until(lambda p=p: not _alive(p), 10) for p in old)

@@ -208,11 +208,21 @@ class Engine:
                     slot = workers.take_slot()
                     if slot is None:
                         break
+                    was_alone = todo[0] in alone
                     chunk_units = _take_chunk(todo, self._chunk_size(len(todo)), alone)
                     base = slot * SLOT_WIDTH
                     self._slots[base : base + SLOT_WIDTH] = [0.0, 0.0, 0.0, IDLE]
                     payload = [[parsed[i] for i in units[u]] for u in chunk_units]
-                    in_flight[pool.schedule(run_chunk, args=(slot, payload))] = _Chunk(slot, chunk_units, pool)
+                    try:
+                        in_flight[pool.schedule(run_chunk, args=(slot, payload))] = _Chunk(slot, chunk_units, pool)
+                    except RuntimeError:
+                        # The pool broke under another call, which has not replaced it yet: put
+                        # the chunk back and replace it here (once, whoever comes first).
+                        workers.give_slot(slot)
+                        todo.extendleft(reversed(chunk_units))
+                        if was_alone:
+                            alone.add(chunk_units[0])
+                        workers.restart(pool)
                 if not in_flight:
                     workers.wait_for_slot(0.05)  # every slot is another call's: wait for one
                     continue

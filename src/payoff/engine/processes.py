@@ -110,10 +110,12 @@ class Workers:
                 pool.join(timeout=5)
             except TimeoutError:
                 pass  # a busy worker: killed below
-        if pool.active:
-            # Kill first: pebble's stop waits for SIGTERM, which a hostile reward may ignore.
+        if pool.active or not graceful:
+            # Kill first: pebble's stop waits for SIGTERM, which a hostile reward may ignore. A
+            # broken pool is not active, yet its workers may still run.
             for pid in pebble_worker_pids(pool):
                 self.kill_tree(pid)
+        if pool.active:
             pool.stop()
             pool.join(timeout=5)
 
