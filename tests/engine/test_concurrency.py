@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from pebble.pool.base_pool import PoolStatus
@@ -202,3 +204,34 @@ def test_a_call_that_finds_the_pool_broken_by_another_replaces_it() -> None:
         assert [o.score for o in engine.score([{"completion": "abc"}, {"completion": "x"}])] == [3.0, 1.0]
         assert engine._workers.pool is not broken
         assert all(_until(lambda p=p: not _alive(p), 10) for p in old)
+
+
+KILLED_CALLER = """
+import json, sys, time
+from payoff.engine import Engine
+from payoff.engine.processes import pebble_worker_pids
+from payoff.engine.worker import RUNNING, SLOT_WIDTH
+from tests.engine.chaos import chaos
+engine = Engine(chaos, workers=2, timeout_s=600, containment="process-group")
+thread = __import__("threading").Thread(target=engine.score, args=([{"completion": "x", "meta": {"kind": "sleep"}}],),
+                                        daemon=True)
+thread.start()
+while not any(engine._workers.slots is not None and engine._workers.slots[s * SLOT_WIDTH + 3] == RUNNING
+              for s in range(engine._workers.nslots)):
+    time.sleep(0.01)
+print(json.dumps(sorted(pebble_worker_pids(engine._workers.pool))), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_stuck_worker_dies_with_a_caller_killed_outright_without_cgroups() -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CALLER], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        workers = json.loads(child.stdout.readline())
+        assert workers and all(_alive(p) for p in workers)
+    finally:
+        child.kill()
+        child.wait(30)
+    assert _until(lambda: not any(_alive(p) for p in workers), 15), [p for p in workers if _alive(p)]
