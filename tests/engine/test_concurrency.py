@@ -235,3 +235,21 @@ def test_a_stuck_worker_dies_with_a_caller_killed_outright_without_cgroups() -> 
         child.kill()
         child.wait(30)
     assert _until(lambda: not any(_alive(p) for p in workers), 15), [p for p in workers if _alive(p)]
+
+
+def _crash_on_request(samples) -> list[float]:
+    if any(sample.completion == "crash" for sample in samples):
+        os._exit(3)
+    return [float(len(sample.completion)) for sample in samples]
+
+
+def test_requests_merged_for_a_batched_reward_never_share_a_batch() -> None:
+    engine = SharedEngine(Reward(_crash_on_request, name="crash_on_request", batch_size=8), workers=1, timeout_s=20)
+    try:
+        with engine._wake:  # no dispatcher takes the queue before both requests are in it
+            crashing = engine.submit([{"completion": "crash"}])
+            healthy = engine.submit([{"completion": "abc"}, {"completion": "x"}])
+        assert crashing.result(60)[0].status == "error"
+        assert [(o.status, o.score) for o in healthy.result(60)] == [("ok", 3.0), ("ok", 1.0)]
+    finally:
+        engine.close()

@@ -123,6 +123,15 @@ class SharedEngine:
                         future.set_exception(error)
 
     def _score(self, batch: list[tuple[list[Any], Future]]) -> None:
+        if self.reward.batch_size:
+            # A batched reward's unit is many samples: merged, one request's crash would settle
+            # another's samples as errors. Each request scores on its own.
+            for request in batch:
+                self._score_merged([request])
+        else:
+            self._score_merged(batch)
+
+    def _score_merged(self, batch: list[tuple[list[Any], Future]]) -> None:
         requests = [_parse(samples) for samples, _ in batch]
         merged = [s for number, (parsed, _) in enumerate(requests) for s in self._scoped(number, parsed)]
         outcomes = self.engine.score(merged, batch_step=False) if merged else []
