@@ -74,3 +74,8 @@ def chaos(sample: Sample) -> float:
     elif kind == "slow":
         time.sleep(float(sample.meta.get("seconds", 0.2)))
     return float(len(sample.completion))
+
+
+def plain_length(sample: Sample) -> float:
+    """A plain function (no @reward): payoff wraps it anew on every resolution."""
+    return float(len(sample.completion))

@@ -208,11 +208,21 @@ class Engine:
                     slot = workers.take_slot()
                     if slot is None:
                         break
+                    was_alone = todo[0] in alone
                     chunk_units = _take_chunk(todo, self._chunk_size(len(todo)), alone)
                     base = slot * SLOT_WIDTH
                     self._slots[base : base + SLOT_WIDTH] = [0.0, 0.0, 0.0, IDLE]
                     payload = [[parsed[i] for i in units[u]] for u in chunk_units]
-                    in_flight[pool.schedule(run_chunk, args=(slot, payload))] = _Chunk(slot, chunk_units, pool)
+                    try:
+                        in_flight[pool.schedule(run_chunk, args=(slot, payload))] = _Chunk(slot, chunk_units, pool)
+                    except RuntimeError:
+                        # The pool broke under another call, which has not replaced it yet: put
+                        # the chunk back and replace it here (once, whoever comes first).
+                        workers.give_slot(slot)
+                        todo.extendleft(reversed(chunk_units))
+                        if was_alone:
+                            alone.add(chunk_units[0])
+                        workers.restart(pool)
                 if not in_flight:
                     workers.wait_for_slot(0.05)  # every slot is another call's: wait for one
                     continue
@@ -221,14 +231,19 @@ class Engine:
                 broken = None
                 for future in done:
                     chunk = in_flight.pop(future)
-                    workers.give_slot(chunk.slot)
+                    # The slot goes back only once `_recover` has read it: another call could
+                    # take a freed slot at once and its worker overwrite the pid and unit there.
                     try:
                         results = future.result()
                     except BaseException as error:  # noqa: BLE001 - a failed chunk is recovered, never raised
                         if isinstance(error, BrokenProcessPool):
                             broken = chunk.pool
-                        self._recover(chunk, error, units, todo, alone, store)
+                        try:
+                            self._recover(chunk, error, units, todo, alone, store)
+                        finally:
+                            workers.give_slot(chunk.slot)
                         continue
+                    workers.give_slot(chunk.slot)
                     for unit, (unit_outcomes, elapsed) in zip(chunk.units, results):
                         store(unit, unit_outcomes, elapsed)
                     self._learn_speed([elapsed for _, elapsed in results])
@@ -237,7 +252,10 @@ class Engine:
                 self._watchdog(in_flight)
         finally:
             for future, chunk in in_flight.items():  # only after an exception (Ctrl-C): free what we held
-                future.cancel()
+                if not future.cancel():  # already running: its worker must not write a slot another call takes
+                    base = chunk.slot * SLOT_WIDTH
+                    if self._slots[base + 3] == RUNNING:
+                        self._kill_tree(int(self._slots[base]))
                 workers.give_slot(chunk.slot)
 
     def _tick(self, in_flight: dict[Any, _Chunk]) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import weakref
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
@@ -37,6 +38,18 @@ class Workers:
         self.pids: set[int] = set()
         self.final = False  # shut down for good: no restart (a scoring call in flight ends in an error)
         self.free: list[int] = []  # the slots no in-flight chunk holds, shared by concurrent calls
+        self._lock = threading.Lock()
+        self._slot_freed = threading.Condition(self._lock)
+        _every.add(self)
+
+    def _forget_in_child(self) -> None:
+        """In a forked child: the pool, the boxes and the slots are the parent's (the child's
+        writes to a slot would mislead the parent's watchdog). Drop them untouched and start
+        afresh on first use, as this process's own. A lock another thread held at fork is new."""
+        _inherited.append((self.pool, self.containment, self.slots))  # never collected, never closed here
+        self.owner = os.getpid()
+        self.pool, self.containment, self.slots, self.nslots = None, None, None, 0
+        self.pids, self.free = set(), []
         self._lock = threading.Lock()
         self._slot_freed = threading.Condition(self._lock)
 
@@ -74,6 +87,8 @@ class Workers:
         if self.containment is None:
             # watch=True: a janitor removes the boxes if this process is killed before close.
             self.containment = Containment(self.max_procs, prefer_cgroup=self.prefer_cgroup, watch=True)
+        if self.slots is None:
+            # Made once: a restart after close keeps the free list, since a call may still hold slots.
             self.nslots = 2 * self.workers + 2
             self.slots = RawArray("d", self.nslots * SLOT_WIDTH)
             self.free = list(range(self.nslots))
@@ -91,11 +106,16 @@ class Workers:
         self.pids |= pebble_worker_pids(pool)
         if graceful:
             pool.close()
-            pool.join(timeout=5)
-        if pool.active:
-            # Kill first: pebble's stop waits for SIGTERM, which a hostile reward may ignore.
+            try:
+                pool.join(timeout=5)
+            except TimeoutError:
+                pass  # a busy worker: killed below
+        if pool.active or not graceful:
+            # Kill first: pebble's stop waits for SIGTERM, which a hostile reward may ignore. A
+            # broken pool is not active, yet its workers may still run.
             for pid in pebble_worker_pids(pool):
                 self.kill_tree(pid)
+        if pool.active:
             pool.stop()
             pool.join(timeout=5)
 
@@ -111,16 +131,33 @@ class Workers:
         owner (which inherited this object) it does nothing: the workers are the owner's."""
         if os.getpid() != self.owner:
             return
-        self.stop(graceful=graceful)
-        containment, self.containment = self.containment, None
-        if containment is not None:
-            containment.close(self.pids)
-        self.pids = set()
+        # Under the lock: a concurrent ensure_started or restart must not start a pool in a
+        # containment being closed.
+        with self._lock:
+            try:
+                self.stop(graceful=graceful)
+            finally:
+                containment, self.containment = self.containment, None
+                if containment is not None:
+                    containment.close(self.pids)
+                self.pids = set()
 
     def shutdown(self) -> None:
         """Close for good, without waiting for busy workers: at garbage collection and exit."""
         self.final = True
         self.close(graceful=False)
+
+
+_every: weakref.WeakSet[Workers] = weakref.WeakSet()
+_inherited: list[Any] = []  # a forked child's copies of its parent's pools and boxes
+
+
+def _forget_parents_workers() -> None:
+    for workers in list(_every):
+        workers._forget_in_child()
+
+
+os.register_at_fork(after_in_child=_forget_parents_workers)
 
 
 def pebble_worker_pids(pool: ProcessPool) -> set[int]:

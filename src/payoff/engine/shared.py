@@ -19,6 +19,7 @@ import atexit
 import dataclasses
 import os
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -31,6 +32,7 @@ from payoff.registry import get_reward
 
 _lock = threading.Lock()
 _shared: dict[tuple[Any, ...], SharedEngine] = {}
+_live: weakref.WeakSet[SharedEngine] = weakref.WeakSet()  # every SharedEngine, for the fork handler
 IN_FLIGHT = 2  # batches scoring at once: a second keeps the workers busy while the first one's last chunks finish
 
 
@@ -44,23 +46,32 @@ class SharedEngine:
         self.reward = self.engine.reward
         self._queue: deque[tuple[list[Any], Future]] = deque()
         self._wake = threading.Condition()
-        self._threads: list[threading.Thread] = []
-        self._stopping = False
+        # Each dispatcher has its own stop flag: a submit during close starts a new dispatcher
+        # and never un-stops the ones close is waiting for.
+        self._threads: list[tuple[threading.Thread, threading.Event]] = []
+        self.caller_reward: Any = reward
+        _live.add(self)
 
     @property
     def timeout_s(self) -> float:
         return self.engine.timeout_s
+
+    @property
+    def _in_flight(self) -> int:
+        # In-process scoring (workers=0) swaps sys.stdout while a unit runs: one batch at a time.
+        return 1 if self.engine.workers == 0 else IN_FLIGHT
 
     def submit(self, samples: Sequence[Sample | dict[str, Any]]) -> Future:
         """Queue `samples`; the Future's result is their outcomes, in order."""
         future: Future = Future()
         with self._wake:
             self._queue.append((list(samples), future))
-            self._threads = [t for t in self._threads if t.is_alive()]
-            if len(self._threads) < IN_FLIGHT:
-                self._stopping = False
-                thread = threading.Thread(target=self._run, name=f"payoff-engine-{self.reward.name}", daemon=True)
-                self._threads.append(thread)
+            self._threads = [(t, stop) for t, stop in self._threads if t.is_alive()]
+            if len(self._threads) < self._in_flight:  # a stopping dispatcher still drains the queue
+                stop = threading.Event()
+                thread = threading.Thread(target=self._run, args=(stop,), name=f"payoff-engine-{self.reward.name}",
+                                          daemon=True)
+                self._threads.append((thread, stop))
                 thread.start()
             self._wake.notify()
         return future
@@ -78,40 +89,52 @@ class SharedEngine:
 
     def shutdown(self) -> None:
         """At exit: stop the workers at once (a batch in flight ends in an error outcome)."""
-        with self._wake:
-            self._stopping = True
-            self._wake.notify_all()
+        self._stop(wait=False)
         self.engine._finalizer()
 
-    def _stop(self) -> None:
+    def _stop(self, wait: bool = True) -> None:
         with self._wake:
-            self._stopping = True
-            self._wake.notify_all()
             threads = list(self._threads)
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join()
+            for _, stop in threads:
+                stop.set()
+            self._wake.notify_all()
+        if wait:
+            for thread, _ in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         while True:
             with self._wake:
-                while not self._queue and not self._stopping:
+                while not self._queue and not stop.is_set():
                     self._wake.wait()
                 if not self._queue:
+                    # Leave the list under the lock: a submit from now on starts a new dispatcher.
+                    self._threads = [(t, s) for t, s in self._threads if s is not stop]
                     return
                 batch = list(self._queue)
                 self._queue.clear()
-            self._score([(samples, future) for samples, future in batch if future.set_running_or_notify_cancel()])
+            batch = [(samples, future) for samples, future in batch if future.set_running_or_notify_cancel()]
+            try:
+                self._score(batch)
+            except BaseException as error:  # noqa: BLE001 - never leave a caller waiting forever
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
 
     def _score(self, batch: list[tuple[list[Any], Future]]) -> None:
+        if self.reward.batch_size:
+            # A batched reward's unit is many samples: merged, one request's crash would settle
+            # another's samples as errors. Each request scores on its own.
+            for request in batch:
+                self._score_merged([request])
+        else:
+            self._score_merged(batch)
+
+    def _score_merged(self, batch: list[tuple[list[Any], Future]]) -> None:
         requests = [_parse(samples) for samples, _ in batch]
         merged = [s for number, (parsed, _) in enumerate(requests) for s in self._scoped(number, parsed)]
-        try:
-            outcomes = self.engine.score(merged, batch_step=False) if merged else []
-        except BaseException as error:  # noqa: BLE001 - the engine itself failed: tell every waiting caller
-            for _, future in batch:
-                future.set_exception(error)
-            return
+        outcomes = self.engine.score(merged, batch_step=False) if merged else []
         start = 0
         for (parsed, mine), (_, future) in zip(requests, batch):
             present = [i for i, s in enumerate(parsed) if s is not None]
@@ -145,15 +168,23 @@ def _parse(samples: list[Any]) -> tuple[list[Sample | None], list[Outcome | None
 def shared_engine(reward: str | Reward | Callable[..., Any], **options: Any) -> SharedEngine:
     """This process's engine for `reward` with these `Engine` options, created on first use.
     Safe to call from any number of threads at once: they all get the same engine."""
-    resolved = get_reward(reward)
-    # By identity: a name resolves to the registry's one object, and the engine keeps the reward
-    # alive, so its id is not reused while the entry exists.
-    key = (id(resolved), tuple(sorted((k, repr(v)) for k, v in options.items())))
+    key = (_identity(reward), tuple(sorted((k, repr(v)) for k, v in options.items())))
     with _lock:
         engine = _shared.get(key)
         if engine is None:
-            engine = _shared[key] = SharedEngine(resolved, **options)
+            engine = _shared[key] = SharedEngine(reward, **options)  # keeps `reward` alive (caller_reward)
         return engine
+
+
+def _identity(reward: str | Reward | Callable[..., Any]) -> tuple[str, Any]:
+    # A plain function or "module:function" is wrapped in a new Reward on every resolution: key on
+    # what the caller passed, or each call would start another engine. A registered name resolves
+    # to the registry's one object, kept alive by its engine, so its id is not reused.
+    if isinstance(reward, str) and ":" in reward:
+        return ("reference", reward)
+    if not isinstance(reward, (str, Reward)):
+        return ("callable", id(reward))
+    return ("reward", id(get_reward(reward)))
 
 
 def default_workers() -> int:
@@ -184,6 +215,12 @@ def _forget_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     _shared.clear()
+    # An engine the caller kept (an adapter's) has no dispatcher here: fresh ones start on use.
+    # The requests queued in the parent are the parent's to answer.
+    for engine in list(_live):
+        engine._queue = deque()
+        engine._wake = threading.Condition()
+        engine._threads = []
 
 
 atexit.register(shutdown_all)

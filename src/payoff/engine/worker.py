@@ -12,7 +12,9 @@ import faulthandler
 import io
 import os
 import resource
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -63,6 +65,7 @@ def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | N
     global _reward, _slots, _output_chars
     _reward, _slots, _output_chars = reward, slots, output_chars
     containment.enter()
+    _die_with_parent()
     # A reward's processes (a busy loop, a fork bomb and its 64 children) run below the parent, so
     # the watchdog that enforces their deadlines and kills them gets the CPU first: at the same
     # priority a fork bomb starved it and hangs settled a second or more past their deadline.
@@ -84,6 +87,23 @@ def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | N
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.close(devnull)
+
+
+def _die_with_parent() -> None:
+    # A caller killed outright (SIGKILL, or SIGTERM with no handler) closes nothing. With cgroups
+    # the janitor empties the boxes; in process-group mode a stuck worker would run on for good.
+    # A thread, not prctl(PR_SET_PDEATHSIG): that fires when the *thread* that forked the worker
+    # ends (pebble forks from the caller's thread, which may end while the pool lives on).
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        if os.getpgrp() == os.getpid():  # it leads its group: its children go with it
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="payoff-parent-watch", daemon=True).start()
 
 
 def _limit_address_space(extra_mb: int) -> None:
