@@ -21,6 +21,7 @@ from payoff.identity import PAYOFF_VERSION, closure_identity, function_source, m
 from payoff.parameters import RewardParameterError as RewardParameterError
 from payoff.parameters import check_numbers as check_numbers
 from payoff.parameters import check_parameter
+from payoff.recipes import from_recipe, import_attribute, import_configured, lookup
 
 Status = Literal["ok", "abstain", "error", "timeout"]
 Text = str | list[dict[str, Any]]  # plain text, or chat messages (OpenAI format)
@@ -83,9 +84,7 @@ class Sample:
         completion = record.get("completion", "")
         if not isinstance(completion, str):
             raise SampleError(f"'completion' must be a string, got {type(completion).__name__}")
-        prompt = record.get("prompt", "")
-        if prompt is None:
-            prompt = ""
+        prompt = "" if record.get("prompt") is None else record["prompt"]
         if not isinstance(prompt, (str, list)):
             raise SampleError(f"'prompt' must be a string or a list of messages, got {type(prompt).__name__}")
         meta = record.get("meta") or {}
@@ -101,13 +100,7 @@ class Sample:
         return sample
 
     def to_dict(self) -> dict[str, Any]:
-        row = {
-            "prompt": self.prompt,
-            "completion": self.completion,
-            "reference": self.reference,
-            "meta": self.meta,
-            "group": self.group,
-        }
+        row = {"prompt": self.prompt, "completion": self.completion, "reference": self.reference, "meta": self.meta, "group": self.group}
         if self.messages is not None:  # only then: a plain sample's dict (and cache key) stays as it was
             row["messages"] = self.messages
         return row
@@ -236,17 +229,17 @@ class Reward:
     def __reduce__(self) -> tuple[Any, ...]:
         recipe = self.__dict__.get("_recipe")
         if recipe is not None:
-            return (_from_recipe, (recipe, self.name, self.params))
+            return (from_recipe, (recipe, self.name, self.params))
         # `@reward def f` binds the module attribute `f` to this Reward, so pickling `self.fn` by
         # reference would find the Reward instead of the function; pickle the Reward by reference
         # (plus its parameters, for a configured copy).
         module = sys.modules.get(self.__module__)
         qualname = getattr(self, "__qualname__", None)
-        found = _lookup(module, qualname) if module is not None and qualname else None
+        found = lookup(module, qualname) if module is not None and qualname else None
         if isinstance(found, Reward) and found.fn is self.fn:
             if found is self:
-                return (_import_attribute, (self.__module__, self.__qualname__))
-            return (_import_configured, (self.__module__, self.__qualname__, self.name, self.params))
+                return (import_attribute, (self.__module__, self.__qualname__))
+            return (import_configured, (self.__module__, self.__qualname__, self.name, self.params))
         return (Reward, (self.fn,), {k: v for k, v in self.__dict__.items() if k != "fn"})
 
     def configure(self, name: str | None = None, **params: Any) -> Reward:
@@ -333,28 +326,6 @@ class Reward:
         parts.append(closure_identity(self.fn))
         parts.extend(module_sources(self.fn))
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
-
-
-def _from_recipe(recipe: tuple[str, str, tuple[Any, ...], dict[str, Any]], name: str, params: dict[str, Any]) -> Reward:
-    module, qualname, args, kwargs = recipe
-    rebuilt = _import_attribute(module, qualname)(*args, **kwargs)
-    rebuilt.name, rebuilt.params = name, dict(params)
-    return rebuilt
-
-
-def _lookup(module: Any, qualname: str) -> Any:
-    obj = module
-    for part in qualname.split("."):
-        obj = getattr(obj, part, None)
-    return obj
-
-
-def _import_attribute(module_name: str, qualname: str) -> Any:
-    return _lookup(importlib.import_module(module_name), qualname)
-
-
-def _import_configured(module_name: str, qualname: str, name: str, params: dict[str, Any]) -> Reward:
-    return _import_attribute(module_name, qualname).configure(name=name, **params)
 
 
 def _as_sample(value: Sample | dict) -> Sample:
