@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from payoff.envs.base import Tool, ToolEnv
+from payoff.rewards.sql import bounded_query
 
 _TYPES = {int: "integer", float: "real", str: "text", bytes: "blob", type(None): "null"}
 
@@ -31,19 +31,8 @@ def open_read_only(path: str | Path) -> sqlite3.Connection:
 
 def run_query(connection: sqlite3.Connection, query: str, max_rows: int, timeout_s: float) -> str:
     """The query's result as JSON: columns, types (of the first row's values), rows, truncated."""
-    deadline = time.monotonic() + timeout_s
     # Checked every 1000 SQLite instructions: a runaway query is interrupted, not abandoned.
-    connection.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 1000)
-    try:
-        cursor = connection.execute(query)
-        rows = cursor.fetchmany(max_rows + 1)
-    except sqlite3.OperationalError as error:
-        if "interrupted" in str(error):
-            raise TimeoutError(f"the query ran past {timeout_s:g} s and was interrupted") from None
-        raise
-    finally:
-        connection.set_progress_handler(None, 0)
-    columns = [d[0] for d in cursor.description or []]
+    columns, rows = bounded_query(connection, query, timeout_s, max_rows, check_every=1000)
     truncated = len(rows) > max_rows
     rows = rows[:max_rows]
     types = [_TYPES.get(type(v), type(v).__name__) for v in rows[0]] if rows else []

@@ -53,21 +53,33 @@ class QueryError(Exception):
     pass
 
 
-def execute(connection: sqlite3.Connection, query: str, timeout_s: float, max_rows: int) -> list[tuple[Any, ...]]:
-    """Run one statement under a time budget (SQLite progress handler) and a row cap."""
+def bounded_query(connection: sqlite3.Connection, query: str, timeout_s: float, max_rows: int,
+                  check_every: int = 10_000) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """(column names, at most ``max_rows + 1`` rows) of one statement under a time budget: a
+    progress handler, checked every ``check_every`` SQLite instructions, interrupts a runaway
+    query (``TimeoutError``) instead of abandoning it. Other SQLite errors propagate."""
     deadline = time.monotonic() + timeout_s
-    connection.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+    connection.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, check_every)
     try:
         cursor = connection.execute(query)
         rows = cursor.fetchmany(max_rows + 1)
     except sqlite3.OperationalError as error:
         if "interrupted" in str(error):
-            raise QueryError(f"query exceeded {timeout_s:g} s") from error
-        raise QueryError(f"{type(error).__name__}: {error}") from error
-    except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as error:
-        raise QueryError(f"{type(error).__name__}: {error}") from error
+            raise TimeoutError(f"the query ran past {timeout_s:g} s and was interrupted") from None
+        raise
     finally:
         connection.set_progress_handler(None, 0)
+    return [d[0] for d in cursor.description or []], rows
+
+
+def execute(connection: sqlite3.Connection, query: str, timeout_s: float, max_rows: int) -> list[tuple[Any, ...]]:
+    """Run one statement under a time budget and a row cap; every failure is a `QueryError`."""
+    try:
+        rows = bounded_query(connection, query, timeout_s, max_rows)[1]
+    except TimeoutError as error:
+        raise QueryError(f"query exceeded {timeout_s:g} s") from error
+    except (sqlite3.Error, sqlite3.Warning, ValueError, OverflowError) as error:
+        raise QueryError(f"{type(error).__name__}: {error}") from error
     if len(rows) > max_rows:
         raise QueryError(f"more than {max_rows} rows")
     return rows
