@@ -22,8 +22,12 @@ def serve_command(
     max_pending: int = typer.Option(20_000, "--max-pending", help="Samples queued before requests get 503."),
     max_body_mb: float = typer.Option(16.0, "--max-body-mb", help="Request bodies above this get 413."),
     backend: str = typer.Option("local", "--backend", help="local (a worker pool here) or ray (a Ray cluster)."),
+    env: str | None = typer.Option(None, "--env", help="The environment a NeMo-Gym /seed_session opens when its row names none."),
+    max_sessions: int = typer.Option(256, "--max-sessions", help="Episode sessions open at once before opens get 503."),
+    session_ttl_s: float = typer.Option(600.0, "--session-ttl-s", help="An episode session idle this long is closed."),
 ) -> None:
-    """Serve a reward: POST /v1/score, POST /get_reward (OpenRLHF), GET /v1/rewards, /healthz, /metrics."""
+    """Serve a reward: POST /v1/score, POST /get_reward (OpenRLHF), episode sessions (/v1/episodes),
+    NeMo-Gym's resources-server routes, GET /v1/rewards, /healthz, /metrics."""
     import uvicorn
 
     from payoff.serve.app import create_app
@@ -34,9 +38,15 @@ def serve_command(
     engine = None
     if backend == "ray":
         from payoff.engine.ray_backend import RayEngine
+        from payoff.serve.ray_sessions import RaySessions
 
         engine = RayEngine(scorer, timeout_s=timeout_s)
+        sessions = RaySessions(max_sessions=max_sessions, ttl_s=session_ttl_s)
+    else:
+        from payoff.serve.sessions import Sessions
+
+        sessions = Sessions(max_sessions=max_sessions, ttl_s=session_ttl_s)
     app = create_app(scorer, workers=worker_count(workers), timeout_s=timeout_s, token=token, max_pending=max_pending,
-                     max_body_bytes=int(max_body_mb * 1024 * 1024), engine=engine)
+                     max_body_bytes=int(max_body_mb * 1024 * 1024), engine=engine, sessions=sessions, env=env)
     typer.echo(f"payoff serve: {scorer.name} on http://{host}:{port} (pid {os.getpid()})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30)

@@ -5,7 +5,8 @@ A policy is any callable ``(messages, tools) -> assistant message`` (OpenAI chat
 scripted list in the tests, a language model later. The episode ends when the environment says
 done or at the first limit reached (`EpisodeLimits`; the reason is ``info["ended"]``). A failing
 environment (reset, step or reward raises) or policy gives an ``error`` Outcome that says which
-and why, never a score.
+and why, never a score. `Episode` is the loop's state, stepped from outside: `payoff serve`'s
+episode sessions (payoff.serve.sessions) play the same episode one request at a time.
 """
 
 from __future__ import annotations
@@ -77,70 +78,112 @@ def run_episode(env: Environment, policy: Policy, row: dict[str, Any], limits: E
     """Run one episode of `env` on `row` with `policy`; score it with `reward` (a name, a Reward
     or a function; default: the environment's). Returns the finished episode and its Outcome;
     the environment is closed whatever happened (a close that fails makes the Outcome an error)."""
-    limits = limits or EpisodeLimits()
-    scorer = get_reward(reward) if reward is not None else env.reward
-    info: dict[str, Any] = {"turns": 0, "tool_calls": 0}
-    try:
-        sample, outcome = _play(env, policy, row, limits, scorer, info)
-    finally:
-        try:
-            env.close()
-            closed = None
-        except Exception as error:  # noqa: BLE001
-            closed = f"environment close failed: {type(error).__name__}: {error}"
-    if closed is not None:  # what the episode held may still be running: not a result to train on
-        return sample, Outcome.error(closed, **info)
-    return sample, outcome
+    episode = Episode(env, row, limits, reward)
+    if episode.open():
+        while episode.ended is None:
+            try:
+                message = dict(policy(episode.messages, episode.tools))
+            except Exception as error:  # noqa: BLE001
+                episode.fail(f"policy failed: {type(error).__name__}: {error}")
+                break
+            episode.step(message)
+    return episode.finish()
 
 
-def _play(env: Environment, policy: Policy, row: dict[str, Any], limits: EpisodeLimits, scorer: Reward | None,
-          info: dict[str, Any]) -> tuple[Sample, Outcome]:
-    start = time.monotonic()
-    messages: list[Message] = []
-    tools: list[dict[str, Any]] = []
-    try:
-        messages, tools = env.reset(row)
-        messages = list(messages)
-    except Exception as error:  # noqa: BLE001 - a broken environment is an error outcome
-        return _partial(messages, row), Outcome.error(f"environment reset failed: {type(error).__name__}: {error}", **info)
-    ended = None
-    while ended is None:
-        ended = _limit_reached(messages, info, limits, start)
-        if ended:
-            break
+class Episode:
+    """One episode stepped from outside: `run_episode`'s loop, and a server session (payoff
+    serve), which gets the policy's messages one request at a time.
+
+    `open` resets the environment; `step(message)` adds one assistant message and the
+    environment's replies, then sets `ended` ("done", or the limit reached) as the loop checks
+    it before asking the policy again; `finish` scores the episode with the environment's reward
+    (or `reward`) and closes the environment, once: a second call returns the same result. A
+    failure (reset, step, policy) ends the episode with an ``error`` Outcome that says which."""
+
+    def __init__(self, env: Environment, row: dict[str, Any], limits: EpisodeLimits | None = None,
+                 reward: str | Reward | Callable[..., Any] | None = None) -> None:
+        self.env, self.row, self.limits = env, row, limits or EpisodeLimits()
+        self.scorer = get_reward(reward) if reward is not None else env.reward
+        self.info: dict[str, Any] = {"turns": 0, "tool_calls": 0}
+        self.messages: list[Message] = []
+        self.tools: list[dict[str, Any]] = []
+        self.ended: str | None = None
+        self.failure: str | None = None
+        self.result: tuple[Sample, Outcome] | None = None
+        self.start = time.monotonic()
+
+    def open(self) -> bool:
+        """Reset the environment; False (and the episode failed) when that raises."""
         try:
-            message = dict(policy(messages, tools))
-        except Exception as error:  # noqa: BLE001
-            return _partial(messages, row), Outcome.error(f"policy failed: {type(error).__name__}: {error}", **info)
+            messages, self.tools = self.env.reset(self.row)
+            self.messages = list(messages)
+        except Exception as error:  # noqa: BLE001 - a broken environment is an error outcome
+            self.fail(f"environment reset failed: {type(error).__name__}: {error}")
+            return False
+        self.ended = _limit_reached(self.messages, self.info, self.limits, self.start)
+        return True
+
+    def fail(self, reason: str) -> None:
+        self.failure, self.ended = reason, "error"
+
+    def step(self, message: Message) -> list[Message]:
+        """Add the policy's assistant `message`; the environment's replies (none when a limit
+        stopped the episode before the environment saw it)."""
+        message = dict(message)
         message.setdefault("role", "assistant")
-        messages.append(message)
-        info["turns"] += 1
-        info["tool_calls"] += len(message.get("tool_calls") or [])
-        if info["tool_calls"] > limits.max_tool_calls:
-            ended = "max_tool_calls"
-            break
+        self.messages.append(message)
+        self.info["turns"] += 1
+        self.info["tool_calls"] += len(message.get("tool_calls") or [])
+        if self.info["tool_calls"] > self.limits.max_tool_calls:
+            self.ended = "max_tool_calls"
+            return []
         try:
-            replies, done = env.step(message)
+            replies, done = self.env.step(message)
         except Exception as error:  # noqa: BLE001
-            return _partial(messages, row), Outcome.error(f"environment step failed: {type(error).__name__}: {error}", **info)
-        messages.extend(replies)
-        if done:
-            ended = "done"
-    info["ended"] = ended
-    info["tokens"] = count_tokens(messages, limits.tokenizer)
-    info["wall_s"] = round(time.monotonic() - start, 4)
-    try:
-        sample = episode_sample(messages, row, tools)
-    except SampleError as error:
-        return _partial(messages, row), Outcome.error(f"the finished episode is not a valid trajectory: {error}", **info)
-    if scorer is None:
-        return sample, Outcome.error("the environment has no reward and none was given", **info)
-    try:
-        outcome = scorer.score_one(sample)
-    except Exception as error:  # noqa: BLE001
-        return sample, Outcome.error(f"reward {getattr(scorer, 'name', scorer)!r} failed: {type(error).__name__}: {error}", **info)
-    outcome.info.update({k: v for k, v in info.items() if k not in outcome.info})
-    return sample, outcome
+            self.fail(f"environment step failed: {type(error).__name__}: {error}")
+            return []
+        self.messages.extend(replies)
+        self.ended = "done" if done else _limit_reached(self.messages, self.info, self.limits, self.start)
+        return list(replies)
+
+    def finish(self) -> tuple[Sample, Outcome]:
+        """The finished episode and its Outcome; the environment closed (a close that fails makes
+        the Outcome an error: what the episode held may still be running, not a result to train on)."""
+        if self.result is not None:
+            return self.result
+        try:
+            sample, outcome = self._score()
+        finally:
+            try:
+                self.env.close()
+                closed = None
+            except Exception as error:  # noqa: BLE001
+                closed = f"environment close failed: {type(error).__name__}: {error}"
+        self.result = (sample, Outcome.error(closed, **self.info) if closed is not None else outcome)
+        return self.result
+
+    def _counts(self) -> dict[str, Any]:
+        return {"turns": self.info["turns"], "tool_calls": self.info["tool_calls"]}
+
+    def _score(self) -> tuple[Sample, Outcome]:
+        if self.failure is not None:
+            return _partial(self.messages, self.row), Outcome.error(self.failure, **self._counts())
+        info = self.info
+        info["ended"] = self.ended
+        info["tokens"] = count_tokens(self.messages, self.limits.tokenizer)
+        info["wall_s"] = round(time.monotonic() - self.start, 4)
+        try:
+            sample = episode_sample(self.messages, self.row, self.tools)
+        except SampleError as error:
+            return _partial(self.messages, self.row), Outcome.error(f"the finished episode is not a valid trajectory: {error}", **info)
+        if self.scorer is None:
+            return sample, Outcome.error("the environment has no reward and none was given", **info)
+        try:
+            outcome = self.scorer.score_one(sample)
+        except Exception as error:  # noqa: BLE001
+            return sample, Outcome.error(f"reward {getattr(self.scorer, 'name', self.scorer)!r} failed: {type(error).__name__}: {error}", **info)
+        outcome.info.update({k: v for k, v in info.items() if k not in outcome.info})
+        return sample, outcome
 
 
 def _partial(messages: list[Message], row: dict[str, Any]) -> Sample:

@@ -1,8 +1,10 @@
 """The reward server: FastAPI app over one engine.
 
-Endpoints: ``POST /v1/score``, ``POST /get_reward`` (OpenRLHF), NeMo-Gym's resources-server
-routes (``/seed_session``, ``/verify``, ``/close_session``, ``/aggregate_metrics``; see
-`payoff.serve.nemo_gym`), ``GET /v1/rewards``,
+Endpoints: ``POST /v1/score``, ``POST /get_reward`` (OpenRLHF), episode sessions
+(``/v1/episodes``: open, step, score, close; see `payoff.serve.sessions`), NeMo-Gym's
+resources-server routes (``/seed_session``, ``/verify``, ``/close_session``,
+``/aggregate_metrics`` and a tool route per environment tool; see `payoff.serve.nemo_gym`),
+``GET /v1/rewards``,
 ``GET /healthz``, ``GET /metrics`` (Prometheus text) and the OpenAPI spec at ``/openapi.json``.
 Bodies are read and parsed here, not by FastAPI, so that a body over the limit is a 413 before
 it is all read, and bad UTF-8 or invalid JSON is a 400 that says where. A request that does not
@@ -11,11 +13,13 @@ match the schema is a 422 that names the field.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hmac
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -28,6 +32,7 @@ from payoff.core import Reward, Sample, SampleError
 from payoff.serve import nemo_gym
 from payoff.serve.batcher import Batcher, Overloaded
 from payoff.serve.openrlhf_protocol import merge, protocol_response, protocol_samples
+from payoff.serve.sessions import SessionError, Sessions
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -35,6 +40,17 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 class ScoreRequest(BaseModel):
     samples: list[dict[str, Any]] = Field(description="samples as in `payoff score` input: completion, prompt, reference, meta, group")
     reward: str | None = Field(None, description="name of the served reward (optional; must match)")
+
+
+class EpisodeRequest(BaseModel):
+    env: str = Field(description="the environment's name (GET /v1/episodes lists those served)")
+    row: dict[str, Any] = Field(description="the task row: prompt, reference, meta, as in `payoff score` input")
+    limits: dict[str, Any] | None = Field(None, description="max_turns, max_tool_calls, max_tokens, wall_s (at most the server's)")
+    reward: str | None = Field(None, description="a registered reward name (default: the environment's)")
+
+
+class StepRequest(BaseModel):
+    message: dict[str, Any] = Field(description="the policy's assistant message, OpenAI chat format")
 
 
 class OpenRLHFRequest(BaseModel):
@@ -77,9 +93,12 @@ class Metrics:
 
 
 def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = None, token: str | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES, max_pending: int = 20_000, max_batch: int = 1024, engine: Any = None) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, max_pending: int = 20_000, max_batch: int = 1024, engine: Any = None,
+               sessions: Any = None, env: str | None = None) -> FastAPI:
     """An app serving ``reward``. ``engine`` overrides the default local `Engine` (e.g. the Ray
-    backend)."""
+    backend); ``sessions`` the episode sessions (default: a local `Sessions`; `RaySessions` keeps
+    them on Ray actors); ``env`` is the environment a NeMo-Gym ``/seed_session`` opens when its
+    task row names none."""
     from payoff.engine import Engine
 
     metrics = Metrics()
@@ -90,9 +109,14 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
         state["engine"] = engine if engine is not None else Engine(reward, workers=workers, timeout_s=timeout_s)
         state["batcher"] = Batcher(state["engine"], max_batch=max_batch, max_pending=max_pending)
         state["batcher"].start()
+        state["sessions"] = sessions if sessions is not None else Sessions()
+        # Environment steps block (processes, tools with time limits): they run here, off the loop.
+        state["steps"] = ThreadPoolExecutor(max_workers=64, thread_name_prefix="payoff-episode")
         yield
         await state["batcher"].stop()  # uvicorn has already let in-flight requests finish
         state["engine"].close()
+        state["steps"].shutdown(wait=False, cancel_futures=True)
+        state["sessions"].shutdown()
 
     app = FastAPI(title="payoff reward server", version="1", lifespan=lifespan)
     components = [t.name for t in getattr(reward, "terms", [])]
@@ -172,7 +196,43 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
         samples = [item for item in items if isinstance(item, Sample)]
         return FastJSON(protocol_response(merge(items, await run(samples) if samples else [])))
 
-    nemo_gym.add_routes(app, run, lambda request: read_json(request, None), HTTPProblem)
+    async def in_session(method: str, *args: Any) -> Any:
+        """A call on the sessions, off the event loop; its SessionError as the HTTP answer."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(state["steps"], getattr(state["sessions"], method), *args)
+        except SessionError as error:
+            headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+            raise HTTPProblem(error.status, error.message, headers) from None
+
+    @app.post("/v1/episodes", openapi_extra=_schema(EpisodeRequest))
+    async def open_episode(request: Request) -> JSONResponse:
+        """Open an episode session: {env, row, limits?, reward?} -> {session, messages, tools, ended}."""
+        body = await read_json(request, EpisodeRequest)
+        return FastJSON(await in_session("open", body.env, body.row, body.limits, body.reward))
+
+    @app.post("/v1/episodes/{session}/step", openapi_extra=_schema(StepRequest))
+    async def step_episode(session: str, request: Request) -> JSONResponse:
+        """One assistant message -> {messages, done, ended}: the environment's answer."""
+        body = await read_json(request, StepRequest)
+        return FastJSON(await in_session("step", session, body.message))
+
+    @app.post("/v1/episodes/{session}/score")
+    async def score_episode(session: str) -> JSONResponse:
+        """The episode's Outcome ({reward, status, components, info}) and its messages."""
+        return FastJSON(await in_session("score", session))
+
+    @app.delete("/v1/episodes/{session}")
+    async def close_episode(session: str) -> JSONResponse:
+        return FastJSON(await in_session("close", session))
+
+    @app.get("/v1/episodes")
+    async def episodes() -> JSONResponse:
+        from payoff.envs import ENVS
+
+        served = state["sessions"].envs
+        return FastJSON({**await in_session("stats"), "envs": sorted(served if served is not None else ENVS)})
+
+    nemo_gym.add_routes(app, run, lambda request: read_json(request, None), HTTPProblem, in_session, env)
 
     @app.get("/v1/rewards")
     async def rewards() -> dict[str, Any]:
@@ -192,7 +252,16 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
     return app
 
 
-KNOWN = {"/v1/score", "/get_reward", "/v1/rewards", "/healthz", "/metrics", *nemo_gym.ROUTES}
+KNOWN = {"/v1/score", "/get_reward", "/v1/rewards", "/healthz", "/metrics", "/v1/episodes", *nemo_gym.ROUTES}
+
+
+def _endpoint(path: str, known: set[str]) -> str:
+    """The metrics label of a path: a session's id is not a label (unbounded cardinality)."""
+    if path in known:
+        return path
+    if path.startswith("/v1/episodes/"):
+        return "/v1/episodes/{session}" + ("/" + path.rsplit("/", 1)[1] if path.count("/") > 3 else "")
+    return "other"
 OPEN = {"/healthz", "/docs", "/openapi.json"}
 
 
@@ -218,7 +287,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         began, path = time.perf_counter(), scope["path"]
-        endpoint = path if path in self.known else "other"
+        endpoint = _endpoint(path, self.known)
         status = {"code": 500}
 
         async def send_and_count(message: dict[str, Any]) -> None:

@@ -1,5 +1,7 @@
-"""A client for `payoff serve`, with retries and backoff, and `remote_reward`: a served reward
-usable anywhere a local one is (the engine, a Rubric term, the trainer)."""
+"""A client for `payoff serve`, with retries and backoff; `remote_reward`: a served reward
+usable anywhere a local one is (the engine, a Rubric term, the trainer); and episode sessions
+(`Client.open_episode`, `RemoteEpisode`, `play_remote`: `run_episode` with the environment on
+the server)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,9 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, idempotent: bool = True, **kwargs: Any) -> Any:
+        """``idempotent=False`` (an episode step): a request lost in transit is not sent again,
+        since the server may have run it; a 503 or 429 (refused before running) still is."""
         import httpx
 
         delay = self.backoff
@@ -50,7 +54,7 @@ class Client:
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as error:
-                if attempt == self.retries:
+                if attempt == self.retries or not idempotent:
                     raise ServerError(0, f"cannot reach {self.url}: {error}") from error
             else:
                 if response.status_code < 400:
@@ -76,11 +80,73 @@ class Client:
         return [Outcome(score=o.get("reward"), status=o["status"], components=o.get("components") or {}, info=o.get("info") or {})
                 for o in body["outcomes"]]
 
+    def open_episode(self, env: str, row: dict[str, Any], limits: dict[str, Any] | None = None,
+                     reward: str | None = None) -> RemoteEpisode:
+        """An episode session of `env` on the task `row` (503 when the server is full: retried)."""
+        body: dict[str, Any] = {"env": env, "row": row}
+        if limits is not None:
+            body["limits"] = limits
+        if reward is not None:
+            body["reward"] = reward
+        return RemoteEpisode(self, self._request("POST", "/v1/episodes", json=body))
+
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/healthz")
 
     def rewards(self) -> dict[str, Any]:
         return self._request("GET", "/v1/rewards")
+
+
+class RemoteEpisode:
+    """One episode session on the server: `messages` and `tools` as the environment opened it;
+    `step(message)` -> the environment's messages (``ended`` says when and why it ended);
+    `score()` -> the Outcome (``messages`` then holds the finished episode); `close()`."""
+
+    def __init__(self, client: Client, opened: dict[str, Any]) -> None:
+        self.client, self.id = client, opened["session"]
+        self.messages: list[dict[str, Any]] = list(opened["messages"])
+        self.tools: list[dict[str, Any]] = opened["tools"]
+        self.ended: str | None = opened["ended"]
+
+    def step(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        answer = self.client._request("POST", f"/v1/episodes/{self.id}/step", idempotent=False, json={"message": message})
+        self.messages += [{"role": "assistant", **message}, *answer["messages"]]
+        self.ended = answer["ended"]
+        return answer["messages"]
+
+    def score(self) -> Outcome:
+        body = self.client._request("POST", f"/v1/episodes/{self.id}/score", idempotent=False)
+        if body.get("messages") is not None:
+            self.messages = body["messages"]
+        return Outcome(score=body.get("reward"), status=body["status"], components=body.get("components") or {}, info=body.get("info") or {})
+
+    def close(self) -> None:
+        try:
+            self.client._request("DELETE", f"/v1/episodes/{self.id}")
+        except ServerError as error:
+            if error.status not in (404, 410):  # already gone: closed is closed
+                raise
+
+    def __enter__(self) -> RemoteEpisode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def play_remote(client: Client, env: str, policy: Any, row: dict[str, Any], limits: dict[str, Any] | None = None,
+                reward: str | None = None) -> tuple[list[dict[str, Any]], Outcome]:
+    """`run_episode` with the environment on the server: the policy (``(messages, tools) ->
+    assistant message``) runs here. A policy that raises gives the error Outcome `run_episode`
+    gives. Returns the finished episode's messages and its Outcome; the session is closed."""
+    with client.open_episode(env, row, limits, reward) as episode:
+        while episode.ended is None:
+            try:
+                message = dict(policy(episode.messages, episode.tools))
+            except Exception as error:  # noqa: BLE001 - as run_episode: the policy's failure is the outcome
+                return episode.messages, Outcome.error(f"policy failed: {type(error).__name__}: {error}")
+            episode.step(message)
+        return episode.messages, episode.score()
 
 
 class _RemoteScorer:

@@ -32,19 +32,42 @@ Routes (NeMo-Gym's ``SimpleResourcesServer``) and what payoff does with them:
   (``agent_metrics``, ``key_metrics``) and per task (``group_level_metrics``, by ``_ng_task_index``),
   with the masked count and fraction.
 
-Multi-turn sessions (a payoff environment behind ``/seed_session`` and tool routes) come with
-environments; they are not served here.
+Multi-turn: a payoff environment behind the same routes, as a thin layer over the server's
+episode sessions (`payoff.serve.sessions`). The environment is the task row's ``env`` field, else
+the server's ``--env``; with neither, the routes are the single-turn ones above.
+
+- ``POST /seed_session`` opens an episode session on the task row (NeMo-Gym's ``task_data``;
+  for the older body, the row's own fields, its prompt taken from ``responses_create_params``)
+  and sets the cookie ``payoff_session``: NeMo-Gym's agents send a resources server's cookies
+  back on every tool call and on ``/verify``. Seeding the same ``resources_session_id`` again
+  returns the same session; once closed, an id cannot be seeded again (409), as NeMo-Gym's
+  session contract asks.
+- ``POST /<tool>`` (one route per environment tool; the body is the call's arguments, as
+  NeMo-Gym's agents send them): one assistant turn with that one call, stepped in the session;
+  the answer is the tool message's text (NeMo-Gym hands the body to the model as the tool's
+  output). A call after the episode ended (a limit) is a 409 whose text says which limit.
+- ``POST /verify``: the final assistant message of ``response.output`` is the episode's last
+  turn; the session is scored by the environment's reward (the same Outcome `run_episode` gives
+  in process) and answered as above. A session reaped at its TTL is ``mask_sample`` with
+  ``failure_kind`` ``session_expired``; a cookie naming no session, ``session_lost``.
+- ``POST /close_session``: the session is closed and its environment released (the Python
+  environment's process killed); closing an unknown id succeeds.
+
+The tool schemas for the dataset's ``responses_create_params.tools`` are `responses_tools` of
+the environment's (Chat Completions) schemas.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import statistics
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from payoff.core import REFERENCE_KEYS, Outcome, Sample
 
@@ -52,6 +75,8 @@ REFERENCE_FIELDS = (*REFERENCE_KEYS, "expected_answer")
 PROTOCOL_FIELDS = ("responses_create_params", "response")
 TASK_INDEX, ROLLOUT_INDEX = "_ng_task_index", "_ng_rollout_index"
 FAILURE_KINDS = {"abstain": "payoff:abstain", "error": "verifier_error", "timeout": "payoff:timeout"}
+COOKIE = "payoff_session"
+CLOSED_KEPT = 10_000  # closed resources_session_ids remembered, so a late seed cannot reopen one
 
 
 def _text(content: Any, kinds: tuple[str, ...]) -> str:
@@ -152,40 +177,146 @@ def aggregate_metrics(body: dict[str, Any]) -> dict[str, Any]:
     return {"group_level_metrics": groups, "agent_metrics": overall, "key_metrics": key, "repeat_level_metrics": []}
 
 
+def responses_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chat Completions tool schemas (what an environment's reset gives) as the Responses API's
+    function tools (what a NeMo-Gym dataset row's ``responses_create_params.tools`` holds)."""
+    return [{"type": "function", "name": t["function"]["name"], "description": t["function"].get("description", ""),
+             "parameters": t["function"].get("parameters", {}), "strict": False} for t in tools]
+
+
+def session_row(body: dict[str, Any], default_env: str | None) -> tuple[str | None, dict[str, Any]]:
+    """(the environment, the task row) of a /seed_session body: the typed request's ``task_data``,
+    or the older body's own fields (its prompt from ``responses_create_params.input``)."""
+    if isinstance(body.get("resources_session_id"), str):
+        row = body.get("task_data")
+        if not isinstance(row, dict):
+            raise ValueError("task_data: an object is required")
+        row = dict(row)
+    else:
+        row = {k: v for k, v in body.items() if k not in PROTOCOL_FIELDS and not k.startswith("_ng_")}
+        params = body.get("responses_create_params")
+        if "prompt" not in row and isinstance(params, dict):
+            row["prompt"] = prompt_messages(params)
+    env = row.pop("env", None) or default_env
+    if env is not None and not isinstance(env, str):
+        raise ValueError("env: an environment name is required")
+    return env, row
+
+
+def tool_turn(name: str, arguments: Any) -> dict[str, Any]:
+    """The assistant turn a NeMo-Gym tool request stands for: one call, with a fresh id."""
+    return {"role": "assistant", "content": None, "tool_calls": [
+        {"id": f"call_{secrets.token_hex(6)}", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]}
+
+
+def lost_session(body: dict[str, Any], kind: str, reason: str) -> dict[str, Any]:
+    return {**body, "reward": 0.0, "reward_components": {}, "mask_sample": True, "failure_kind": kind,
+            "failure_reason": reason, "payoff_status": "error"}
+
+
 def add_routes(app: Any, score: Callable[[list[Sample]], Awaitable[list[Outcome]]], read_body: Callable[[Any], Awaitable[Any]],
-               problem: Callable[[int, str], Exception]) -> None:
+               problem: Callable[..., Exception], in_session: Callable[..., Awaitable[Any]], default_env: str | None = None) -> None:
     """Mount the routes on the reward server's FastAPI ``app``: ``score`` is the server's own
-    engine path, ``read_body`` its size-limited JSON reader, ``problem`` its HTTP error."""
+    engine path, ``read_body`` its size-limited JSON reader, ``problem`` its HTTP error,
+    ``in_session`` its call on the episode sessions, ``default_env`` its ``--env``."""
+    opened: OrderedDict[str, str] = OrderedDict()  # resources_session_id -> payoff session id
+    closed: OrderedDict[str, None] = OrderedDict()
+
     async def body_of(request: Request) -> dict[str, Any]:
         data = await read_body(request)
         if not isinstance(data, dict):
             raise problem(422, "body: a JSON object is required")
         return data
 
-    def checked(function: Callable[[dict[str, Any]], Any], data: dict[str, Any]) -> Any:
+    def checked(function: Callable[..., Any], *data: Any) -> Any:
         try:
-            return function(data)
+            return function(*data)
         except ValueError as error:
             raise problem(422, str(error)) from None
 
     @app.post("/seed_session")
     async def seed(request: Request) -> JSONResponse:
-        return JSONResponse(checked(seed_session, await body_of(request)))
+        data = await body_of(request)
+        answer = checked(seed_session, data)
+        env, row = checked(session_row, data, default_env)
+        if env is None:  # single-turn: nothing to hold; NeMo-Gym's environment servers still want a cookie
+            response = JSONResponse(answer)
+            if "resources_session_id" in answer:
+                response.set_cookie("payoff_resources_session", answer["resources_session_id"], httponly=True, samesite="strict")
+            return response
+        resources_id = data.get("resources_session_id")
+        if resources_id in closed:
+            raise problem(409, f"resources session {resources_id!r} was closed; a seed after close does not reopen it")
+        session = opened.get(resources_id) if resources_id is not None else None
+        if session is None:
+            session = (await in_session("open", env, row, None, None))["session"]
+            if resources_id is not None:
+                opened[resources_id] = session
+        response = JSONResponse(answer)
+        response.set_cookie(COOKIE, session, httponly=True, samesite="strict")
+        return response
 
     @app.post("/verify")
     async def verify(request: Request) -> JSONResponse:
         data = await body_of(request)
         sample = checked(verify_sample, data)
-        [outcome] = await score([sample])
+        session = request.cookies.get(COOKIE)
+        if session is None:
+            [outcome] = await score([sample])
+            return JSONResponse(json.loads(json.dumps(verify_response(data, outcome), default=repr)))
+        try:
+            await in_session("step", session, {"role": "assistant", "content": sample.completion})
+        except Exception as error:  # noqa: BLE001 - the episode already ended (a limit): score what it was
+            if getattr(error, "status", None) != 409:
+                return JSONResponse(_lost(data, error))
+        try:
+            scored = await in_session("score", session)
+        except Exception as error:  # noqa: BLE001
+            return JSONResponse(_lost(data, error))
+        outcome = Outcome(score=scored["reward"], status=scored["status"], components=scored["components"], info=scored["info"])
         return JSONResponse(json.loads(json.dumps(verify_response(data, outcome), default=repr)))
+
+    def _lost(data: dict[str, Any], error: Exception) -> dict[str, Any]:
+        status, message = getattr(error, "status", 500), getattr(error, "message", str(error))
+        if status not in (404, 410):
+            raise error
+        return lost_session(data, "session_expired" if status == 410 else "session_lost", message)
 
     @app.post("/close_session")
     async def close(request: Request) -> JSONResponse:
-        return JSONResponse(checked(close_session, await body_of(request)))
+        data = await body_of(request)
+        answer = checked(close_session, data)
+        resources_id = data["resources_session_id"]
+        session = opened.pop(resources_id, None) or request.cookies.get(COOKIE)
+        closed[resources_id] = None
+        while len(closed) > CLOSED_KEPT:
+            closed.popitem(last=False)
+        if session is not None:
+            try:
+                await in_session("close", session)
+            except Exception as error:  # noqa: BLE001 - already closed or reaped: closing it again succeeds
+                if getattr(error, "status", None) not in (404, 410):
+                    raise
+        response = JSONResponse(answer)
+        response.delete_cookie(COOKIE)
+        return response
 
     @app.post("/aggregate_metrics")
     async def aggregate(request: Request) -> JSONResponse:
         return JSONResponse(checked(aggregate_metrics, await body_of(request)))
+
+    @app.post("/{tool}")
+    async def tool(tool: str, request: Request) -> PlainTextResponse:
+        """A tool call of the session's environment (registered last: the routes above win)."""
+        session = request.cookies.get(COOKIE)
+        if session is None:
+            raise problem(404, f"no route /{tool}, and no episode session: a tool call needs the cookie /seed_session sets")
+        arguments = await read_body(request)
+        result = await in_session("step", session, tool_turn(tool, arguments))
+        replies = [m.get("content") or "" for m in result["messages"] if m.get("role") == "tool"]
+        if not replies:
+            return PlainTextResponse(f"error: the episode has ended ({result['ended']}); no tool ran", status_code=409)
+        return PlainTextResponse("\n".join(replies))
 
 
 ROUTES = {"/seed_session", "/verify", "/close_session", "/aggregate_metrics"}
