@@ -18,9 +18,9 @@ LAYERS = [
     {"core"},
     {"io", "registry", "sandbox"},
     {"rewards"},
-    {"compose", "engine"},
+    {"compose", "engine", "envs"},  # envs: below serve, which plays episodes as sessions
     {"runs"},
-    {"models", "tasks", "audit", "serve", "envs"},
+    {"models", "tasks", "audit", "serve"},
     {"integrations", "evaluate", "judges", "select"},
     TRAINERS | {"graders"},  # graders: OpenAI grader configs as a reward, on the judges' backends
     {"cli"},
