@@ -1,0 +1,188 @@
+"""Episode sessions over real HTTP on 127.0.0.1 (a `payoff serve` subprocess): the same episode
+scored the same in process (`run_episode`) and through the server, several clients at once from
+threads, a client that disappears mid-episode (its session reaped at the TTL and the Python
+environment's sandboxed process gone), overload (503 with Retry-After), and clear 4xx errors
+that leave the server up."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import httpx
+import pytest
+
+from payoff.envs import EpisodeLimits, get_env, run_episode
+from payoff.serve.client import Client, ServerError, play_remote
+from tests.envs.scripted import Scripted, call, say
+from tests.serve.helpers import running_server
+
+ROW = {"prompt": "What is 6 * 7?", "reference": "42"}
+# (name, env, row, the policy's turns, limits, reward): each played in process and on the server
+EPISODES = [
+    ("right", "calculator", ROW, [call("calculator", {"expression": "6 * 7"}), say("The answer is \\boxed{42}.")], None, None),
+    ("wrong", "calculator", ROW, [call("calculator", {"expression": "6 + 7"}), say("\\boxed{13}")], None, None),
+    ("tool errors", "calculator", ROW, [call("nope", {"x": 1}, "c1"), call("calculator", {"expression": "9**9**9"}, "c2"),
+                                        call("calculator", {"expr": "1"}, "c3"), say("\\boxed{42}")], None, None),
+    ("arguments not JSON", "calculator", ROW, [call("calculator", "{not json"), say("\\boxed{42}")], None, None),
+    ("max_turns", "calculator", ROW, [call("calculator", {"expression": "1"}, f"c{i}") for i in range(5)], {"max_turns": 3}, None),
+    ("max_tool_calls", "calculator", ROW, [call("calculator", {"expression": "1"}, f"c{i}") for i in range(5)], {"max_tool_calls": 2}, None),
+    ("another reward", "calculator", {"prompt": "Say 42.", "reference": "42"}, [say("42")], None, "exact_match"),
+    ("feedback", "feedback", ROW, [say("\\boxed{41}"), say("\\boxed{42}")], None, None),
+    ("python state", "python", {"prompt": "Compute 6 * 7 in Python.", "reference": "42"},
+     [call("python", {"code": "x = 6 * 7"}, "c1"), call("python", {"code": "print(x)"}, "c2"), say("\\boxed{42}")], None, None),
+]
+
+
+def comparable(outcome) -> tuple:
+    return outcome.status, outcome.score, outcome.components, {k: v for k, v in outcome.info.items() if k != "wall_s"}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with running_server("--reward", "math", "--workers", "1", "--max-sessions", "32", "--session-ttl-s", "2") as (url, process):
+        yield url, process
+
+
+@pytest.mark.parametrize(("name", "env", "row", "turns", "limits", "reward"), EPISODES, ids=[e[0] for e in EPISODES])
+def test_the_same_episode_scores_the_same_in_process_and_served(server, name, env, row, turns, limits, reward) -> None:
+    url, _ = server
+    sample, local = run_episode(get_env(env), Scripted(*turns), row, EpisodeLimits(**(limits or {})), reward=reward)
+    with Client(url) as client:
+        messages, served = play_remote(client, env, Scripted(*turns), row, limits, reward)
+    assert comparable(served) == comparable(local), name
+    assert messages == (sample.messages if sample.messages is not None else sample.meta["messages"]), name
+    expected = {"right": ("ok", 1.0, "done"), "wrong": ("ok", 0.0, "done"), "tool errors": ("ok", 1.0, "done"),
+                "max_turns": (None, None, "max_turns"), "max_tool_calls": (None, None, "max_tool_calls"),
+                "another reward": ("ok", 1.0, "done"), "feedback": ("ok", None, "done"), "python state": ("ok", 1.0, "done")}
+    if name == "arguments not JSON":  # a policy's malformed call: the tool says so, the episode is an error outcome
+        assert served.status == "error" and "not a valid trajectory" in served.info["error"]
+        return
+    status, score, ended = expected[name]
+    assert served.info["ended"] == ended
+    if status is not None:
+        assert served.status == status and (score is None or served.score == score)
+
+
+def test_several_clients_at_once(server) -> None:
+    url, _ = server
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def client_thread(number: int) -> None:
+        try:
+            with Client(url) as client:
+                results[number] = [play_remote(client, "calculator", Scripted(
+                    call("calculator", {"expression": f"{number} * {k}"}), say(f"\\boxed{{{number * k}}}")),
+                    {"prompt": f"{number} * {k}?", "reference": str(number * k)})[1] for k in range(1, 6)]
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=client_thread, args=(n,)) for n in range(1, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert sorted(results) == list(range(1, 9))
+    assert all(o.status == "ok" and o.score == 1.0 and o.info["tool_calls"] == 1 for outcomes in results.values() for o in outcomes)
+    assert httpx.get(f"{url}/v1/episodes").json()["open"] == 0  # play_remote closed every session
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"  # a zombie is gone for our purposes
+    except FileNotFoundError:
+        return False
+
+
+def test_a_client_that_disappears_has_its_session_reaped_and_its_process_killed(server) -> None:
+    url, process = server
+    opened = httpx.post(f"{url}/v1/episodes", json={"env": "python", "row": {"prompt": "pid?"}}, timeout=60).json()
+    step = httpx.post(f"{url}/v1/episodes/{opened['session']}/step", timeout=60,
+                      json={"message": {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                            "function": {"name": "python", "arguments": "{\"code\": \"import os; print(os.getpid())\"}"}}]}}).json()
+    pid = int(step["messages"][0]["content"])
+    assert pid != process.pid and _alive(pid)  # the episode's own sandboxed interpreter
+    # the client goes away: no close, no more requests; the TTL is 2 s
+    deadline = time.time() + 20
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _alive(pid), "the session's process outlived its TTL"
+    gone = httpx.post(f"{url}/v1/episodes/{opened['session']}/step", json={"message": {"content": "hello?"}})
+    assert gone.status_code == 410 and "TTL" in gone.json()["error"]
+    assert process.poll() is None  # the server stays up
+
+
+def test_bad_requests_are_clear_4xx_and_the_server_stays_up(server) -> None:
+    url, process = server
+    opened = httpx.post(f"{url}/v1/episodes", json={"env": "calculator", "row": ROW}).json()
+    session = opened["session"]
+    assert opened["tools"][0]["function"]["name"] == "calculator" and opened["messages"][-1]["content"] == ROW["prompt"]
+    cases = [  # (path, body, status, words in the error)
+        ("/v1/episodes", {"env": "nope", "row": {}}, 422, "unknown environment 'nope'"),
+        ("/v1/episodes", {"env": "calculator", "row": []}, 422, "row"),
+        ("/v1/episodes", {"env": "calculator", "row": {}, "limits": {"max_turns": -1}}, 422, "limits.max_turns"),
+        ("/v1/episodes", {"env": "calculator", "row": {}, "limits": {"turns": 1}}, 422, "unknown limit"),
+        ("/v1/episodes", {"env": "calculator", "row": {}, "reward": "tests/evil.py:fn"}, 422, "not a registered reward"),
+        (f"/v1/episodes/{session}/step", {"message": {"role": "user", "content": "hi"}}, 422, "assistant's message"),
+        (f"/v1/episodes/{session}/step", {"message": {"content": 3}}, 422, "message.content"),
+        (f"/v1/episodes/{session}/step", {"message": {"tool_calls": [{"function": "x"}]}}, 422, "tool_calls[0]"),
+        (f"/v1/episodes/{session}/step", {"message": {}}, 422, "content or tool_calls"),
+        (f"/v1/episodes/{session}/step", {"msg": {}}, 422, "message"),
+        ("/v1/episodes/no-such-session/step", {"message": {"content": "x"}}, 404, "unknown session"),
+        ("/v1/episodes/no-such-session/score", None, 404, "unknown session"),
+    ]
+    for path, body, status, words in cases:
+        answer = httpx.post(f"{url}{path}", json=body)
+        assert answer.status_code == status and words in answer.json()["error"], (path, body, answer.text)
+    assert httpx.post(f"{url}/v1/episodes/{session}/step", content=b"{not json").status_code == 400
+    # after all that, the session still plays and scores
+    assert httpx.post(f"{url}/v1/episodes/{session}/step", json={"message": {"content": "\\boxed{42}"}}).json()["ended"] == "done"
+    again = httpx.post(f"{url}/v1/episodes/{session}/step", json={"message": {"content": "more"}})
+    assert again.status_code == 409 and "ended (done)" in again.json()["error"]
+    scored = httpx.post(f"{url}/v1/episodes/{session}/score").json()
+    assert (scored["status"], scored["reward"]) == ("ok", 1.0)
+    assert httpx.post(f"{url}/v1/episodes/{session}/score").json() == scored  # scoring again: the same
+    assert httpx.delete(f"{url}/v1/episodes/{session}").json()["closed"] is True
+    assert httpx.delete(f"{url}/v1/episodes/{session}").status_code == 410
+    assert process.poll() is None
+    assert 'payoff_requests_total{code="422",endpoint="/v1/episodes/{session}/step"}' in httpx.get(f"{url}/metrics").text
+
+
+def test_overload_is_a_503_with_retry_after_and_the_client_gets_in_once_a_session_closes() -> None:
+    with running_server("--reward", "math", "--workers", "1", "--max-sessions", "2", "--session-ttl-s", "60") as (url, _):
+        first = httpx.post(f"{url}/v1/episodes", json={"env": "calculator", "row": ROW}).json()
+        httpx.post(f"{url}/v1/episodes", json={"env": "calculator", "row": ROW}).raise_for_status()
+        full = httpx.post(f"{url}/v1/episodes", json={"env": "calculator", "row": ROW})
+        assert full.status_code == 503 and full.headers["Retry-After"] == "1" and "2 sessions are open" in full.json()["error"]
+        # a scored session holds no environment: it no longer counts against the cap
+        httpx.post(f"{url}/v1/episodes/{first['session']}/step", json={"message": {"content": "\\boxed{42}"}})
+        httpx.post(f"{url}/v1/episodes/{first['session']}/score").raise_for_status()
+        third = httpx.post(f"{url}/v1/episodes", json={"env": "calculator", "row": ROW}).json()
+        with Client(url, retries=0) as impatient:
+            with pytest.raises(ServerError) as refused:
+                impatient.open_episode("calculator", ROW)
+            assert refused.value.status == 503
+        threading.Timer(1.0, lambda: httpx.delete(f"{url}/v1/episodes/{third['session']}")).start()
+        began = time.monotonic()
+        with Client(url, retries=5, backoff=0.2) as patient:  # honours Retry-After until a slot frees
+            episode = patient.open_episode("calculator", ROW)
+        assert episode.ended is None and time.monotonic() - began >= 0.9
+        assert httpx.get(f"{url}/v1/episodes").json()["open"] == 2
+
+
+def test_no_process_is_left_after_the_server_stops() -> None:
+    with running_server("--reward", "math", "--workers", "1") as (url, process):
+        opened = httpx.post(f"{url}/v1/episodes", json={"env": "python", "row": {"prompt": "pid?"}}, timeout=60).json()
+        step = httpx.post(f"{url}/v1/episodes/{opened['session']}/step", timeout=60, json={"message": {
+            "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                                             "function": {"name": "python", "arguments": "{\"code\": \"import os; print(os.getpid())\"}"}}]}}).json()
+        pid = int(step["messages"][0]["content"])
+        assert _alive(pid)
+    deadline = time.time() + 10
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid) and os.getpid() != pid
