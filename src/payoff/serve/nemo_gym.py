@@ -48,7 +48,8 @@ the server's ``--env``; with neither, the routes are the single-turn ones above.
   output). A call after the episode ended (a limit) is a 409 whose text says which limit.
 - ``POST /verify``: the final assistant message of ``response.output`` is the episode's last
   turn; the session is scored by the environment's reward (the same Outcome `run_episode` gives
-  in process) and answered as above. A session reaped at its TTL is ``mask_sample`` with
+  in process) and answered as above, with ``payoff_episode`` (turns, tool calls, how it
+  ended). A session reaped at its TTL is ``mask_sample`` with
   ``failure_kind`` ``session_expired``; a cookie naming no session, ``session_lost``.
 - ``POST /close_session``: the session is closed and its environment released (the Python
   environment's process killed); closing an unknown id succeeds.
@@ -274,7 +275,9 @@ def add_routes(app: Any, score: Callable[[list[Sample]], Awaitable[list[Outcome]
         except Exception as error:  # noqa: BLE001
             return JSONResponse(_lost(data, error))
         outcome = Outcome(score=scored["reward"], status=scored["status"], components=scored["components"], info=scored["info"])
-        return JSONResponse(json.loads(json.dumps(verify_response(data, outcome), default=repr)))
+        answer = verify_response(data, outcome)
+        answer["payoff_episode"] = {k: scored["info"].get(k) for k in ("turns", "tool_calls", "ended")}
+        return JSONResponse(json.loads(json.dumps(answer, default=repr)))
 
     def _lost(data: dict[str, Any], error: Exception) -> dict[str, Any]:
         status, message = getattr(error, "status", 500), getattr(error, "message", str(error))
