@@ -150,6 +150,8 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
             return data
         if model is ScoreRequest and _plain_score_request(data):
             return ScoreRequest.model_construct(samples=data["samples"], reward=data.get("reward"))  # already checked
+        if model is StepRequest and type(data) is dict and type(data.get("message")) is dict:
+            return data  # the message itself is checked by the sessions
         try:
             return model.model_validate(data)
         except ValidationError as error:
@@ -214,12 +216,13 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
     async def step_episode(session: str, request: Request) -> JSONResponse:
         """One assistant message -> {messages, done, ended}: the environment's answer."""
         body = await read_json(request, StepRequest)
-        return FastJSON(await in_session("step", session, body.message))
+        return FastJSON(await in_session("step", session, body["message"] if type(body) is dict else body.message))
 
     @app.post("/v1/episodes/{session}/score")
-    async def score_episode(session: str) -> JSONResponse:
-        """The episode's Outcome ({reward, status, components, info}) and its messages."""
-        return FastJSON(await in_session("score", session))
+    async def score_episode(session: str, close: bool = False) -> JSONResponse:
+        """The episode's Outcome ({reward, status, components, info}) and its messages;
+        ``?close=true`` closes the session too."""
+        return FastJSON(await in_session("score", session, close))
 
     @app.delete("/v1/episodes/{session}")
     async def close_episode(session: str) -> JSONResponse:

@@ -107,6 +107,7 @@ class RemoteEpisode:
         self.messages: list[dict[str, Any]] = list(opened["messages"])
         self.tools: list[dict[str, Any]] = opened["tools"]
         self.ended: str | None = opened["ended"]
+        self.closed = False
 
     def step(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         answer = self.client._request("POST", f"/v1/episodes/{self.id}/step", idempotent=False, json={"message": message})
@@ -114,13 +115,18 @@ class RemoteEpisode:
         self.ended = answer["ended"]
         return answer["messages"]
 
-    def score(self) -> Outcome:
-        body = self.client._request("POST", f"/v1/episodes/{self.id}/score", idempotent=False)
+    def score(self, close: bool = False) -> Outcome:
+        """The Outcome; with `close`, the server closes the session in the same request."""
+        body = self.client._request("POST", f"/v1/episodes/{self.id}/score", idempotent=False, params={"close": "true"} if close else None)
+        self.closed = self.closed or close
         if body.get("messages") is not None:
             self.messages = body["messages"]
         return Outcome(score=body.get("reward"), status=body["status"], components=body.get("components") or {}, info=body.get("info") or {})
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.client._request("DELETE", f"/v1/episodes/{self.id}")
         except ServerError as error:
@@ -146,7 +152,7 @@ def play_remote(client: Client, env: str, policy: Any, row: dict[str, Any], limi
             except Exception as error:  # noqa: BLE001 - as run_episode: the policy's failure is the outcome
                 return episode.messages, Outcome.error(f"policy failed: {type(error).__name__}: {error}")
             episode.step(message)
-        return episode.messages, episode.score()
+        return episode.messages, episode.score(close=True)
 
 
 class _RemoteScorer:

@@ -73,9 +73,9 @@ class RaySessions:
         actor, local = self._route(session_id)
         return self._call(actor, "step", local, message)
 
-    def score(self, session_id: str) -> dict[str, Any]:
+    def score(self, session_id: str, close: bool = False) -> dict[str, Any]:
         actor, local = self._route(session_id)
-        return self._call(actor, "score", local)
+        return self._call(actor, "score", local, close)
 
     def close(self, session_id: str) -> dict[str, Any]:
         actor, local = self._route(session_id)

@@ -11,9 +11,10 @@ process: the same limits, the same failures as ``error`` outcomes, the same Outc
   ``"error"`` when the reset failed: the episode is then scored as an error, as in process).
 - `step(id, message)`: one assistant message -> the environment's messages, ``done`` and
   ``ended`` (``"done"``, the limit reached, or ``"error"``).
-- `score(id)`: the Outcome (``reward``, ``status``, ``components``, ``info``) and the episode's
-  messages; the environment is closed then. Scoring again returns the same; scoring an episode
-  that has not ended stops it there (``info["ended"]`` is ``"stopped"``).
+- `score(id, close)`: the Outcome (``reward``, ``status``, ``components``, ``info``) and the
+  episode's messages; the environment is closed then (with `close`, the session too). Scoring
+  again returns the same; scoring an episode that has not ended stops it there
+  (``info["ended"]`` is ``"stopped"``).
 - `close(id)`: forget the session, closing its environment if it still runs.
 
 Each session has a TTL, renewed by every call: a client that disappears has its session reaped
@@ -184,13 +185,17 @@ class Sessions:
                 episode.finish()  # the environment failed: release it now, the outcome is already an error
             return answer
 
-    def score(self, session_id: str) -> dict[str, Any]:
+    def score(self, session_id: str, close: bool = False) -> dict[str, Any]:
+        """The Outcome; with `close`, the session is closed too (one request fewer an episode)."""
         with self._hold(session_id) as session:
             episode = session.episode
             if episode.ended is None:
                 episode.ended = "stopped"  # the client stops the episode here
             sample, outcome = episode.finish()
-            return {**outcome.to_dict(), "messages": sample.messages if sample.messages is not None else sample.meta.get("messages")}
+            scored = {**outcome.to_dict(), "messages": sample.messages if sample.messages is not None else sample.meta.get("messages")}
+        if close:
+            self.close(session_id)
+        return scored
 
     def close(self, session_id: str) -> dict[str, Any]:
         with self._lock:
