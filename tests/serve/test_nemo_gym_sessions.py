@@ -35,7 +35,7 @@ def verify(text: str) -> dict:
 
 @pytest.fixture(scope="module")
 def server():
-    with running_server("--reward", "math", "--workers", "1", "--env", "calculator", "--session-ttl-s", "2") as (url, process):
+    with running_server("--reward", "math", "--workers", "1", "--env", "calculator", "--session-ttl-s", "4") as (url, process):
         yield url, process
 
 
@@ -76,9 +76,9 @@ def test_the_contract_and_the_failure_fields(server) -> None:
     assert httpx.post(f"{url}/verify", json=verify("\\boxed{41}"), cookies=done).json()["reward"] == 0.0
     after = httpx.post(f"{url}/calculator", json={"expression": "1"}, cookies=done)
     assert after.status_code == 409 and "scored" in after.json()["error"]
-    # a client that went away: the session is reaped at its TTL (2 s); /verify then masks the sample
+    # a client that went away: the session is reaped at its TTL (4 s); /verify then masks the sample
     lost = httpx.post(f"{url}/seed_session", json=seed("d"))
-    time.sleep(3.5)
+    time.sleep(6.5)
     answer = httpx.post(f"{url}/verify", json=verify("\\boxed{42}"), cookies=dict(lost.cookies)).json()
     assert (answer["reward"], answer["mask_sample"], answer["failure_kind"]) == (0.0, True, "session_expired")
     unknown = httpx.post(f"{url}/verify", json=verify("\\boxed{42}"), cookies={"payoff_session": "nope"}).json()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from payoff.envs import EpisodeLimits, get_env, run_episode
-from payoff.serve.client import Client, ServerError, play_remote
+from payoff.serve.client import Client, ServerError, play_remote, play_remote_batch
 from tests.envs.scripted import Scripted, call, say
 from tests.serve.helpers import running_server
 
@@ -41,7 +41,7 @@ def comparable(outcome) -> tuple:
 
 @pytest.fixture(scope="module")
 def server():
-    with running_server("--reward", "math", "--workers", "1", "--max-sessions", "32", "--session-ttl-s", "2") as (url, process):
+    with running_server("--reward", "math", "--workers", "1", "--max-sessions", "32", "--session-ttl-s", "4") as (url, process):
         yield url, process
 
 
@@ -63,6 +63,35 @@ def test_the_same_episode_scores_the_same_in_process_and_served(server, name, en
     assert served.info["ended"] == ended
     if status is not None:
         assert served.status == status and (score is None or served.score == score)
+
+
+def test_a_batch_in_lockstep_scores_as_in_process(server) -> None:
+    url, _ = server
+    cases = [e for e in EPISODES if e[1] == "calculator" and e[4] is None and e[5] is None]
+    rows = [{**row, "prompt": f"{name}: {row['prompt']}"} for name, _, row, *_ in cases]
+    scripts = {r["prompt"]: Scripted(*turns) for r, (_, _, _, turns, _, _) in zip(rows, cases)}
+
+    def policy(messages, tools):  # each episode's own script, found by its prompt
+        return scripts[messages[1]["content"]](messages, tools)
+
+    with Client(url) as client:
+        played = play_remote_batch(client, "calculator", policy, rows)
+    for (name, _, _, turns, _, _), r, (messages, served) in zip(cases, rows, played):
+        sample, local = run_episode(get_env("calculator"), Scripted(*turns), r)
+        assert comparable(served) == comparable(local), name
+        assert messages == (sample.messages if sample.messages is not None else sample.meta["messages"]), name
+    assert httpx.get(f"{url}/v1/episodes").json()["open"] == 0
+    # one bad item is that item's error, not the batch's
+    results = httpx.post(f"{url}/v1/batch/episodes/open",
+                         json={"episodes": [{"env": "calculator", "row": ROW}, {"env": "nope", "row": {}}]}).json()["results"]
+    assert results[0]["tools"] and results[1]["status"] == 422 and "unknown environment" in results[1]["error"]
+    steps = httpx.post(f"{url}/v1/batch/episodes/step", json={"steps": [
+        {"session": results[0]["session"], "message": {"role": "user", "content": "x"}},
+        {"session": "gone", "message": {"content": "x"}}]}).json()["results"]
+    assert [r["status"] for r in steps] == [422, 404]
+    scored = httpx.post(f"{url}/v1/batch/episodes/score", json={"sessions": [results[0]["session"]], "close": True}).json()["results"]
+    assert scored[0]["info"]["ended"] == "stopped"  # scored before its end: stopped there
+    assert httpx.delete(f"{url}/v1/episodes/{results[0]['session']}").status_code == 410  # closed with the score
 
 
 def test_several_clients_at_once(server) -> None:
@@ -106,8 +135,8 @@ def test_a_client_that_disappears_has_its_session_reaped_and_its_process_killed(
                             "function": {"name": "python", "arguments": "{\"code\": \"import os; print(os.getpid())\"}"}}]}}).json()
     pid = int(step["messages"][0]["content"])
     assert pid != process.pid and _alive(pid)  # the episode's own sandboxed interpreter
-    # the client goes away: no close, no more requests; the TTL is 2 s
-    deadline = time.time() + 20
+    # the client goes away: no close, no more requests; the TTL is 4 s
+    deadline = time.time() + 30
     while _alive(pid) and time.time() < deadline:
         time.sleep(0.2)
     assert not _alive(pid), "the session's process outlived its TTL"
@@ -118,15 +147,17 @@ def test_a_client_that_disappears_has_its_session_reaped_and_its_process_killed(
 
 def test_bad_requests_are_clear_4xx_and_the_server_stays_up(server) -> None:
     url, process = server
-    opened = httpx.post(f"{url}/v1/episodes", json={"env": "calculator", "row": ROW}).json()
+    http = httpx.Client(base_url=url, timeout=60)
+    for body, words in [({"env": "nope", "row": {}}, "unknown environment 'nope'"), ({"env": "calculator", "row": []}, "row"),
+                        ({"env": "calculator", "row": {}, "limits": {"max_turns": -1}}, "limits.max_turns"),
+                        ({"env": "calculator", "row": {}, "limits": {"turns": 1}}, "unknown limit"),
+                        ({"env": "calculator", "row": {}, "reward": "tests/evil.py:fn"}, "not a registered reward")]:
+        answer = http.post("/v1/episodes", json=body)
+        assert answer.status_code == 422 and words in answer.json()["error"], (body, answer.text)
+    opened = http.post("/v1/episodes", json={"env": "calculator", "row": ROW}).json()
     session = opened["session"]
     assert opened["tools"][0]["function"]["name"] == "calculator" and opened["messages"][-1]["content"] == ROW["prompt"]
     cases = [  # (path, body, status, words in the error)
-        ("/v1/episodes", {"env": "nope", "row": {}}, 422, "unknown environment 'nope'"),
-        ("/v1/episodes", {"env": "calculator", "row": []}, 422, "row"),
-        ("/v1/episodes", {"env": "calculator", "row": {}, "limits": {"max_turns": -1}}, 422, "limits.max_turns"),
-        ("/v1/episodes", {"env": "calculator", "row": {}, "limits": {"turns": 1}}, 422, "unknown limit"),
-        ("/v1/episodes", {"env": "calculator", "row": {}, "reward": "tests/evil.py:fn"}, 422, "not a registered reward"),
         (f"/v1/episodes/{session}/step", {"message": {"role": "user", "content": "hi"}}, 422, "assistant's message"),
         (f"/v1/episodes/{session}/step", {"message": {"content": 3}}, 422, "message.content"),
         (f"/v1/episodes/{session}/step", {"message": {"tool_calls": [{"function": "x"}]}}, 422, "tool_calls[0]"),
@@ -136,18 +167,18 @@ def test_bad_requests_are_clear_4xx_and_the_server_stays_up(server) -> None:
         ("/v1/episodes/no-such-session/score", None, 404, "unknown session"),
     ]
     for path, body, status, words in cases:
-        answer = httpx.post(f"{url}{path}", json=body)
+        answer = http.post(path, json=body)
         assert answer.status_code == status and words in answer.json()["error"], (path, body, answer.text)
-    assert httpx.post(f"{url}/v1/episodes/{session}/step", content=b"{not json").status_code == 400
+    assert http.post(f"/v1/episodes/{session}/step", content=b"{not json").status_code == 400
     # after all that, the session still plays and scores
-    assert httpx.post(f"{url}/v1/episodes/{session}/step", json={"message": {"content": "\\boxed{42}"}}).json()["ended"] == "done"
-    again = httpx.post(f"{url}/v1/episodes/{session}/step", json={"message": {"content": "more"}})
+    assert http.post(f"/v1/episodes/{session}/step", json={"message": {"content": "\\boxed{42}"}}).json()["ended"] == "done"
+    again = http.post(f"/v1/episodes/{session}/step", json={"message": {"content": "more"}})
     assert again.status_code == 409 and "ended (done)" in again.json()["error"]
-    scored = httpx.post(f"{url}/v1/episodes/{session}/score").json()
+    scored = http.post(f"/v1/episodes/{session}/score").json()
     assert (scored["status"], scored["reward"]) == ("ok", 1.0)
-    assert httpx.post(f"{url}/v1/episodes/{session}/score").json() == scored  # scoring again: the same
-    assert httpx.delete(f"{url}/v1/episodes/{session}").json()["closed"] is True
-    assert httpx.delete(f"{url}/v1/episodes/{session}").status_code == 410
+    assert http.post(f"/v1/episodes/{session}/score").json() == scored  # scoring again: the same
+    assert http.delete(f"/v1/episodes/{session}").json()["closed"] is True
+    assert http.delete(f"/v1/episodes/{session}").status_code == 410
     assert process.poll() is None
     assert 'payoff_requests_total{code="422",endpoint="/v1/episodes/{session}/step"}' in httpx.get(f"{url}/metrics").text
 

@@ -13,7 +13,6 @@ match the schema is a 422 that names the field.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hmac
@@ -29,10 +28,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, Field, ValidationError
 
 from payoff.core import Reward, Sample, SampleError
-from payoff.serve import nemo_gym
+from payoff.serve import episode_routes, nemo_gym
 from payoff.serve.batcher import Batcher, Overloaded
 from payoff.serve.openrlhf_protocol import merge, protocol_response, protocol_samples
-from payoff.serve.sessions import SessionError, Sessions
+from payoff.serve.sessions import Sessions
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -40,17 +39,6 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 class ScoreRequest(BaseModel):
     samples: list[dict[str, Any]] = Field(description="samples as in `payoff score` input: completion, prompt, reference, meta, group")
     reward: str | None = Field(None, description="name of the served reward (optional; must match)")
-
-
-class EpisodeRequest(BaseModel):
-    env: str = Field(description="the environment's name (GET /v1/episodes lists those served)")
-    row: dict[str, Any] = Field(description="the task row: prompt, reference, meta, as in `payoff score` input")
-    limits: dict[str, Any] | None = Field(None, description="max_turns, max_tool_calls, max_tokens, wall_s (at most the server's)")
-    reward: str | None = Field(None, description="a registered reward name (default: the environment's)")
-
-
-class StepRequest(BaseModel):
-    message: dict[str, Any] = Field(description="the policy's assistant message, OpenAI chat format")
 
 
 class OpenRLHFRequest(BaseModel):
@@ -150,7 +138,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
             return data
         if model is ScoreRequest and _plain_score_request(data):
             return ScoreRequest.model_construct(samples=data["samples"], reward=data.get("reward"))  # already checked
-        if model is StepRequest and type(data) is dict and type(data.get("message")) is dict:
+        if model is episode_routes.StepRequest and type(data) is dict and type(data.get("message")) is dict:
             return data  # the message itself is checked by the sessions
         try:
             return model.model_validate(data)
@@ -198,43 +186,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
         samples = [item for item in items if isinstance(item, Sample)]
         return FastJSON(protocol_response(merge(items, await run(samples) if samples else [])))
 
-    async def in_session(method: str, *args: Any) -> Any:
-        """A call on the sessions, off the event loop; its SessionError as the HTTP answer."""
-        try:
-            return await asyncio.get_running_loop().run_in_executor(state["steps"], getattr(state["sessions"], method), *args)
-        except SessionError as error:
-            headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
-            raise HTTPProblem(error.status, error.message, headers) from None
-
-    @app.post("/v1/episodes", openapi_extra=_schema(EpisodeRequest))
-    async def open_episode(request: Request) -> JSONResponse:
-        """Open an episode session: {env, row, limits?, reward?} -> {session, messages, tools, ended}."""
-        body = await read_json(request, EpisodeRequest)
-        return FastJSON(await in_session("open", body.env, body.row, body.limits, body.reward))
-
-    @app.post("/v1/episodes/{session}/step", openapi_extra=_schema(StepRequest))
-    async def step_episode(session: str, request: Request) -> JSONResponse:
-        """One assistant message -> {messages, done, ended}: the environment's answer."""
-        body = await read_json(request, StepRequest)
-        return FastJSON(await in_session("step", session, body["message"] if type(body) is dict else body.message))
-
-    @app.post("/v1/episodes/{session}/score")
-    async def score_episode(session: str, close: bool = False) -> JSONResponse:
-        """The episode's Outcome ({reward, status, components, info}) and its messages;
-        ``?close=true`` closes the session too."""
-        return FastJSON(await in_session("score", session, close))
-
-    @app.delete("/v1/episodes/{session}")
-    async def close_episode(session: str) -> JSONResponse:
-        return FastJSON(await in_session("close", session))
-
-    @app.get("/v1/episodes")
-    async def episodes() -> JSONResponse:
-        from payoff.envs import ENVS
-
-        served = state["sessions"].envs
-        return FastJSON({**await in_session("stats"), "envs": sorted(served if served is not None else ENVS)})
-
+    in_session = episode_routes.add_routes(app, state, read_json, HTTPProblem, FastJSON)
     nemo_gym.add_routes(app, run, lambda request: read_json(request, None), HTTPProblem, in_session, env)
 
     @app.get("/v1/rewards")
@@ -255,7 +207,7 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
     return app
 
 
-KNOWN = {"/v1/score", "/get_reward", "/v1/rewards", "/healthz", "/metrics", "/v1/episodes", *nemo_gym.ROUTES}
+KNOWN = {"/v1/score", "/get_reward", "/v1/rewards", "/healthz", "/metrics", *episode_routes.ROUTES, *nemo_gym.ROUTES}
 
 
 def _endpoint(path: str, known: set[str]) -> str:

@@ -1,7 +1,7 @@
 """A client for `payoff serve`, with retries and backoff; `remote_reward`: a served reward
 usable anywhere a local one is (the engine, a Rubric term, the trainer); and episode sessions
 (`Client.open_episode`, `RemoteEpisode`, `play_remote`: `run_episode` with the environment on
-the server)."""
+the server; `play_remote_batch`: many episodes in lockstep, one request per turn for all)."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ class RemoteEpisode:
         self.closed = self.closed or close
         if body.get("messages") is not None:
             self.messages = body["messages"]
-        return Outcome(score=body.get("reward"), status=body["status"], components=body.get("components") or {}, info=body.get("info") or {})
+        return _outcome(body)
 
     def close(self) -> None:
         if self.closed:
@@ -153,6 +153,69 @@ def play_remote(client: Client, env: str, policy: Any, row: dict[str, Any], limi
                 return episode.messages, Outcome.error(f"policy failed: {type(error).__name__}: {error}")
             episode.step(message)
         return episode.messages, episode.score(close=True)
+
+
+def _outcome(body: dict[str, Any]) -> Outcome:
+    return Outcome(score=body.get("reward"), status=body["status"], components=body.get("components") or {}, info=body.get("info") or {})
+
+
+def _batch(client: Client, route: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    return client._request("POST", f"/v1/batch/episodes/{route}", idempotent=route == "open", json=body)["results"]
+
+
+def play_remote_batch(client: Client, env: str, policy: Any, rows: list[dict[str, Any]], limits: dict[str, Any] | None = None,
+                      reward: str | None = None) -> list[tuple[list[dict[str, Any]], Outcome]]:
+    """`play_remote` for many rows at once, in lockstep: one request opens them all, one request
+    per turn steps every episode still running, one scores and closes them. The policy is asked
+    per episode, as in `run_episode`. Opens refused because the server is full (503) are retried
+    as the client retries; any other failed item raises `ServerError` (the opened sessions are
+    closed first)."""
+    spec = {"env": env, **({"limits": limits} if limits is not None else {}), **({"reward": reward} if reward is not None else {})}
+    opened: list[dict[str, Any] | None] = [None] * len(rows)
+    delay = client.backoff
+    for attempt in range(client.retries + 1):
+        wanted = [i for i, item in enumerate(opened) if item is None or "error" in item]
+        for index, item in zip(wanted, _batch(client, "open", {"episodes": [{**spec, "row": rows[i]} for i in wanted]})):
+            opened[index] = item
+        refused = [item for item in opened if item is not None and item.get("status") == 503]
+        if not refused or attempt == client.retries:
+            break
+        time.sleep(max(delay, float(refused[0].get("retry_after") or 0)))
+        delay *= 2
+    episodes = [RemoteEpisode(client, item) if item is not None and "error" not in item else None for item in opened]
+    failed = next((item for item in opened if item is not None and "error" in item), None)
+    results: list[Outcome | None] = [None] * len(rows)
+    try:
+        if failed is not None:
+            raise ServerError(failed["status"], failed["error"])
+        while True:
+            live = [(i, e) for i, e in enumerate(episodes) if e is not None and e.ended is None and results[i] is None]
+            if not live:
+                break
+            steps = []
+            for index, episode in live:
+                try:
+                    steps.append((index, episode, dict(policy(episode.messages, episode.tools))))
+                except Exception as error:  # noqa: BLE001 - as run_episode: the policy's failure is the outcome
+                    results[index] = Outcome.error(f"policy failed: {type(error).__name__}: {error}")
+            answers = _batch(client, "step", {"steps": [{"session": e.id, "message": m} for _, e, m in steps]})
+            for (_, episode, message), answer in zip(steps, answers):
+                if "error" in answer:
+                    raise ServerError(answer["status"], answer["error"])
+                episode.messages += [{"role": "assistant", **message}, *answer["messages"]]
+                episode.ended = answer["ended"]
+        scoring = [(i, e) for i, e in enumerate(episodes) if e is not None and results[i] is None]
+        for (index, episode), body in zip(scoring, _batch(client, "score", {"sessions": [e.id for _, e in scoring], "close": True})):
+            if "error" in body:
+                raise ServerError(body["status"], body["error"])
+            episode.closed = True
+            episode.messages = body.get("messages") or episode.messages
+            results[index] = _outcome(body)
+    finally:
+        for episode in episodes:
+            if episode is not None:
+                episode.close()
+    return [(e.messages if e is not None else [], o) for e, o in zip(episodes, results)]  # type: ignore[misc]
 
 
 class _RemoteScorer:

@@ -1,0 +1,142 @@
+"""The HTTP routes of episode sessions on `payoff serve` (the sessions: `payoff.serve.sessions`).
+
+One episode at a time:
+- ``POST /v1/episodes`` {env, row, limits?, reward?} -> {session, env, messages, tools, ended, ttl_s}
+- ``POST /v1/episodes/{session}/step`` {message} -> {messages, done, ended}
+- ``POST /v1/episodes/{session}/score[?close=true]`` -> {reward, status, components, info, messages}
+- ``DELETE /v1/episodes/{session}`` -> {session, closed}
+- ``GET /v1/episodes`` -> open sessions, the cap, the TTL, the environments served
+
+Many episodes in lockstep, one request per turn for all of them (a trainer generates a batch of
+turns at once; one HTTP round trip per episode and turn would cost more than a trivial tool):
+- ``POST /v1/batch/episodes/open`` {episodes: [{env, row, limits?, reward?}, ...]}
+- ``POST /v1/batch/episodes/step`` {steps: [{session, message}, ...]}
+- ``POST /v1/batch/episodes/score`` {sessions: [...], close?}
+each -> {results: [...]}, one per item, in order: what the single route answers, or
+{error, status[, retry_after]} for an item that failed (never the whole batch for one item).
+
+Every call runs off the event loop on a thread pool (environments block); a `SessionError` is
+the HTTP answer it names (404 unknown, 410 expired or closed, 409 busy or ended, 422 malformed,
+503 with Retry-After when full).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, Field
+
+from payoff.serve.sessions import SessionError
+
+
+class EpisodeRequest(BaseModel):
+    env: str = Field(description="the environment's name (GET /v1/episodes lists those served)")
+    row: dict[str, Any] = Field(description="the task row: prompt, reference, meta, as in `payoff score` input")
+    limits: dict[str, Any] | None = Field(None, description="max_turns, max_tool_calls, max_tokens, wall_s (at most the server's)")
+    reward: str | None = Field(None, description="a registered reward name (default: the environment's)")
+
+
+class StepRequest(BaseModel):
+    message: dict[str, Any] = Field(description="the policy's assistant message, OpenAI chat format")
+
+
+class BatchOpenRequest(BaseModel):
+    episodes: list[EpisodeRequest]
+
+
+class BatchStep(StepRequest):
+    session: str
+
+
+class BatchStepRequest(BaseModel):
+    steps: list[BatchStep]
+
+
+class BatchScoreRequest(BaseModel):
+    sessions: list[str]
+    close: bool = False
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+def add_routes(app: Any, state: dict[str, Any], read_json: Callable[..., Awaitable[Any]], problem: Callable[..., Exception],
+               respond: Callable[[Any], Any]) -> Callable[..., Awaitable[Any]]:
+    """Mount the routes; ``state["sessions"]`` and ``state["steps"]`` (the thread pool) are set
+    by the app's lifespan. Returns `in_session`, the call the NeMo-Gym layer makes too."""
+
+    def call(method: str, *args: Any) -> Awaitable[Any]:
+        return asyncio.get_running_loop().run_in_executor(state["steps"], getattr(state["sessions"], method), *args)
+
+    async def in_session(method: str, *args: Any) -> Any:
+        """A call on the sessions, off the event loop; its SessionError as the HTTP answer."""
+        try:
+            return await call(method, *args)
+        except SessionError as error:
+            headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+            raise problem(error.status, error.message, headers) from None
+
+    async def each(calls: list[tuple[Any, ...]]) -> list[Any]:
+        async def one(method: str, *args: Any) -> Any:
+            try:
+                return await call(method, *args)
+            except SessionError as error:
+                failed: dict[str, Any] = {"error": error.message, "status": error.status}
+                if error.retry_after is not None:
+                    failed["retry_after"] = error.retry_after
+                return failed
+
+        return list(await asyncio.gather(*(one(*c) for c in calls)))
+
+    @app.post("/v1/episodes", openapi_extra=_schema(EpisodeRequest))
+    async def open_episode(request: Request) -> Any:
+        """Open an episode session: {env, row, limits?, reward?} -> {session, messages, tools, ended}."""
+        body = await read_json(request, EpisodeRequest)
+        return respond(await in_session("open", body.env, body.row, body.limits, body.reward))
+
+    @app.post("/v1/batch/episodes/open", openapi_extra=_schema(BatchOpenRequest))
+    async def open_episodes(request: Request) -> Any:
+        body = await read_json(request, BatchOpenRequest)
+        return respond({"results": await each([("open", e.env, e.row, e.limits, e.reward) for e in body.episodes])})
+
+    @app.post("/v1/batch/episodes/step", openapi_extra=_schema(BatchStepRequest))
+    async def step_episodes(request: Request) -> Any:
+        body = await read_json(request, BatchStepRequest)
+        return respond({"results": await each([("step", s.session, s.message) for s in body.steps])})
+
+    @app.post("/v1/batch/episodes/score", openapi_extra=_schema(BatchScoreRequest))
+    async def score_episodes(request: Request) -> Any:
+        body = await read_json(request, BatchScoreRequest)
+        return respond({"results": await each([("score", s, body.close) for s in body.sessions])})
+
+    @app.post("/v1/episodes/{session}/step", openapi_extra=_schema(StepRequest))
+    async def step_episode(session: str, request: Request) -> Any:
+        """One assistant message -> {messages, done, ended}: the environment's answer."""
+        body = await read_json(request, StepRequest)
+        return respond(await in_session("step", session, body["message"] if type(body) is dict else body.message))
+
+    @app.post("/v1/episodes/{session}/score")
+    async def score_episode(session: str, close: bool = False) -> Any:
+        """The episode's Outcome ({reward, status, components, info}) and its messages;
+        ``?close=true`` closes the session too."""
+        return respond(await in_session("score", session, close))
+
+    @app.delete("/v1/episodes/{session}")
+    async def close_episode(session: str) -> Any:
+        return respond(await in_session("close", session))
+
+    @app.get("/v1/episodes")
+    async def episodes() -> Any:
+        from payoff.envs import ENVS
+
+        served = state["sessions"].envs
+        return respond({**await in_session("stats"), "envs": sorted(served if served is not None else ENVS)})
+
+    return in_session
+
+
+ROUTES = {"/v1/episodes", "/v1/batch/episodes/open", "/v1/batch/episodes/step", "/v1/batch/episodes/score"}
