@@ -89,6 +89,8 @@ def test_a_batch_in_lockstep_scores_as_in_process(server) -> None:
         {"session": results[0]["session"], "message": {"role": "user", "content": "x"}},
         {"session": "gone", "message": {"content": "x"}}]}).json()["results"]
     assert [r["status"] for r in steps] == [422, 404]
+    malformed = httpx.post(f"{url}/v1/batch/episodes/step", json={"steps": [{"session": 1, "message": {}}]})
+    assert malformed.status_code == 422 and "steps.0.session" in malformed.json()["error"]
     scored = httpx.post(f"{url}/v1/batch/episodes/score", json={"sessions": [results[0]["session"]], "close": True}).json()["results"]
     assert scored[0]["info"]["ended"] == "stopped"  # scored before its end: stopped there
     assert httpx.delete(f"{url}/v1/episodes/{results[0]['session']}").status_code == 410  # closed with the score

@@ -138,8 +138,8 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
             return data
         if model is ScoreRequest and _plain_score_request(data):
             return ScoreRequest.model_construct(samples=data["samples"], reward=data.get("reward"))  # already checked
-        if model is episode_routes.StepRequest and type(data) is dict and type(data.get("message")) is dict:
-            return data  # the message itself is checked by the sessions
+        if episode_routes.plain(model, data):
+            return data  # each message is checked by the sessions
         try:
             return model.model_validate(data)
         except ValidationError as error:
