@@ -137,3 +137,67 @@ def test_what_trl_hands_the_reward_is_graded_on_the_assistant_turns_only() -> No
     assert sample.completion == "I do not know." and sample.reference == "4"
     assert messages[1]["tool_calls"][0]["function"]["arguments"] == '{"expression": "2+2"}'
     assert messages[2]["tool_call_id"] == messages[1]["tool_calls"][0]["id"]
+
+
+def _trl_tools(instance: Any) -> dict[str, Any]:
+    """The tools TRL takes from an environment instance, as it lists them (GRPOTrainer.__init__)."""
+    import inspect
+
+    return {name: getattr(instance, name) for name, _ in inspect.getmembers(type(instance), predicate=inspect.isfunction)
+            if name not in ("reset", "get_reward") and not name.startswith("_")}
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> str:
+    import sqlite3
+
+    path = tmp_path / "shop.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.executescript("CREATE TABLE items (name TEXT, stock INTEGER); INSERT INTO items VALUES ('lamp', 3), ('boat', 0);")
+    return str(path)
+
+
+@pytest.mark.parametrize("name", ["calculator", "python", "search", "sql"])
+def test_builtin_tools_as_transformers_renders_them_for_trl(name: str, shop: str) -> None:
+    from transformers.utils import get_json_schema
+
+    row = {"prompt": "q", "reference": {"gold": "SELECT name FROM items", "db": shop}} if name == "sql" else None
+    env = trl_environment(name, row=row, workers=1)
+    tools = _trl_tools(env.factory())
+    assert sorted(tools) == sorted(t["function"]["name"] for t in env.tools)
+    for schema in env.tools:
+        function = schema["function"]
+        rendered = get_json_schema(tools[function["name"]])["function"]
+        assert rendered["name"] == function["name"] and rendered["description"] == function["description"]
+        parameters = function["parameters"]
+        assert rendered["parameters"].get("required", []) == parameters.get("required", [])
+        assert {k: v["type"] for k, v in rendered["parameters"]["properties"].items()} == \
+            {k: v["type"] for k, v in parameters.get("properties", {}).items()}
+
+
+def test_python_episode_through_the_adapter_closes_its_session_once_scored() -> None:
+    env = trl_environment("python", workers=1)
+    instance = env.factory()
+    row = env.rows([{"prompt": "What is 2*21?", "answer": "42"}])[0]
+    assert instance.reset(**row) is None  # TRL appends nothing: the prompt is the opening already
+    tools = _trl_tools(instance)
+    assert tools["python"](code="x = 21") == "(no output)"
+    assert tools["python"](code="print(x * 2)") == "42\n"  # state kept across calls: one session per episode
+    session = instance._env.session
+    completion = [
+        {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "python", "arguments": {"code": "x = 21"}}}]},
+        {"role": "tool", "name": "python", "content": "(no output)"},
+        {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "python", "arguments": {"code": "print(x * 2)"}}}]},
+        {"role": "tool", "name": "python", "content": "42\n"},
+        {"role": "assistant", "content": "The answer is \\boxed{42}."}]
+    assert env.reward_func(prompts=[row["prompt"]], completions=[completion], environments=[instance], answer=["42"]) == [1.0]
+    assert instance._env.session is None and not any(Path(f"/proc/{pid}").exists() for pid in session.pids)
+    # A completion that is no valid episode is an error outcome that says why, never a 0.
+    broken = [{"role": "tool", "name": "python", "content": "42"}, {"role": "assistant", "content": "\\boxed{42}"}]
+    assert env.reward_func(prompts=[row["prompt"]], completions=[broken], answer=["42"]) == [None]
+    assert "not a valid episode" in env.reward_func.last_outcomes[0].info["error"]
+
+
+def test_an_environment_trl_cannot_drive_is_refused() -> None:
+    with pytest.raises(ValueError, match="never shows it that message"):
+        trl_environment("feedback")
