@@ -184,11 +184,12 @@ def test_python_episode_through_the_adapter_closes_its_session_once_scored() -> 
     assert tools["python"](code="x = 21") == "(no output)"
     assert tools["python"](code="print(x * 2)") == "42\n"  # state kept across calls: one session per episode
     session = instance._env.session
+    def run(code: str) -> dict[str, Any]:
+        return {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "python", "arguments": {"code": code}}}]}
+
     completion = [
-        {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "python", "arguments": {"code": "x = 21"}}}]},
-        {"role": "tool", "name": "python", "content": "(no output)"},
-        {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "python", "arguments": {"code": "print(x * 2)"}}}]},
-        {"role": "tool", "name": "python", "content": "42\n"},
+        run("x = 21"), {"role": "tool", "name": "python", "content": "(no output)"},
+        run("print(x * 2)"), {"role": "tool", "name": "python", "content": "42\n"},
         {"role": "assistant", "content": "The answer is \\boxed{42}."}]
     assert env.reward_func(prompts=[row["prompt"]], completions=[completion], environments=[instance], answer=["42"]) == [1.0]
     assert instance._env.session is None and not any(Path(f"/proc/{pid}").exists() for pid in session.pids)
