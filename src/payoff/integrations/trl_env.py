@@ -31,9 +31,7 @@ Abstain, error and timeout come back as None (TRL: no reward from this function)
 
 from __future__ import annotations
 
-import inspect
 import json
-import keyword
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,11 +41,11 @@ from payoff.core import Outcome, Reward, SampleError
 from payoff.envs import Environment, ToolEnv, get_env
 from payoff.envs.runner import episode_sample
 from payoff.integrations.common import resolve_reward
+from payoff.integrations.tools import answer_call, tool_function
 from payoff.integrations.trl import TRL_KEYWORDS, group_ids, log_outcomes
 
-_JSON_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "object": dict}
 # TRL's own names on an environment: a tool may not take them.
-_RESERVED = {"reset", "get_reward"}
+_RESERVED = frozenset({"reset", "get_reward"})
 
 
 @dataclass
@@ -149,13 +147,9 @@ class PayoffEnvironment:
     def _call(self, name: str, arguments: dict[str, Any]) -> Any:
         """One tool call, answered by the payoff environment (its checks, limits and error messages)."""
         self._calls += 1
-        call = {"id": f"call_{self._calls}", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
-        replies, done = self._env.step({"role": "assistant", "content": None, "tool_calls": [call]})
+        content, done = answer_call(self._env, name, arguments, f"call_{self._calls}")
         self._done = self._done or done
-        answers = [m.get("content") for m in replies if m.get("role") == "tool" and m.get("tool_call_id") == call["id"]]
-        if len(answers) != 1:
-            raise RuntimeError(f"the environment answered tool call {name!r} with {len(answers)} tool messages, not one")
-        return answers[0]
+        return content
 
     def _close(self) -> None:
         if self._open:
@@ -178,48 +172,9 @@ def _environment_class(env_name: str, tools: list[dict[str, Any]]) -> type:
     methods = {}
     for schema in tools:
         function = schema.get("function") or {}
-        methods[function.get("name")] = _tool_method(function)
+        methods[function.get("name")] = tool_function(function, PayoffEnvironment._call, method=True, reserved=_RESERVED)
     cls_name = "Payoff" + "".join(part.capitalize() for part in env_name.replace("-", "_").split("_") if part.isidentifier()) + "Env"
     return type(cls_name if cls_name.isidentifier() else "PayoffEnv", (PayoffEnvironment,), methods)
-
-
-def _tool_method(function: dict[str, Any]) -> Callable[..., Any]:
-    """A method TRL takes as the tool: named after it, with a signature, type hints and a
-    Google-style docstring from which transformers' `get_json_schema` rebuilds its schema."""
-    name = function.get("name")
-    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_") or name in _RESERVED:
-        raise ValueError(f"tool name {name!r} cannot be a TRL environment method (an identifier, not reset/get_reward or _private)")
-    parameters = function.get("parameters") or {}
-    properties = parameters.get("properties") or {}
-    required = set(parameters.get("required") or [])
-    signature = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    annotations: dict[str, Any] = {}
-    lines = []
-    for arg, spec in properties.items():
-        if not arg.isidentifier() or keyword.iskeyword(arg) or arg == "self":
-            raise ValueError(f"tool {name!r}: argument {arg!r} cannot be a Python keyword argument")
-        annotations[arg] = _python_type(spec)
-        default = inspect.Parameter.empty if arg in required else None
-        signature.append(inspect.Parameter(arg, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotations[arg]))
-        lines.append(f"    {arg}: {(spec or {}).get('description') or arg}")
-    annotations["return"] = str
-
-    def method(self: PayoffEnvironment, **arguments: Any) -> Any:
-        return self._call(name, arguments)
-
-    method.__name__ = method.__qualname__ = name
-    method.__signature__ = inspect.Signature(signature, return_annotation=str)  # type: ignore[attr-defined]
-    method.__annotations__ = annotations
-    description = function.get("description") or name
-    method.__doc__ = description + ("\n\nArgs:\n" + "\n".join(lines) if lines else "")
-    return method
-
-
-def _python_type(spec: Any) -> type:
-    kind = (spec or {}).get("type", "string")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "string")
-    return _JSON_TYPES.get(kind, str)
 
 
 def trl_messages(prompt: Any, completion: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from verl.tools.base_tool import BaseTool
 from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 
 from payoff.envs import Environment, get_env
+from payoff.integrations.tools import answer_call
 
 # (environment spec, trajectory) -> the trajectory's episode; dropped with the trajectory.
 _episodes: dict[tuple[str, int], Environment] = {}
@@ -81,14 +82,9 @@ class PayoffTool(BaseTool):
 
         trajectory = kwargs.get("agent_data")
         env = self._episode(trajectory, self._kwargs.get(instance_id, {}))
-        call = {"id": f"call_{uuid4().hex[:8]}", "type": "function",
-                "function": {"name": self.name, "arguments": json.dumps(parameters)}}
         # The environment's own limits bound the call; off the event loop, as tools may block.
-        replies, _ = await asyncio.to_thread(env.step, {"role": "assistant", "content": None, "tool_calls": [call]})
-        texts = [m.get("content") or "" for m in replies if m.get("role") == "tool" and m.get("tool_call_id") == call["id"]]
-        if len(texts) != 1:
-            raise RuntimeError(f"the environment answered tool call {self.name!r} with {len(texts)} tool messages, not one")
-        return ToolResponse(text=texts[0]), 0.0, {}
+        content, _ = await asyncio.to_thread(answer_call, env, self.name, parameters, f"call_{uuid4().hex[:8]}")
+        return ToolResponse(text=content or ""), 0.0, {}
 
     async def release(self, instance_id: str, **kwargs: Any) -> None:
         self._kwargs.pop(instance_id, None)  # the episode lives on with its trajectory
