@@ -102,6 +102,17 @@ def test_verl_recipe() -> None:
     assert [out["extra"]["payoff/status"] for out in report["outputs"]] == [o["status"] for o in want]
 
 
+def test_verl_tools_recipe(tmp_path: Path) -> None:
+    python = client_python("verl-0.9.1")
+    (tmp_path / "payoff_tools.yaml").write_text(recipe("verl-tools"))
+    script = f"cd {tmp_path}\n" + substitute(recipe("verl-tools-run"), {"-m verl.trainer.main_ppo": str(CLIENTS / "verl_tools_recipe.py")})
+    report = run_bash(script, python)
+    assert report["enable"] is True and report["agent_loop"] == "tool_agent"
+    assert report["agent_loop_class"].endswith("tool_agent_loop.ToolAgentLoop")
+    assert report["tools"] == ["calculator", "python"] and report["python"] == "42\n"
+    assert report["reward"] == [str(ROOT / "src" / "payoff" / "integrations" / "verl.py"), "compute_score_async", "math"]
+
+
 @pytest.mark.parametrize("name", ["openrlhf", "openrlhf-file"])
 def test_openrlhf_recipes(name: str) -> None:
     python = client_python("openrlhf-0.11.2")
