@@ -107,5 +107,8 @@ def test_the_server_and_an_in_process_adapter_share_one_engine() -> None:
         await batcher.stop()
         return outcomes
 
-    assert [o.score for o in asyncio.run(score())] == [1.0, 0.0]
-    assert batcher.shared is shared and shared.score([{"completion": "4", "reference": "4"}])[0].score == 1.0
+    try:
+        assert [o.score for o in asyncio.run(score())] == [1.0, 0.0]
+        assert batcher.shared is shared and shared.score([{"completion": "4", "reference": "4"}])[0].score == 1.0
+    finally:
+        shared.close()  # the process's engine: not left running for the tests after this one
