@@ -202,3 +202,44 @@ def test_python_episode_through_the_adapter_closes_its_session_once_scored() -> 
 def test_an_environment_trl_cannot_drive_is_refused() -> None:
     with pytest.raises(ValueError, match="never shows it that message"):
         trl_environment("feedback")
+
+
+def test_python_sessions_under_trls_pooling_are_closed_after_each_step(tmp_path: Path) -> None:
+    """Two GRPO steps with the python environment: TRL pools and resets the instances; every
+    rollout's session (its pid printed by the tool) is gone once the step is scored."""
+    import re
+
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from tests.rl.toy import tiny_model
+
+    tok = _tool_tokenizer()
+    env = trl_environment("python", workers=1)
+    rows = env.rows([{"prompt": "What is 6*7?", "answer": "42"}, {"prompt": "What is 7*6?", "answer": "42"}])
+    config = GRPOConfig(output_dir=str(tmp_path / "grpo"), use_cpu=True, bf16=False, max_steps=2, per_device_train_batch_size=4,
+                        num_generations=2, max_completion_length=160, report_to="none", save_strategy="no", disable_tqdm=True, seed=0)
+    trainer = GRPOTrainer(model=tiny_model(), reward_funcs=[env.reward_func], args=config, processing_class=tok,
+                          train_dataset=Dataset.from_list(rows), environment_factory=env.factory)
+    pids: list[int] = []
+
+    def scripted(prompt_ids: list[list[int]], *_: Any, **__: Any) -> tuple[list[list[int]], None]:
+        texts = []
+        for ids in prompt_ids:
+            prompt = tok.decode(ids)
+            printed = re.findall(r"<tool_response>\n(\d+)\n", prompt)
+            if printed:
+                pids.append(int(printed[-1]))
+                texts.append("The answer is \\boxed{42}.<|im_end|>")
+            else:
+                code = json.dumps({"name": "python", "arguments": {"code": "import os; print(os.getpid())"}})
+                texts.append(f"<tool_call>\n{code}\n</tool_call><|im_end|>")
+        return [tok(text, add_special_tokens=False)["input_ids"] for text in texts], None
+
+    trainer._generate_single_turn = scripted
+    trainer.train()
+    assert trainer.state.global_step == 2 and len(pids) == 8 and len(set(pids)) == 8  # a fresh session per rollout
+    assert [o.score for o in env.reward_func.last_outcomes] == [1.0] * 4
+    pool = trainer._environment_pool[None]
+    assert len(pool) == 4 and not any(instance._open for instance in pool)  # reused across the two steps, closed
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
