@@ -75,11 +75,13 @@ class TrlEnvironment:
 def trl_environment(env: str | Callable[[], Environment], *, row: dict[str, Any] | None = None,
                     reward: str | Reward | Callable[..., Any] | None = None, workers: int = 2, timeout_s: float | None = None,
                     name: str | None = None, **params: Any) -> TrlEnvironment:
-    """Wrap payoff environment `env` (a registered name, built with `params` and `reward` as by
-    `payoff.envs.get_env`, `reward` also a rubric ``.toml``; or a zero-argument factory) for TRL. The tool schemas are read by
-    resetting one environment on `row` (default: an empty row; the ``sql`` environment needs a
-    row or a ``db``): TRL needs them before the first batch, and every later reset must offer the
-    same tools (a row that changes them is an error that says so)."""
+    """Wrap payoff environment `env` for TRL: a registered name, built with `params` and `reward`
+    as by `payoff.envs.get_env` (`reward` may also be a rubric ``.toml``), or a zero-argument
+    factory. The tool schemas are read by resetting one environment on `row` (default: an empty
+    row; the ``sql`` environment needs a row or a ``db``): TRL needs them before the first batch,
+    and every later reset must offer the same tools (a row that changes them is an error that
+    says so). The episode's reward scores on this process's shared engine (`workers`,
+    `timeout_s`)."""
     from payoff.engine.shared import shared_engine
 
     if isinstance(env, str):
