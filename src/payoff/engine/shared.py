@@ -62,7 +62,8 @@ class SharedEngine:
     @property
     def _in_flight(self) -> int:
         # In-process scoring (workers=0) swaps sys.stdout while a unit runs: one batch at a time.
-        return 1 if self.engine.workers == 0 else IN_FLIGHT
+        # (An engine built elsewhere, such as the Ray backend, may have no `workers`.)
+        return 1 if getattr(self.engine, "workers", None) == 0 else IN_FLIGHT
 
     def submit(self, samples: Sequence[Sample | dict[str, Any]]) -> Future:
         """Queue `samples`; the Future's result is their outcomes, in order."""

@@ -65,7 +65,13 @@ class Batcher:
         self._flush = None
         queued, self._queue = self._queue, []
         live = [(samples, future) for samples, future in queued if not future.cancelled()]
-        for (_, future), result in zip(live, self.shared.submit_many([samples for samples, _ in live])):
+        try:
+            results = self.shared.submit_many([samples for samples, _ in live])
+        except Exception as error:  # noqa: BLE001 - a request must never wait for an answer that will not come
+            for _, future in live:
+                future.set_exception(error)
+            return
+        for (_, future), result in zip(live, results):
             _chain(result, future)
 
 
