@@ -33,7 +33,7 @@ AIOHTTP = ["aiohttp==3.13.2", "aiohappyeyeballs==2.6.1", "aiosignal==1.4.0", "fr
            "propcache==0.4.1", "yarl==1.22.0"]
 CLIENTS = {
     "verl-0.9.1": ["verl==0.9.1", "omegaconf==2.3.0", "hydra-core==1.3.2", "antlr4-python3-runtime==4.9.3",
-                   "tensordict==0.10.0", "pyvers==0.1.0", "codetiming==1.4.0", "pylatexenc==2.10", *AIOHTTP],
+                   "tensordict==0.10.0", "pyvers==0.1.0", "codetiming==1.4.0", "pylatexenc==2.10", "cachetools==8.0.2", *AIOHTTP],
     "openrlhf-0.11.2": ["openrlhf==0.11.2", "pylatexenc==2.10", *AIOHTTP],
 }
 

@@ -67,6 +67,30 @@ def test_trl_recipe(tmp_path: Path) -> None:
     assert len(outcomes) == 4 and {o.status for o in outcomes} <= {"ok", "abstain"}
 
 
+def test_trl_environment_recipe(tmp_path: Path) -> None:
+    import trl
+
+    from tests.rl.toy import save_tiny, tokenizer
+
+    model = save_tiny(tmp_path / "tiny")
+    # A chat template that renders tools (TRL's shipped Qwen2.5 one; the tiny model's tokenizer has ChatML tokens).
+    tok = tokenizer()
+    tok.chat_template = (Path(trl.__file__).parent / "chat_templates" / "qwen2_5.jinja").read_text()
+    tok.save_pretrained(model)
+    code = substitute(recipe("trl-env"), {
+        '"Qwen/Qwen2.5-0.5B-Instruct"': repr(str(model)), "max_steps=200": "max_steps=1",
+        "max_completion_length=512": "max_completion_length=16", '"grpo-calculator"': repr(str(tmp_path / "out")),
+        'report_to="none"': 'report_to="none", use_cpu=True, bf16=False, disable_tqdm=True',
+    })
+    namespace: dict = {"__name__": "__recipe__"}
+    exec(compile(code, "docs/integrations.md#trl-env", "exec"), namespace)
+    assert namespace["trainer"].state.global_step == 1
+    assert namespace["trainer"].tools[0].__name__ == "calculator"
+    outcomes = namespace["calculator"].reward_func.last_outcomes
+    # A random model writes no valid answer: math abstains or scores 0 (never an error).
+    assert len(outcomes) == 4 and {o.status for o in outcomes} <= {"ok", "abstain"}
+
+
 def test_verl_recipe() -> None:
     python = client_python("verl-0.9.1")
     script = substitute(recipe("verl"), {"-m verl.trainer.main_ppo": str(CLIENTS / "verl_recipe.py")})
@@ -76,6 +100,17 @@ def test_verl_recipe() -> None:
     want = expected("math")
     assert [out["score"] for out in report["outputs"]] == [o["score"] if o["status"] == "ok" else 0.0 for o in want]
     assert [out["extra"]["payoff/status"] for out in report["outputs"]] == [o["status"] for o in want]
+
+
+def test_verl_tools_recipe(tmp_path: Path) -> None:
+    python = client_python("verl-0.9.1")
+    (tmp_path / "payoff_tools.yaml").write_text(recipe("verl-tools"))
+    script = f"cd {tmp_path}\n" + substitute(recipe("verl-tools-run"), {"-m verl.trainer.main_ppo": str(CLIENTS / "verl_tools_recipe.py")})
+    report = run_bash(script, python)
+    assert report["enable"] is True and report["agent_loop"] == "tool_agent"
+    assert report["agent_loop_class"].endswith("tool_agent_loop.ToolAgentLoop")
+    assert report["tools"] == ["calculator", "python"] and report["python"] == "42\n"
+    assert report["reward"] == [str(ROOT / "src" / "payoff" / "integrations" / "verl.py"), "compute_score_async", "math"]
 
 
 @pytest.mark.parametrize("name", ["openrlhf", "openrlhf-file"])

@@ -83,3 +83,48 @@ def test_verifiers_recipe(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     # the method and the plugged function: 1 for the right answer, 0 for the wrong one
     assert done.stdout.split() == ["1.0", "1.0", "1.0"] * 2 + ["0.0", "0.0", "1.0"] * 2
+
+
+SCORE_ENV = """
+import asyncio, json, sys
+sys.path.insert(0, ".")
+import verifiers.v1 as vf
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from verifiers.v1.graph import MessageNode
+from verifiers.v1.mcp.launch import serve
+from verifiers.v1.trace import AgentInfo, Trace, TraceTask
+from verifiers.v1.types import AssistantMessage, ToolCall, ToolMessage, UserMessage
+import my_calculator
+
+async def main():
+    data = my_calculator.MathData(prompt="What is 6 * 7?", answer="42")
+    task = my_calculator.CalculatorTask(data)
+    (toolset,) = my_calculator.CalculatorTask.toolsets(task.config)
+    async with serve(toolset) as url:
+        async with streamable_http_client(url) as streams, ClientSession(streams[0], streams[1]) as session:
+            await session.initialize()
+            result = await session.call_tool("calculator", {"expression": "6 * 7"})
+    output = result.content[0].text
+    for reply in ("The answer is \\\\boxed{42}.", "I do not know."):
+        trace = Trace(task=TraceTask(type="calc", data=data), agent=AgentInfo(config=vf.AgentConfig()), nodes=[
+            MessageNode(message=UserMessage(content="What is 6 * 7?")),
+            MessageNode(message=AssistantMessage(content=None, tool_calls=[ToolCall(id="c1", name="calculator",
+                        arguments=json.dumps({"expression": "6 * 7"}))]), parent=0, sampled=True),
+            MessageNode(message=ToolMessage(tool_call_id="c1", content=output), parent=1),
+            MessageNode(message=AssistantMessage(content=reply), parent=2, sampled=True)])
+        await task.score(trace)
+        print(output, trace.reward)
+
+asyncio.run(main())
+"""
+
+
+def test_verifiers_environment_recipe(tmp_path: Path) -> None:
+    python = venv_python("verifiers-0.4.0", PACKAGES, overlay=True)
+    (tmp_path / "my_calculator.py").write_text(recipe("verifiers-env"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "PYTHONNOUSERSITE": "1"}
+    done = subprocess.run([str(python), "-c", SCORE_ENV], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The served calculator answered 42; the reward pays the final reply, not the tool's output.
+    assert done.stdout.split() == ["42", "1.0", "42", "0.0"]

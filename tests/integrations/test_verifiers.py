@@ -27,6 +27,8 @@ PACKAGES = [
     "jiter==0.19.0", "docstring-parser==0.18.0", "prime-sandboxes==0.5.1", "tenacity==9.2.1", "connectrpc==0.11.1", "pyqwest==0.12.0",
     "protobuf-py==0.1.1", "distro==1.9.0", "aiofiles==25.1.0", "aiohttp==3.14.5", "multidict==7.2.1", "yarl==1.25.1", "propcache==0.5.4",
     "aiohappyeyeballs==2.7.1", "aiosignal==1.4.0", "frozenlist==1.8.0", "tomli-w==1.2.0",
+    # verifiers' toolsets are MCP servers (tests/integrations/test_verifiers_env.py)
+    "mcp==2.0.0", "mcp-types==2.3.0", "cryptography==50.0.2", "cffi==2.1.1", "pycparser==3.12",
 ]
 SYSTEM = "Answer with the number only."
 CALL = {"id": "c1", "name": "calc", "arguments": "{\"expression\": \"2+2\"}"}

@@ -64,3 +64,51 @@ def test_batch_normalisation_runs_per_request() -> None:
     second = _client([[5, 5, 5, 5, 4]])
     merged, alone = _merged_and_alone(rubric, first, second)
     assert [_view(m) for m in merged] == [_view(a) for a in alone]
+
+
+def test_max_batch_splits_between_requests_never_inside_one() -> None:
+    from payoff.core import Sample
+
+    with Engine(get_reward("math"), workers=1) as engine:
+        calls = []
+        score = engine.score
+
+        def counting(samples, *args, **kwargs):
+            calls.append(len(samples))
+            return score(samples, *args, **kwargs)
+
+        engine.score = counting  # type: ignore[method-assign]
+        batcher = Batcher(engine, max_batch=4)
+        requests = [[Sample.from_dict(s) for s in _client([[4, 5, 4]])] for _ in range(3)]
+
+        async def together():
+            batcher.start()
+            outcomes = await asyncio.gather(*(batcher.score(r) for r in requests))
+            await batcher.stop()
+            return outcomes
+
+        outcomes = asyncio.run(together())
+    # 3 + 3 reaches 4, so the third request waits for the next batch; no request is ever cut.
+    assert calls == [6, 3]
+    assert [[o.score for o in r] for r in outcomes] == [[1.0, 0.0, 1.0]] * 3
+
+
+def test_the_server_and_an_in_process_adapter_share_one_engine() -> None:
+    """Given the process's shared engine, the batcher dispatches to it: no second engine starts."""
+    from payoff.core import Sample
+    from payoff.engine.shared import shared_engine
+
+    shared = shared_engine(get_reward("math"), workers=1)
+    batcher = Batcher(shared)
+
+    async def score():
+        batcher.start()
+        outcomes = await batcher.score([Sample.from_dict(s) for s in _client([[4, 5]])])
+        await batcher.stop()
+        return outcomes
+
+    try:
+        assert [o.score for o in asyncio.run(score())] == [1.0, 0.0]
+        assert batcher.shared is shared and shared.score([{"completion": "4", "reference": "4"}])[0].score == 1.0
+    finally:
+        shared.close()  # the process's engine: not left running for the tests after this one

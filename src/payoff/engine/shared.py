@@ -41,9 +41,12 @@ class SharedEngine:
     event loop (the loop never blocks). Up to IN_FLIGHT merged batches score at once. `close`
     releases the workers; a later call starts them again."""
 
-    def __init__(self, reward: str | Reward | Callable[..., Any], **options: Any) -> None:
-        self.engine = Engine(reward, **options)
+    def __init__(self, reward: str | Reward | Callable[..., Any], *, engine: Any = None, max_batch: int | None = None,
+                 **options: Any) -> None:
+        # `engine`: one built elsewhere (the server's, a Ray backend) to dispatch to, else a new Engine.
+        self.engine = engine if engine is not None else Engine(reward, **options)
         self.reward = self.engine.reward
+        self.max_batch = max_batch  # samples per merged batch (a request is never split); None: all queued
         self._queue: deque[tuple[list[Any], Future]] = deque()
         self._wake = threading.Condition()
         # Each dispatcher has its own stop flag: a submit during close starts a new dispatcher
@@ -59,13 +62,19 @@ class SharedEngine:
     @property
     def _in_flight(self) -> int:
         # In-process scoring (workers=0) swaps sys.stdout while a unit runs: one batch at a time.
-        return 1 if self.engine.workers == 0 else IN_FLIGHT
+        # (An engine built elsewhere, such as the Ray backend, may have no `workers`.)
+        return 1 if getattr(self.engine, "workers", None) == 0 else IN_FLIGHT
 
     def submit(self, samples: Sequence[Sample | dict[str, Any]]) -> Future:
         """Queue `samples`; the Future's result is their outcomes, in order."""
-        future: Future = Future()
+        return self.submit_many([samples])[0]
+
+    def submit_many(self, requests: Sequence[Sequence[Sample | dict[str, Any]]]) -> list[Future]:
+        """Queue several requests at once (they join one batch unless `max_batch` splits them);
+        a Future per request."""
+        futures: list[Future] = [Future() for _ in requests]
         with self._wake:
-            self._queue.append((list(samples), future))
+            self._queue.extend((list(samples), future) for samples, future in zip(requests, futures))
             self._threads = [(t, stop) for t, stop in self._threads if t.is_alive()]
             if len(self._threads) < self._in_flight:  # a stopping dispatcher still drains the queue
                 stop = threading.Event()
@@ -74,7 +83,7 @@ class SharedEngine:
                 self._threads.append((thread, stop))
                 thread.start()
             self._wake.notify()
-        return future
+        return futures
 
     def score(self, samples: Sequence[Sample | dict[str, Any]]) -> list[Outcome]:
         return self.submit(samples).result()
@@ -84,8 +93,13 @@ class SharedEngine:
 
     def close(self) -> None:
         """Finish what is queued, stop the dispatcher and the workers."""
-        self._stop()
+        self.finish()
         self.engine.close()
+
+    def finish(self) -> None:
+        """Finish what is queued and stop the dispatchers; the engine stays up (a later call
+        starts them again)."""
+        self._stop()
 
     def shutdown(self) -> None:
         """At exit: stop the workers at once (a batch in flight ends in an error outcome)."""
@@ -112,8 +126,13 @@ class SharedEngine:
                     # Leave the list under the lock: a submit from now on starts a new dispatcher.
                     self._threads = [(t, s) for t, s in self._threads if s is not stop]
                     return
-                batch = list(self._queue)
-                self._queue.clear()
+                batch = [self._queue.popleft()]
+                count = len(batch[0][0])
+                while self._queue and (self.max_batch is None or count < self.max_batch):
+                    count += len(self._queue[0][0])
+                    batch.append(self._queue.popleft())
+                if self._queue:  # what max_batch left over: the other dispatcher may take it now
+                    self._wake.notify()
             batch = [(samples, future) for samples, future in batch if future.set_running_or_notify_cancel()]
             try:
                 self._score(batch)

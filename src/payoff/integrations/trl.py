@@ -46,18 +46,15 @@ def trl_reward(reward: str | Reward | Callable[..., Any], workers: int = 2, time
         references = columns.get(column) if column else None
         step = columns.get("trainer_state").global_step if columns.get("trainer_state") is not None else None
         samples = []
-        groups: dict[str, int] = {}
+        groups = group_ids(prompts) if prompts is not None else [None] * len(completions)
         for i, completion in enumerate(completions):
             meta = {"step": step} if step is not None else {}
             prompt = prompts[i] if prompts is not None else ""
-            # TRL repeats each prompt once per generation: the generations of one prompt are one
-            # group (for group rewards and group normalisation).
-            group = groups.setdefault(json.dumps(prompt, sort_keys=True, default=str), len(groups)) if prompts is not None else None
             samples.append(Sample(completion=_text(completion), prompt=prompt if isinstance(prompt, (str, list)) else str(prompt),
-                                  reference=references[i] if references is not None else None, meta=meta, group=group))
+                                  reference=references[i] if references is not None else None, meta=meta, group=groups[i]))
         outcomes = engine.score(samples)
         last_outcomes[:] = outcomes
-        _log(func_name, outcomes, columns.get("log_extra"), columns.get("log_metric"))
+        log_outcomes(func_name, outcomes, columns.get("log_extra"), columns.get("log_metric"))
         return [float(o.score) if o.status == "ok" else None for o in outcomes]
 
     reward_func.__name__ = func_name
@@ -66,7 +63,14 @@ def trl_reward(reward: str | Reward | Callable[..., Any], workers: int = 2, time
     return reward_func
 
 
-def _log(name: str, outcomes: list[Outcome], log_extra: Callable | None, log_metric: Callable | None) -> None:
+def group_ids(prompts: list[Any]) -> list[int]:
+    """TRL repeats each prompt once per generation: the generations of one prompt are one group
+    (for group rewards and group normalisation), numbered in order of first appearance."""
+    groups: dict[str, int] = {}
+    return [groups.setdefault(json.dumps(prompt, sort_keys=True, default=str), len(groups)) for prompt in prompts]
+
+
+def log_outcomes(name: str, outcomes: list[Outcome], log_extra: Callable | None, log_metric: Callable | None) -> None:
     """Statuses and components: per completion in TRL's completions table, averaged in its metrics
     (a component's mean over the completions that have it; a status's share of the batch)."""
     components = sorted({key for o in outcomes for key in o.components})
