@@ -64,8 +64,8 @@ def turn_steps(score: float, turn_rewards: Sequence[float] | None, turns: int) -
     """An episode's per-turn rewards for ``process_grpo``: r_t = turn_rewards[t] for t < T - 1
     and r_{T-1} = turn_rewards[T-1] + (R - sum_t turn_rewards[t]), with R the episode's reward
     (``score``) and T its assistant turns, so that sum_t r_t = R. With the G-RA gate shut
-    (`gated_turns` gives all-zero turn rewards) the last turn carries R alone, and every token
-    before it the same advantage: outcome-level credit. None when ``turn_rewards`` is missing
+    (`gated_turns` gives all-zero turn rewards) the earlier turns earn 0 and the last carries R
+    alone; with it open each turn also earns its own dense reward. None when ``turn_rewards`` is missing
     or does not have one number per turn (the episode then counts as one step, its reward)."""
     if turns <= 0 or not isinstance(turn_rewards, (list, tuple)) or len(turn_rewards) != turns:
         return None
