@@ -121,8 +121,8 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
 
 def _monitor(monitor: Any, step: int, batch: Batch, row: dict[str, Any], bar: Bar) -> None:
     """The hacking monitor's readings and warnings on this step's rollouts, into the step's row."""
-    samples = [{"completion": t, "prompt": "", "meta": {"num_tokens": len(c)}}
-               for t, c in zip(batch.rollouts.texts, batch.rollouts.completion_ids)]
+    samples = [{"completion": t, "prompt": "", "meta": {"num_tokens": batch.rollouts.trained_tokens(i)}}
+               for i, t in enumerate(batch.rollouts.texts)]
     report = monitor.update(step, samples, batch.outcomes, row.get("heldout_accuracy"))
     row.update({f"monitor/{k}": v for k, v in report.metrics.items()})
     row["warnings"] = report.warnings

@@ -263,7 +263,7 @@ def rollout_metrics(everything: Batch, chosen: Batch, refills: int) -> dict[str,
     selection kept (``chosen``)."""
     statuses = Counter(o.status for o in everything.outcomes)
     scored = [o.score for o in everything.outcomes if o.score is not None]
-    lengths = [len(c) for c in everything.rollouts.completion_ids]
+    lengths = [everything.rollouts.trained_tokens(i) for i in range(len(everything.rollouts))]  # an episode's: the policy's tokens
     components: dict[str, list[float]] = {}
     for outcome in everything.outcomes:
         for key, value in outcome.components.items():
