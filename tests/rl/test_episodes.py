@@ -121,6 +121,7 @@ def _script(text: str) -> Any:
     (Limits(max_tool_calls=2), _script('<tool_call>{"name": "calculator", "arguments": {"expression": "1+1"}}</tool_call>' * 2),
      "max_tool_calls", 2),
     (Limits(max_tokens=70), _script("no " * 30), "max_tokens", 1),
+    (Limits(wall_s=1e-6), _script("I do not know"), "wall_s", 1),
 ])
 def test_limits_end_episodes(limits: Limits, script: Any, ended: str, turns: int) -> None:
     tok = tokenizer()

@@ -125,7 +125,9 @@ class EnvConfig(Strict):
     max_turns: int = Field(4, ge=1)  # assistant turns per episode
     max_tool_calls: int = Field(8, ge=0)
     max_tokens: int = Field(1024, ge=8)  # prompt + every turn, sampled and written, in tokens
-    wall_s: float = Field(300.0, gt=0)  # per episode, generation included
+    # Seconds per episode, generation included; None: no wall limit. A wall limit makes the run depend on how
+    # busy the machine is (a step's episodes generate together), so a resumed or repeated run may differ.
+    wall_s: float | None = Field(None, gt=0)
     workers: int = Field(8, ge=1)  # threads stepping the environments of a turn concurrently
 
 

@@ -78,7 +78,7 @@ class Limits:
     max_turns: int = 4
     max_tool_calls: int = 8
     max_tokens: int = 1024
-    wall_s: float = 300.0
+    wall_s: float | None = None  # None: no wall limit (the run then does not depend on the machine's speed)
 
 
 def env_factory(name: str, options: dict[str, Any], reward: str | None = None) -> Callable[[int], Environment]:
@@ -199,7 +199,7 @@ def _after_step(record: EpisodeRecord, reply: tuple[list[Message], bool, str | N
     if record.turns >= limits.max_turns:
         record.ended = "max_turns"
         return
-    if time.monotonic() - record.started >= limits.wall_s:
+    if limits.wall_s is not None and time.monotonic() - record.started >= limits.wall_s:
         record.ended = "wall_s"
         return
     finished = bool(record.ids) and record.ids[-1] in eos_ids
