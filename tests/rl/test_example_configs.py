@@ -11,7 +11,7 @@ from payoff.rl.trainer import reward_from_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN_EXAMPLES = ["demo.toml", "minimalist.toml", "ppo_vs_grpo.toml", "self_rewards.toml", "judges/train_with_judge.toml",
-                  "rm/train_against_rm.toml"]
+                  "rm/train_against_rm.toml", "multiturn/feedback.toml", "multiturn/calculator.toml"]
 
 
 @pytest.mark.parametrize("name", TRAIN_EXAMPLES)

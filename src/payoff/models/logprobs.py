@@ -27,7 +27,11 @@ class TokenBatch:
         return TokenBatch(*(getattr(self, f.name).to(device) for f in fields(self)))
 
 
-def pack(prompt_ids: Sequence[list[int]], completion_ids: Sequence[list[int]], pad_id: int) -> TokenBatch:
+def pack(prompt_ids: Sequence[list[int]], completion_ids: Sequence[list[int]], pad_id: int,
+         loss_masks: Sequence[list[int] | None] | None = None) -> TokenBatch:
+    """Left-padded prompts, right-padded completions. ``completion_mask`` marks the tokens that
+    carry loss: every completion token, or where ``loss_masks`` (per sample, None: all) is 1 (an
+    episode's environment-written tokens are context, attended to but never trained on)."""
     width_p = max(len(p) for p in prompt_ids)
     width_c = max(1, max(len(c) for c in completion_ids))
     n = len(prompt_ids)
@@ -42,7 +46,8 @@ def pack(prompt_ids: Sequence[list[int]], completion_ids: Sequence[list[int]], p
             ids[row, width_p:width_p + len(c)] = torch.tensor(c, dtype=torch.long)
             mask[row, width_p:width_p + len(c)] = 1
             comp[row, :len(c)] = torch.tensor(c, dtype=torch.long)
-            comp_mask[row, :len(c)] = 1.0
+            chosen = loss_masks[row] if loss_masks is not None else None
+            comp_mask[row, :len(c)] = 1.0 if chosen is None else torch.tensor(chosen, dtype=torch.float32)
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
     return TokenBatch(ids, mask, positions, comp, comp_mask)
 
@@ -69,11 +74,14 @@ def token_logprobs(model: Any, batch: TokenBatch, temperature: float = 1.0, with
 
 @torch.no_grad()
 def batched_logprobs(model: Any, prompt_ids: Sequence[list[int]], completion_ids: Sequence[list[int]], pad_id: int,
-                     micro_batch: int, temperature: float = 1.0) -> list[Tensor]:
-    """log-probabilities per sample (a 1-D tensor over its completion tokens), without gradients."""
+                     micro_batch: int, temperature: float = 1.0,
+                     loss_masks: Sequence[list[int] | None] | None = None) -> list[Tensor]:
+    """log-probabilities per sample (a 1-D tensor over its completion tokens; 0 where its loss
+    mask is 0), without gradients."""
     result: list[Tensor] = []
     for start in range(0, len(prompt_ids), micro_batch):
-        batch = pack(prompt_ids[start:start + micro_batch], completion_ids[start:start + micro_batch], pad_id)
+        masks = loss_masks[start:start + micro_batch] if loss_masks is not None else None
+        batch = pack(prompt_ids[start:start + micro_batch], completion_ids[start:start + micro_batch], pad_id, masks)
         logp, _ = token_logprobs(model, batch, temperature)
         for row, c in enumerate(completion_ids[start:start + micro_batch]):
             result.append(logp[row, :len(c)].clone())

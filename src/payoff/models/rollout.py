@@ -20,12 +20,34 @@ class Rollouts:
     completion_ids: list[list[int]] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     truncated: list[bool] = field(default_factory=list)
+    # Per completion token, 1 where the policy sampled it (it carries loss) and 0 where the
+    # environment wrote it (an episode's tool results and feedback). Empty: every token is sampled.
+    loss_masks: list[list[int]] = field(default_factory=list)
 
     def extend(self, other: Rollouts) -> None:
+        if self.loss_masks or other.loss_masks:
+            self.loss_masks = self._masks() + other._masks()
         self.prompt_ids += other.prompt_ids
         self.completion_ids += other.completion_ids
         self.texts += other.texts
         self.truncated += other.truncated
+
+    def _masks(self) -> list[list[int]]:
+        return self.loss_masks if self.loss_masks else [[1] * len(c) for c in self.completion_ids]
+
+    def select(self, indices: Sequence[int]) -> Rollouts:
+        """The rollouts at ``indices``, in that order."""
+        masks = [self.loss_masks[i] for i in indices] if self.loss_masks else []
+        return Rollouts([self.prompt_ids[i] for i in indices], [self.completion_ids[i] for i in indices],
+                        [self.texts[i] for i in indices], [self.truncated[i] for i in indices], masks)
+
+    def loss_mask(self, index: int) -> list[int] | None:
+        """Sample ``index``'s loss mask, or None when all its tokens were sampled."""
+        return self.loss_masks[index] if self.loss_masks else None
+
+    def trained_tokens(self, index: int) -> int:
+        """How many of sample ``index``'s completion tokens carry loss."""
+        return sum(self.loss_masks[index]) if self.loss_masks else len(self.completion_ids[index])
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -44,6 +66,11 @@ class Generator(Protocol):
     """What samples rollouts: `HFGenerator`, or `payoff.models.vllm_backend.VLLMGenerator`."""
 
     def generate(self, prompts: Sequence[str], params: SamplingParams, greedy: bool = False) -> Rollouts: ...
+
+    def generate_ids(self, contexts: Sequence[list[int]], params: SamplingParams, greedy: bool = False) -> Rollouts:
+        """One completion per context given as token ids (an episode's context so far: it is never
+        re-tokenised); ``prompt_ids`` of the result are the contexts as given."""
+        ...
 
     def weights_changed(self) -> None:
         """Called after each optimiser step: the next rollouts must come from the new weights."""
@@ -88,6 +115,18 @@ class HFGenerator(Generator):
             result.extend(self._batch(list(prompts[start:start + self.batch_size]), params, greedy))
         return result
 
+    @torch.inference_mode()
+    def generate_ids(self, contexts: Sequence[list[int]], params: SamplingParams, greedy: bool = False) -> Rollouts:
+        result = Rollouts()
+        for start in range(0, len(contexts), self.batch_size):
+            chunk = [list(c) for c in contexts[start:start + self.batch_size]]
+            width = max(len(c) for c in chunk)
+            pad = self.tokenizer.pad_token_id
+            ids = torch.tensor([[pad] * (width - len(c)) + c for c in chunk], dtype=torch.long)
+            mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk], dtype=torch.long)
+            result.extend(self._run({"input_ids": ids, "attention_mask": mask}, params, greedy))
+        return result
+
     def _batch(self, prompts: list[str], params: SamplingParams, greedy: bool) -> Rollouts:
         tok = self.tokenizer
         side = tok.padding_side
@@ -96,6 +135,10 @@ class HFGenerator(Generator):
             enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         finally:
             tok.padding_side = side
+        return self._run(enc, params, greedy)
+
+    def _run(self, enc: Any, params: SamplingParams, greedy: bool) -> Rollouts:
+        tok = self.tokenizer
         options: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "pad_token_id": tok.pad_token_id,
                                    "eos_token_id": self.eos_ids, "use_cache": True}
         if greedy or params.temperature <= 0:
@@ -112,7 +155,7 @@ class HFGenerator(Generator):
             self.model.train(was_training)
         width = enc["input_ids"].shape[1]
         rollouts = Rollouts()
-        for row in range(len(prompts)):
+        for row in range(enc["input_ids"].shape[0]):
             prompt = enc["input_ids"][row][enc["attention_mask"][row].bool()].tolist()
             completion, finished = self._trim(output[row, width:].tolist(), params.stop)
             text = tok.decode(completion, skip_special_tokens=True)

@@ -35,6 +35,7 @@ class Batch:
     correct: Tensor  # [P, G] bool
     greedy_rewards: Tensor | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    episodes: list[Any] | None = None  # multi-turn: one `payoff.rl.episodes.EpisodeRecord` per sample
 
     @property
     def group_size(self) -> int:
@@ -45,11 +46,11 @@ class Batch:
         g = self.group_size
         index = [int(i) for i in torch.nonzero(keep).flatten()]
         samples = [p * g + j for p in index for j in range(g)]
-        roll = Rollouts([self.rollouts.prompt_ids[i] for i in samples], [self.rollouts.completion_ids[i] for i in samples],
-                        [self.rollouts.texts[i] for i in samples], [self.rollouts.truncated[i] for i in samples])
+        roll = self.rollouts.select(samples)
         greedy = self.greedy_rewards[keep] if self.greedy_rewards is not None else None
+        episodes = [self.episodes[i] for i in samples] if self.episodes is not None else None
         return Batch([self.rows[i] for i in index], roll, [self.outcomes[i] for i in samples], self.rewards[keep],
-                     self.valid[keep], self.correct[keep], greedy, dict(self.seconds))
+                     self.valid[keep], self.correct[keep], greedy, dict(self.seconds), episodes)
 
     @staticmethod
     def concat(parts: list[Batch]) -> Batch:
@@ -61,9 +62,10 @@ class Batch:
         for part in parts:
             for key, value in part.seconds.items():
                 seconds[key] = seconds.get(key, 0.0) + value
+        episodes = [e for p in parts for e in p.episodes] if all(p.episodes is not None for p in parts) else None
         return Batch([r for p in parts for r in p.rows], roll, [o for p in parts for o in p.outcomes],
                      torch.cat([p.rewards for p in parts]), torch.cat([p.valid for p in parts]), torch.cat([p.correct for p in parts]),
-                     torch.cat(greedy) if all(g is not None for g in greedy) else None, seconds)
+                     torch.cat(greedy) if all(g is not None for g in greedy) else None, seconds, episodes)
 
 
 @dataclass

@@ -116,6 +116,21 @@ class LogConfig(RunLogConfig):
     monitor_unit: Literal["tokens", "words", "chars"] = "tokens"  # how the monitor measures length
 
 
+class EnvConfig(Strict):
+    """Multi-turn RL: each sample is an episode in environment `name` (`payoff.envs.ENVS`)."""
+
+    name: str
+    options: dict[str, Any] = {}  # passed to the environment (tries, call_timeout_s, ...)
+    reward: str | None = None  # the environment's own judge (feedback's verdicts); None: its default
+    max_turns: int = Field(4, ge=1)  # assistant turns per episode
+    max_tool_calls: int = Field(8, ge=0)
+    max_tokens: int = Field(1024, ge=8)  # prompt + every turn, sampled and written, in tokens
+    # Seconds per episode, generation included; None: no wall limit. A wall limit makes the run depend on how
+    # busy the machine is (a step's episodes generate together), so a resumed or repeated run may differ.
+    wall_s: float | None = Field(None, gt=0)
+    workers: int = Field(8, ge=1)  # threads stepping the environments of a turn concurrently
+
+
 class TrainConfig(RunConfig):
     steps: int = Field(40, ge=0)
     time_budget_s: float | None = Field(None, gt=0)  # stop after the step that spends it (training time, evaluation excluded)
@@ -131,6 +146,7 @@ class TrainConfig(RunConfig):
     eval: EvalConfig = EvalConfig()
     engine: EngineConfig = EngineConfig()
     log: LogConfig = LogConfig()
+    env: EnvConfig | None = None  # None: single-turn (one completion per prompt)
     # Named variants of this config, run one after another into run_dir/<name> and compared in
     # one plot (e.g. GRPO vs RAFT vs Reinforce-Rej). Each value is a table of overrides.
     variants: dict[str, dict[str, Any]] = {}
@@ -143,6 +159,13 @@ class TrainConfig(RunConfig):
 
         if self.algorithm.advantage in TOKEN_LEVEL and self.algorithm.selection == "raft":
             raise ValueError(f"algorithm.advantage = {self.algorithm.advantage!r} gives token advantages; RAFT is an SFT step")
+        if self.env is not None:
+            from payoff.envs import ENVS
+
+            if self.env.name not in ENVS:
+                raise ValueError(f"env.name: no environment named {self.env.name!r}; registered: {', '.join(sorted(ENVS))}")
+            if self.rollout.backend == "vllm":
+                raise ValueError("[env] episodes generate from token ids with the 'hf' backend; set rollout.backend = 'hf'")
         if self.algorithm.advantage == "gae" and self.algorithm.kl_coef > 0:
             # PPO's KL penalty is part of every token's reward, never a separate loss term.
             self.algorithm.kl_in_reward = True

@@ -60,13 +60,14 @@ def load_critic(model_path: str | None, policy_name: str, policy_model: Any = No
 
 @torch.no_grad()
 def critic_values(critic: Critic, prompt_ids: list[list[int]], completion_ids: list[list[int]], pad_id: int,
-                  micro_batch: int) -> list[Tensor]:
-    """Values per sample (a 1-D tensor over its completion tokens)."""
+                  micro_batch: int, loss_masks: list[list[int] | None] | None = None) -> list[Tensor]:
+    """Values per sample (a 1-D tensor over its completion tokens; 0 at environment-written ones)."""
     critic.eval()
     result: list[Tensor] = []
     for start in range(0, len(prompt_ids), micro_batch):
         chunk_c = completion_ids[start:start + micro_batch]
-        values = critic(pack(prompt_ids[start:start + micro_batch], chunk_c, pad_id))
+        masks = loss_masks[start:start + micro_batch] if loss_masks is not None else None
+        values = critic(pack(prompt_ids[start:start + micro_batch], chunk_c, pad_id, masks))
         result.extend(values[row, :len(c)].clone() for row, c in enumerate(chunk_c))
     critic.train()
     return result
@@ -99,11 +100,12 @@ def critic_update(critic: Critic, optimizer: Any, rollouts: Rollouts, estimate: 
         for part in minibatch_order(members, minibatches, seed * 1013 + epoch):
             if not part:
                 continue
-            total = sum(len(completion_ids[i]) for i in part)
+            total = sum(rollouts.trained_tokens(i) for i in part)
             optimizer.zero_grad(set_to_none=True)
             for start in range(0, len(part), micro_batch):
                 chunk = part[start:start + micro_batch]
-                batch = pack([prompt_ids[i] for i in chunk], [completion_ids[i] for i in chunk], pad_id)
+                batch = pack([prompt_ids[i] for i in chunk], [completion_ids[i] for i in chunk], pad_id,
+                             [rollouts.loss_mask(i) for i in chunk])
                 width = batch.completion_mask.shape[1]
                 values = critic(batch)
                 loss, bound = value_loss(values, pad_rows([old_values[i] for i in chunk], width),

@@ -26,6 +26,11 @@ def _heldout(trainer: Trainer, scorer: RolloutScorer, pass_k: int = 0) -> dict[s
     cfg = trainer.config
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed + 7919)
+        if cfg.env is not None:  # greedy episodes: accuracy within the environment's tries, and at the first
+            from payoff.rl.episode_batch import heldout_episodes
+
+            return heldout_episodes(trainer.generator, trainer.policy.tokenizer, scorer, rows, cfg, trainer.eval_params,
+                                    trainer.component)
         return heldout_accuracy(trainer.generator, scorer, rows, trainer.render(rows), trainer.eval_params, trainer.component,
                                 cfg.eval.threshold, pass_k)
 
@@ -75,7 +80,10 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
                 last = run.step == config.steps or trainer.out_of_time()
                 row: dict[str, Any] = {"step": run.step, "train_seconds": trainer.state.train_seconds, **metrics}
                 if config.eval.every and run.step % config.eval.every == 0 and not last:
-                    row["heldout_accuracy"] = _heldout(trainer, scorer)["accuracy"]
+                    heldout = _heldout(trainer, scorer)
+                    row["heldout_accuracy"] = heldout["accuracy"]
+                    if "accuracy_first" in heldout:
+                        row["heldout_accuracy_first"] = heldout["accuracy_first"]
                 if trainer.monitor is not None:
                     _monitor(trainer.monitor, run.step, batch, row, bar)
                 run.log(row)
@@ -96,6 +104,8 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
         "accuracy_before": before.get("accuracy"), "accuracy_after": after.get("accuracy"),
         "algorithm": algo.advantage if algo.selection == "none" else algo.selection, "eval_size": len(trainer.eval_rows or []),
     }
+    if "accuracy_first" in before or "accuracy_first" in after:  # episodes: the first answer, beside within K tries
+        summary["accuracy_first_before"], summary["accuracy_first_after"] = before.get("accuracy_first"), after.get("accuracy_first")
     if config.eval.pass_k:
         key = f"pass@{config.eval.pass_k}"
         summary[f"{key}_before"], summary[f"{key}_after"] = before.get(key), after.get(key)
@@ -111,8 +121,8 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
 
 def _monitor(monitor: Any, step: int, batch: Batch, row: dict[str, Any], bar: Bar) -> None:
     """The hacking monitor's readings and warnings on this step's rollouts, into the step's row."""
-    samples = [{"completion": t, "prompt": "", "meta": {"num_tokens": len(c)}}
-               for t, c in zip(batch.rollouts.texts, batch.rollouts.completion_ids)]
+    samples = [{"completion": t, "prompt": "", "meta": {"num_tokens": batch.rollouts.trained_tokens(i)}}
+               for i, t in enumerate(batch.rollouts.texts)]
     report = monitor.update(step, samples, batch.outcomes, row.get("heldout_accuracy"))
     row.update({f"monitor/{k}": v for k, v in report.metrics.items()})
     row["warnings"] = report.warnings
@@ -123,9 +133,14 @@ def _monitor(monitor: Any, step: int, batch: Batch, row: dict[str, Any], bar: Ba
 def _log_samples(run: Run, batch: Batch, shown: int, bar: Bar) -> None:
     """A few completions, with enough to rescore them offline (`payoff rescore`): the reference,
     the prompt group, the status."""
-    samples = [{"prompt": batch.rows[i // batch.group_size]["prompt"], "reference": batch.rows[i // batch.group_size].get("reference"),
-                "group": f"{run.step}-{i // batch.group_size}", "completion": batch.rollouts.texts[i],
-                "reward": batch.outcomes[i].score, "status": batch.outcomes[i].status} for i in range(min(shown, len(batch.outcomes)))]
+    if batch.episodes is not None:
+        from payoff.rl.episode_batch import episode_samples
+
+        samples = episode_samples(batch, run.step, shown)
+    else:
+        samples = [{"prompt": batch.rows[i // batch.group_size]["prompt"], "reference": batch.rows[i // batch.group_size].get("reference"),
+                    "group": f"{run.step}-{i // batch.group_size}", "completion": batch.rollouts.texts[i],
+                    "reward": batch.outcomes[i].score, "status": batch.outcomes[i].status} for i in range(min(shown, len(batch.outcomes)))]
     if run.metrics is not None:
         run.metrics.log_samples(run.step, samples)
     for item in samples:

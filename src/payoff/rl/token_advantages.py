@@ -11,6 +11,12 @@ length. Formulas: ../shared/TECHNIQUES.md section 4.
 - ``process_grpo`` (DeepSeekMath section 4.1.3): step rewards normalised across the whole group
   (every step of every valid sample), and a token's advantage is the sum of the normalised
   rewards of the steps that end at or after it.
+
+Over episodes (``[env]``) the steps are the assistant turns (`turn_steps`): a turn ends at its
+last sampled token, its reward is its ``turn_rewards`` entry and the outcome's residual goes to
+the last turn, so the turn rewards of an episode add up to its reward; the environment's tokens
+get advantages too but carry no loss. For ``gae`` the environment's tokens are taken out of the
+sequence first (`payoff.rl.token_context`).
 """
 
 from __future__ import annotations
@@ -52,6 +58,22 @@ def gae_advantages(rewards: Tensor, valid: Tensor, token_rewards: list[Tensor], 
     advantages, _ = gae(padded_r, padded_v, mask, gamma, lam)
     flat_valid = valid.flatten()
     return [advantages[i, :n] * float(flat_valid[i]) for i, n in enumerate(lengths)]
+
+
+def turn_steps(score: float, turn_rewards: Sequence[float] | None, turns: int) -> list[float] | None:
+    """An episode's per-turn rewards for ``process_grpo``: r_t = turn_rewards[t] for t < T - 1
+    and r_{T-1} = turn_rewards[T-1] + (R - sum_t turn_rewards[t]), with R the episode's reward
+    (``score``) and T its assistant turns, so that sum_t r_t = R. With the G-RA gate shut
+    (`gated_turns` gives all-zero turn rewards) the earlier turns earn 0 and the last carries R
+    alone; with it open each turn also earns its own dense reward. None when ``turn_rewards`` is missing
+    or does not have one number per turn (the episode then counts as one step, its reward)."""
+    if turns <= 0 or not isinstance(turn_rewards, (list, tuple)) or len(turn_rewards) != turns:
+        return None
+    if not all(isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r) for r in turn_rewards):
+        return None
+    steps = [float(r) for r in turn_rewards]
+    steps[-1] += float(score) - sum(steps)
+    return steps
 
 
 def process_advantages(step_rewards: Sequence[Sequence[float]], step_ends: Sequence[Sequence[int]], lengths: Sequence[int],

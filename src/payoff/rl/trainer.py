@@ -111,7 +111,7 @@ class Trainer:
 
     def _make_generator(self) -> Generator:
         backend = self.config.rollout.backend
-        if backend in ("vllm", "auto"):
+        if backend in ("vllm", "auto") and self.config.env is None:
             from payoff.models.vllm_backend import VLLMGenerator, vllm_available
 
             if vllm_available():
@@ -166,7 +166,12 @@ class Trainer:
         parts, kept, refills, drawn = [], 0, 0, []
         while True:
             rows = self.next_rows(want if not parts else want - kept)
-            batch = collect(self.generator, scorer, rows, self.render(rows), cfg, step, self.component)
+            if cfg.env is not None:  # multi-turn: each sample is an episode
+                from payoff.rl.episode_batch import collect_episodes
+
+                batch = collect_episodes(self.generator, self.policy.tokenizer, scorer, rows, cfg, step, self.component)
+            else:
+                batch = collect(self.generator, scorer, rows, self.render(rows), cfg, step, self.component)
             drawn.append(batch)
             if algo.selection == "reinforce_rej" or algo.dynamic_sampling:
                 batch = batch.select_groups(alg.mixed_groups(batch.rewards, batch.valid))
@@ -213,9 +218,10 @@ class Trainer:
         from payoff.models.logprobs import batched_logprobs
 
         r, mb, t = batch.rollouts, self.config.optim.micro_batch, self.config.rollout.temperature or 1.0
-        logp = batched_logprobs(self.policy.model, r.prompt_ids, r.completion_ids, self.policy.pad_id, mb, t)
+        masks = [r.loss_mask(i) for i in range(len(r))]  # an episode's environment tokens are not the policy's
+        logp = batched_logprobs(self.policy.model, r.prompt_ids, r.completion_ids, self.policy.pad_id, mb, t, masks)
         with self.policy.reference() as reference:
-            ref = batched_logprobs(reference, r.prompt_ids, r.completion_ids, self.policy.pad_id, mb, t)
+            ref = batched_logprobs(reference, r.prompt_ids, r.completion_ids, self.policy.pad_id, mb, t, masks)
         return torch.stack([alg.kl_estimate(a, b, self.config.algorithm.kl_estimator).sum() for a, b in zip(logp, ref)])
 
     def out_of_time(self) -> bool:
@@ -257,7 +263,7 @@ def rollout_metrics(everything: Batch, chosen: Batch, refills: int) -> dict[str,
     selection kept (``chosen``)."""
     statuses = Counter(o.status for o in everything.outcomes)
     scored = [o.score for o in everything.outcomes if o.score is not None]
-    lengths = [len(c) for c in everything.rollouts.completion_ids]
+    lengths = [everything.rollouts.trained_tokens(i) for i in range(len(everything.rollouts))]  # an episode's: the policy's tokens
     components: dict[str, list[float]] = {}
     for outcome in everything.outcomes:
         for key, value in outcome.components.items():
@@ -280,4 +286,8 @@ def rollout_metrics(everything: Batch, chosen: Batch, refills: int) -> dict[str,
         metrics[f"status/{status}"] = float(statuses.get(status, 0))
     for key, values in components.items():
         metrics[f"reward/{key}"] = sum(values) / len(values)
+    if everything.episodes is not None:
+        from payoff.rl.episode_batch import episode_metrics
+
+        metrics.update(episode_metrics(everything))
     return metrics

@@ -69,13 +69,13 @@ def policy_update(policy: Any, optimizer: Any, rollouts: Rollouts, estimate: Est
     if kl_in_loss:
         with policy.reference() as reference:
             values = batched_logprobs(reference, [prompt_ids[i] for i in ordered], [completion_ids[i] for i in ordered],
-                                      policy.pad_id, micro_batch, temperature)
+                                      policy.pad_id, micro_batch, temperature, [rollouts.loss_mask(i) for i in ordered])
         ref = dict(zip(ordered, values))
     if old_logprobs is not None:
         old = {i: old_logprobs[i] for i in ordered}
     elif (algo.epochs > 1 or algo.minibatches > 1) and not sft:
         values = batched_logprobs(policy.model, [prompt_ids[i] for i in ordered], [completion_ids[i] for i in ordered],
-                                  policy.pad_id, micro_batch, temperature)
+                                  policy.pad_id, micro_batch, temperature, [rollouts.loss_mask(i) for i in ordered])
         old = dict(zip(ordered, values))
     model = policy.model
     model.train()
@@ -85,11 +85,12 @@ def policy_update(policy: Any, optimizer: Any, rollouts: Rollouts, estimate: Est
             run = [i for i in members if i in runs]
             if not run:
                 continue
-            total_tokens = sum(len(completion_ids[i]) for i in members)
+            total_tokens = sum(rollouts.trained_tokens(i) for i in members)  # an episode's environment tokens carry no loss
             optimizer.zero_grad(set_to_none=True)
             for start in range(0, len(run), micro_batch):
                 chunk = run[start:start + micro_batch]
-                batch = pack([prompt_ids[i] for i in chunk], [completion_ids[i] for i in chunk], policy.pad_id)
+                batch = pack([prompt_ids[i] for i in chunk], [completion_ids[i] for i in chunk], policy.pad_id,
+                             [rollouts.loss_mask(i) for i in chunk])
                 logp, entropy = token_logprobs(model, batch, temperature, with_entropy=True)
                 mask = batch.completion_mask
                 width = mask.shape[1]
