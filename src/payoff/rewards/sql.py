@@ -53,13 +53,26 @@ class QueryError(Exception):
     pass
 
 
+# What a query may do: read. ATTACH (which creates a file on disk even under query_only), DETACH,
+# PRAGMA and every write are refused by the authorizer, as SQLite's security page advises.
+_READING = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+
+def _reads_only(action: int, arg1: str | None, arg2: str | None, database: str | None, trigger: str | None) -> int:
+    if action not in _READING or (action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension"):
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
 def bounded_query(connection: sqlite3.Connection, query: str, timeout_s: float, max_rows: int,
                   check_every: int = 10_000) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """(column names, at most ``max_rows + 1`` rows) of one statement under a time budget: a
-    progress handler, checked every ``check_every`` SQLite instructions, interrupts a runaway
-    query (``TimeoutError``) instead of abandoning it. Other SQLite errors propagate."""
+    """(column names, at most ``max_rows + 1`` rows) of one reading statement under a time
+    budget: a progress handler, checked every ``check_every`` SQLite instructions, interrupts a
+    runaway query (``TimeoutError``) instead of abandoning it; an authorizer refuses anything but
+    reading (ATTACH, PRAGMA, writes: "not authorized"). Other SQLite errors propagate."""
     deadline = time.monotonic() + timeout_s
     connection.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, check_every)
+    connection.set_authorizer(_reads_only)
     try:
         cursor = connection.execute(query)
         rows = cursor.fetchmany(max_rows + 1)
@@ -69,6 +82,7 @@ def bounded_query(connection: sqlite3.Connection, query: str, timeout_s: float, 
         raise
     finally:
         connection.set_progress_handler(None, 0)
+        connection.set_authorizer(None)
     return [d[0] for d in cursor.description or []], rows
 
 
