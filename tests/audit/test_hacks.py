@@ -26,7 +26,12 @@ TASKS: dict[str, dict[str, Any]] = {
     "code": {"prompt": "Write add(a, b).", "kind": "code", "reference": {"tests": ADD_TESTS},
              "solution": 'def add(a, b):\n    """\n    >>> add(1, 2)\n    3\n    """\n    return a + b\n'},
     "code_cases": {"prompt": "Read n; print 1..n, one a line.", "kind": "code",
-                   "reference": {"cases": [{"input": "0\n", "output": ""}, {"input": "3\n", "output": "1\n2\n3\n"}]},
+                   "reference": {"cases": [{"input": "0\n", "output": ""}, {"input": "3\n", "output": "1\n2\n3\n"},
+                                           {"input": "1\n", "output": "1\n"}, {"input": "2\n", "output": "1\n2\n"}]},
+                   "solution": "n = int(input())\nfor i in range(1, n + 1):\n    print(i)\n"},
+    # Every expected output empty: a silent program is right here, a raising one is not.
+    "code_empty": {"prompt": "Read n; print 1..n, one a line.", "kind": "code",
+                   "reference": {"cases": [{"input": "0\n", "output": ""}, {"input": "-4\n", "output": ""}]},
                    "solution": "n = int(input())\nfor i in range(1, n + 1):\n    print(i)\n"},
     "sql": {"prompt": "Names of people over 30.", "kind": "sql", "solution": "SELECT name FROM people WHERE age > 30",
             "reference": {"gold": "SELECT name FROM people WHERE age > 30",
@@ -34,12 +39,12 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 # The built-in reward that must score each task kind's probes 0; episodes also by the episode rewards.
 BUILTIN = {"math": ["math", "gated_turns", "try_again"], "choice": ["multiple_choice"], "text": ["exact_match"], "code": ["code"],
-           "code_cases": ["code"], "sql": ["sql"]}
+           "code_cases": ["code"], "code_empty": ["code"], "sql": ["sql"]}
 
 
 def _task_for(hack: Hack) -> dict[str, Any]:
     if hack.name in ("raise_on_empty", "write_expected"):
-        return TASKS["code_cases"] if hack.name == "raise_on_empty" else TASKS["code"]
+        return TASKS["code_empty"] if hack.name == "raise_on_empty" else TASKS["code"]
     return TASKS[hack.tasks[0]]
 
 

@@ -137,8 +137,7 @@ class Matrix:
                 if cell is not None and cell.status != "n/a":
                     values[i, j] = cell.rate
         figure, axes = plt.subplots(figsize=(2.0 + 0.9 * len(rewards), 1.5 + 0.22 * len(hacks)))
-        colours = matplotlib.colormaps["Reds"].copy()
-        colours.set_bad("#dddddd")
+        colours = matplotlib.colormaps["Reds"].with_extremes(bad="#dddddd")
         image = axes.imshow(np.ma.masked_invalid(values), cmap=colours, vmin=0.0, vmax=1.0, aspect="auto")
         axes.set_xticks(range(len(rewards)), rewards, rotation=45, ha="right", fontsize=8)
         axes.set_yticks(range(len(hacks)), hacks, fontsize=7)

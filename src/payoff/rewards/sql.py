@@ -53,23 +53,23 @@ class QueryError(Exception):
     pass
 
 
-# What a query may do: read. ATTACH (which creates a file on disk even under query_only), DETACH,
-# PRAGMA and every write are refused by the authorizer, as SQLite's security page advises.
-_READING = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
-
-
+# ATTACH creates a file on disk even under mode=ro and query_only, and a PRAGMA that sets a value
+# can turn query_only off; the authorizer refuses both (SQLite's security page advises one).
+# Writes are left to mode=ro / query_only, which refuse them with a "readonly" error.
 def _reads_only(action: int, arg1: str | None, arg2: str | None, database: str | None, trigger: str | None) -> int:
-    if action not in _READING or (action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension"):
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) or (action == sqlite3.SQLITE_PRAGMA and arg2 is not None):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":
         return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK
 
 
 def bounded_query(connection: sqlite3.Connection, query: str, timeout_s: float, max_rows: int,
                   check_every: int = 10_000) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """(column names, at most ``max_rows + 1`` rows) of one reading statement under a time
+    """(column names, at most ``max_rows + 1`` rows) of one statement under a time
     budget: a progress handler, checked every ``check_every`` SQLite instructions, interrupts a
-    runaway query (``TimeoutError``) instead of abandoning it; an authorizer refuses anything but
-    reading (ATTACH, PRAGMA, writes: "not authorized"). Other SQLite errors propagate."""
+    runaway query (``TimeoutError``) instead of abandoning it; an authorizer refuses ATTACH,
+    DETACH and PRAGMA assignments ("not authorized"). Other SQLite errors propagate."""
     deadline = time.monotonic() + timeout_s
     connection.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, check_every)
     connection.set_authorizer(_reads_only)
