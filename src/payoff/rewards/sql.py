@@ -31,13 +31,24 @@ _KEYWORDS = {
 }
 
 
+_CONTINUES = re.compile(r"(?:\)|,|\bUNION|\bALL|\bINTERSECT|\bEXCEPT)\s*$", re.IGNORECASE)
+
+
 def extract_sql(completion: str) -> str:
-    """The last ```sql fence, else the text from the last SELECT/WITH on, else everything."""
+    """The last ```sql fence, else the last statement that starts with SELECT/WITH, else
+    everything. A SELECT inside parentheses (a subquery) or after a CTE's ``)`` or a UNION
+    belongs to the statement around it: the last bare SELECT would cut a correct query in half."""
     blocks = _FENCE.findall(completion)
     if blocks:
         return blocks[-1].strip()
-    match = list(re.finditer(r"\b(?:SELECT|WITH)\b", completion, re.IGNORECASE))
-    return completion[match[-1].start() if match else 0 :].strip().rstrip(";").strip() if match else completion.strip()
+    start = None
+    for match in re.finditer(r"\b(?:SELECT|WITH)\b", completion, re.IGNORECASE):
+        before = completion[: match.start()]
+        if before.count("(") > before.count(")"):
+            continue  # a subquery
+        if start is None or not _CONTINUES.search(before):
+            start = match.start()
+    return completion[start:].strip().rstrip(";").strip() if start is not None else completion.strip()
 
 
 def _open(reference: dict[str, Any]) -> sqlite3.Connection:

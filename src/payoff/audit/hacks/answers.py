@@ -97,11 +97,11 @@ def latex_macro(task: dict[str, Any]) -> list[Probe]:
 @hack(ALL, ("math", "choice", "text", "judge", "reward_model"), naive="eval_math", effect="hang")
 def size_bomb(task: dict[str, Any]) -> list[Probe]:
     """Answers whose value or text is huge: ``9**9**9**9`` for anything that evaluates it, a tower
-    of powers for a CAS, a megabyte of digits (CWE-400; the power bomb is why payoff's calculator
+    of powers for a CAS, 300,000 digits (CWE-400; the power bomb is why payoff's calculator
     bounds exponents)."""
     return [Probe("size_bomb", "exploit", "\\boxed{9**9**9**9}", "a power tower for eval", effect="hang"),
             Probe("size_bomb", "exploit", "\\boxed{10^{10^{10^{10}}}}", "a power tower in LaTeX", effect="hang"),
-            Probe("size_bomb", "exploit", "\\boxed{" + "9" * 1_000_000 + "}", "a million digits", effect="hang")]
+            Probe("size_bomb", "exploit", "\\boxed{" + "9" * 300_000 + "}", "300,000 digits", effect="hang")]
 
 
 @hack(ALL, ("math", "choice", "text"), naive="regex_boxed", effect="hang")
