@@ -101,7 +101,8 @@ def test_schema_in_the_reference_and_row_caps() -> None:
 
 @pytest.mark.parametrize("bare, extracted", [
     ("SELECT name FROM (SELECT * FROM customers) WHERE id > 1", "SELECT name FROM (SELECT * FROM customers) WHERE id > 1"),
-    ("WITH t AS (SELECT name FROM customers), u AS (SELECT 1) SELECT name FROM t;", "WITH t AS (SELECT name FROM customers), u AS (SELECT 1) SELECT name FROM t"),
+    ("WITH t AS (SELECT name FROM customers), u AS (SELECT 1) SELECT name FROM t;",
+     "WITH t AS (SELECT name FROM customers), u AS (SELECT 1) SELECT name FROM t"),
     ("The query: SELECT 1 UNION ALL SELECT 2", "SELECT 1 UNION ALL SELECT 2"),
     ("A first try, SELECT 1; a better one: SELECT 2", "SELECT 2"),
 ])
