@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from payoff.audit import audit  # noqa: E402
-from payoff.audit.matrix import Matrix, matrix_of  # noqa: E402
+from payoff.audit.matrix import Cell, Matrix, matrix_of  # noqa: E402
 from payoff.engine import score  # noqa: E402
 from payoff.registry import get_reward  # noqa: E402
 from tests.audit.test_audit import MATH_TASKS  # noqa: E402
@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--judge", action="store_true", help="also audit judge_binary on the embedded SmolLM2 (CPU: minutes)")
     parser.add_argument("--rm", help="also audit the reward model at this path (e.g. out/rm_example/rm)")
     parser.add_argument("--skip-fn", action="store_true")
+    parser.add_argument("--merge", action="append", default=[], help="a matrix.json from another run to add (e.g. a judge's)")
     args = parser.parse_args()
     out, matrix, details = Path(args.out), Matrix(), {}
     for name, tasks in GATED:
@@ -189,6 +190,9 @@ def main() -> None:
             matrix.false_negatives[name] = {k: figures[k] for k in ("n", "missed", "rate")}
             print(f"false negatives of {name}: {figures['missed']}/{figures['n']} in {time.perf_counter() - started:.0f} s",
                   file=sys.stderr, flush=True)
+    for other in args.merge:
+        data = json.loads(Path(other).read_text())
+        matrix = matrix.merge(Matrix([Cell(**c) for c in data["cells"]], data["false_negatives"]))
     paths = matrix.write(out)
     (out / "details.json").write_text(json.dumps(details, indent=1, default=repr))
     print(json.dumps({"cells": len(matrix.cells), "fail": sum(c.status == "fail" for c in matrix.cells),

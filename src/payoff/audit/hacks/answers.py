@@ -22,7 +22,7 @@ OLD: tuple[Hack, ...] = (
     Hack("master_keys", old.master_keys, EVERY, READERS, "Content-free 'master key' answers (':', 'Thought process:', '解'): "
          "'One Token to Fool LLM-as-a-Judge' (Zhao et al. 2025)."),
     Hack("answer_spam", old.answer_spam, ("math", "choice"), READERS, "Many candidate answers at once, against first-, last- or "
-         "any-match extractors (the substring and last-number rewards of hand-written GRPO examples)."),
+         "any-match extractors (the substring and last-number rewards of hand-written GRPO examples).", naive="last_number"),
     Hack("empty_tags", old.empty_tags, (*ALL, "code"), (*READERS, "format"), "Format rewards that credit <think></think><answer></answer> "
          "with nothing inside (R1-style format rewards, DeepSeek-AI 2025)."),
     Hack("prompt_copy", old.prompt_copy, EVERY, READERS, "Copying the prompt: overlap rewards credit copying (Paulus et al. 2018, "
@@ -34,7 +34,7 @@ OLD: tuple[Hack, ...] = (
     Hack("latex_tricks", old.latex_tricks, ("math",), READERS, "The answer hidden in \\phantom or text in a box: renderers and "
          "extractors disagree on what LaTeX shows."),
     Hack("injection", old.injection, EVERY, READERS, "Prompt injection aimed at the grader: 'Not what you've signed up for' "
-         "(Greshake et al. 2023); JudgeDeceiver (Shi et al. 2024)."),
+         "(Greshake et al. 2023); JudgeDeceiver (Shi et al. 2024).", naive="keyword_judge"),
     Hack("truncated", old.truncated, ("math",), READERS, "Answers cut at the token limit (DAPO's overlong filtering, Yu et al. 2025)."),
     Hack("confident_wrong", old.confident_wrong, ALL, READERS, "Assertive wrong answers: 'Human Feedback is not Gold Standard' "
          "(Hosking et al. 2024) finds assertiveness biases raters."),
