@@ -16,7 +16,7 @@ from payoff.audit.probes import Probe
 HACKS: tuple[Hack, ...] = (*answers.HACKS, *code.HACKS, *sql.HACKS, *judges.HACKS, judges.POSITION_BIAS, *models.HACKS,
                            *episodes.HACKS)
 BY_NAME: dict[str, Hack] = {h.name: h for h in HACKS}
-NEW: tuple[Hack, ...] = (*answers.NEW, *code.NEW, *sql.NEW, *judges.NEW, *models.HACKS, *episodes.HACKS[1:-1])
+NEW: tuple[Hack, ...] = (*answers.NEW, *code.NEW, *sql.NEW, *judges.NEW, *models.HACKS, *episodes.NEW)
 
 # The probe builders per task kind: the families payoff always ran, then every newer class.
 FAMILIES: dict[str, list[Callable[[dict[str, Any]], list[Probe]]]] = {

@@ -123,4 +123,5 @@ READ_HIDDEN_ANSWER = Hack(
     naive="LeakyPythonEnv", na="environment-side: the answer it yields is right, so no outcome reward can tell; the built-in "
     "environments are checked not to expose the reference (tests/audit/test_hacks.py)")
 
-HACKS: tuple[Hack, ...] = (*OLD, tool_claims_success, answer_in_tool_call, tool_loop, edit_tests, quote_feedback, READ_HIDDEN_ANSWER)
+NEW: tuple[Hack, ...] = (tool_claims_success, answer_in_tool_call, tool_loop, edit_tests, quote_feedback)
+HACKS: tuple[Hack, ...] = (*OLD, *NEW, READ_HIDDEN_ANSWER)
