@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from payoff.audit import probes as old
+import payoff.audit.probes as old
 from payoff.audit.hacks import answers, code, episodes, judges, models, sql
 from payoff.audit.hacks.base import REWARD_KINDS, Hack
 from payoff.audit.probes import Probe

@@ -8,7 +8,7 @@ import base64
 import pickle
 from typing import Any
 
-from payoff.audit import probes as old
+import payoff.audit.probes as old
 from payoff.audit.hacks.base import ANSWERS, Hack, hack
 from payoff.audit.probes import Probe, _wrong
 

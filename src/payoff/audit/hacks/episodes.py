@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from payoff.audit import probes as old
+import payoff.audit.probes as old
 from payoff.audit.code_attacks import entry_points
 from payoff.audit.hacks.base import ANSWERS, Hack, hack
 from payoff.audit.probes import Probe, _answer, _wrong

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from payoff.audit import probes as old
+import payoff.audit.probes as old
 from payoff.audit.hacks.base import Hack, hack
 from payoff.audit.probes import Probe
 
