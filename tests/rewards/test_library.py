@@ -105,7 +105,9 @@ def test_grpo_lambda_penalises_length_only_in_solved_groups() -> None:
 @pytest.mark.parametrize(
     "completion, expected",
     [("The answer is (B).", 1.0), ("\\boxed{B}", 1.0), ("<answer>C</answer>", 0.0), ("Answer: A or B", 0.0),
-     ("The answer is A, B, C, D", 0.0), ("Thinking...\nB", 1.0), ("I cannot tell", 0.0)],
+     ("The answer is A, B, C, D", 0.0), ("Thinking...\nB", 1.0), ("I cannot tell", 0.0),
+     # false negatives found by benchmarks/hack_matrix.py: a bold letter alone, "the correct option is"
+     ("**B**", 1.0), ("The correct option is B.", 1.0), ("Option: A or B", 0.0), ("**A**", 0.0)],
 )
 def test_multiple_choice(completion: str, expected: float) -> None:
     assert multiple_choice(s(completion, reference="B")).score == expected

@@ -97,3 +97,24 @@ def test_schema_in_the_reference_and_row_caps() -> None:
     capped = SQL.configure(max_rows=2)({"completion": "SELECT x FROM t", "reference": reference})
     assert capped.status == "abstain"  # the gold itself returns more rows than the cap
     assert SQL({"completion": "DELETE FROM t", "reference": reference}).score == 0.0
+
+
+@pytest.mark.parametrize("bare, extracted", [
+    ("SELECT name FROM (SELECT * FROM customers) WHERE id > 1", "SELECT name FROM (SELECT * FROM customers) WHERE id > 1"),
+    ("WITH t AS (SELECT name FROM customers), u AS (SELECT 1) SELECT name FROM t;",
+     "WITH t AS (SELECT name FROM customers), u AS (SELECT 1) SELECT name FROM t"),
+    ("The query: SELECT 1 UNION ALL SELECT 2", "SELECT 1 UNION ALL SELECT 2"),
+    ("A first try, SELECT 1; a better one: SELECT 2", "SELECT 2"),
+])
+def test_a_bare_query_with_a_subquery_is_read_whole(bare: str, extracted: str) -> None:
+    """A bare query (no fence) was read from its last SELECT, which cut a subquery or a CTE's body
+    out of a correct answer (false negatives found by benchmarks/hack_matrix.py)."""
+    from payoff.rewards.sql import extract_sql
+
+    assert extract_sql(bare) == extracted
+
+
+def test_a_bare_subquery_answer_scores(database: str) -> None:
+    outcome = SQL({"completion": "SELECT name FROM (SELECT * FROM customers) WHERE id > 2",
+                   "reference": {"gold": "SELECT name FROM customers WHERE id IN (3, 4)", "db": database}})
+    assert outcome.score == 1.0

@@ -26,6 +26,7 @@ class Probe:
     completion: str
     note: str = ""
     messages: list[dict[str, Any]] | None = None  # an episode probe: the whole trajectory; `completion` is its final text
+    effect: str = "credit"  # "hang": a time or memory bomb, which also wins when the reward runs out of time
 
 
 def _answer(task: dict[str, Any]) -> str:

@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from payoff.audit.probes import Probe, canonical_completion, probes_for
+from payoff.audit.hacks import probes_for
+from payoff.audit.probes import Probe, canonical_completion
 from payoff.core import REFERENCE_KEYS, Outcome, Reward
 from payoff.engine import score
 from payoff.episode import with_final_text
@@ -154,7 +155,8 @@ def audit(
     families: dict[str, FamilyResult] = {}
     for (probe, task, baseline), outcome in zip(probe_rows, outcomes):
         result = families.setdefault(probe.family, FamilyResult(probe.family))
-        credited = _credited(outcome, baseline, threshold)
+        # A bomb also wins when the reward runs out of time on it: the run stalls even if nothing is credited.
+        credited = _credited(outcome, baseline, threshold) or (probe.effect == "hang" and outcome.status == "timeout")
         failed = credited if probe.kind == "exploit" else not credited
         if probe.kind == "exploit":
             result.exploit_probes += 1
@@ -164,7 +166,8 @@ def audit(
             result.false_negatives += int(not credited)
         if failed and len(result.examples) < examples_per_family:
             result.examples.append({"family": probe.family, "type": "exploit" if probe.kind == "exploit" else "false negative",
-                                    "note": probe.note, "completion": probe.completion, "reference": task.get("reference"),
+                                    "note": probe.note, "completion": _clip(probe.completion), "reference": task.get("reference"),
+                                    "prompt": task.get("prompt", ""), "messages": probe.messages,
                                     "score": outcome.score, "status": outcome.status, "baseline": baseline})
 
     if getattr(reward, "pairwise", False) and usable:
@@ -209,6 +212,11 @@ def _position_bias(reward: Reward, usable: list[tuple[dict[str, Any], float]], w
                                     "completion": f"{right!r} vs {wrong!r}", "reference": task.get("reference"),
                                     "score": outcome.score, "status": outcome.status, "baseline": 1.0})
     return result
+
+
+def _clip(text: str, limit: int = 2000) -> str:
+    """A probe's text as a report shows it (a size bomb is a megabyte)."""
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more characters]"
 
 
 def _normalise_task(task: dict[str, Any]) -> dict[str, Any]:

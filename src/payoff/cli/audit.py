@@ -27,8 +27,9 @@ def audit_command(
 ) -> None:
     """Attack a reward with known hacks: exploit and false-negative rates per probe family; exit 1 on FAIL.
 
-    With --report, also DIR/report.html."""
+    With --report, also DIR/report.html and the hack matrix: DIR/matrix.json, matrix.md, matrix.png."""
     from payoff.audit import audit
+    from payoff.audit.matrix import matrix_of
     from payoff.io import read_records
 
     scorer = resolve_reward(reward, config, set_)
@@ -59,7 +60,7 @@ def audit_command(
     if report is not None:
         written = write_report(report, result.to_dict(), result.to_markdown())
         (report / "report.html").write_text(result.to_html())
-        wrote([*written, report / "report.html"])
+        wrote([*written, report / "report.html", *matrix_of(result, rows).write(report)])
     emit({"reward": result.reward, "verdict": result.verdict, "tasks": result.tasks, "usable_tasks": result.usable_tasks,
           "families": {f.family: {"exploit_rate": f.exploit_rate, "false_negative_rate": f.false_negative_rate} for f in result.families}})
     raise typer.Exit(1 if result.verdict == "FAIL" else 0)

@@ -12,10 +12,10 @@ from payoff.rewards.common import correctness, repeated_fraction
 
 _LETTER_PATTERNS = [
     re.compile(r"\\boxed\{\s*\\?(?:text\{)?\(?([A-J])\)?\}?\s*\}"),
-    re.compile(r"answer\s*(?:is|:)\s*:?\s*\(?\**([A-J](?:\s*(?:,|or|and|/)\s*[A-J])*)\b", re.IGNORECASE),
+    re.compile(r"(?:answer|option|choice)\s*(?:is|:)\s*:?\s*\(?\**([A-J](?:\s*(?:,|or|and|/)\s*[A-J])*)\b", re.IGNORECASE),
     re.compile(r"<answer>\s*\(?([A-J](?:\s*(?:,|or|and|/)\s*[A-J])*)\)?\s*</answer>"),
 ]
-_LONE = re.compile(r"(?:^|\n)\s*\(?([A-J])\)?[.)]?\s*$")
+_LONE = re.compile(r"(?:^|\n)\s*\**\(?([A-J])\)?[.)]?\**\s*$")  # a last line that is only the letter, bold or not
 
 
 def choice_letters(text: str) -> list[str]:

@@ -31,13 +31,24 @@ _KEYWORDS = {
 }
 
 
+_CONTINUES = re.compile(r"(?:\)|,|\bUNION|\bALL|\bINTERSECT|\bEXCEPT)\s*$", re.IGNORECASE)
+
+
 def extract_sql(completion: str) -> str:
-    """The last ```sql fence, else the text from the last SELECT/WITH on, else everything."""
+    """The last ```sql fence, else the last statement that starts with SELECT/WITH, else
+    everything. A SELECT inside parentheses (a subquery) or after a CTE's ``)`` or a UNION
+    belongs to the statement around it: the last bare SELECT would cut a correct query in half."""
     blocks = _FENCE.findall(completion)
     if blocks:
         return blocks[-1].strip()
-    match = list(re.finditer(r"\b(?:SELECT|WITH)\b", completion, re.IGNORECASE))
-    return completion[match[-1].start() if match else 0 :].strip().rstrip(";").strip() if match else completion.strip()
+    start = None
+    for match in re.finditer(r"\b(?:SELECT|WITH)\b", completion, re.IGNORECASE):
+        before = completion[: match.start()]
+        if before.count("(") > before.count(")"):
+            continue  # a subquery
+        if start is None or not _CONTINUES.search(before):
+            start = match.start()
+    return completion[start:].strip().rstrip(";").strip() if start is not None else completion.strip()
 
 
 def _open(reference: dict[str, Any]) -> sqlite3.Connection:
@@ -53,13 +64,26 @@ class QueryError(Exception):
     pass
 
 
+# ATTACH creates a file on disk even under mode=ro and query_only, and a PRAGMA that sets a value
+# can turn query_only off; the authorizer refuses both (SQLite's security page advises one).
+# Writes are left to mode=ro / query_only, which refuse them with a "readonly" error.
+def _reads_only(action: int, arg1: str | None, arg2: str | None, database: str | None, trigger: str | None) -> int:
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) or (action == sqlite3.SQLITE_PRAGMA and arg2 is not None):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
 def bounded_query(connection: sqlite3.Connection, query: str, timeout_s: float, max_rows: int,
                   check_every: int = 10_000) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """(column names, at most ``max_rows + 1`` rows) of one statement under a time budget: a
-    progress handler, checked every ``check_every`` SQLite instructions, interrupts a runaway
-    query (``TimeoutError``) instead of abandoning it. Other SQLite errors propagate."""
+    """(column names, at most ``max_rows + 1`` rows) of one statement under a time
+    budget: a progress handler, checked every ``check_every`` SQLite instructions, interrupts a
+    runaway query (``TimeoutError``) instead of abandoning it; an authorizer refuses ATTACH,
+    DETACH and PRAGMA assignments ("not authorized"). Other SQLite errors propagate."""
     deadline = time.monotonic() + timeout_s
     connection.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, check_every)
+    connection.set_authorizer(_reads_only)
     try:
         cursor = connection.execute(query)
         rows = cursor.fetchmany(max_rows + 1)
@@ -69,6 +93,7 @@ def bounded_query(connection: sqlite3.Connection, query: str, timeout_s: float, 
         raise
     finally:
         connection.set_progress_handler(None, 0)
+        connection.set_authorizer(None)
     return [d[0] for d in cursor.description or []], rows
 
 
