@@ -16,6 +16,7 @@ package), or as ``python -m payoff.sandbox.server``.
 
 from __future__ import annotations
 
+import _signal
 import builtins
 import gc
 import os
@@ -31,7 +32,7 @@ from typing import Any
 try:
     import payoff.sandbox.harness as harness
     from payoff.containment import Containment
-    from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits, check_file_names, classify, decode, supervise, write_files
+    from payoff.sandbox.limits import NOBODY, Limits, address_space, apply_rlimits, check_file_names, classify, decode, supervise, write_files
     from payoff.sandbox.program_side import Quitter
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
@@ -51,6 +52,7 @@ except ImportError:
     Containment = _load("payoff_containment", _here.parent / "containment.py").Containment
     _limits = _load("payoff_limits", _here / "limits.py")
     NOBODY, Limits, apply_rlimits, classify = _limits.NOBODY, _limits.Limits, _limits.apply_rlimits, _limits.classify
+    address_space = _limits.address_space
     check_file_names, decode, supervise, write_files = _limits.check_file_names, _limits.decode, _limits.supervise, _limits.write_files
     _isolation = _load("payoff_sandbox_isolation", _here / "isolation.py")
     READABLE, private_filesystem = _isolation.READABLE, _isolation.private_filesystem
@@ -75,6 +77,16 @@ SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL":
 def _preload() -> list[str]:
     import importlib
 
+    # threading registers an after-fork handler that rebuilds its locks and thread table for the
+    # case where another thread held them at the fork. The server and its children fork from their
+    # only thread, so there is nothing to rebuild, and running it costs every fork about 120 page
+    # faults (0.6 ms of CPU on a 2-core VM, three forks per test run). Imported here without it.
+    register = os.register_at_fork
+    os.register_at_fork = lambda **_: None
+    try:
+        import threading  # noqa: F401
+    finally:
+        os.register_at_fork = register
     missing = []
     for name in PRELOADED:
         try:
@@ -82,6 +94,19 @@ def _preload() -> list[str]:
         except ImportError:
             missing.append(name)
     return missing
+
+
+def _warm_up_child_paths(rounds: int = 64) -> None:
+    """Run what every child runs before its program (rlimits, text streams) in the server first:
+    see `harness.warm_up` (code run the first times writes into its code object, and a child that
+    writes a page copies it)."""
+    import random
+
+    for _ in range(rounds):
+        address_space()
+        random.seed()  # what random's own after-fork handler runs in every child
+        for mode in ("r", "w"):
+            open(os.devnull, mode, encoding="utf-8", errors="replace", closefd=True).close()
 
 
 @dataclass
@@ -99,6 +124,8 @@ class Spare:
 class Server:
     def __init__(self) -> None:
         _preload()
+        harness.warm_up()
+        _warm_up_child_paths()
         # Move every object the server holds out of the collector's reach: a child's first garbage
         # collection would otherwise touch (and so copy) every inherited page.
         gc.collect()
@@ -106,6 +133,10 @@ class Server:
         self.root = os.getuid() == 0
         # PAYOFF_SANDBOX_SHARED_NETWORK=1 skips the network namespace (where namespaces misbehave).
         self.network_isolated = not os.environ.get("PAYOFF_SANDBOX_SHARED_NETWORK") and unshare_network()
+        # The children inherit this environment: scrubbed once here, each adds only HOME and TMPDIR.
+        self.scratch = tempfile.gettempdir()
+        os.environ.clear()
+        os.environ.update(SAFE_ENV)
         self.filesystem_private = self.root and private_filesystem()
         # The server lives in its own pids cgroup and its children are born there: moving each
         # child into a cgroup of its own costs milliseconds of kernel time on cgroup v1.
@@ -164,13 +195,16 @@ class Server:
     def _fork_spare(self) -> None:
         if self.spare is not None:
             return
-        workdir = tempfile.mkdtemp(prefix="payoff-run-")
+        workdir = tempfile.mkdtemp(prefix="payoff-run-", dir=self.scratch)
         if self.root:
             os.chown(workdir, NOBODY, NOBODY)
         request_r, request_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         ready_r, ready_w = os.pipe()
+        # The child's environment is SAFE_ENV (the server's own) plus these two: set here, where
+        # the code is warm, rather than in each child.
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         pid = os.fork()
         if pid == 0:
             os.close(ready_r)
@@ -255,9 +289,11 @@ class Server:
             os.closerange(4, 65536)  # 3 is the ready pipe, closed before the program runs
             os.chdir(workdir)
             for number in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
-                signal.signal(number, signal.SIG_DFL)
-            with os.fdopen(0, "rb", closefd=False) as pipe:
-                request = pickle.loads(pipe.read())
+                _signal.signal(number, _signal.SIG_DFL)  # the C call: signal.signal's enum wrapping writes pages
+            chunks = []
+            while chunk := os.read(0, 1 << 16):
+                chunks.append(chunk)
+            request = pickle.loads(b"".join(chunks))
             limits = Limits(**request["limits"])
             if self.root:
                 os.setgroups([])
@@ -270,8 +306,6 @@ class Server:
             os.dup2(stdin_fd, 0)
             os.close(stdin_fd)
             apply_rlimits(limits, nproc=self.root and self.box.kind != "cgroup")
-            os.environ.clear()
-            os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
             os.write(3, b"1")
             os.close(3)
         except BaseException:  # noqa: BLE001 - setup failed: say so on stderr, exit 125
