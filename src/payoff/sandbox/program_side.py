@@ -155,7 +155,10 @@ def serve_program(sock: socket.socket) -> None:
             request = receive(sock)
         except (EOFError, OSError, ValueError):
             os._exit(0)
-        send(sock, answer(request, objects, make_handle))
+        if type(request) is dict and request.get("op") == "batch":
+            send(sock, answer_batch(request, objects, make_handle))
+        else:
+            send(sock, answer(request, objects, make_handle))
 
 
 def describe(error: BaseException) -> str:
@@ -165,6 +168,19 @@ def describe(error: BaseException) -> str:
     except Exception:  # noqa: BLE001 - a hostile __str__
         message = ""
     return (f"{name}: {message}" if message else name).replace("\n", " ")[:300]
+
+
+def answer_batch(request: dict[str, Any], objects: list[Any], make_handle: Any) -> list[dict[str, Any]]:
+    """Answer a batch of calls in order, up to the first that raises or returns an object of the
+    program's own (the test may call into it before its next call)."""
+    replies = []
+    for call in request.get("calls") or []:
+        before = len(objects)
+        reply = answer(call if type(call) is dict and call.get("op") == "call" else {"op": "?"}, objects, make_handle)
+        replies.append(reply)
+        if "raise" in reply or len(objects) != before:
+            break
+    return replies
 
 
 def answer(request: dict[str, Any], objects: list[Any], make_handle: Any) -> dict[str, Any]:

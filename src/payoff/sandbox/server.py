@@ -61,6 +61,7 @@ except ImportError:
     copy_stdin, read_request, write_message = _protocol.copy_stdin, _protocol.read_request, _protocol.write_message
     # The harness imports its two halves by these flat names when it is not in a package.
     _load("payoff_sandbox_wire", _here / "wire.py")
+    _load("payoff_sandbox_batch", _here / "batch.py")
     Quitter = _load("payoff_sandbox_program", _here / "program_side.py").Quitter
     harness = _load("payoff_harness", _here / "harness.py")
 
