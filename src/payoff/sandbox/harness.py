@@ -31,6 +31,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import select
 import socket
 import sys
 import time
@@ -323,9 +324,17 @@ def judge() -> None:
             record = {"test": index, "pass": False, "why": describe(error)}
         _emit(verdict_fd, record)
     _emit(verdict_fd, {"done": True})
-    # No wait for the program process: it ends on EOF, and the sandbox kills and reaps whatever
-    # of the run is left the moment the judge exits.
+    # The program process ends on EOF; reaped here (briefly: the sandbox kills and reaps whatever
+    # of the run is left the moment the judge exits), the server finds the run's cgroup empty
+    # at once instead of killing it and polling until it is.
     ours.close()
+    try:
+        exited = os.pidfd_open(pid)
+        select.select([exited], [], [], 0.05)
+        os.close(exited)
+        os.waitpid(pid, os.WNOHANG)
+    except OSError:
+        pass
 
 
 def warm_up(rounds: int = 64) -> None:

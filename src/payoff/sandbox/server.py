@@ -149,7 +149,7 @@ class Server:
         self.subreaper = set_child_subreaper()
         self.pids_limit = 64
         self.spare: Spare | None = None
-        self.leftovers: list[tuple[int, str]] = []
+        self.leftovers: list[tuple[int | None, str]] = []
         self.isolation = {
             "network": "namespace" if self.network_isolated else "shared",
             "user": "nobody" if self.root else f"uid {os.getuid()} (not root: no privilege drop)",
@@ -171,8 +171,12 @@ class Server:
 
     def prepare(self) -> None:
         for pid, workdir in self.leftovers:
-            self._kill_run(pid)
-            shutil.rmtree(workdir, ignore_errors=True)
+            if pid is not None:  # None: a finished run, killed by supervise already
+                self._kill_run(pid)
+            try:
+                os.rmdir(workdir)  # a run's directory is usually empty (its stdin is unlinked)
+            except OSError:
+                shutil.rmtree(workdir, ignore_errors=True)
         if self.leftovers:
             self._reap()
         self.leftovers.clear()
@@ -236,16 +240,19 @@ class Server:
         spare, self.spare = self.spare, None
         assert spare is not None
         # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file.
-        stdin_fd = os.open(os.path.join(spare.workdir, ".stdin"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            if protocol_fd is not None:
-                copy_stdin(protocol_fd, stdin_fd, stdin_size)
-            else:
-                os.write(stdin_fd, request.pop("stdin", b"") or b"")
-            if self.root:
-                os.fchown(stdin_fd, NOBODY, NOBODY)
-        finally:
-            os.close(stdin_fd)
+        # No bytes, no file: the child reads /dev/null.
+        data = request.pop("stdin", b"") or b""
+        request["stdin_file"] = bool(stdin_size or data)
+        if request["stdin_file"]:
+            stdin_fd = os.open(os.path.join(spare.workdir, ".stdin"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                if protocol_fd is not None:
+                    copy_stdin(protocol_fd, stdin_fd, stdin_size)
+                os.write(stdin_fd, data)
+                if self.root:
+                    os.fchown(stdin_fd, NOBODY, NOBODY)
+            finally:
+                os.close(stdin_fd)
         try:
             os.write(spare.request_fd, pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
         except BrokenPipeError:
@@ -260,7 +267,7 @@ class Server:
             self._kill_run(spare.pid)
 
         forced, out, err, wall, status, usage = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits, kill)
-        self.leftovers.append((spare.pid, spare.workdir))
+        self.leftovers.append((None, spare.workdir))
         os.set_blocking(spare.ready_fd, False)
         try:
             set_up = os.read(spare.ready_fd, 1) == b"1"
@@ -302,8 +309,9 @@ class Server:
                 os.setuid(NOBODY)
             write_files(workdir, request.get("files") or {})
             stdin_path = os.path.join(workdir, ".stdin")  # written by the server
-            stdin_fd = os.open(stdin_path, os.O_RDONLY)
-            os.unlink(stdin_path)
+            stdin_fd = os.open(stdin_path if request.get("stdin_file") else os.devnull, os.O_RDONLY)
+            if request.get("stdin_file"):
+                os.unlink(stdin_path)
             os.dup2(stdin_fd, 0)
             os.close(stdin_fd)
             apply_rlimits(limits, nproc=self.root and self.box.kind != "cgroup")
