@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 
 import pytest
 
@@ -68,3 +69,20 @@ def test_verdicts_are_those_of_calling_one_at_a_time(last_passes: bool) -> None:
              "assert f(5) == 10\nassert f(6) == " + ("12" if last_passes else "13")]
     passed = [v["pass"] for v in verdicts(tests)]
     assert passed == [False, True, last_passes]
+
+
+@pytest.mark.parametrize("open_files", [48, 40])
+def test_a_program_process_forked_ahead_is_confined_like_one_forked_after(open_files: int) -> None:
+    # After a test run the fork server's spare forks the next run's program process at once, as
+    # root and before the run's limits are known; it drops to nobody and sets the limits the job
+    # carries before the program's first line. Consecutive runs with different limits see theirs.
+    program = ("import os, resource\n"
+               "def facts():\n    return [os.getuid(), resource.getrlimit(resource.RLIMIT_NOFILE)[0],"
+               " resource.getrlimit(resource.RLIMIT_CPU)[0]]\n")
+    expected = [65534 if os.getuid() == 0 else os.getuid(), open_files, open_files // 8]
+    for _ in range(2):  # the second one's program was forked ahead
+        job = {"program": program, "setup": "", "tests": [f"assert facts() == {expected}"], "compare": "canonical",
+               "budget_s": 5.0}
+        result = run_tests(job, Limits(timeout_s=6, cpu_s=open_files // 8, open_files=open_files))
+        events = list(map(json.loads, result.stdout.splitlines()))
+        assert events[0]["confined"] is True and events[1] == {"test": 0, "pass": True}, (events, result.stderr)

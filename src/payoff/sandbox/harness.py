@@ -254,26 +254,40 @@ def _emit(fd: int, record: dict[str, Any]) -> None:
     os.write(fd, (json.dumps(record) + "\n").encode())
 
 
-def judge() -> None:
-    started = time.monotonic()
+def start_program(prepare: Any = None) -> tuple[socket.socket, int]:
+    """Fork the program process, which waits on its end of a socket pair for its program (see
+    `serve_program`); this process becomes not dumpable first. Returns (the judge's end, pid)."""
+    _undumpable()
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        try:
+            serve_program(theirs, prepare)
+        finally:
+            os._exit(0)
+    theirs.close()
+    return ours, pid
+
+
+def _undumpable() -> None:
     # Not dumpable: a same-uid process (the program) can neither ptrace this one nor open its
     # /proc files (its stdout, its memory).
     try:
         ctypes_kit()[0].prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
     except (OSError, AttributeError):
         pass
+
+
+def judge(program: tuple[socket.socket, int] | None = None, limits: dict[str, Any] | None = None) -> None:
+    """The judge. `program`: a program process forked before the run's request arrived (the fork
+    server's spare), which sets `limits` on itself when its job comes; None: fork it here, before
+    reading the job, so the program's memory never holds the tests either way."""
+    started = time.monotonic()
+    _undumpable()  # again: a spare that forked its program ahead has changed uid since
     verdict_fd = os.dup(1)
     os.set_inheritable(verdict_fd, False)
-    ours, theirs = socket.socketpair()
-    # Fork before reading the job: the program's memory never holds the tests.
-    pid = os.fork()
-    if pid == 0:
-        ours.close()
-        try:
-            serve_program(theirs)
-        finally:
-            os._exit(0)
-    theirs.close()
+    ours, pid = program if program is not None else start_program()
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)  # what the tests print does not land among the verdicts
     job = json.loads(sys.stdin.buffer.read())
@@ -288,7 +302,7 @@ def judge() -> None:
         return
     ours.settimeout(max(link.deadline - time.monotonic(), 0.001))
     try:
-        send(ours, {"program": str(job["program"]), "setup": str(job.get("setup") or "")})
+        send(ours, {"program": str(job["program"]), "setup": str(job.get("setup") or ""), "limits": limits})
         manifest = receive(ours)
         names = manifest["names"]
         if type(names) is not dict:

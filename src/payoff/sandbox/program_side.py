@@ -102,8 +102,10 @@ class Quitter:
         raise SystemExit(code)
 
 
-def serve_program(sock: socket.socket) -> None:
-    """The program process: wait for the program, run it, then answer the judge until EOF."""
+def serve_program(sock: socket.socket, prepare: Any = None) -> None:
+    """The program process: wait for the program, run it, then answer the judge until EOF.
+    `prepare(job)`, where given (a process forked before its run's request: see the fork
+    server), drops its privileges and sets its limits before anything of the program runs."""
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -111,6 +113,11 @@ def serve_program(sock: socket.socket) -> None:
     os.closerange(3, keep)
     os.closerange(keep + 1, 1 << 16)
     job = receive(sock)
+    if prepare is not None:
+        try:
+            prepare(job)
+        except BaseException:  # noqa: BLE001 - never run a program unconfined: the judge sees EOF
+            os._exit(125)
     confined = confine_program()
     builtins.exit, builtins.quit = Quitter("exit"), Quitter("quit")
     sys.set_int_max_str_digits(0)

@@ -120,6 +120,10 @@ class Spare:
     stderr_fd: int
     ready_fd: int  # the child writes one byte here when its setup is done, before the program runs
     workdir: str
+    # Forked for a test run (the last request was one): the child forks the harness's program
+    # process at once and writes b"P" + its pid (4 bytes, 0 if the fork failed) on `ready_fd`.
+    ahead: bool = False
+    program_pid: int | None = None  # once read
 
 
 class Server:
@@ -149,6 +153,7 @@ class Server:
         self.subreaper = set_child_subreaper()
         self.pids_limit = 64
         self.spare: Spare | None = None
+        self.expect_harness = False  # whether the next request is likely a test run (the last one was)
         self.leftovers: list[tuple[int | None, str]] = []
         self.isolation = {
             "network": "namespace" if self.network_isolated else "shared",
@@ -160,10 +165,30 @@ class Server:
         }
 
     # Forking a 20 MB interpreter costs over a millisecond; it happens here, between requests.
+    def _keep(self) -> set[int]:
+        """The processes a kill of runs spares: the server, its spare and the spare's program."""
+        keep = {os.getpid()}
+        if self.spare is not None:
+            keep |= {self.spare.pid, self._spare_program(self.spare)}
+        return keep
+
+    @staticmethod
+    def _spare_program(spare: Spare) -> int:
+        """The pid of the program process a spare forked ahead (0: none). Written by the spare
+        the moment it starts: the read waits at most for that fork."""
+        if spare.program_pid is None:
+            spare.program_pid = 0
+            if spare.ahead:
+                data = b""
+                while len(data) < 5 and (chunk := os.read(spare.ready_fd, 5 - len(data))):
+                    data += chunk
+                if len(data) == 5 and data[:1] == b"P":
+                    spare.program_pid = int.from_bytes(data[1:], "big")
+        return spare.program_pid
+
     def _kill_run(self, pid: int) -> None:
         """Kill a run's program and everything it started (never the server or its spare)."""
-        keep = {os.getpid()} | ({self.spare.pid} if self.spare is not None else set())
-        self.box.kill_members(os.getpid(), keep=keep)
+        self.box.kill_members(os.getpid(), keep=self._keep())
         try:
             os.killpg(pid, signal.SIGKILL)  # the program's session, also where there is no cgroup
         except (ProcessLookupError, PermissionError):
@@ -210,25 +235,27 @@ class Server:
         # The child's environment is SAFE_ENV (the server's own) plus these two: set here, where
         # the code is warm, rather than in each child.
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+        ahead = self.expect_harness
         pid = os.fork()
         if pid == 0:
             os.close(ready_r)
             os.dup2(ready_w, 3)
-            self._child(request_r, out_w, err_w, workdir)
+            self._child(request_r, out_w, err_w, workdir, ahead)
         for fd in (request_r, out_w, err_w, ready_w):
             os.close(fd)
-        self.spare = Spare(pid, request_w, out_r, err_r, ready_r, workdir)
+        self.spare = Spare(pid, request_w, out_r, err_r, ready_r, workdir, ahead)
 
     def run(self, request: dict[str, Any], protocol_fd: int | None = None) -> dict[str, Any]:
         stdin_size = int(request.pop("stdin_size", 0))
         try:
             limits = Limits(**request["limits"])
             check_file_names(request.get("files") or {})
-            # The server and the next spare count too; a test harness's judge is one more process.
-            wanted = limits.max_procs + (3 if request.get("harness") else 2)
+            # The server and the next spare count too; a test run's judge is one more process,
+            # and so is the program process the next spare forks ahead.
+            self.expect_harness = bool(request.get("harness"))
+            wanted = limits.max_procs + (4 if self.expect_harness else 2)
             if wanted != self.pids_limit:
-                keep = {os.getpid()} | ({self.spare.pid} if self.spare is not None else set())
-                self.box.kill_members(os.getpid(), keep=keep, limit=wanted)
+                self.box.kill_members(os.getpid(), keep=self._keep(), limit=wanted)
                 self.pids_limit = wanted
             self.prepare()
         except BaseException:
@@ -268,6 +295,7 @@ class Server:
 
         forced, out, err, wall, status, usage = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits, kill)
         self.leftovers.append((None, spare.workdir))
+        self._spare_program(spare)  # the pid record comes before the byte that says it set up
         os.set_blocking(spare.ready_fd, False)
         try:
             set_up = os.read(spare.ready_fd, 1) == b"1"
@@ -287,8 +315,10 @@ class Server:
         return {"status": "error", "stdout": "", "stderr": why, "exit_code": None, "signal": None,
                 "wall_s": 0.0, "cpu_s": 0.0, "max_rss_mb": 0.0, "isolation": self.isolation, "sandbox_error": True}
 
-    def _child(self, request_fd: int, out_w: int, err_w: int, workdir: str) -> None:
-        """In the forked child: box itself, wait for the program, then run it. Never returns."""
+    def _child(self, request_fd: int, out_w: int, err_w: int, workdir: str, ahead: bool) -> None:
+        """In the forked child: box itself, wait for the program, then run it. Never returns.
+        `ahead`: fork the test harness's program process now, while the previous run still
+        runs; it drops privileges and sets its limits itself when its job comes."""
         try:
             os.setsid()
             os.dup2(out_w, 1)
@@ -298,6 +328,14 @@ class Server:
             os.chdir(workdir)
             for number in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
                 _signal.signal(number, _signal.SIG_DFL)  # the C call: signal.signal's enum wrapping writes pages
+            program = None
+            if ahead:
+                try:
+                    program = harness.start_program(self._confine_program)
+                except OSError:
+                    pass  # no room under the process limit now: the judge forks it after the request
+                finally:
+                    os.write(3, b"P" + (program[1] if program else 0).to_bytes(4, "big"))
             chunks = []
             while chunk := os.read(0, 1 << 16):
                 chunks.append(chunk)
@@ -320,10 +358,22 @@ class Server:
         except BaseException:  # noqa: BLE001 - setup failed: say so on stderr, exit 125
             os.write(2, traceback.format_exc().encode())
             os._exit(125)
-        self._execute(request)
+        if program is not None and not request.get("harness"):
+            program[0].close()  # not a test run after all: the program process reads EOF and exits
+            program = None
+        self._execute(request, program)
+
+    def _confine_program(self, job: dict[str, Any]) -> None:
+        """In a program process forked ahead, when its job comes: what its judge did to itself."""
+        limits = Limits(**job["limits"])
+        if self.root:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        apply_rlimits(limits, nproc=self.root and self.box.kind != "cgroup")
 
     @staticmethod
-    def _execute(request: dict[str, Any]) -> None:
+    def _execute(request: dict[str, Any], program: Any = None) -> None:
         language = request.get("language", "python")
         if language in ("sh", "bash"):
             os.execve(f"/bin/{language}", [language, "-c", request["code"]], dict(os.environ))
@@ -335,7 +385,7 @@ class Server:
         code = 0
         try:
             if request.get("harness"):
-                harness.judge()
+                harness.judge(program, request["limits"])
                 os._exit(0)
             program = compile(request["code"], "program.py", "exec")
             exec(program, {"__name__": "__main__", "__file__": "program.py", "__builtins__": builtins})
