@@ -164,7 +164,6 @@ class Server:
             "backend": "fork",
         }
 
-    # Forking a 20 MB interpreter costs over a millisecond; it happens here, between requests.
     def _keep(self) -> set[int]:
         """The processes a kill of runs spares: the server, its spare and the spare's program."""
         keep = {os.getpid()}
@@ -373,7 +372,7 @@ class Server:
         apply_rlimits(limits, nproc=self.root and self.box.kind != "cgroup")
 
     @staticmethod
-    def _execute(request: dict[str, Any], program: Any = None) -> None:
+    def _execute(request: dict[str, Any], program_process: Any = None) -> None:
         language = request.get("language", "python")
         if language in ("sh", "bash"):
             os.execve(f"/bin/{language}", [language, "-c", request["code"]], dict(os.environ))
@@ -385,7 +384,7 @@ class Server:
         code = 0
         try:
             if request.get("harness"):
-                harness.judge(program, request["limits"])
+                harness.judge(program_process, request["limits"])
                 os._exit(0)
             program = compile(request["code"], "program.py", "exec")
             exec(program, {"__name__": "__main__", "__file__": "program.py", "__builtins__": builtins})
