@@ -235,10 +235,12 @@ def test_threads_random_and_environment_work_as_in_a_fresh_interpreter() -> None
         "threads = [threading.Thread(target=out.append, args=(i,)) for i in range(4)]\n"
         "[t.start() for t in threads]\n[t.join() for t in threads]\n"
         "print(sorted(out), threading.current_thread() is threading.main_thread(), threading.active_count())\n"
-        "print(random.getrandbits(64))\nprint(os.environ['HOME'] == os.environ['TMPDIR'] == os.getcwd(), sorted(os.environ))"
+        "print(random.getrandbits(64))\nprint(os.environ['HOME'] == os.environ['TMPDIR'] == os.getcwd(), sorted(os.environ))\n"
+        "import sys\nprint(repr(sys.stdin.read()), os.listdir('.'))"  # no stdin given: empty, and no file for it
     )
     first, second = (run(code, limits=FAST) for _ in range(2))
     assert first.status == second.status == "ok", (first.stderr, second.stderr)
     assert first.stdout.splitlines()[0] == "[0, 1, 2, 3] True 1"
     assert first.stdout.splitlines()[1] != second.stdout.splitlines()[1]
     assert first.stdout.splitlines()[2] == "True ['HOME', 'LANG', 'LC_ALL', 'PATH', 'PYTHONIOENCODING', 'TMPDIR']"
+    assert first.stdout.splitlines()[3] == "'' []"
