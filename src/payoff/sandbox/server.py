@@ -295,6 +295,10 @@ class Server:
         forced, out, err, wall, status, usage = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits, kill)
         self.leftovers.append((None, spare.workdir))
         self._spare_program(spare)  # the pid record comes before the byte that says it set up
+        if self.spare is not None:
+            # The next spare's program process exists before this reply does: a caller that looks
+            # at its process tree after a run sees no process appear later (it forked meanwhile).
+            self._spare_program(self.spare)
         os.set_blocking(spare.ready_fd, False)
         try:
             set_up = os.read(spare.ready_fd, 1) == b"1"
