@@ -13,14 +13,16 @@ source); it uses the standard library only. Two processes, both inside the sandb
   comparing it, hashing it or testing its truth raises, unless the task opts into the
   program's own comparisons (``compare="program"``, for tasks that return custom objects).
 - the *program* process runs the model's code and serves the judge's calls. It is forked from
-  the judge before the judge reads its job, so its memory never holds the tests. It has no file
+  the judge before the judge reads its job (by the fork server's spare before the run's request
+  even arrives, `start_program`), so its memory never holds the tests. It has no file
   descriptor but its socket (its output goes to /dev/null), cannot be signalled, ptraced or read
   by the judge (the judge is not dumpable, and a seccomp filter where the kernel has one refuses
   the program's kill/ptrace/process_vm calls on any process but itself).
 
 The judge writes one JSON line per event to its stdout, which only it holds: ``{"ready": ...}``
 once the program is loaded, ``{"test": i, "pass": bool, "why": str}`` per test and
-``{"done": true}``. A test without a line did not pass.
+``{"done": true}``. A test without a line did not pass. A run of literal asserts sends its calls
+in one message (`payoff.sandbox.batch`).
 
 The job arrives on stdin as JSON: ``program``, ``setup``, ``tests``, ``compare``
 (``canonical`` or ``program``) and ``budget_s`` (the judge's time for all the tests).
