@@ -32,13 +32,15 @@ def _poll(condition, timeout_s: float = 5.0) -> bool:
 
 def _run_leftovers(backend: str) -> list[psutil.Process]:
     """What is left of this test's runs: every descendant of its own fork server except the one
-    spare child waiting for the next run (the server is a subreaper, so orphans count too), or
-    for bwrap every bwrap process this test process started."""
+    spare child waiting for the next run and the program process it forks ahead after a test run
+    (the server is a subreaper, so orphans count too), or for bwrap every bwrap process this test
+    process started."""
     if backend == "bwrap":
         return [p for p in psutil.Process().children(recursive=True) if "bwrap" in " ".join(p.cmdline())]
     server = psutil.Process(fork_server().process.pid)
     children = server.children(recursive=True)
     spares = [c for c in server.children() if c.status() != psutil.STATUS_ZOMBIE][:1]
+    spares += [c for spare in spares for c in spare.children()]
     return [c for c in children if c not in spares]
 
 
@@ -222,3 +224,23 @@ def test_a_client_that_exits_or_is_killed_leaves_no_server_and_no_cgroup() -> No
     # Only the cgroups these two clients made: their names carry their servers' pids.
     assert _poll(lambda: not {c for c in _payoff_cgroups() - before if int(c.split("-")[1]) in servers})
     assert _poll(lambda: not any(_alive(pid) for pid in servers))  # both servers went with their clients
+
+
+def test_threads_random_and_environment_work_as_in_a_fresh_interpreter() -> None:
+    # The fork server preloads threading without its after-fork handler (it forks from its only
+    # thread) and sets each child's HOME and TMPDIR before forking: threads still start and join,
+    # every run draws fresh random numbers, and the environment is the scrubbed one.
+    code = (
+        "import os, random, threading\nout = []\n"
+        "threads = [threading.Thread(target=out.append, args=(i,)) for i in range(4)]\n"
+        "[t.start() for t in threads]\n[t.join() for t in threads]\n"
+        "print(sorted(out), threading.current_thread() is threading.main_thread(), threading.active_count())\n"
+        "print(random.getrandbits(64))\nprint(os.environ['HOME'] == os.environ['TMPDIR'] == os.getcwd(), sorted(os.environ))\n"
+        "import sys\nprint(repr(sys.stdin.read()), os.listdir('.'))"  # no stdin given: empty, and no file for it
+    )
+    first, second = (run(code, limits=FAST) for _ in range(2))
+    assert first.status == second.status == "ok", (first.stderr, second.stderr)
+    assert first.stdout.splitlines()[0] == "[0, 1, 2, 3] True 1"
+    assert first.stdout.splitlines()[1] != second.stdout.splitlines()[1]
+    assert first.stdout.splitlines()[2] == "True ['HOME', 'LANG', 'LC_ALL', 'PATH', 'PYTHONIOENCODING', 'TMPDIR']"
+    assert first.stdout.splitlines()[3] == "'' []"

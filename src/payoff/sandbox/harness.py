@@ -13,14 +13,16 @@ source); it uses the standard library only. Two processes, both inside the sandb
   comparing it, hashing it or testing its truth raises, unless the task opts into the
   program's own comparisons (``compare="program"``, for tasks that return custom objects).
 - the *program* process runs the model's code and serves the judge's calls. It is forked from
-  the judge before the judge reads its job, so its memory never holds the tests. It has no file
+  the judge before the judge reads its job (by the fork server's spare before the run's request
+  even arrives, `start_program`), so its memory never holds the tests. It has no file
   descriptor but its socket (its output goes to /dev/null), cannot be signalled, ptraced or read
   by the judge (the judge is not dumpable, and a seccomp filter where the kernel has one refuses
   the program's kill/ptrace/process_vm calls on any process but itself).
 
 The judge writes one JSON line per event to its stdout, which only it holds: ``{"ready": ...}``
 once the program is loaded, ``{"test": i, "pass": bool, "why": str}`` per test and
-``{"done": true}``. A test without a line did not pass.
+``{"done": true}``. A test without a line did not pass. A run of literal asserts sends its calls
+in one message (`payoff.sandbox.batch`).
 
 The job arrives on stdin as JSON: ``program``, ``setup``, ``tests``, ``compare``
 (``canonical`` or ``program``) and ``budget_s`` (the judge's time for all the tests).
@@ -31,20 +33,26 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import select
 import socket
 import sys
 import time
 from typing import Any
 
 try:
-    from payoff.sandbox.program_side import describe, serve_program
+    from payoff.sandbox.batch import NAME as BATCH_NAME
+    from payoff.sandbox.batch import batched, plan
+    from payoff.sandbox.program_side import answer, compiled_filter, ctypes_kit, describe, seccomp_rows, serve_program
     from payoff.sandbox.wire import from_wire, pair, receive, send, text, to_wire
 except ImportError:  # outside the package (lean fork server, bubblewrap): the siblings by their flat names
-    from payoff_sandbox_program import describe, serve_program  # type: ignore[no-redef]
+    from payoff_sandbox_batch import NAME as BATCH_NAME  # type: ignore[no-redef]
+    from payoff_sandbox_batch import batched, plan  # type: ignore[no-redef]
+    from payoff_sandbox_program import answer, compiled_filter, ctypes_kit, describe, seccomp_rows, serve_program  # type: ignore[no-redef]
     from payoff_sandbox_wire import from_wire, pair, receive, send, text, to_wire  # type: ignore[no-redef]
 
 # The two halves, for whoever runs this file outside the package.
-SIBLINGS = {"payoff_sandbox_wire.py": "wire.py", "payoff_sandbox_program.py": "program_side.py"}
+SIBLINGS = {"payoff_sandbox_wire.py": "wire.py", "payoff_sandbox_program.py": "program_side.py",
+            "payoff_sandbox_batch.py": "batch.py"}
 
 
 # -- the judge ----------------------------------------------------------------------------------
@@ -66,6 +74,7 @@ class Link:
     def __init__(self, sock: socket.socket, pid: int, deadline: float, trust_program: bool) -> None:
         self.sock, self.pid, self.deadline, self.trust_program = sock, pid, deadline, trust_program
         self.gone: str | None = None
+        self.ahead: list[tuple[dict[str, Any], Any]] = []  # (call, its answer) sent ahead, in order (`batch`)
 
     def request(self, op: str, target: int, args: list[Any], kwargs: dict[str, Any] | None = None,
                 originals: tuple[Any, ...] = ()) -> Any:
@@ -74,6 +83,27 @@ class Link:
         message: dict[str, Any] = {"op": op, "target": target, "args": to_wire(list(args), _handle_id)}
         if kwargs is not None:
             message["kwargs"] = to_wire(kwargs, _handle_id)
+        if self.ahead:
+            call, reply = self.ahead.pop(0)
+            if call == message:
+                return self._result(reply, originals)
+            self.ahead.clear()  # the test went another way: ask as usual
+        return self._result(self._exchange(message), originals)
+
+    def batch(self, entries: Any) -> None:
+        """Send the calls a run of asserts will make (see `payoff.sandbox.batch`) in one message;
+        the test's own calls then take their answers in order."""
+        calls = plan(entries, lambda f: type(f) is Remote and object.__getattribute__(f, "_link") is self)
+        if self.gone or len(calls) < 2:
+            return
+        messages = [{"op": "call", "target": object.__getattribute__(f, "_number"), "args": to_wire(list(args), _handle_id),
+                     "kwargs": to_wire(kwargs, _handle_id)} for f, args, kwargs in calls]
+        replies = self._exchange({"op": "batch", "calls": messages})
+        if type(replies) is not list or len(replies) > len(messages):
+            self._end("unreadable reply from the program")
+        self.ahead = list(zip(messages, replies))
+
+    def _exchange(self, message: dict[str, Any]) -> Any:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             self._end("out of time")
@@ -87,6 +117,9 @@ class Link:
             self._end(f"the program process ended ({error})")
         except (ValueError, RecursionError, MemoryError) as error:
             self._end(f"unreadable reply from the program: {type(error).__name__}")
+        return reply
+
+    def _result(self, reply: Any, originals: tuple[Any, ...]) -> Any:
         if type(reply) is not dict:
             self._end("unreadable reply from the program")
         if "raise" in reply:
@@ -223,35 +256,47 @@ def _emit(fd: int, record: dict[str, Any]) -> None:
     os.write(fd, (json.dumps(record) + "\n").encode())
 
 
-def judge() -> None:
-    started = time.monotonic()
-    # Not dumpable: a same-uid process (the program) can neither ptrace this one nor open its
-    # /proc files (its stdout, its memory).
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-    except (OSError, AttributeError):
-        pass
-    verdict_fd = os.dup(1)
-    os.set_inheritable(verdict_fd, False)
+def start_program(prepare: Any = None) -> tuple[socket.socket, int]:
+    """Fork the program process, which waits on its end of a socket pair for its program (see
+    `serve_program`); this process becomes not dumpable first. Returns (the judge's end, pid)."""
+    _undumpable()
     ours, theirs = socket.socketpair()
-    # Fork before reading the job: the program's memory never holds the tests.
     pid = os.fork()
     if pid == 0:
         ours.close()
         try:
-            serve_program(theirs)
+            serve_program(theirs, prepare)
         finally:
             os._exit(0)
     theirs.close()
+    return ours, pid
+
+
+def _undumpable() -> None:
+    # Not dumpable: a same-uid process (the program) can neither ptrace this one nor open its
+    # /proc files (its stdout, its memory).
+    try:
+        ctypes_kit()[0].prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
+
+
+def judge(program: tuple[socket.socket, int] | None = None, limits: dict[str, Any] | None = None) -> None:
+    """The judge. `program`: a program process forked before the run's request arrived (the fork
+    server's spare), which sets `limits` on itself when its job comes; None: fork it here, before
+    reading the job, so the program's memory never holds the tests either way."""
+    started = time.monotonic()
+    _undumpable()  # again: a spare that forked its program ahead has changed uid since
+    verdict_fd = os.dup(1)
+    os.set_inheritable(verdict_fd, False)
+    ours, pid = program if program is not None else start_program()
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)  # what the tests print does not land among the verdicts
     job = json.loads(sys.stdin.buffer.read())
     sys.set_int_max_str_digits(100_000)
     tests = [str(test) for test in job["tests"]]
     link = Link(ours, pid, started + float(job.get("budget_s", 5.0)), job.get("compare") == "program")
-    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, BATCH_NAME: link.batch}
     try:
         exec(compile(str(job.get("setup") or ""), "setup.py", "exec"), namespace)
     except BaseException as error:  # noqa: BLE001 - the task's own setup is broken: say so, run nothing
@@ -259,7 +304,7 @@ def judge() -> None:
         return
     ours.settimeout(max(link.deadline - time.monotonic(), 0.001))
     try:
-        send(ours, {"program": str(job["program"]), "setup": str(job.get("setup") or "")})
+        send(ours, {"program": str(job["program"]), "setup": str(job.get("setup") or ""), "limits": limits})
         manifest = receive(ours)
         names = manifest["names"]
         if type(names) is not dict:
@@ -287,15 +332,60 @@ def judge() -> None:
         try:
             if link.gone:
                 raise ProgramGone(link.gone)
-            exec(compile(test, f"test_{index}", "exec"), namespace)
+            # The last test only: a batch may run calls past a failing assert (see batch.py).
+            source = (batched(test) if index == len(tests) - 1 else None) or test
+            exec(compile(source, f"test_{index}", "exec"), namespace)  # type: ignore[call-overload]
             record = {"test": index, "pass": True}
         except BaseException as error:  # noqa: BLE001 - any failure of a test is that test's verdict
             record = {"test": index, "pass": False, "why": describe(error)}
         _emit(verdict_fd, record)
     _emit(verdict_fd, {"done": True})
-    # No wait for the program process: it ends on EOF, and the sandbox kills and reaps whatever
-    # of the run is left the moment the judge exits.
+    # The program process ends on EOF; reaped here (briefly: the sandbox kills and reaps whatever
+    # of the run is left the moment the judge exits), the server finds the run's cgroup empty
+    # at once instead of killing it and polling until it is.
     ours.close()
+    try:
+        exited = os.pidfd_open(pid)
+        select.select([exited], [], [], 0.05)
+        os.close(exited)
+        os.waitpid(pid, os.WNOHANG)
+    except OSError:
+        pass
+
+
+def warm_up(rounds: int = 64) -> None:
+    """Run the judge's and the program's code paths in the fork server before it freezes its
+    heap. CPython 3.11 writes into a function's code object the first times it runs (warm-up
+    counters, specialisation); in a forked child every such write copies a page. Warmed here, the
+    children share that code read-only: about half the page faults of a test run. Synthetic data
+    only: nothing of a real run is in the server when it forks."""
+    ours, theirs = socket.socketpair()
+    objects: list[Any] = [lambda *args, **kwargs: (args, kwargs)]
+
+    def make_handle(value: Any) -> int:
+        objects.append(value)
+        return len(objects) - 1
+
+    link = Link(ours, os.getpid(), time.monotonic() + 3600, False)
+    value = {"n": [1, 2.5, None, True, "s"], "t": (1, (2,)), "s": {1}, "f": frozenset({2}), "b": b"x", "c": 1j}
+    try:
+        for _ in range(rounds):
+            send(theirs, answer({"op": "call", "target": 0, "args": to_wire([value], None)}, objects, make_handle))
+            result = Remote(link, 0, "function")(value, [3, 1], key="k")
+            answer(receive(theirs), objects, make_handle)
+            assert from_wire(to_wire(result, make_handle), link.handle) == result
+            namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+            test = "def check(f):\n    assert f(1) == [1, 2]\n    assert abs(f(-2)[0]) == 2\n"
+            exec(compile(batched(test) or test, "warm_up", "exec"), namespace)  # type: ignore[call-overload]
+            json.loads(json.dumps({"program": "x", "tests": ["assert f(1) == [1, 2]"], "budget_s": 1.0}))
+            json.dumps({"test": 0, "pass": False, "why": describe(ValueError("x"))})
+            rows = seccomp_rows(os.getpid())
+            if rows is not None:
+                compiled_filter(rows)  # built, never installed: the server itself stays unfiltered
+    finally:
+        del objects[:]
+        ours.close()
+        theirs.close()
 
 
 if __name__ == "__main__":

@@ -68,8 +68,11 @@ def write_files(workdir: str, files: dict[str, Any]) -> None:
 
 def address_space() -> int:
     """This process's address space now, in bytes."""
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[0]) * resource.getpagesize()
+    fd = os.open("/proc/self/statm", os.O_RDONLY)  # raw: no text stream to build in a fresh child
+    try:
+        return int(os.read(fd, 256).split()[0]) * resource.getpagesize()
+    finally:
+        os.close(fd)
 
 
 def apply_rlimits(limits: Limits, nproc: bool = False, baseline: int | None = None) -> None:

@@ -29,13 +29,24 @@ def confine_program() -> bool:
     """A seccomp filter in the program process: kill-family calls only on its own pid, and no
     ptrace, process_vm_* or pidfd calls at all (EPERM). False where the kernel or the
     architecture does not allow it; the judge then still treats a missing verdict as a fail."""
+    rows = seccomp_rows(os.getpid())
+    if rows is None:
+        return False
     import ctypes
 
+    libc, prog, _filters = compiled_filter(rows)  # the array must outlive the call that installs it
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(prog), 0, 0) == 0
+
+
+def seccomp_rows(me: int) -> list[tuple[int, int, int, int]] | None:
+    """The filter's BPF instructions for the process `me`; None on an architecture without a table."""
     table = _SYSCALLS.get(os.uname().machine)
     if table is None:
-        return False
+        return None
     arch, targeted, forbidden = table
-    me = os.getpid()
     ld_w_abs, jeq_k, jge_k, ret_k = 0x20, 0x15, 0x35, 0x06
     allow, deny, kill = 0x7FFF0000, 0x00050000 | 1, 0x80000000  # ALLOW, ERRNO(EPERM), KILL_PROCESS
     program: list[tuple[int, int, int, int]] = [(ld_w_abs, 0, 0, 4), (jeq_k, 1, 0, arch), (ret_k, 0, 0, kill),
@@ -49,20 +60,33 @@ def confine_program() -> bool:
         program += [(jeq_k, 0, 6, number), (ld_w_abs, 0, 0, 16), (jeq_k, 0, 3, me), (ld_w_abs, 0, 0, 20),
                     (jeq_k, 0, 1, 0), (ret_k, 0, 0, allow), (ret_k, 0, 0, deny)]
     program.append((ret_k, 0, 0, allow))
+    return program
 
-    class Filter(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
 
-    class Program(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+_TYPES: list[Any] = []  # (libc, Filter, Program), made once: in the fork server, before it forks
 
-    filters = (Filter * len(program))(*[Filter(*row) for row in program])
-    prog = Program(len(program), filters)
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
-    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0:
-        return False
-    return libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(prog), 0, 0) == 0
+
+def ctypes_kit() -> list[Any]:
+    """libc and the two seccomp structures, built once, in the fork server (`harness.warm_up`):
+    made in each process that needs them they cost it fresh types and the pages it writes."""
+    if not _TYPES:
+        import ctypes
+
+        class Filter(ctypes.Structure):
+            _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+        class Program(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+        _TYPES.extend((ctypes.CDLL(None, use_errno=True), Filter, Program))
+    return _TYPES
+
+
+def compiled_filter(rows: list[tuple[int, int, int, int]]) -> tuple[Any, Any, Any]:
+    """libc, the sock_fprog for `rows` and the array it points to."""
+    libc, filter_type, program_type = ctypes_kit()
+    filters = (filter_type * len(rows))(*[filter_type(*row) for row in rows])
+    return libc, program_type(len(rows), filters), filters
 
 
 class Quitter:
@@ -78,8 +102,10 @@ class Quitter:
         raise SystemExit(code)
 
 
-def serve_program(sock: socket.socket) -> None:
-    """The program process: wait for the program, run it, then answer the judge until EOF."""
+def serve_program(sock: socket.socket, prepare: Any = None) -> None:
+    """The program process: wait for the program, run it, then answer the judge until EOF.
+    `prepare(job)`, where given (a process forked before its run's request: see the fork
+    server), drops its privileges and sets its limits before anything of the program runs."""
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -87,6 +113,11 @@ def serve_program(sock: socket.socket) -> None:
     os.closerange(3, keep)
     os.closerange(keep + 1, 1 << 16)
     job = receive(sock)
+    if prepare is not None:
+        try:
+            prepare(job)
+        except BaseException:  # noqa: BLE001 - never run a program unconfined: the judge sees EOF
+            os._exit(125)
     confined = confine_program()
     builtins.exit, builtins.quit = Quitter("exit"), Quitter("quit")
     sys.set_int_max_str_digits(0)
@@ -131,7 +162,10 @@ def serve_program(sock: socket.socket) -> None:
             request = receive(sock)
         except (EOFError, OSError, ValueError):
             os._exit(0)
-        send(sock, _answer(request, objects, make_handle))
+        if type(request) is dict and request.get("op") == "batch":
+            send(sock, answer_batch(request, objects, make_handle))
+        else:
+            send(sock, answer(request, objects, make_handle))
 
 
 def describe(error: BaseException) -> str:
@@ -143,7 +177,21 @@ def describe(error: BaseException) -> str:
     return (f"{name}: {message}" if message else name).replace("\n", " ")[:300]
 
 
-def _answer(request: dict[str, Any], objects: list[Any], make_handle: Any) -> dict[str, Any]:
+def answer_batch(request: dict[str, Any], objects: list[Any], make_handle: Any) -> list[dict[str, Any]]:
+    """Answer a batch of calls in order, up to the first that raises or returns an object of the
+    program's own (the test may call into it before its next call)."""
+    replies = []
+    for call in request.get("calls") or []:
+        before = len(objects)
+        reply = answer(call if type(call) is dict and call.get("op") == "call" else {"op": "?"}, objects, make_handle)
+        replies.append(reply)
+        if "raise" in reply or len(objects) != before:
+            break
+    return replies
+
+
+def answer(request: dict[str, Any], objects: list[Any], make_handle: Any) -> dict[str, Any]:
+    """The program's reply to one request of the judge's."""
     def resolve(handle: int, _type_name: str) -> Any:
         return objects[handle]
 

@@ -16,6 +16,7 @@ package), or as ``python -m payoff.sandbox.server``.
 
 from __future__ import annotations
 
+import _signal
 import builtins
 import gc
 import os
@@ -31,7 +32,7 @@ from typing import Any
 try:
     import payoff.sandbox.harness as harness
     from payoff.containment import Containment
-    from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits, check_file_names, classify, decode, supervise, write_files
+    from payoff.sandbox.limits import NOBODY, Limits, address_space, apply_rlimits, check_file_names, classify, decode, supervise, write_files
     from payoff.sandbox.program_side import Quitter
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
@@ -51,6 +52,7 @@ except ImportError:
     Containment = _load("payoff_containment", _here.parent / "containment.py").Containment
     _limits = _load("payoff_limits", _here / "limits.py")
     NOBODY, Limits, apply_rlimits, classify = _limits.NOBODY, _limits.Limits, _limits.apply_rlimits, _limits.classify
+    address_space = _limits.address_space
     check_file_names, decode, supervise, write_files = _limits.check_file_names, _limits.decode, _limits.supervise, _limits.write_files
     _isolation = _load("payoff_sandbox_isolation", _here / "isolation.py")
     READABLE, private_filesystem = _isolation.READABLE, _isolation.private_filesystem
@@ -59,6 +61,7 @@ except ImportError:
     copy_stdin, read_request, write_message = _protocol.copy_stdin, _protocol.read_request, _protocol.write_message
     # The harness imports its two halves by these flat names when it is not in a package.
     _load("payoff_sandbox_wire", _here / "wire.py")
+    _load("payoff_sandbox_batch", _here / "batch.py")
     Quitter = _load("payoff_sandbox_program", _here / "program_side.py").Quitter
     harness = _load("payoff_harness", _here / "harness.py")
 
@@ -75,6 +78,16 @@ SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL":
 def _preload() -> list[str]:
     import importlib
 
+    # threading registers an after-fork handler that rebuilds its locks and thread table for the
+    # case where another thread held them at the fork. The server and its children fork from their
+    # only thread, so there is nothing to rebuild, and running it costs every fork about 120 page
+    # faults (0.6 ms of CPU on a 2-core VM, three forks per test run). Imported here without it.
+    register = os.register_at_fork
+    os.register_at_fork = lambda **_: None
+    try:
+        import threading  # noqa: F401
+    finally:
+        os.register_at_fork = register
     missing = []
     for name in PRELOADED:
         try:
@@ -82,6 +95,19 @@ def _preload() -> list[str]:
         except ImportError:
             missing.append(name)
     return missing
+
+
+def _warm_up_child_paths(rounds: int = 64) -> None:
+    """Run what every child runs before its program (rlimits, text streams) in the server first:
+    see `harness.warm_up` (code run the first times writes into its code object, and a child that
+    writes a page copies it)."""
+    import random
+
+    for _ in range(rounds):
+        address_space()
+        random.seed()  # what random's own after-fork handler runs in every child
+        for mode in ("r", "w"):
+            open(os.devnull, mode, encoding="utf-8", errors="replace", closefd=True).close()
 
 
 @dataclass
@@ -94,11 +120,17 @@ class Spare:
     stderr_fd: int
     ready_fd: int  # the child writes one byte here when its setup is done, before the program runs
     workdir: str
+    # Forked for a test run (the last request was one): the child forks the harness's program
+    # process at once and writes b"P" + its pid (4 bytes, 0 if the fork failed) on `ready_fd`.
+    ahead: bool = False
+    program_pid: int | None = None  # once read
 
 
 class Server:
     def __init__(self) -> None:
         _preload()
+        harness.warm_up()
+        _warm_up_child_paths()
         # Move every object the server holds out of the collector's reach: a child's first garbage
         # collection would otherwise touch (and so copy) every inherited page.
         gc.collect()
@@ -106,6 +138,10 @@ class Server:
         self.root = os.getuid() == 0
         # PAYOFF_SANDBOX_SHARED_NETWORK=1 skips the network namespace (where namespaces misbehave).
         self.network_isolated = not os.environ.get("PAYOFF_SANDBOX_SHARED_NETWORK") and unshare_network()
+        # The children inherit this environment: scrubbed once here, each adds only HOME and TMPDIR.
+        self.scratch = tempfile.gettempdir()
+        os.environ.clear()
+        os.environ.update(SAFE_ENV)
         self.filesystem_private = self.root and private_filesystem()
         # The server lives in its own pids cgroup and its children are born there: moving each
         # child into a cgroup of its own costs milliseconds of kernel time on cgroup v1.
@@ -117,7 +153,8 @@ class Server:
         self.subreaper = set_child_subreaper()
         self.pids_limit = 64
         self.spare: Spare | None = None
-        self.leftovers: list[tuple[int, str]] = []
+        self.expect_harness = False  # whether the next request is likely a test run (the last one was)
+        self.leftovers: list[tuple[int | None, str]] = []
         self.isolation = {
             "network": "namespace" if self.network_isolated else "shared",
             "user": "nobody" if self.root else f"uid {os.getuid()} (not root: no privilege drop)",
@@ -127,11 +164,30 @@ class Server:
             "backend": "fork",
         }
 
-    # Forking a 20 MB interpreter costs over a millisecond; it happens here, between requests.
+    def _keep(self) -> set[int]:
+        """The processes a kill of runs spares: the server, its spare and the spare's program."""
+        keep = {os.getpid()}
+        if self.spare is not None:
+            keep |= {self.spare.pid, self._spare_program(self.spare)}
+        return keep
+
+    @staticmethod
+    def _spare_program(spare: Spare) -> int:
+        """The pid of the program process a spare forked ahead (0: none). Written by the spare
+        the moment it starts: the read waits at most for that fork."""
+        if spare.program_pid is None:
+            spare.program_pid = 0
+            if spare.ahead:
+                data = b""
+                while len(data) < 5 and (chunk := os.read(spare.ready_fd, 5 - len(data))):
+                    data += chunk
+                if len(data) == 5 and data[:1] == b"P":
+                    spare.program_pid = int.from_bytes(data[1:], "big")
+        return spare.program_pid
+
     def _kill_run(self, pid: int) -> None:
         """Kill a run's program and everything it started (never the server or its spare)."""
-        keep = {os.getpid()} | ({self.spare.pid} if self.spare is not None else set())
-        self.box.kill_members(os.getpid(), keep=keep)
+        self.box.kill_members(os.getpid(), keep=self._keep())
         try:
             os.killpg(pid, signal.SIGKILL)  # the program's session, also where there is no cgroup
         except (ProcessLookupError, PermissionError):
@@ -139,8 +195,12 @@ class Server:
 
     def prepare(self) -> None:
         for pid, workdir in self.leftovers:
-            self._kill_run(pid)
-            shutil.rmtree(workdir, ignore_errors=True)
+            if pid is not None:  # None: a finished run, killed by supervise already
+                self._kill_run(pid)
+            try:
+                os.rmdir(workdir)  # a run's directory is usually empty (its stdin is unlinked)
+            except OSError:
+                shutil.rmtree(workdir, ignore_errors=True)
         if self.leftovers:
             self._reap()
         self.leftovers.clear()
@@ -164,32 +224,37 @@ class Server:
     def _fork_spare(self) -> None:
         if self.spare is not None:
             return
-        workdir = tempfile.mkdtemp(prefix="payoff-run-")
+        workdir = tempfile.mkdtemp(prefix="payoff-run-", dir=self.scratch)
         if self.root:
             os.chown(workdir, NOBODY, NOBODY)
         request_r, request_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         ready_r, ready_w = os.pipe()
+        # The child's environment is SAFE_ENV (the server's own) plus these two: set here, where
+        # the code is warm, rather than in each child.
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+        ahead = self.expect_harness
         pid = os.fork()
         if pid == 0:
             os.close(ready_r)
             os.dup2(ready_w, 3)
-            self._child(request_r, out_w, err_w, workdir)
+            self._child(request_r, out_w, err_w, workdir, ahead)
         for fd in (request_r, out_w, err_w, ready_w):
             os.close(fd)
-        self.spare = Spare(pid, request_w, out_r, err_r, ready_r, workdir)
+        self.spare = Spare(pid, request_w, out_r, err_r, ready_r, workdir, ahead)
 
     def run(self, request: dict[str, Any], protocol_fd: int | None = None) -> dict[str, Any]:
         stdin_size = int(request.pop("stdin_size", 0))
         try:
             limits = Limits(**request["limits"])
             check_file_names(request.get("files") or {})
-            # The server and the next spare count too; a test harness's judge is one more process.
-            wanted = limits.max_procs + (3 if request.get("harness") else 2)
+            # The server and the next spare count too; a test run's judge is one more process,
+            # and so is the program process the next spare forks ahead.
+            self.expect_harness = bool(request.get("harness"))
+            wanted = limits.max_procs + (4 if self.expect_harness else 2)
             if wanted != self.pids_limit:
-                keep = {os.getpid()} | ({self.spare.pid} if self.spare is not None else set())
-                self.box.kill_members(os.getpid(), keep=keep, limit=wanted)
+                self.box.kill_members(os.getpid(), keep=self._keep(), limit=wanted)
                 self.pids_limit = wanted
             self.prepare()
         except BaseException:
@@ -201,16 +266,19 @@ class Server:
         spare, self.spare = self.spare, None
         assert spare is not None
         # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file.
-        stdin_fd = os.open(os.path.join(spare.workdir, ".stdin"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            if protocol_fd is not None:
-                copy_stdin(protocol_fd, stdin_fd, stdin_size)
-            else:
-                os.write(stdin_fd, request.pop("stdin", b"") or b"")
-            if self.root:
-                os.fchown(stdin_fd, NOBODY, NOBODY)
-        finally:
-            os.close(stdin_fd)
+        # No bytes, no file: the child reads /dev/null.
+        data = request.pop("stdin", b"") or b""
+        request["stdin_file"] = bool(stdin_size or data)
+        if request["stdin_file"]:
+            stdin_fd = os.open(os.path.join(spare.workdir, ".stdin"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                if protocol_fd is not None:
+                    copy_stdin(protocol_fd, stdin_fd, stdin_size)
+                os.write(stdin_fd, data)
+                if self.root:
+                    os.fchown(stdin_fd, NOBODY, NOBODY)
+            finally:
+                os.close(stdin_fd)
         try:
             os.write(spare.request_fd, pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
         except BrokenPipeError:
@@ -225,7 +293,12 @@ class Server:
             self._kill_run(spare.pid)
 
         forced, out, err, wall, status, usage = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits, kill)
-        self.leftovers.append((spare.pid, spare.workdir))
+        self.leftovers.append((None, spare.workdir))
+        self._spare_program(spare)  # the pid record comes before the byte that says it set up
+        if self.spare is not None:
+            # The next spare's program process exists before this reply does: a caller that looks
+            # at its process tree after a run sees no process appear later (it forked meanwhile).
+            self._spare_program(self.spare)
         os.set_blocking(spare.ready_fd, False)
         try:
             set_up = os.read(spare.ready_fd, 1) == b"1"
@@ -245,8 +318,10 @@ class Server:
         return {"status": "error", "stdout": "", "stderr": why, "exit_code": None, "signal": None,
                 "wall_s": 0.0, "cpu_s": 0.0, "max_rss_mb": 0.0, "isolation": self.isolation, "sandbox_error": True}
 
-    def _child(self, request_fd: int, out_w: int, err_w: int, workdir: str) -> None:
-        """In the forked child: box itself, wait for the program, then run it. Never returns."""
+    def _child(self, request_fd: int, out_w: int, err_w: int, workdir: str, ahead: bool) -> None:
+        """In the forked child: box itself, wait for the program, then run it. Never returns.
+        `ahead`: fork the test harness's program process now, while the previous run still
+        runs; it drops privileges and sets its limits itself when its job comes."""
         try:
             os.setsid()
             os.dup2(out_w, 1)
@@ -255,9 +330,19 @@ class Server:
             os.closerange(4, 65536)  # 3 is the ready pipe, closed before the program runs
             os.chdir(workdir)
             for number in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
-                signal.signal(number, signal.SIG_DFL)
-            with os.fdopen(0, "rb", closefd=False) as pipe:
-                request = pickle.loads(pipe.read())
+                _signal.signal(number, _signal.SIG_DFL)  # the C call: signal.signal's enum wrapping writes pages
+            program = None
+            if ahead:
+                try:
+                    program = harness.start_program(self._confine_program)
+                except OSError:
+                    pass  # no room under the process limit now: the judge forks it after the request
+                finally:
+                    os.write(3, b"P" + (program[1] if program else 0).to_bytes(4, "big"))
+            chunks = []
+            while chunk := os.read(0, 1 << 16):
+                chunks.append(chunk)
+            request = pickle.loads(b"".join(chunks))
             limits = Limits(**request["limits"])
             if self.root:
                 os.setgroups([])
@@ -265,22 +350,33 @@ class Server:
                 os.setuid(NOBODY)
             write_files(workdir, request.get("files") or {})
             stdin_path = os.path.join(workdir, ".stdin")  # written by the server
-            stdin_fd = os.open(stdin_path, os.O_RDONLY)
-            os.unlink(stdin_path)
+            stdin_fd = os.open(stdin_path if request.get("stdin_file") else os.devnull, os.O_RDONLY)
+            if request.get("stdin_file"):
+                os.unlink(stdin_path)
             os.dup2(stdin_fd, 0)
             os.close(stdin_fd)
             apply_rlimits(limits, nproc=self.root and self.box.kind != "cgroup")
-            os.environ.clear()
-            os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
             os.write(3, b"1")
             os.close(3)
         except BaseException:  # noqa: BLE001 - setup failed: say so on stderr, exit 125
             os.write(2, traceback.format_exc().encode())
             os._exit(125)
-        self._execute(request)
+        if program is not None and not request.get("harness"):
+            program[0].close()  # not a test run after all: the program process reads EOF and exits
+            program = None
+        self._execute(request, program)
+
+    def _confine_program(self, job: dict[str, Any]) -> None:
+        """In a program process forked ahead, when its job comes: what its judge did to itself."""
+        limits = Limits(**job["limits"])
+        if self.root:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        apply_rlimits(limits, nproc=self.root and self.box.kind != "cgroup")
 
     @staticmethod
-    def _execute(request: dict[str, Any]) -> None:
+    def _execute(request: dict[str, Any], program_process: Any = None) -> None:
         language = request.get("language", "python")
         if language in ("sh", "bash"):
             os.execve(f"/bin/{language}", [language, "-c", request["code"]], dict(os.environ))
@@ -292,7 +388,7 @@ class Server:
         code = 0
         try:
             if request.get("harness"):
-                harness.judge()
+                harness.judge(program_process, request["limits"])
                 os._exit(0)
             program = compile(request["code"], "program.py", "exec")
             exec(program, {"__name__": "__main__", "__file__": "program.py", "__builtins__": builtins})
