@@ -40,6 +40,8 @@ class OptimConfig(Strict):
     max_grad_norm: float = Field(1.0, gt=0)
     batch_size: int = Field(16, ge=1)  # examples per optimiser step, over all processes
     micro_batch: int = Field(8, ge=1)  # examples per forward pass per process (gradient accumulation)
+    # at most this many padded tokens per forward pass (0: no bound); memory grows with them (payoff.runs.memory)
+    micro_tokens: int = Field(0, ge=0)
 
 
 class LogConfig(Strict):
@@ -73,6 +75,8 @@ class RunConfig(Strict):
     run_dir: str = "out/runs/run"
     checkpoint_every: int = Field(25, ge=0)  # 0: no checkpoints (the last step is always saved otherwise)
     keep_checkpoints: int = Field(2, ge=1)
+    # bf16: forwards and backwards under bfloat16 autocast, float32 master weights (payoff.runs.precision)
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 class DatasetRunConfig(RunConfig):
