@@ -12,7 +12,7 @@ default. Each variant runs in its own process (its own peak RSS):
 The pairs are the worked example's (out/rm_example) when present; otherwise a procedural set with
 answers of widely varying length (the shape changes from step to step are what fragment the heap).
 
-    python benchmarks/dpo_memory.py [--steps 10] [--eval-size 20] [--max-length 256] [--variants payoff,unbounded]
+    python benchmarks/dpo_memory.py [--steps 10] [--eval-size 20] [--eval-pairs 48] [--max-length 256] [--variants payoff,unbounded]
 
 Prints one line per step: step, RSS now, peak RSS (MB); then the slope of the peak over the steps.
 """
@@ -86,7 +86,8 @@ def child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         overrides = [f"data.train='{args.train}'", f"data.eval='{args.eval}'", f"steps={args.steps}", f"run_dir='{folder}/run'",
                      f"eval.size={args.eval_size}", "log.progress=false", "log.tensorboard=false", "log.plot=false",
-                     f"checkpoint_every={args.checkpoint_every}", f"model.max_length={args.max_length}", *extra]
+                     f"checkpoint_every={args.checkpoint_every}", f"model.max_length={args.max_length}", f"data.eval_size={args.eval_pairs}",
+                     *extra]
         print(f"START {json.dumps({'rss_mb': round(current_rss_mb())})}", flush=True)
         summary = train_dpo(load_dpo_config(args.config, overrides))
     print("END " + json.dumps({"peak_rss_mb": round(peak_rss_mb()), "rss_mb": round(current_rss_mb()),
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--eval-size", type=int, default=20, help="greedy held-out prompts before and after")
     parser.add_argument("--checkpoint-every", type=int, default=5)
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--eval-pairs", type=int, default=48, help="held-out pairs (reference log-probs, reward accuracy)")
     parser.add_argument("--variants", default="payoff,unbounded")
     parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -117,7 +119,7 @@ def main() -> None:
     for variant in args.variants.split(","):
         command = [sys.executable, __file__, "--variant", variant, "--config", args.config, "--train", args.train, "--eval", args.eval,
                    "--steps", str(args.steps), "--eval-size", str(args.eval_size), "--checkpoint-every", str(args.checkpoint_every),
-                   "--max-length", str(args.max_length)]
+                   "--max-length", str(args.max_length), "--eval-pairs", str(args.eval_pairs)]
         print(f"\n{variant}\n{'step':>5}{'RSS MB':>9}{'peak MB':>9}", flush=True)
         rows, end = [], None
         log = work / f"{variant}.stderr"

@@ -37,13 +37,19 @@ class DPOEvalConfig(Strict):
     max_new_tokens: int = Field(24, ge=1)
 
 
+class DPOOptimConfig(OptimConfig):
+    # at most this many padded tokens per forward pass (0: no bound), longest pairs first: a step's
+    # memory grows with them (payoff.runs.memory); 2048 bound the peak (~5 GB for SmolLM2-135M in
+    # float32) whichever pairs a step draws
+    micro_tokens: int = Field(2048, ge=0)
+
+
 class DPOConfig(DatasetRunConfig):
     run_dir: str = "out/dpo/run"
     model: DPOModelConfig = DPOModelConfig()
     data: PairDataConfig
     algorithm: DPOAlgorithmConfig = DPOAlgorithmConfig()
-    # 2048 padded tokens per forward: ~4.5 GB peak for SmolLM2-135M in float32, whatever a step draws
-    optim: OptimConfig = OptimConfig(lr=5e-6, micro_tokens=2048)
+    optim: DPOOptimConfig = DPOOptimConfig(lr=5e-6)
     eval: DPOEvalConfig = DPOEvalConfig()
 
 

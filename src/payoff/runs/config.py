@@ -40,8 +40,6 @@ class OptimConfig(Strict):
     max_grad_norm: float = Field(1.0, gt=0)
     batch_size: int = Field(16, ge=1)  # examples per optimiser step, over all processes
     micro_batch: int = Field(8, ge=1)  # examples per forward pass per process (gradient accumulation)
-    # at most this many padded tokens per forward pass (0: no bound); memory grows with them (payoff.runs.memory)
-    micro_tokens: int = Field(0, ge=0)
 
 
 class LogConfig(Strict):
