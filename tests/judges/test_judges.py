@@ -62,7 +62,7 @@ def test_a_shared_template_prefix_gives_the_verdicts_of_full_prompts() -> None:
     template = load_template("reference")
     prompts = [template.render(prompt=f"What is {a} + {2 * a}?", reference=str(3 * a),
                                response=f"The sum is {3 * a + a % 2}." + " I checked it twice." * (a % 4)) for a in range(1, 8)]
-    shared = LocalBackend(batch_size=3).verdicts(prompts, ["Yes", "No"])
+    shared = LocalBackend(batch_size=3, share_prefix=True).verdicts(prompts, ["Yes", "No"])
     plain = LocalBackend(batch_size=1, share_prefix=False).verdicts(prompts, ["Yes", "No"])
     assert len(shared) == len(plain) == len(prompts)
     for a, b in zip(shared, plain):
