@@ -87,3 +87,26 @@ def test_bf16_autocast_keeps_float32_master_weights() -> None:
     with torch.no_grad(), autocast("bf16"):
         close = model(x).float()
     assert torch.allclose(close, model(x), atol=0.05, rtol=0.05)  # bf16 rounding, same function
+
+
+def test_a_bf16_grpo_run_trains_float32_weights(tmp_path) -> None:
+    import json
+    import math
+
+    from payoff.rl.config import TrainConfig
+    from payoff.rl.loop import train
+    from tests.rl.toy import tiny_model, tokenizer, vowel_share
+
+    model = tiny_model()
+    config = TrainConfig.model_validate({
+        "seed": 0, "steps": 2, "run_dir": str(tmp_path / "run"), "checkpoint_every": 0, "precision": "bf16",
+        "model": {"chat_template": False}, "rollout": {"group_size": 4, "prompts_per_step": 2, "max_new_tokens": 6, "batch_size": 8},
+        "optim": {"lr": 5e-2}, "engine": {"workers": 0},
+        "log": {"progress": False, "tensorboard": False, "plot": False, "samples_every": 0}})
+    before = [p.detach().clone() for p in model.parameters()]
+    rows = [{"prompt": f"Write a word number {i}.", "reference": None} for i in range(16)]
+    train(config, model=model, tokenizer=tokenizer(), reward=vowel_share, train_rows=rows, eval_rows=rows[:4])
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the master weights
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))  # and they trained
+    rows_logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows_logged) == 2 and all(math.isfinite(r["loss"]) for r in rows_logged)
