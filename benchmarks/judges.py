@@ -5,10 +5,13 @@ OpenAI-compatible server (llama.cpp's, serving the same model from its GGUF on 1
    probe counts as a false positive when the judge's score is >= 0.5);
 2. the pairwise judge's position flip rate on verifier-built pairs, and the conservative rule's
    agreement with the `math` verifier (pairs whose truth is known);
-3. judgments/s: the local backend batched (16 prompts per forward) vs one prompt per forward, and
-   the server with 8 requests in flight vs sequential calls.
+3. judgments/s: the local backend on reference-judge prompts (the built-in template filled in with
+   arithmetic questions and answers of varying length): one prompt per forward, 16 per forward,
+   and 16 / 32 / 48 per forward with the template's shared prefix computed once per call (its
+   key/value cache expanded over each batch); and the server with 8 requests in flight vs
+   sequential calls. ``--local-only`` measures the local backend alone (no llama.cpp server).
 
-    python benchmarks/judges.py [--tasks 10] [--pairs 40]
+    python benchmarks/judges.py [--tasks 10] [--pairs 40] [--local-only]
 """
 
 from __future__ import annotations
@@ -50,15 +53,45 @@ def pairwise(judge, pairs) -> dict[str, float]:
             "conservative_loss": sum(o.score == 0.0 for o in outcomes) / len(outcomes)}
 
 
+def judge_prompts(n: int) -> list[str]:
+    """Reference-judge prompts as the judge renders them: one template, answers of varying length."""
+    from payoff.judges.templates import load_template
+
+    template, rng = load_template("reference"), random.Random(3)
+    rows = arithmetic(n, seed=7)
+    return [template.render(prompt=r["prompt"], reference=r["reference"],
+                            response=" ".join(["Let me add the numbers."] * rng.randint(0, 3)) + f" The answer is {r['reference']}.")
+            for r in rows]
+
+
+LOCAL = (("local_one_per_forward", 1, False), ("local_batched_16", 16, False), ("local_shared_prefix_16", 16, True),
+         ("local_shared_prefix_32", 32, True), ("local_shared_prefix_48", 48, True))
+
+
+def local_throughput(prompts: list[str], repeats: int) -> dict[str, float]:
+    """Median judgments/s of each local setting over ``repeats`` rounds (settings interleaved)."""
+    import statistics
+
+    LocalBackend().verdicts(prompts[:2], ["Yes", "No"])  # load the model once
+    seconds: dict[str, list[float]] = {label: [] for label, _, _ in LOCAL}
+    for _ in range(repeats):
+        for label, size, share in LOCAL:
+            backend = LocalBackend(batch_size=size, share_prefix=share)
+            started = time.perf_counter()
+            backend.verdicts(prompts, ["Yes", "No"])
+            seconds[label].append(time.perf_counter() - started)
+    return {label: len(prompts) / statistics.median(times) for label, times in seconds.items()}
+
+
+def print_local(t: dict[str, float]) -> None:
+    base = t["local_one_per_forward"]
+    for label, _, _ in LOCAL:
+        print(f"  {label:<26} {t[label]:>6.2f} judgments/s  {t[label] / base:>5.2f}x one per forward")
+
+
 def throughput(args, url: str) -> dict[str, float]:
     prompts = [f"Is {n} a prime number? Reply with exactly one word: Yes or No." for n in range(args.prompts)]
-    result = {}
-    for label, size in (("local_batched_16", 16), ("local_one_per_forward", 1)):
-        backend = LocalBackend(batch_size=size)
-        backend.verdicts(prompts[:2], ["Yes", "No"])  # load
-        started = time.perf_counter()
-        backend.verdicts(prompts, ["Yes", "No"])
-        result[label] = len(prompts) / (time.perf_counter() - started)
+    result = local_throughput(judge_prompts(args.prompts), args.repeats)
     for label, concurrency in (("server_sequential", 1), ("server_8_in_flight", 8)):
         backend = OpenAIBackend(url, "smollm2", concurrency=concurrency, cache=None)
         started = time.perf_counter()
@@ -74,8 +107,16 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=40)
     parser.add_argument("--prompts", type=int, default=48)
     parser.add_argument("--pairs-file", default="out/rm_example/pairs.eval.jsonl")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the local throughput settings (median)")
+    parser.add_argument("--local-only", action="store_true", help="only the local backend's throughput")
     args = parser.parse_args()
     os.environ["PAYOFF_JUDGE_CACHE"] = "off"
+    if args.local_only:
+        t = local_throughput(judge_prompts(args.prompts), args.repeats)
+        print(f"local backend, {args.prompts} reference-judge prompts, median of {args.repeats}:")
+        print_local(t)
+        print(json.dumps(t))
+        return
     from tests.judges.server import llama_server
 
     tasks = arithmetic(args.tasks, seed=5)
@@ -101,8 +142,8 @@ def main() -> None:
             print(f"  {key!r:<44} {table['unguarded'][key]:>6.0%} {table['guarded'][key]:>6.0%}")
     print("pairwise on verifier-built pairs (chosen = verified correct):", report["pairwise_in_process"])
     t = report["throughput_judgments_per_s"]
-    print(f"judgments/s: local batched {t['local_batched_16']:.1f} vs one per forward {t['local_one_per_forward']:.1f} "
-          f"({t['local_batched_16'] / t['local_one_per_forward']:.2f}x); server 8 in flight {t['server_8_in_flight']:.1f} vs sequential "
+    print_local(t)
+    print(f"judgments/s: server 8 in flight {t['server_8_in_flight']:.1f} vs sequential "
           f"{t['server_sequential']:.1f} ({t['server_8_in_flight'] / t['server_sequential']:.2f}x)")
     print(json.dumps(report))
 

@@ -56,6 +56,20 @@ def test_batched_verdicts_equal_one_at_a_time() -> None:
         assert a["Yes"] == pytest.approx(b["Yes"], abs=1e-4) and a["Yes"] + a["No"] == pytest.approx(1.0)
 
 
+def test_a_shared_template_prefix_gives_the_verdicts_of_full_prompts() -> None:
+    # the reference template's instructions are the shared prefix; the question and the response
+    # differ in length from prompt to prompt, so the batches pad between prefix and rest
+    template = load_template("reference")
+    prompts = [template.render(prompt=f"What is {a} + {2 * a}?", reference=str(3 * a),
+                               response=f"The sum is {3 * a + a % 2}." + " I checked it twice." * (a % 4)) for a in range(1, 8)]
+    shared = LocalBackend(batch_size=3, share_prefix=True).verdicts(prompts, ["Yes", "No"])
+    plain = LocalBackend(batch_size=1, share_prefix=False).verdicts(prompts, ["Yes", "No"])
+    assert len(shared) == len(plain) == len(prompts)
+    for a, b in zip(shared, plain):
+        assert a["Yes"] == pytest.approx(b["Yes"], abs=1e-4) and a["_mass"] == pytest.approx(b["_mass"], abs=1e-4)
+    assert LocalBackend().verdicts([], ["Yes", "No"]) == []
+
+
 def test_master_key_false_positives_unguarded_and_guarded() -> None:
     tasks = [("What is 2 + 2?", "4"), ("What is the capital of France?", "Paris")]
     samples = [{"prompt": q, "completion": key, "reference": ref} for q, ref in tasks for key in MASTER_KEYS[:9]]

@@ -37,12 +37,19 @@ class DPOEvalConfig(Strict):
     max_new_tokens: int = Field(24, ge=1)
 
 
+class DPOOptimConfig(OptimConfig):
+    # at most this many padded tokens per forward pass (0: no bound), longest pairs first: a step's
+    # memory grows with them (payoff.runs.memory); 2048 kept the peak at 5-7 GB for SmolLM2-135M in
+    # float32 where 16 rows of 256 reached 15 GB (docs/dpo.md)
+    micro_tokens: int = Field(2048, ge=0)
+
+
 class DPOConfig(DatasetRunConfig):
     run_dir: str = "out/dpo/run"
     model: DPOModelConfig = DPOModelConfig()
     data: PairDataConfig
     algorithm: DPOAlgorithmConfig = DPOAlgorithmConfig()
-    optim: OptimConfig = OptimConfig(lr=5e-6)
+    optim: DPOOptimConfig = DPOOptimConfig(lr=5e-6)
     eval: DPOEvalConfig = DPOEvalConfig()
 
 

@@ -26,7 +26,9 @@ from payoff.models.logprobs import pack, token_logprobs
 from payoff.models.policy import load_training_policy
 from payoff.models.reward_model import RenderSpec, render
 from payoff.runs.data import load_split, touched
+from payoff.runs.memory import release, token_chunks
 from payoff.runs.optim import adamw, dropout_off
+from payoff.runs.precision import autocast
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run
 from payoff.tasks.preferences import Pair, read_pairs
@@ -69,27 +71,32 @@ def _sequence_logps(model: Any, data: Encoded, indices: list[int], pad_id: int) 
     return sums[:n], sums[n:], lengths[:n], lengths[n:]
 
 
+def micro_batches(data: Encoded, indices: Iterable[int], rows: int, tokens: int) -> list[list[int]]:
+    """``indices`` longest first in micro-batches of at most ``rows`` pairs and about ``tokens``
+    padded tokens (both answers of a pair count; 0: no bound): the forward pass's memory is
+    bounded whichever pairs a step draws (`payoff.runs.memory`), and sorted pairs pad little."""
+    width = lambda i: len(data.prompt[i]) + max(len(data.chosen[i]), len(data.rejected[i]))  # noqa: E731
+    return token_chunks(list(indices), width, rows, tokens, rows_per_example=2)
+
+
 @torch.no_grad()
-def cache_reference(policy: Any, data: Encoded, indices: Iterable[int], pad_id: int, micro: int, longest_first: bool = True) -> None:
+def cache_reference(policy: Any, data: Encoded, indices: Iterable[int], pad_id: int, micro: int, tokens: int = 0) -> None:
     """Store the reference's summed log-probs of the answers of ``indices`` in ``data.ref``.
 
     Called before the first optimiser step, while the policy still is the reference (under LoRA,
     the same model with its adapters off), so no frozen copy of the model is kept: a full
     fine-tune holds one model less in memory, and no step spends time on reference forwards (TRL's
-    ``precompute_ref_log_probs``). ``longest_first`` sorts them so each micro-batch pads little;
-    without it they go in the order and the batches `implicit_reward_metrics` uses, so the held-out margins
-    before training are exactly 0 rather than a rounding apart (a matrix product's rounding
-    depends on the batch it is in)."""
+    ``precompute_ref_log_probs``). The micro-batches are `micro_batches`', the ones
+    `implicit_reward_metrics` uses for the same pairs, so the held-out margins before training are
+    exactly 0 rather than a rounding apart (a matrix product's rounding depends on the batch it is
+    in)."""
     missing = list(dict.fromkeys(i for i in indices if i not in data.ref))
-    if longest_first:
-        missing.sort(key=lambda i: -(len(data.prompt[i]) + max(len(data.chosen[i]), len(data.rejected[i]))))
     if not missing:
         return
     with policy.reference() if policy.lora else contextlib.nullcontext(policy.model) as reference:
         was = reference.training
         reference.eval()
-        for start in range(0, len(missing), micro):
-            chunk = missing[start:start + micro]
+        for chunk in micro_batches(data, missing, micro, tokens):
             w, r, _, _ = _sequence_logps(reference, data, chunk, pad_id)
             for i, a, b in zip(chunk, w.tolist(), r.tolist()):
                 data.ref[i] = (a, b)
@@ -105,15 +112,14 @@ def reference_logps(data: Encoded, indices: list[int]) -> tuple[torch.Tensor, to
 
 
 @torch.no_grad()
-def implicit_reward_metrics(policy: Any, data: Encoded, beta: float, pad_id: int, micro: int) -> dict[str, Any]:
+def implicit_reward_metrics(policy: Any, data: Encoded, beta: float, pad_id: int, micro: int, tokens: int = 0) -> dict[str, Any]:
     """Held-out: reward accuracy (ties lose), mean margin, mean log-probs."""
     if not len(data):
         return {}
     was = policy.model.training
     policy.model.eval()
     wins, margins, chosen, rejected = [], [], [], []
-    for start in range(0, len(data), micro):
-        chunk = list(range(start, min(len(data), start + micro)))
+    for chunk in micro_batches(data, range(len(data)), micro, tokens):
         pi_w, pi_l, _, _ = _sequence_logps(policy.model, data, chunk, pad_id)
         ref_w, ref_l = reference_logps(data, chunk)
         margin = beta * ((pi_w - ref_w) - (pi_l - ref_l))
@@ -162,26 +168,31 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
     train, held = Encoded(train_pairs, policy.tokenizer, spec), Encoded(eval_pairs, policy.tokenizer, spec)
     if train.truncated:
         console.print(f"[yellow]{train.truncated} of {len(train)} training pairs cut to {spec.max_length} tokens (prompt first; kept)[/]")
-    beta, micro = cfg.algorithm.beta, cfg.optim.micro_batch
-    if needs_reference:  # before the checkpoint loads: the reference is the base model
-        cache_reference(policy, train, touched(cfg.steps, cfg.optim.batch_size, len(train), cfg.seed), pad_id, micro)
-        cache_reference(policy, held, range(len(held)), pad_id, cfg.eval_batch_size, longest_first=False)
+    beta, micro, tokens = cfg.algorithm.beta, cfg.optim.micro_batch, cfg.optim.micro_tokens
+    with autocast(cfg.precision):
+        if needs_reference:  # before the checkpoint loads: the reference is the base model
+            cache_reference(policy, train, touched(cfg.steps, cfg.optim.batch_size, len(train), cfg.seed), pad_id, micro, tokens)
+            cache_reference(policy, held, range(len(held)), pad_id, cfg.eval_batch_size, tokens)
+        release()
     optimizer = adamw(policy.trainable(), cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
     model, optimizer = processes.prepare(policy.model, optimizer)
     state = run.resume(policy.model, optimizer)
     if "before" in state:
         before = state["before"]
     else:
-        before = implicit_reward_metrics(policy, held, beta, pad_id, cfg.eval_batch_size) if needs_reference else {}
-        before["greedy_accuracy"] = greedy_accuracy(cfg, policy)
+        with autocast(cfg.precision):
+            before = implicit_reward_metrics(policy, held, beta, pad_id, cfg.eval_batch_size, tokens) if needs_reference else {}
+            before["greedy_accuracy"] = greedy_accuracy(cfg, policy)
+        release()
     console.print(f"held-out before: reward accuracy {before.get('reward_accuracy')}, greedy accuracy {before.get('greedy_accuracy')}")
 
     # -- the loop ------------------------------------------------------------------------------------
     with run.progress("dpo", loss="-", acc="-") as bar:
-        for lr, mine, chunks in run.batches(optimizer, len(train)):
+        for lr, mine, _ in run.batches(optimizer, len(train)):
             totals = torch.zeros(5)  # loss, wins, margin, logp chosen, logp rejected (sums)
+            chunks = micro_batches(train, mine, micro, tokens)
             for number, chunk in enumerate(chunks):
-                with processes.accumulate(model, last=number == len(chunks) - 1):
+                with processes.accumulate(model, last=number == len(chunks) - 1), autocast(cfg.precision):
                     pi_w, pi_l, len_w, len_l = _sequence_logps(model, train, chunk, pad_id)
                     if needs_reference:
                         ref_w, ref_l = (t.to(pi_w.device) for t in reference_logps(train, chunk))
@@ -195,6 +206,7 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
                     totals += torch.tensor([loss.sum().item(), (margin > 0).sum().item(), margin.sum().item(),
                                             pi_w.sum().item(), pi_l.sum().item()])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
+            release()  # what a long micro-batch freed goes back to the system, not to the next step's peak
             totals, n = processes.sum(totals), cfg.optim.batch_size
             row = {"loss": totals[0].item() / n, "reward_accuracy": totals[1].item() / n, "reward_margin": totals[2].item() / n,
                    "logp_chosen": totals[3].item() / n, "logp_rejected": totals[4].item() / n, "lr": lr, "grad_norm": grad_norm}
@@ -202,8 +214,9 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
             bar.update(run.step, loss=f"{row['loss']:.3f}", acc=f"{row['reward_accuracy']:.0%}")
 
     # -- after -------------------------------------------------------------------------------------
-    after = implicit_reward_metrics(policy, held, beta, pad_id, cfg.eval_batch_size) if needs_reference else {}
-    after["greedy_accuracy"] = greedy_accuracy(cfg, policy)
+    with autocast(cfg.precision):
+        after = implicit_reward_metrics(policy, held, beta, pad_id, cfg.eval_batch_size, tokens) if needs_reference else {}
+        after["greedy_accuracy"] = greedy_accuracy(cfg, policy)
     if run.main:
         _save_policy(run.dir / "model", policy, cfg)
     summary = run.finish({"loss": cfg.algorithm.loss, "beta": beta,

@@ -24,6 +24,7 @@ from payoff.prm.model import ProcessRewardModel, score_steps, write_prm_info
 from payoff.prm.steps import encode_steps
 from payoff.runs.data import load_split
 from payoff.runs.optim import adamw, dropout_off
+from payoff.runs.precision import autocast
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run
 
@@ -81,7 +82,8 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
     optimizer = adamw([p for p in unwrapped.parameters() if p.requires_grad], cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
     model, optimizer = processes.prepare(unwrapped, optimizer)
     state = run.resume(unwrapped, optimizer)
-    before = state.get("before") or evaluate_steps(unwrapped, held, pad_id, cfg)
+    with autocast(cfg.precision):
+        before = state.get("before") or evaluate_steps(unwrapped, held, pad_id, cfg)
     console.print(f"held-out before: step accuracy {before.get('step_accuracy')}, ProcessBench F1 {before.get('f1')}")
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -91,9 +93,9 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
             all_steps = sum(len(train.labels[i]) for i in mine) or 1
             for number, chunk in enumerate(chunks):
                 ids, mask = collate([train.ids[i] for i in chunk], pad_id)
-                with processes.accumulate(model, last=number == len(chunks) - 1):
+                with processes.accumulate(model, last=number == len(chunks) - 1), autocast(cfg.precision):
                     logits = model(ids.to(processes.device), mask.to(processes.device), [train.positions[i] for i in chunk])
-                    flat = torch.cat(logits) if logits else torch.zeros(0)
+                    flat = torch.cat(logits).float() if logits else torch.zeros(0)
                     target = torch.tensor([y for i in chunk for y in train.labels[i]], dtype=flat.dtype, device=flat.device)
                     loss = F.binary_cross_entropy_with_logits(flat, target, reduction="sum") if len(flat) else flat.sum()
                     processes.backward(loss / all_steps)
@@ -107,7 +109,8 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
             bar.update(run.step, loss=f"{row['loss']:.3f}", acc=f"{row['step_accuracy']:.0%}")
 
     # -- after -------------------------------------------------------------------------------------------------
-    after = evaluate_steps(unwrapped, held, pad_id, cfg)
+    with autocast(cfg.precision):
+        after = evaluate_steps(unwrapped, held, pad_id, cfg)
     if run.main:
         lora = cfg.model.lora.model_dump() if cfg.model.lora is not None else None
         spec = RenderSpec(cfg.model.chat_template, cfg.model.max_length, "right")

@@ -14,6 +14,7 @@ from payoff.rl.heldout import heldout_accuracy
 from payoff.rl.policy_rewards import PolicyReward, PolicyScoring
 from payoff.rl.scoring import AccuracyJoin, EngineScoring, RolloutScorer
 from payoff.rl.trainer import Trainer
+from payoff.runs.precision import autocast
 from payoff.runs.run import Bar, Run
 
 
@@ -24,7 +25,7 @@ def _heldout(trainer: Trainer, scorer: RolloutScorer, pass_k: int = 0) -> dict[s
 
     rows = trainer.eval_rows or []
     cfg = trainer.config
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), autocast(cfg.precision):
         torch.manual_seed(cfg.seed + 7919)
         if cfg.env is not None:  # greedy episodes: accuracy within the environment's tries, and at the first
             from payoff.rl.episode_batch import heldout_episodes
@@ -74,7 +75,8 @@ def train(config: TrainConfig, resume: str | Path | None = None, console: Any = 
 
         with run.progress("train", reward="-", acc="-") as bar:
             while run.step < config.steps and not trainer.out_of_time():
-                result = trainer.train_step(scorer, run.step)
+                with autocast(config.precision):  # bf16: generation, log-probs and backward; fp32 weights
+                    result = trainer.train_step(scorer, run.step)
                 run.step += 1
                 metrics, batch = result.metrics, result.batch
                 last = run.step == config.steps or trainer.out_of_time()

@@ -21,6 +21,7 @@ from payoff.rm.losses import reward_model_loss
 from payoff.rm.scoring import encode, score_sequences
 from payoff.runs.data import load_split
 from payoff.runs.optim import adamw, dropout_off
+from payoff.runs.precision import autocast
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run
 from payoff.tasks.preferences import Pair, read_pairs
@@ -82,7 +83,8 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
     optimizer = adamw([p for p in unwrapped.parameters() if p.requires_grad], cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
     model, optimizer = processes.prepare(unwrapped, optimizer)
     state = run.resume(unwrapped, optimizer)
-    before = state.get("before") or evaluate_pairs(unwrapped, held, pad_id, cfg.eval_batch_size)
+    with autocast(cfg.precision):
+        before = state.get("before") or evaluate_pairs(unwrapped, held, pad_id, cfg.eval_batch_size)
     console.print(f"held-out before: accuracy {before.get('accuracy') or 0:.1%} on {len(held)} pairs")
 
     # -- the loop -------------------------------------------------------------------------------------
@@ -91,7 +93,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
             totals = torch.zeros(4)  # loss * n, correct, ties, margin sum
             for number, chunk in enumerate(micro):
                 ids, mask = collate([train.chosen[i] for i in chunk] + [train.rejected[i] for i in chunk], pad_id)
-                with processes.accumulate(model, last=number == len(micro) - 1):
+                with processes.accumulate(model, last=number == len(micro) - 1), autocast(cfg.precision):
                     rewards = model(ids.to(processes.device), mask.to(processes.device)).float()
                     chosen, rejected = rewards[: len(chunk)], rewards[len(chunk):]
                     margin, tie = train.margin[chunk].to(processes.device), train.tie[chunk].to(processes.device)
@@ -112,7 +114,8 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
             bar.update(run.step, loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.0%}")
 
     # -- after ------------------------------------------------------------------------------------------
-    after = evaluate_pairs(unwrapped, held, pad_id, cfg.eval_batch_size)
+    with autocast(cfg.precision):
+        after = evaluate_pairs(unwrapped, held, pad_id, cfg.eval_batch_size)
     if run.main:
         lora = cfg.model.lora.model_dump() if cfg.model.lora is not None else None
         info = ModelInfo(cfg.model.name, heads, lora, spec, float(after.get("reward_mean") or 0.0), float(after.get("reward_std") or 1.0) or 1.0)

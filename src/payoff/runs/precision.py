@@ -1,0 +1,38 @@
+"""A run's arithmetic precision: ``precision = "bf16"`` runs the matrix products of every forward
+and backward (policy, reference, reward model, generation) in bfloat16 under autocast, while the
+weights, their gradients and the optimiser's state stay float32 (the master weights).
+
+On a CPU with AVX512-BF16 or AMX, oneDNN runs bfloat16 matrix products natively; elsewhere they
+are emulated and slower than float32. The log-probabilities and losses are computed in float32
+from bfloat16 logits (`payoff.models.logprobs` casts them), as TRL's ``bf16=True`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Literal
+
+import torch
+
+Precision = Literal["fp32", "bf16"]
+
+
+def autocast(precision: str, device: Any = "cpu") -> contextlib.AbstractContextManager[Any]:
+    """The context a run's forwards and backwards run in; ``fp32`` changes nothing."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision != "bf16":
+        raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
+    kind = device.type if isinstance(device, torch.device) else str(device).split(":")[0]
+    return torch.autocast(kind, dtype=torch.bfloat16)
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX), as Linux
+    reports in /proc/cpuinfo; where it does not, ``bf16`` is slower than ``fp32``."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
