@@ -20,7 +20,7 @@ LAYERS = [
     {"rewards"},
     {"compose", "engine"},
     {"runs"},
-    {"models", "tasks", "audit", "serve", "envs"},
+    {"models", "tasks", "audit", "serve", "envs", "view"},
     {"integrations", "evaluate", "judges", "select"},
     TRAINERS | {"graders"},  # graders: OpenAI grader configs as a reward, on the judges' backends
     {"cli"},
