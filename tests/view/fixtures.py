@@ -47,7 +47,8 @@ def make_run(folder: Path, steps: int = 4) -> Path:
 def episode(question: str, expression: str, result: str, final: str, feedback: bool = True) -> dict:
     messages = [{"role": "system", "content": "Use the calculator tool."}, {"role": "user", "content": question},
                 {"role": "assistant", "content": "Let me compute that.",
-                 "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "calculator", "arguments": json.dumps({"expression": expression})}}]},
+                 "tool_calls": [{"id": "call_1", "type": "function",
+                                 "function": {"name": "calculator", "arguments": json.dumps({"expression": expression})}}]},
                 {"role": "tool", "tool_call_id": "call_1", "content": result}]
     if feedback:
         messages += [{"role": "user", "content": "Give the final answer in one sentence."}]

@@ -6,6 +6,7 @@ import ipaddress
 import os
 import secrets
 import socket
+import sys
 from pathlib import Path
 
 import typer
@@ -23,7 +24,8 @@ def is_loopback(host: str) -> bool:
 
 
 def view_command(
-    path: Path = typer.Argument(..., exists=True, help="A run folder, a scored JSONL file, or an audit / eval / rescore report (or a folder of them)."),
+    path: Path = typer.Argument(..., exists=True,
+                                help="A run folder, a scored JSONL file, or an audit / eval / rescore report (or a folder of those)."),
     port: int = typer.Option(8765, "--port", help="The port to listen on (0: any free port)."),
     host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on; anything but loopback needs the printed token."),
 ) -> None:
@@ -48,9 +50,14 @@ def view_command(
     except OSError as error:
         err.print(f"[red]cannot listen on {host}:{port}: {error.strerror}[/]")
         raise typer.Exit(2) from None
+    listener.listen(2048)  # connections wait in the backlog from now on, not refused while uvicorn starts
     bound = listener.getsockname()[1]  # --port 0 picks a free one: say which
+    app = create_app(source, token=token)
     err.print(f"payoff view: {', '.join(source.kinds())} of {source.path}")
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     typer.echo(f"http://{shown}:{bound}/" + (f"?token={token}" if token else ""), err=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(source, token=token), log_level="warning"))
+    # The index is built by a thread that parses while requests are answered: hand the GIL over
+    # every millisecond rather than every five, so a request never queues long behind it.
+    sys.setswitchinterval(0.001)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.run(sockets=[listener])

@@ -82,12 +82,17 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
             response: Response = RedirectResponse("/", status_code=303)  # the token leaves the address bar for a cookie
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
             return response
+        if index is not None:
+            index.busy += 1
         try:
             return await call_next(request)
         except ValueError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         except (LookupError, IndexError) as error:
             return JSONResponse({"error": str(error).strip("'\"")}, status_code=404)
+        finally:
+            if index is not None:
+                index.busy -= 1
 
     @app.get("/")
     def page() -> FileResponse:

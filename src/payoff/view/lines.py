@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from array import array
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,9 @@ class SampleFile:
         self.read_bytes = 0
         self.done = False
         self.error: str | None = None
+        # Requests being answered: the indexer steps aside for them (it holds the GIL while it parses,
+        # and a request handed the GIL back and forth with it would wait milliseconds at each step).
+        self.busy = 0
         self._thread = threading.Thread(target=self._build, name=f"index {self.path.name}", daemon=True)
 
     def start(self) -> SampleFile:
@@ -128,6 +132,8 @@ class SampleFile:
                             break
                         self._add(data[position:end], base + position, base + end)
                         position = end + 1
+                        while self.busy > 0:
+                            time.sleep(0.002)
                     carry = data[position:]
                     start += len(block)
                     self.read_bytes = start

@@ -27,9 +27,15 @@ def disagreements(source: Source) -> dict[str, Any]:
                 measure = "advantage" if isinstance(change, (int, float)) else "score"
                 if measure == "score":
                     change = abs(score_a - score_b) if isinstance(score_a, (int, float)) and isinstance(score_b, (int, float)) else 0.0
+                group = item.get("group")
+                try:  # rescore keeps a group as its JSON text: the viewer links the group by its key
+                    group = json.loads(group) if isinstance(group, str) else group
+                except ValueError:
+                    pass
                 found.append({"report": report["name"], "a": a, "b": b, "score_a": score_a, "score_b": score_b,
                               "advantages": item.get("advantages"), "signal_change": change, "measure": measure,
-                              "completion": item.get("completion"), "reference": item.get("reference"), "group": item.get("group")})
+                              "completion": item.get("completion"), "reference": item.get("reference"),
+                              "group": group if isinstance(group, str) else None})
     found.sort(key=lambda d: -(d["signal_change"] or 0.0))
     return {"pairs": pairs, "disagreements": found}
 

@@ -98,20 +98,24 @@ PV.views.sample = async (rest) => {
 
 PV.views.group = async (rest, params) => renderGroup(await api("/api/group", { key: params.key }));
 
+// a reward given as path/to/file.py:function reads as file.py:function
+function short(name) { return typeof name === "string" ? name.replace(/^.*\//, "") : name; }
+
 // -- disagreements: where two rewards part, most changed training signal first -------------------------
 PV.views.disagreements = async () => {
   const data = await api("/api/disagreements");
   return h("div", {},
     h("h2", {}, "Reward pairs"),
     h("table", {}, h("tr", {}, ["report", "A", "B", "kappa", "spearman", "agreement", "groups whose advantages change sign"].map((t) => h("th", {}, t))),
-      data.pairs.map((p) => h("tr", {}, [p.report, p.a, p.b, fmt(p.kappa), fmt(p.spearman), fmt(p.agreement), fmt(p.advantage_sign_changes)].map((v) => h("td", {}, v))))),
+      data.pairs.map((p) => h("tr", {}, [p.report, short(p.a), short(p.b), fmt(p.kappa), fmt(p.spearman), fmt(p.agreement), fmt(p.advantage_sign_changes)].map((v) => h("td", {}, v))))),
     h("h2", {}, "Disagreements, most changed training signal first"),
-    h("table", { id: "disagreements" }, h("tr", {}, ["Δ signal", "A", "score A", "adv A", "B", "score B", "adv B", "completion", "reference"].map((t) => h("th", {}, t))),
+    h("table", { id: "disagreements" }, h("tr", {}, ["Δ signal", "A", "score A", "adv A", "B", "score B", "adv B", "completion", "reference", "group"].map((t) => h("th", {}, t))),
       data.disagreements.map((d) => h("tr", { "data-change": d.signal_change },
         h("td", {}, h("b", {}, fmt(d.signal_change)), h("span", { class: "hint" }, " " + d.measure)),
-        h("td", {}, d.a), h("td", {}, fmt(d.score_a)), h("td", {}, d.advantages ? signed(d.advantages[d.a]) : "–"),
-        h("td", {}, d.b), h("td", {}, fmt(d.score_b)), h("td", {}, d.advantages ? signed(d.advantages[d.b]) : "–"),
-        h("td", {}, h("pre", {}, d.completion || "")), h("td", {}, h("pre", {}, pretty(d.reference)))))));
+        h("td", { title: d.a }, short(d.a)), h("td", {}, fmt(d.score_a)), h("td", {}, d.advantages ? signed(d.advantages[d.a]) : "–"),
+        h("td", { title: d.b }, short(d.b)), h("td", {}, fmt(d.score_b)), h("td", {}, d.advantages ? signed(d.advantages[d.b]) : "–"),
+        h("td", {}, h("pre", {}, d.completion || "")), h("td", {}, h("pre", {}, pretty(d.reference))),
+        h("td", {}, d.group && PV.source.views.includes("samples") ? h("a", { onclick: () => go("group", { key: d.group }) }, d.group) : (d.group || "–"))))));
 };
 
 // -- audit: families with their failing probes; the hack matrix with a click through to the probe -------
@@ -120,13 +124,17 @@ PV.views.audit = async () => {
   const out = h("div", {});
   for (const report of data.reports) {
     out.appendChild(h("h2", {}, "Audit of ", h("code", {}, report.reward), " — ", h("span", { class: report.verdict }, report.verdict)));
-    out.appendChild(h("p", { class: "hint" }, report.usable_tasks + " of " + report.tasks + " tasks usable · " + (report.reasons || []).join("; ")));
+    out.appendChild(h("p", { class: "hint" }, report.usable_tasks + " of " + report.tasks + " tasks usable"));
+    out.appendChild(h("ul", { class: "reasons" }, (report.reasons || []).map((r) => h("li", {}, r))));
+    const limits = report.settings || {};
+    const bad = (f) => (f.exploit_rate || 0) > (limits.max_exploit ?? 0) || (f.false_negative_rate || 0) > (limits.max_false_negative ?? 0.01);
     const detail = h("div", { class: "probe-detail" });
-    out.appendChild(h("table", { class: "families" }, h("tr", {}, ["family", "exploit rate", "false negatives", ""].map((t) => h("th", {}, t))),
+    out.appendChild(h("table", { class: "families" }, h("tr", {}, ["family", "exploit rate", "false negatives", "", ""].map((t) => h("th", {}, t))),
       report.families.map((f) => h("tr", { class: "clickable", "data-family": f.family, onclick: () => detail.replaceChildren(h("h2", {}, f.family),
         f.examples.length ? f.examples.map(probeCard) : h("p", { class: "hint" }, "no probe got through")) },
       h("td", {}, f.family), h("td", {}, f.exploit_probes ? fmt(f.exploit_rate) + " (" + f.exploits + "/" + f.exploit_probes + ")" : "–"),
       h("td", {}, f.correct_probes ? fmt(f.false_negative_rate) + " (" + f.false_negatives + "/" + f.correct_probes + ")" : "–"),
+      h("td", { class: bad(f) ? "FAIL" : "PASS" }, bad(f) ? "FAIL" : "pass"),
       h("td", {}, f.examples.length ? h("a", {}, f.examples.length + " example(s)") : "")))));
     out.appendChild(detail);
   }
@@ -138,6 +146,7 @@ function probeCard(example) {
   return h("div", { class: "card probe" }, h("b", {}, example.type || example.kind || ""), " · ", example.note || example.why || "",
     h("div", {}, "score ", h("b", {}, fmt(example.score)), example.baseline !== undefined ? " vs the correct answer's " + fmt(example.baseline) : ""),
     example.prompt ? [h("div", { class: "role" }, "prompt"), renderPrompt(example.prompt)] : null,
+    h("div", { class: "role" }, Array.isArray(example.messages) ? "episode" : "completion"),
     Array.isArray(example.messages) ? renderMessages(example.messages) : h("pre", { class: "probe-completion" }, example.completion || ""),
     example.reference !== undefined ? h("div", { class: "hint" }, "reference: " + pretty(example.reference)) : null);
 }
