@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -34,9 +35,11 @@ class Browser:
         self._from_browser, from_browser_w = os.pipe()
         flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--mute-audio",
                  "--remote-debugging-pipe", f"--user-data-dir={self._profile}", f"--window-size={width},{height}", "about:blank"]
-        # the protocol's descriptors must be 3 (commands in) and 4 (replies out): a shell puts them there
-        script = f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
-        self._process = subprocess.Popen(["sh", "-c", script, executable, *flags], pass_fds=(to_browser_r, from_browser_w),
+        # the protocol's descriptors must be 3 (commands in) and 4 (replies out): a small trampoline
+        # puts them there (a POSIX shell cannot name descriptors above 9) and becomes chromium
+        trampoline = (f"import os, sys; os.dup2({to_browser_r}, 3); os.dup2({from_browser_w}, 4); "
+                      "os.execv(sys.argv[1], sys.argv[1:])")
+        self._process = subprocess.Popen([sys.executable, "-c", trampoline, executable, *flags], pass_fds=(to_browser_r, from_browser_w),
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -102,7 +105,7 @@ class Browser:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                value = self.evaluate(expression)
+                value = self.evaluate(f"!!({expression})")  # a DOM node comes back by value as {}: test truth in the page
             except BrowserError:
                 value = None
             if value:
@@ -112,7 +115,8 @@ class Browser:
             time.sleep(0.05)
 
     def wait_ready(self, timeout: float = 20) -> None:
-        self.wait_for("document.readyState === 'complete' && document.body && document.body.dataset.state === 'ready'", timeout)
+        self.wait_for("document.readyState === 'complete' && document.body && document.body.dataset.state === 'ready' "
+                      "&& document.body.dataset.rendered === location.hash", timeout)
 
     def click_at(self, x: float, y: float) -> None:
         """A real mouse: move there, press, release (the page sees mousemove, mousedown, mouseup, click)."""

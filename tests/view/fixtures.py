@@ -110,7 +110,13 @@ def make_evals(folder: Path) -> Path:
 
 def build_all(root: Path) -> dict[str, Path]:
     run = make_run(root / "run")
-    return {"run": run, "episodes": make_episodes(root), "rescore": make_rescore(run), "audit": make_audit(root), "evals": make_evals(root)}
+    make_episodes(root), make_rescore(run), make_audit(root), make_evals(root)
+    return paths(root)
+
+
+def paths(root: Path) -> dict[str, Path]:
+    return {"run": root / "run", "episodes": root / "episodes.scored.jsonl", "rescore": root / "run" / "rescore",
+            "audit": root / "audit", "evals": root / "evals"}
 
 
 if __name__ == "__main__":

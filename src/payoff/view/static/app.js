@@ -56,6 +56,7 @@ function route() {
 function setState(state) { document.body.dataset.state = state; }
 
 async function render() {
+  const hash = location.hash;
   const { name, rest, params } = route();
   const views = PV.source.views;
   const chosen = PV.views[name] ? name : (views[0] || "");
@@ -70,6 +71,7 @@ async function render() {
   } catch (error) {
     main.replaceChildren(h("p", { class: "neg" }, "Error: " + error.message));
   }
+  document.body.dataset.rendered = hash;  // what is on the page (tests wait for it to match the address)
   setState("ready");
 }
 

@@ -131,7 +131,7 @@ PV.views.audit = async () => {
     const detail = h("div", { class: "probe-detail" });
     out.appendChild(h("table", { class: "families" }, h("tr", {}, ["family", "exploit rate", "false negatives", "", ""].map((t) => h("th", {}, t))),
       report.families.map((f) => h("tr", { class: "clickable", "data-family": f.family, onclick: () => detail.replaceChildren(h("h2", {}, f.family),
-        f.examples.length ? f.examples.map(probeCard) : h("p", { class: "hint" }, "no probe got through")) },
+        ...(f.examples.length ? f.examples.map(probeCard) : [h("p", { class: "hint" }, "no probe got through")])) },
       h("td", {}, f.family), h("td", {}, f.exploit_probes ? fmt(f.exploit_rate) + " (" + f.exploits + "/" + f.exploit_probes + ")" : "–"),
       h("td", {}, f.correct_probes ? fmt(f.false_negative_rate) + " (" + f.false_negatives + "/" + f.correct_probes + ")" : "–"),
       h("td", { class: bad(f) ? "FAIL" : "PASS" }, bad(f) ? "FAIL" : "pass"),
