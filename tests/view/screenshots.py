@@ -37,6 +37,7 @@ def take(fixtures: Path, out: Path) -> list[Path]:
             shots.append(browser.screenshot(out / "audit.png"))
         with viewing(fixtures / "evals") as url:
             browser.goto(url + "#/eval")
+            shots.append(browser.screenshot(out / "eval-subsets.png"))
             browser.click("td[data-subset='chat'][data-report='0']")
             browser.wait_for("location.hash.startsWith('#/eval/items') && document.body.dataset.state === 'ready'")
             shots.append(browser.screenshot(out / "eval.png"))

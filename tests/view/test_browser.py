@@ -67,7 +67,8 @@ def test_curves_click_a_step_then_filter(browser: Browser, made: dict[str, Path]
         assert browser.evaluate("document.querySelector('.completion').textContent") == samples[expected[0]]["completion"]
         browser.click(".group-link")
         browser.wait_for(f"location.hash.startsWith('#/group') && {READY}")
-        members = browser.evaluate("[...document.querySelectorAll('.member')].map(m => [+m.dataset.index, m.querySelector('.advantage').textContent])")
+        members = browser.evaluate("[...document.querySelectorAll('.member')]"
+                                   ".map(m => [+m.dataset.index, m.querySelector('.advantage').textContent])")
         group = samples[expected[0]]["group"]
         assert [m[0] for m in members] == [i for i, s in enumerate(samples) if s["group"] == group]
         assert any(text.startswith(("+", "-")) for _, text in members)  # the members that scored carry an advantage
