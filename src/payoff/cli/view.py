@@ -30,9 +30,13 @@ def view_command(
     host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on; anything but loopback needs the printed token."),
 ) -> None:
     """Browse what a reward saw: curves, samples and episodes, groups, disagreements, audits and evals."""
-    import uvicorn
+    try:
+        import uvicorn
 
-    from payoff.view.app import create_app
+        from payoff.view.app import create_app
+    except ImportError as error:  # FastAPI and uvicorn come with the serve extra
+        err.print(f"[red]payoff view needs {error.name}: pip install 'payoff[serve]'[/]")
+        raise typer.Exit(2) from None
     from payoff.view.sources import NothingToView, detect
 
     try:

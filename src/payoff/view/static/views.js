@@ -72,8 +72,18 @@ PV.views.samples = async (rest, params) => {
     h("label", {}, "flagged", h("input", { id: "f-flagged", type: "checkbox", checked: !!params.flagged })),
     h("label", {}, "episodes", h("input", { id: "f-episodes", type: "checkbox", checked: !!params.episodes })),
     h("button", { id: "f-apply", onclick: apply }, "Filter"), h("button", { onclick: () => go("samples") }, "Clear"));
-  const count = h("p", { id: "count" }, data.total + " rows" + (data.done ? "" : " (still indexing the file…)")
-    + (data.total > 50 ? " · page " + (page + 1) + " of " + Math.ceil(data.total / 50) : ""));
+  const countText = (d) => d.total + " rows" + (d.done ? "" : " so far (still indexing the file…)")
+    + (d.total > 50 ? " · page " + (page + 1) + " of " + Math.ceil(d.total / 50) : "");
+  const count = h("p", { id: "count" }, countText(data));
+  // While the file is being indexed, only the count is refreshed: the filters a person is typing stay put.
+  const hash = location.hash;
+  const refresh = async () => {
+    if (location.hash !== hash || !document.body.contains(count)) return;
+    const again = await api("/api/samples", { ...query, page, size: 1 });
+    count.textContent = countText(again);
+    if (!again.done) setTimeout(refresh, 1500);
+  };
+  if (!data.done) setTimeout(refresh, 1500);
   const table = h("table", { id: "samples-table" },
     h("thead", {}, h("tr", {}, ["#", "step", "group", "status", "reward", "components", "answer", ""].map((t) => h("th", {}, t)))),
     h("tbody", {}, data.rows.map((r) => h("tr", { class: "clickable", "data-index": r.index, "data-step": r.step, "data-status": r.status,
@@ -87,7 +97,6 @@ PV.views.samples = async (rest, params) => {
   const pager = h("p", {},
     page > 0 ? h("button", { onclick: () => go("samples", { ...params, page: page - 1 }) }, "← previous") : null, " ",
     (page + 1) * 50 < data.total ? h("button", { id: "next", onclick: () => go("samples", { ...params, page: page + 1 }) }, "next →") : null);
-  if (!data.done) setTimeout(() => { if (document.body.dataset.view === "samples" && location.hash.startsWith("#/samples")) render(); }, 1500);
   return h("div", {}, filters, count, table, pager);
 };
 
