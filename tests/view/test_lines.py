@@ -71,3 +71,20 @@ def test_summary_clips_and_group_advantages(tmp_path: Path) -> None:
     assert group["members"][0]["advantage"] == 0.0 and group["members"][1]["advantage"] is None
     assert grpo_advantages([1.0, 0.0, None]) == pytest.approx([1.0, -1.0, None], abs=1e-5)
     assert group_view(index, "no such group")["members"] == []
+
+
+def test_rows_appended_later_are_indexed_and_an_unfinished_line_is_read_again(tmp_path: Path) -> None:
+    path = write(tmp_path / "live.jsonl", '{"step": 1}\n{"step": 2, "status": "ok"')  # a trainer mid-write
+    index = SampleFile(path).start().wait(10)
+    assert index.count == 2 and index.row(1)["status"] == "unreadable"
+    index.catch_up()  # nothing new: nothing done
+    assert index.count == 2
+    with open(path, "a") as handle:
+        handle.write(', "reward": 0.5}\n{"step": 3, "group": "g"}\n')
+    index.catch_up()
+    index.wait(10)
+    assert index.count == 3 and index.row(1) == {"step": 2, "status": "ok", "reward": 0.5} and index.row(2)["group"] == "g"
+    assert list(index.step) == [1, 2, 3] and 1 not in index.problems and index.group_members("g") == [2]
+    path.write_text('{"step": 1}\n')
+    index.catch_up()
+    assert "shrank" in index.progress()["error"] and index.count == 3

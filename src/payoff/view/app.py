@@ -58,8 +58,8 @@ def hostname(header: str) -> str:
 
 
 def create_app(source: Source, token: str | None = None) -> FastAPI:
-    """The viewer over `source`; its samples file (if any) is indexed in a background thread from
-    the first request on (``index`` on the app's state)."""
+    """The viewer over `source`; its samples file (if any) is indexed by a background thread from
+    now on (``index`` on the app's state), and again for what is appended to it later."""
     app = FastAPI(title="payoff view", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     access = Access(token)
     index = SampleFile(source.samples).start() if source.samples else None
@@ -106,6 +106,8 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
 
     @app.get("/api/source")
     def describe() -> dict[str, Any]:
+        if index is not None:
+            index.catch_up()
         return {**source.describe(), "index": index.progress() if index else None}
 
     @app.get("/api/metrics")
@@ -118,6 +120,7 @@ def create_app(source: Source, token: str | None = None) -> FastAPI:
     def need_index() -> SampleFile:
         if index is None:
             raise LookupError("no samples here")
+        index.catch_up()  # rows a running trainer appended since
         return index
 
     @app.get("/api/samples")

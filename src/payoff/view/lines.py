@@ -99,11 +99,45 @@ class SampleFile:
         # Requests being answered: the indexer steps aside for them (it holds the GIL while it parses,
         # and a request handed the GIL back and forth with it would wait milliseconds at each step).
         self.busy = 0
+        self._resume = 0  # where the next pass reads from: just past the last newline read
+        self._tail = False  # the last row is a line with no newline yet (a run may still be writing it)
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._build, name=f"index {self.path.name}", daemon=True)
 
     def start(self) -> SampleFile:
         self._thread.start()
         return self
+
+    def catch_up(self) -> None:
+        """Index what was appended since the last pass (a run still training keeps writing its
+        samples): a new pass from the last newline, the unterminated last row read again whole."""
+        with self._lock:
+            if not self.done:
+                return
+            try:
+                size = self.path.stat().st_size
+            except OSError:
+                return
+            if size < self.size:
+                self.error = f"{self.path} shrank from {self.size} to {size} bytes (rewritten?): restart payoff view to read it again"
+                return
+            if size == self.size:
+                return
+            if self._tail:
+                self._drop_last()
+            self.size, self.done = size, False
+            self._thread = threading.Thread(target=self._build, name=f"index {self.path.name}", daemon=True)
+            self._thread.start()
+
+    def _drop_last(self) -> None:
+        index = self.count - 1
+        self.flagged.pop()  # first: `count` no longer covers the row
+        for values in (self.offsets, self.ends, self.step, self.status, self.reward, self.episode, self.group):
+            values.pop()
+        for column in self.components.values():
+            column.pop()
+        self.problems.pop(index, None)
+        self._tail = False
 
     def wait(self, timeout: float | None = None) -> SampleFile:
         self._thread.join(timeout)
@@ -118,7 +152,8 @@ class SampleFile:
     def _build(self) -> None:
         try:
             with open(self.path, "rb") as handle:
-                start, carry = 0, b""
+                start, carry = self._resume, b""
+                handle.seek(start)
                 while True:
                     block = handle.read(BLOCK)
                     if not block:
@@ -137,8 +172,10 @@ class SampleFile:
                     carry = data[position:]
                     start += len(block)
                     self.read_bytes = start
+                    self._resume = start - len(carry)
                 if carry.strip():
                     self._add(carry, start - len(carry), start)
+                    self._tail = self.count > 0 and self.ends[-1] == start
         except OSError as error:
             self.error = f"{self.path}: {error}"
         finally:
