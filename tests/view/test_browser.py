@@ -106,3 +106,20 @@ def test_audit_matrix_clicks_through_and_eval_lists_wrong_items(browser: Browser
         browser.click("td[data-report='0'][data-subset='math']")
         browser.wait_for(f"location.hash.startsWith('#/eval/items') && {READY}")
         assert browser.evaluate("document.querySelectorAll('.eval-item').length") == 1  # length prefers the long wrong answer once in math
+
+
+def test_a_trainer_episode_row(browser: Browser, tmp_path: Path) -> None:
+    """The shape `payoff rl train` logs for an episode (turn_rewards and error at the top of the row)."""
+    from tests.view.fixtures import episode
+
+    row = {"step": 2, **episode("What is 17 * 23?", "17 * 23", "391", "391"), "group": "2-0", "reward": None, "status": "error",
+           "turns": 2, "tool_calls": 1, "tool_errors": 0, "turn_rewards": [0.25, 0.75], "error": "the judge timed out on turn 2"}
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "samples.jsonl").write_text(json.dumps(row) + "\n")
+    with viewing(run) as url:
+        browser.goto(url + "#/sample/0")
+        labels = browser.evaluate("[...document.querySelectorAll('.msg.assistant > .role')].map(e => e.textContent)")
+        assert labels == ["assistant · turn 1 · turn reward 0.250", "assistant · turn 2 · turn reward 0.750"]
+        assert browser.evaluate("document.querySelector('.error-text').textContent") == "the judge timed out on turn 2"
+        assert "tool_errors" in browser.evaluate("document.querySelector('.sample').textContent")

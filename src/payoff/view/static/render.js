@@ -70,10 +70,13 @@ function renderPrompt(prompt) {
 }
 
 const SHOWN = new Set(["prompt", "completion", "messages", "reference", "reward", "score", "status", "components", "info", "step",
-  "group", "advantage", "flags", "monitor_flags", "meta"]);
+  "group", "advantage", "flags", "monitor_flags", "meta", "turn_rewards", "error"]);
 
 function renderSample(number, row, stepWarnings) {
   const info = row.info || {};
+  // a trainer's episode rows keep turn_rewards and error at the top; `payoff score` rows, in info
+  const turnRewards = info.turn_rewards || row.turn_rewards;
+  const error = info.error || row.error;
   const parts = [];
   parts.push(h("div", { class: "card" },
     h("b", {}, "sample " + number + " "), statusBadge(row.status),
@@ -82,10 +85,11 @@ function renderSample(number, row, stepWarnings) {
     row.step !== undefined ? [" · step ", h("a", { onclick: () => go("samples", { step: row.step }) }, row.step)] : null,
     row.group !== undefined && row.group !== null ? [" · group ", h("a", { class: "group-link", onclick: () => go("group", { key: String(row.group) }) }, String(row.group))] : null,
     (row.flags || row.monitor_flags || []).length ? [" ", h("span", { class: "flag" }, "flagged: " + (row.flags || row.monitor_flags).join(", "))] : null,
-    stepWarnings && stepWarnings.length ? h("div", { class: "flag" }, "monitor at this step: " + stepWarnings.join("; ")) : null));
+    stepWarnings && stepWarnings.length ? h("div", { class: "flag" }, "monitor at this step: " + stepWarnings.join("; ")) : null,
+    error ? h("pre", { class: "neg error-text" }, String(error)) : null));
   parts.push(h("h2", {}, "Prompt"), renderPrompt(row.prompt));
   if (Array.isArray(row.messages)) {
-    parts.push(h("h2", {}, "Episode"), renderMessages(row.messages, info.turn_rewards));
+    parts.push(h("h2", {}, "Episode"), renderMessages(row.messages, turnRewards));
   } else {
     parts.push(h("h2", {}, "Completion"), h("pre", { class: "completion card" }, contentText(row.completion)));
   }
@@ -105,7 +109,8 @@ function renderGroup(data) {
     h("p", { class: "hint" }, "advantages: " + data.advantage_source),
     h("div", { class: "members" }, data.members.map((member) => {
       const row = member.row;
-      const answer = Array.isArray(row.messages) ? renderMessages(row.messages, (row.info || {}).turn_rewards) : h("pre", {}, contentText(row.completion));
+      const answer = Array.isArray(row.messages) ? renderMessages(row.messages, (row.info || {}).turn_rewards || row.turn_rewards)
+        : h("pre", {}, contentText(row.completion));
       return h("div", { class: "card member", "data-index": member.index },
         h("a", { onclick: () => go("sample/" + member.index) }, "sample " + member.index), " ", statusBadge(row.status),
         h("div", {}, "reward ", h("b", {}, fmt(row.reward !== undefined ? row.reward : row.score, 4)), " · advantage ",
