@@ -20,7 +20,7 @@ LAYERS = [
     {"rewards"},
     {"compose", "engine", "envs"},  # envs: below serve, which plays episodes as sessions
     {"runs"},
-    {"models", "tasks", "audit", "serve"},
+    {"models", "tasks", "audit", "serve", "view"},
     {"integrations", "evaluate", "judges", "select"},
     TRAINERS | {"graders"},  # graders: OpenAI grader configs as a reward, on the judges' backends
     {"cli"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from payoff.cli import audit, dpo, info, prm, rescore, rl, rm, score, select, serve, suites
+from payoff.cli import audit, dpo, info, prm, rescore, rl, rm, score, select, serve, suites, view
 
 app = typer.Typer(
     name="payoff",
@@ -22,6 +22,7 @@ app.command("eval")(suites.eval_command)
 app.command("rescore")(rescore.rescore_command)
 app.command("select")(select.select_command)
 app.command("serve")(serve.serve_command)
+app.command("view")(view.view_command)
 app.command("rewards")(info.rewards_command)
 app.command("doctor")(info.doctor_command)
 # Nouns with their verbs: what is trained, then how.

@@ -77,6 +77,10 @@ def write_report(report: dict[str, Any], folder: Path, title: str) -> list[Path]
     cells = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(v)}</td></tr>" for n, v in table_rows(report))
     (folder / "report.html").write_text(f"<html><body><h1>{html.escape(title)}</h1><table>{cells}</table></body></html>\n")
     written += [folder / "report.md", folder / "report.html"]
+    if report.get("_items"):  # per row: its answers, scores and whether the reward got it right (`payoff view`)
+        with open(folder / "items.jsonl", "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(item, default=repr) + "\n" for item in report["_items"])
+        written.append(folder / "items.jsonl")
     picture = plot_calibration(report, folder / "calibration.png")
     if picture:
         written.append(picture)

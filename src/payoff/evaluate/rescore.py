@@ -94,9 +94,21 @@ def compare(name_a: str, a: Sequence[float | None], name_b: str, b: Sequence[flo
         "kappa": cohen_kappa(pa, pb), "spearman": spearman([a[i] for i in both], [b[i] for i in both]),  # type: ignore[misc]
         "agreement": sum(x == y for x, y in zip(pa, pb)) / len(both) if both else 0.0, "confusion": confusion,
         "advantage_sign_changes": sum(changed.values()) / len(changed) if changed else None, "groups": len(changed),
-        "disagreements": [{"completion": _answer_text(rows[i])[:300], "reference": rows[i].get("reference"),
-                           name_a: a[i], name_b: b[i]} for i in disagree[:examples]],
+        "disagreements": _disagreements(disagree, both, rows, (name_a, a, adv_a), (name_b, b, adv_b), groups, examples),
     }
+
+
+def _disagreements(disagree: list[int], both: list[int], rows: Sequence[dict[str, Any]], side_a: tuple, side_b: tuple,
+                   groups: list[Any], examples: int) -> list[dict[str, Any]]:
+    """The rollouts A and B disagree on, most changed training signal first: ``signal_change`` is
+    |advantage under A - advantage under B| (GRPO's, within the rollout's group)."""
+    (name_a, a, adv_a), (name_b, b, adv_b) = side_a, side_b
+    place = {i: k for k, i in enumerate(both)}
+    found = [{"completion": _answer_text(rows[i])[:300], "reference": rows[i].get("reference"), "group": groups[place[i]],
+              name_a: a[i], name_b: b[i], "advantages": {name_a: adv_a[place[i]], name_b: adv_b[place[i]]},
+              "signal_change": abs(adv_a[place[i]] - adv_b[place[i]])} for i in disagree]
+    found.sort(key=lambda d: -d["signal_change"])
+    return found[:examples]
 
 
 def _group(row: dict[str, Any]) -> Any:

@@ -23,7 +23,7 @@ from typing import Any
 from payoff.core import Outcome, Reward
 from payoff.evaluate.bias import bias_report
 from payoff.evaluate.processbench import first_wrong_step, processbench_scores
-from payoff.evaluate.suites import one_vs_many, pairs_accuracy, rewardbench, rewardbench2, rmbench
+from payoff.evaluate.suites import one_vs_many, pairs_accuracy, rewardbench, rewardbench2, rmbench, wins
 
 SUITES = ("pairs", "rewardbench", "rewardbench2", "rmbench", "rewardmath", "processbench")
 
@@ -130,7 +130,33 @@ def run_suite(suite: str, rows: Sequence[dict[str, Any]], reward: Reward, *, fie
         report.update(processbench_scores([{"label": row["label"], "prediction": p, "subset": row.get("subset")}
                                            for row, p in zip(rows, predictions)]))
         report["step_threshold"] = step_threshold
+    report["_items"] = _items(suite, rows, plan, batch.samples, score, report.get("step_threshold", step_threshold))
     return report
+
+
+def _items(suite: str, rows: list[dict[str, Any]], plan: list[Any], samples: list[dict[str, Any]], score: list[float | None],
+           step_threshold: float) -> list[dict[str, Any]]:
+    """One line per row for `write_report`'s items.jsonl: its answers, their scores and whether the
+    reward ranked it right (a tie or an unscored answer is wrong, as the suites count it), so a
+    viewer can list what the reward got wrong in each subset."""
+    items = []
+    for index, (row, entry) in enumerate(zip(rows, plan)):
+        item: dict[str, Any] = {"row": index, "subset": row.get("subset"), "prompt": row.get("prompt", row.get("problem", ""))}
+        if suite == "processbench":
+            predicted = first_wrong_step([score[i] for i in entry], step_threshold)
+            item.update(steps=row["steps"], label=row["label"], prediction=predicted, step_scores=[score[i] for i in entry],
+                        correct=predicted == row["label"])
+        else:
+            chosen, rejected = ([c] if isinstance(c, int) else c for c in entry)
+            item.update(chosen=[samples[i]["completion"] for i in chosen], rejected=[samples[i]["completion"] for i in rejected],
+                        chosen_scores=[score[i] for i in chosen], rejected_scores=[score[i] for i in rejected])
+            lowest = [score[i] for i in chosen]
+            if suite == "rmbench":  # each style of the chosen answer against the same style rejected
+                item["correct"] = all(wins(c, r) for c, r in zip(lowest, item["rejected_scores"]))
+            else:
+                item["correct"] = all(wins(c, r) for c in lowest for r in item["rejected_scores"])
+        items.append(item)
+    return items
 
 
 def load_suite_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
