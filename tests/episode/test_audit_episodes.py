@@ -38,7 +38,9 @@ def test_a_reward_that_reads_every_message_is_fooled_and_payoffs_is_not() -> Non
 
 def test_the_probe_episodes_are_valid_and_keep_the_answer_out_of_the_models_turns() -> None:
     for task in TASKS + EPISODE_TASKS:
-        for probe in (p for p in probes_for(task) if p.messages is not None):
+        # answer_elsewhere's own probes; the other episode classes (tests/audit/test_hacks.py) put
+        # the answer elsewhere on purpose, e.g. in the model's own tool call.
+        for probe in (p for p in probes_for(task) if p.messages is not None and p.family == "answer_elsewhere"):
             sample = Sample(messages=probe.messages, reference=task["reference"])
             assert sample.completion == probe.completion
             model_text = " ".join(text_of(m.get("content")) for m in probe.messages if m["role"] == "assistant")

@@ -9,6 +9,7 @@ scores the conformance samples through the reward hook the trainer builds from t
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -74,7 +75,7 @@ def test_trl_environment_recipe(tmp_path: Path) -> None:
 
     model = save_tiny(tmp_path / "tiny")
     # A chat template that renders tools (TRL's shipped Qwen2.5 one; the tiny model's tokenizer has ChatML tokens).
-    tok = tokenizer()
+    tok = copy.deepcopy(tokenizer())  # the cached one is shared: other tests need its own template
     tok.chat_template = (Path(trl.__file__).parent / "chat_templates" / "qwen2_5.jinja").read_text()
     tok.save_pretrained(model)
     code = substitute(recipe("trl-env"), {

@@ -8,6 +8,7 @@ compared exactly with payoff's own `run_episode` playing the same turns."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -52,7 +53,7 @@ def _tool_tokenizer() -> Any:
 
     from tests.rl.toy import tokenizer
 
-    tok = tokenizer()
+    tok = copy.deepcopy(tokenizer())  # the cached one is shared: other tests need its own template
     tok.chat_template = (Path(trl.__file__).parent / "chat_templates" / "qwen2_5.jinja").read_text()
     return tok
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from payoff._lazy import lazy_getattr
 
+# Imported at once, not lazily: the function shares its module's name, and a lazy attribute would be
+# shadowed by the module object once anything imports ``payoff.tasks.arithmetic`` itself.
+from payoff.tasks.arithmetic import LEVELS, arithmetic
+
 _LAZY = {
-    "arithmetic": "payoff.tasks.arithmetic",
-    "LEVELS": "payoff.tasks.arithmetic",
     "reasoning_gym_rows": "payoff.tasks.reasoning_gym",
     "humaneval_rows": "payoff.tasks.humaneval",
     "load_rows": "payoff.tasks.loader",
     "task_rows": "payoff.tasks.loader",
 }
-__all__ = list(_LAZY)
+__all__ = ["LEVELS", "arithmetic", *_LAZY]
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
