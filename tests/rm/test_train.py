@@ -106,9 +106,12 @@ def test_two_cpu_processes_under_accelerate_match_one(tiny: Path, tmp_path: Path
     assert err.count("held-out before") == 1  # only the main process speaks
     # Each process takes half of every step's pairs and DDP averages the gradients: the same
     # optimisation as one process over the whole batch, up to float summation order.
+    # grad_norm sums the most terms (every parameter's squared gradient after gloo's all-reduce), so
+    # its float drift is the largest: seen at 1.8e-4 relative by step 3 on a loaded machine.
     for a, b in zip(read_metrics(one_dir), read_metrics(two_dir)):
         for key in DETERMINISTIC:
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
+            rel = 1e-3 if key == "grad_norm" else 1e-4
+            assert a[key] == pytest.approx(b[key], rel=rel, abs=1e-6), (a["step"], key)
 
 
 def _free_port() -> int:
