@@ -16,8 +16,6 @@ package), or as ``python -m payoff.sandbox.server``.
 
 from __future__ import annotations
 
-import _signal
-import builtins
 import gc
 import os
 import pickle
@@ -25,15 +23,14 @@ import shutil
 import signal
 import sys
 import tempfile
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
 try:
     import payoff.sandbox.harness as harness
     from payoff.containment import Containment
-    from payoff.sandbox.limits import NOBODY, Limits, address_space, apply_rlimits, check_file_names, classify, decode, supervise, write_files
-    from payoff.sandbox.program_side import Quitter
+    from payoff.sandbox.child import run_child
+    from payoff.sandbox.limits import NOBODY, Limits, address_space, check_file_names, classify, decode, supervise
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
     # children take fewer copy-on-write faults, so load the two sibling modules it needs by path
@@ -51,9 +48,8 @@ except ImportError:
     _here = Path(__file__).resolve().parent
     Containment = _load("payoff_containment", _here.parent / "containment.py").Containment
     _limits = _load("payoff_limits", _here / "limits.py")
-    NOBODY, Limits, apply_rlimits, classify = _limits.NOBODY, _limits.Limits, _limits.apply_rlimits, _limits.classify
-    address_space = _limits.address_space
-    check_file_names, decode, supervise, write_files = _limits.check_file_names, _limits.decode, _limits.supervise, _limits.write_files
+    NOBODY, Limits, classify, address_space = _limits.NOBODY, _limits.Limits, _limits.classify, _limits.address_space
+    check_file_names, decode, supervise = _limits.check_file_names, _limits.decode, _limits.supervise
     _isolation = _load("payoff_sandbox_isolation", _here / "isolation.py")
     READABLE, private_filesystem = _isolation.READABLE, _isolation.private_filesystem
     set_child_subreaper, unshare_network = _isolation.set_child_subreaper, _isolation.unshare_network
@@ -62,8 +58,10 @@ except ImportError:
     # The harness imports its two halves by these flat names when it is not in a package.
     _load("payoff_sandbox_wire", _here / "wire.py")
     _load("payoff_sandbox_batch", _here / "batch.py")
-    Quitter = _load("payoff_sandbox_program", _here / "program_side.py").Quitter
+    _load("payoff_sandbox_program", _here / "program_side.py")
     harness = _load("payoff_harness", _here / "harness.py")
+    # The child's side reads its siblings by the flat names loaded above.
+    run_child = _load("payoff_sandbox_child", _here / "child.py").run_child
 
 # Imported once here so every child has them: faster runs, and the unprivileged run user may not
 # be able to read the interpreter's own directory (a Python under /root, for instance).
@@ -239,7 +237,7 @@ class Server:
         if pid == 0:
             os.close(ready_r)
             os.dup2(ready_w, 3)
-            self._child(request_r, out_w, err_w, workdir, ahead)
+            run_child(request_r, out_w, err_w, workdir, ahead, root=self.root, nproc=self.root and self.box.kind != "cgroup")
         for fd in (request_r, out_w, err_w, ready_w):
             os.close(fd)
         self.spare = Spare(pid, request_w, out_r, err_r, ready_r, workdir, ahead)
@@ -317,93 +315,6 @@ class Server:
     def _failed(self, why: str) -> dict[str, Any]:
         return {"status": "error", "stdout": "", "stderr": why, "exit_code": None, "signal": None,
                 "wall_s": 0.0, "cpu_s": 0.0, "max_rss_mb": 0.0, "isolation": self.isolation, "sandbox_error": True}
-
-    def _child(self, request_fd: int, out_w: int, err_w: int, workdir: str, ahead: bool) -> None:
-        """In the forked child: box itself, wait for the program, then run it. Never returns.
-        `ahead`: fork the test harness's program process now, while the previous run still
-        runs; it drops privileges and sets its limits itself when its job comes."""
-        try:
-            os.setsid()
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            os.dup2(request_fd, 0)
-            os.closerange(4, 65536)  # 3 is the ready pipe, closed before the program runs
-            os.chdir(workdir)
-            for number in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
-                _signal.signal(number, _signal.SIG_DFL)  # the C call: signal.signal's enum wrapping writes pages
-            program = None
-            if ahead:
-                try:
-                    program = harness.start_program(self._confine_program)
-                except OSError:
-                    pass  # no room under the process limit now: the judge forks it after the request
-                finally:
-                    os.write(3, b"P" + (program[1] if program else 0).to_bytes(4, "big"))
-            chunks = []
-            while chunk := os.read(0, 1 << 16):
-                chunks.append(chunk)
-            request = pickle.loads(b"".join(chunks))
-            limits = Limits(**request["limits"])
-            if self.root:
-                os.setgroups([])
-                os.setgid(NOBODY)
-                os.setuid(NOBODY)
-            write_files(workdir, request.get("files") or {})
-            stdin_path = os.path.join(workdir, ".stdin")  # written by the server
-            stdin_fd = os.open(stdin_path if request.get("stdin_file") else os.devnull, os.O_RDONLY)
-            if request.get("stdin_file"):
-                os.unlink(stdin_path)
-            os.dup2(stdin_fd, 0)
-            os.close(stdin_fd)
-            apply_rlimits(limits, nproc=self.root and self.box.kind != "cgroup")
-            os.write(3, b"1")
-            os.close(3)
-        except BaseException:  # noqa: BLE001 - setup failed: say so on stderr, exit 125
-            os.write(2, traceback.format_exc().encode())
-            os._exit(125)
-        if program is not None and not request.get("harness"):
-            program[0].close()  # not a test run after all: the program process reads EOF and exits
-            program = None
-        self._execute(request, program)
-
-    def _confine_program(self, job: dict[str, Any]) -> None:
-        """In a program process forked ahead, when its job comes: what its judge did to itself."""
-        limits = Limits(**job["limits"])
-        if self.root:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-        apply_rlimits(limits, nproc=self.root and self.box.kind != "cgroup")
-
-    @staticmethod
-    def _execute(request: dict[str, Any], program_process: Any = None) -> None:
-        language = request.get("language", "python")
-        if language in ("sh", "bash"):
-            os.execve(f"/bin/{language}", [language, "-c", request["code"]], dict(os.environ))
-        sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
-        sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)
-        sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
-        sys.argv = ["program.py"]
-        builtins.exit, builtins.quit = Quitter("exit"), Quitter("quit")  # what `site` would add
-        code = 0
-        try:
-            if request.get("harness"):
-                harness.judge(program_process, request["limits"])
-                os._exit(0)
-            program = compile(request["code"], "program.py", "exec")
-            exec(program, {"__name__": "__main__", "__file__": "program.py", "__builtins__": builtins})
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-            if stop.code is not None and not isinstance(stop.code, int):
-                print(stop.code, file=sys.stderr)
-        except BaseException:  # noqa: BLE001 - the program's own error, reported like python would
-            traceback.print_exc()
-            code = 1
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
 
     def close(self) -> None:
         if self.spare is not None:

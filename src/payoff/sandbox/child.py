@@ -1,0 +1,118 @@
+"""The fork server's child: what a forked run does to itself before its program's first line, and
+then runs it (a program, a shell command, or a test harness's judge). Never returns.
+
+Split from server.py, which forks it; like the server it runs either inside the package or loaded
+by path in a lean ``python -I -S server.py`` (then its siblings go by their flat names).
+"""
+
+from __future__ import annotations
+
+import _signal
+import builtins
+import functools
+import os
+import pickle
+import signal
+import sys
+import traceback
+from typing import Any, NoReturn
+
+try:
+    import payoff.sandbox.harness as harness
+    from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits, write_files
+    from payoff.sandbox.program_side import Quitter
+except ImportError:  # loaded by path by a lean server.py, after these siblings
+    harness = sys.modules["payoff_harness"]
+    _limits = sys.modules["payoff_limits"]
+    NOBODY, Limits, apply_rlimits, write_files = _limits.NOBODY, _limits.Limits, _limits.apply_rlimits, _limits.write_files
+    Quitter = sys.modules["payoff_sandbox_program"].Quitter
+
+
+def run_child(request_fd: int, out_w: int, err_w: int, workdir: str, ahead: bool, root: bool, nproc: bool) -> NoReturn:
+    """In the forked child: box itself, wait for the program, then run it. Never returns.
+    `ahead`: fork the test harness's program process now, while the previous run still
+    runs; it drops privileges and sets its limits itself when its job comes. `root`: the server
+    runs as root (drop to nobody); `nproc`: RLIMIT_NPROC must bound processes (no pids cgroup)."""
+    try:
+        os.setsid()
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.dup2(request_fd, 0)
+        os.closerange(4, 65536)  # 3 is the ready pipe, closed before the program runs
+        os.chdir(workdir)
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+            _signal.signal(number, _signal.SIG_DFL)  # the C call: signal.signal's enum wrapping writes pages
+        program = None
+        if ahead:
+            try:
+                program = harness.start_program(functools.partial(_confine, root=root, nproc=nproc))
+            except OSError:
+                pass  # no room under the process limit now: the judge forks it after the request
+            finally:
+                os.write(3, b"P" + (program[1] if program else 0).to_bytes(4, "big"))
+        chunks = []
+        while chunk := os.read(0, 1 << 16):
+            chunks.append(chunk)
+        request = pickle.loads(b"".join(chunks))
+        limits = Limits(**request["limits"])
+        _drop_privileges(root)
+        write_files(workdir, request.get("files") or {})
+        stdin_path = os.path.join(workdir, ".stdin")  # written by the server
+        stdin_fd = os.open(stdin_path if request.get("stdin_file") else os.devnull, os.O_RDONLY)
+        if request.get("stdin_file"):
+            os.unlink(stdin_path)
+        os.dup2(stdin_fd, 0)
+        os.close(stdin_fd)
+        apply_rlimits(limits, nproc=nproc)
+        os.write(3, b"1")
+        os.close(3)
+    except BaseException:  # noqa: BLE001 - setup failed: say so on stderr, exit 125
+        os.write(2, traceback.format_exc().encode())
+        os._exit(125)
+    if program is not None and not request.get("harness"):
+        program[0].close()  # not a test run after all: the program process reads EOF and exits
+        program = None
+    _execute(request, program)
+
+
+def _drop_privileges(root: bool) -> None:
+    if root:
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+
+
+def _confine(job: dict[str, Any], root: bool, nproc: bool) -> None:
+    """In a program process forked ahead, when its job comes: what its judge did to itself."""
+    _drop_privileges(root)
+    apply_rlimits(Limits(**job["limits"]), nproc=nproc)
+
+
+def _execute(request: dict[str, Any], program_process: Any = None) -> NoReturn:
+    language = request.get("language", "python")
+    if language in ("sh", "bash"):
+        os.execve(f"/bin/{language}", [language, "-c", request["code"]], dict(os.environ))
+    sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
+    sys.argv = ["program.py"]
+    builtins.exit, builtins.quit = Quitter("exit"), Quitter("quit")  # what `site` would add
+    code = 0
+    try:
+        if request.get("harness"):
+            harness.judge(program_process, request["limits"])
+            os._exit(0)
+        program = compile(request["code"], "program.py", "exec")
+        exec(program, {"__name__": "__main__", "__file__": "program.py", "__builtins__": builtins})
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        if stop.code is not None and not isinstance(stop.code, int):
+            print(stop.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - the program's own error, reported like python would
+        traceback.print_exc()
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
