@@ -18,7 +18,7 @@ SmolLM2 tokenizer shares its special tokens, and TRL only parses tool calls for 
 knows), the same prompts, G, P, lengths, learning rate and loss (token mean, no KL).
 
 Accuracy is measured the same way for both trained models: payoff's greedy episode player
-(`payoff.rl.episodes.play`) on the same held-out rows and environment.
+(`payoff.models.episodes.play`) on the same held-out rows and environment.
 """
 
 from __future__ import annotations
@@ -141,8 +141,8 @@ def model_dir(kind: str, scratch: Path) -> Path:
 
 def heldout(model: Any, tokenizer: Any) -> dict[str, float]:
     """First-try and within-3 accuracy of greedy episodes on the held-out rows."""
+    from payoff.models.episodes import Limits, env_factory, play
     from payoff.models.rollout import HFGenerator, SamplingParams
-    from payoff.rl.episodes import Limits, env_factory, play
 
     generator = HFGenerator(model, tokenizer, 64)
     records, _ = play(generator, tokenizer, rows(EVAL, seed=99), env_factory("submit_feedback", {}), SamplingParams(NEW_TOKENS),

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import torch
 
+from payoff.models.episodes import Limits, env_factory, play, to_rollouts, to_sample
 from payoff.models.rollout import SamplingParams
 from payoff.models.tool_text import render_opening
 from payoff.rl.batch import Estimate
-from payoff.rl.episodes import Limits, env_factory, play, to_rollouts, to_sample
 from payoff.rl.update import policy_update
 from payoff.tasks.loader import task_rows
 from tests.rl.episode_kit import RecordingGenerator, ScriptedGenerator, calculator_script, config

@@ -35,7 +35,7 @@ class Batch:
     correct: Tensor  # [P, G] bool
     greedy_rewards: Tensor | None = None
     seconds: dict[str, float] = field(default_factory=dict)
-    episodes: list[Any] | None = None  # multi-turn: one `payoff.rl.episodes.EpisodeRecord` per sample
+    episodes: list[Any] | None = None  # multi-turn: one `payoff.models.episodes.EpisodeRecord` per sample
 
     @property
     def group_size(self) -> int:

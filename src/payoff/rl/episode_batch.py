@@ -1,5 +1,5 @@
 """A training step's experience when the samples are episodes (``[env]`` in the config): play a
-group of episodes per task row (`payoff.rl.episodes.play`), score each finished episode as one
+group of episodes per task row (`payoff.models.episodes.play`), score each finished episode as one
 sample of one `payoff score` call, and report what a researcher checks about them.
 
 Accuracy is the verdict on the episode's final answer (within the environment's K tries);
@@ -16,11 +16,11 @@ from typing import Any
 import torch
 
 from payoff.core import Outcome, Sample
+from payoff.models.episodes import EpisodeRecord, Limits, env_factory, play, to_rollouts, to_sample
 from payoff.models.rollout import Generator, SamplingParams
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Batch, reward_value, sampling_params
 from payoff.rl.config import EnvConfig, TrainConfig
-from payoff.rl.episodes import EpisodeRecord, Limits, env_factory, play, to_rollouts, to_sample
 from payoff.rl.scoring import RolloutScorer, is_correct
 
 
