@@ -18,7 +18,8 @@ from payoff.cli import app, options
 ROOT = Path(__file__).resolve().parents[2]
 TREE = typer.main.get_command(app)
 SHARED = {"--reward": options.REWARD, "--config": options.CONFIG, "--set": options.SET, "--workers": options.WORKERS,
-          "--timeout-s": options.TIMEOUT_S, "--report": options.REPORT, "--gold": options.GOLD, "--resume": options.RESUME}
+          "--timeout-s": options.TIMEOUT_S, "--report": options.REPORT, "--gold": options.GOLD, "--resume": options.RESUME,
+          "--env": options.ENV, "--env-set": options.ENV_SET}
 SCORING = ("--reward", "--config", "--set", "--workers", "--timeout-s")
 
 

@@ -26,6 +26,14 @@ TIMEOUT_S = typer.Option(None, "--timeout-s", "-t", min=0.001,
                          help="Seconds per sample (per group for group rewards, per batch for batched ones); default: the reward's own, else 30.")
 GOLD = typer.Option("math", "--gold", help="The reward that decides correctness (a name, module:function or file.py:function).")
 
+# -- environments: episodes instead of completions (`select`, `rm sample`), sessions (`serve`) ----------
+ENV = typer.Option(None, "--env", metavar="NAME",
+                   help="An environment (docs/environments.md). select, rm sample: draw episodes in it, not completions; "
+                        "serve: the one a NeMo-Gym /seed_session opens when its row names none.")
+ENV_SET = typer.Option([], "--env-set", metavar="KEY=VALUE",
+                       help="With --env: a key of the training config's [env] table (max_turns, max_tool_calls, max_tokens, "
+                            "wall_s, workers, reward, options.NAME), as a TOML value; repeatable.")
+
 # -- where results go -------------------------------------------------------------------------------
 REPORT = typer.Option(None, "--report", metavar="DIR", help="Write DIR/report.json and DIR/report.md (and the command's plots).")
 
@@ -78,6 +86,49 @@ def resolve_reward(reward: list[str], config: Path | None, overrides: list[str] 
     if reward or default is not None:
         return sum_of_rewards(reward or [default])  # type: ignore[list-item]
     raise typer.BadParameter("name a reward (--reward NAME) or a rubric (--config FILE)", param_hint="--reward")
+
+
+def env_config(name: str | None, sets: list[str]) -> Any:
+    """``--env`` and ``--env-set`` as the training config's `payoff.rl.config.EnvConfig` (one name
+    per key on every path); None without ``--env``."""
+    if name is None:
+        if sets:
+            raise typer.BadParameter("--env-set changes the environment: give --env too", param_hint="--env-set")
+        return None
+    from pydantic import ValidationError
+
+    from payoff.compose.config import apply_overrides
+    from payoff.envs import ENVS
+    from payoff.rl.config import EnvConfig
+
+    if name not in ENVS:
+        raise typer.BadParameter(f"no environment named {name!r}; registered: {', '.join(sorted(ENVS))}", param_hint="--env")
+    try:
+        data = apply_overrides({"name": name}, list(sets))
+    except ValueError as error:
+        raise typer.BadParameter(str(error).replace("--set", "--env-set"), param_hint="--env-set") from None
+    try:
+        return EnvConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        raise typer.BadParameter(problems, param_hint="--env-set") from None
+
+
+def episode_parts(env: Any) -> tuple[Callable[[int], Any], Any, Reward]:
+    """An EnvConfig's environment factory, its episode limits and the reward an episode is scored
+    by unless the command names one: the environment's own (``reward``, else its default)."""
+    from payoff.envs import ENVS
+    from payoff.models.episodes import Limits, env_factory
+
+    limits = Limits(env.max_turns, env.max_tool_calls, env.max_tokens, env.wall_s)
+    own = env.reward or ENVS[env.name][1]
+    if own is None:
+        raise typer.BadParameter(f"the environment {env.name!r} has no reward of its own: give --reward", param_hint="--env")
+    try:
+        scorer = get_reward(own)
+    except RewardNotFound as error:
+        raise typer.BadParameter(str(error), param_hint="--env-set") from error
+    return env_factory(env.name, dict(env.options), env.reward), limits, scorer
 
 
 def gold_reward(spec: str) -> Reward:

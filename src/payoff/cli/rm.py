@@ -1,5 +1,5 @@
-"""`payoff rm`: reward models. ``sample`` draws N completions per prompt from a policy (and scores
-them), ``pairs`` builds preference pairs from scored samples, ``train`` fits a Bradley-Terry RM."""
+"""`payoff rm`: reward models. ``sample`` draws N completions (or, with ``--env``, N episodes) per
+prompt from a policy (and scores them), ``pairs`` builds preference pairs from scored samples, ``train`` fits a Bradley-Terry RM."""
 
 from __future__ import annotations
 
@@ -8,7 +8,22 @@ from typing import Any
 
 import typer
 
-from payoff.cli.options import CONFIG, REPORT, RESUME, REWARD, SET, TIMEOUT_S, WORKERS, resolve_reward, run_trainer, worker_count
+from payoff.cli.options import (
+    CONFIG,
+    ENV,
+    ENV_SET,
+    REPORT,
+    RESUME,
+    REWARD,
+    SET,
+    TIMEOUT_S,
+    WORKERS,
+    env_config,
+    episode_parts,
+    resolve_reward,
+    run_trainer,
+    worker_count,
+)
 from payoff.cli.report import emit, err, markdown_table, write_report, wrote
 
 app = typer.Typer(help="Reward models: sample, pairs, train.", no_args_is_help=True)
@@ -93,18 +108,32 @@ def sample_command(
     seed: int = typer.Option(0, help="Seed of the sampling."),
     task_seed: int = typer.Option(1, "--task-seed", help="Seed of the procedural task / of the row subsample."),
     level: int = typer.Option(1, help="Arithmetic level."),
+    env: str | None = ENV,
+    env_set: list[str] = ENV_SET,
 ) -> None:
-    """Draw N completions per prompt from a policy; with a reward, score them too (then `payoff rm pairs`)."""
-    from payoff.io import check_writable, dump_line
+    """Draw N completions per prompt from a policy; with a reward, score them too (then `payoff rm pairs`).
+    With --env, N episodes per prompt, each scored as an episode (by --reward, else the environment's reward)."""
+    from payoff.io import check_writable
     from payoff.rm.pairs import sample_completions
 
     problem = check_writable(out)
     if problem:
         raise typer.BadParameter(problem, param_hint="--out")
     scorer = resolve_reward(reward, config, set_) if reward or config is not None or set_ else None
+    environment = env_config(env, env_set)
     rows = task_rows_for(task, prompts, task_seed, tasks, level)
     from rich.progress import Progress
 
+    if environment is not None:
+        samples = _sample_episodes(rows, n, policy, max_new_tokens, temperature, seed, environment, scorer, worker_count(workers), timeout_s)
+        _write(out, samples)
+        ok = [s for s in samples if s["status"] == "ok"]
+        correct = sum(1 for s in ok if isinstance(s.get("reward"), (int, float)) and s["reward"] >= 1)
+        err.print(f"{len(samples)} episodes for {len(rows)} prompts -> {out} ({correct} scored >= 1, "
+                  f"{len(samples) - len(ok)} not scored: an error)")
+        emit({"episodes": len(samples), "prompts": len(rows), "out": str(out), "scored_at_least_1": correct,
+              "errors": len(samples) - len(ok), "turns_mean": sum(s["meta"]["turns"] for s in samples) / max(len(samples), 1)})
+        return
     with Progress(console=err) as progress:
         bar = progress.add_task("sample", total=len(rows))
         samples = sample_completions(rows, n, policy, max_new_tokens, temperature, seed,
@@ -116,12 +145,34 @@ def sample_command(
             outcomes = engine.score(samples)
         for sample, outcome in zip(samples, outcomes):
             sample.update(outcome.to_dict())
-    with open(out, "w", encoding="utf-8") as handle:
-        for sample in samples:
-            handle.write(dump_line(sample))
+    _write(out, samples)
     correct = sum(1 for s in samples if isinstance(s.get("reward"), (int, float)) and s["reward"] >= 1)
     err.print(f"{len(samples)} completions for {len(rows)} prompts -> {out}" + (f" ({correct} scored >= 1)" if scorer else ""))
     emit({"completions": len(samples), "prompts": len(rows), "out": str(out), **({"scored_at_least_1": correct} if scorer else {})})
+
+
+def _sample_episodes(rows: list[dict[str, Any]], n: int, policy: str, max_new_tokens: int, temperature: float, seed: int,
+                     environment: Any, scorer: Any, workers: int, timeout_s: float | None) -> list[dict[str, Any]]:
+    from rich.progress import Progress
+
+    from payoff.models.draw import draw_episodes, local_generator, score_episodes
+    from payoff.models.rollout import SamplingParams
+
+    make_env, limits, own = episode_parts(environment)
+    generator, tokenizer = local_generator(policy, seed=seed)
+    with Progress(console=err) as progress:
+        bar = progress.add_task("episodes", total=len(rows))
+        drawn = draw_episodes(generator, tokenizer, rows, n, make_env, SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature),
+                              limits, seed, workers=environment.workers, on_progress=lambda k: progress.advance(bar, k))
+    return score_episodes(drawn, scorer or own, workers, timeout_s)
+
+
+def _write(out: Path, samples: list[dict[str, Any]]) -> None:
+    from payoff.io import dump_line
+
+    with open(out, "w", encoding="utf-8") as handle:
+        for sample in samples:
+            handle.write(dump_line(sample))
 
 
 def task_rows_for(task: str, count: int, seed: int, tasks: Path | None, level: int) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from payoff.cli.options import CONFIG, REWARD, SET, TIMEOUT_S, WORKERS, resolve_reward, worker_count
+from payoff.cli.options import CONFIG, ENV, REWARD, SET, TIMEOUT_S, WORKERS, resolve_reward, worker_count
 
 
 def serve_command(
@@ -22,7 +22,7 @@ def serve_command(
     max_pending: int = typer.Option(20_000, "--max-pending", help="Samples queued before requests get 503."),
     max_body_mb: float = typer.Option(16.0, "--max-body-mb", help="Request bodies above this get 413."),
     backend: str = typer.Option("local", "--backend", help="local (a worker pool here) or ray (a Ray cluster)."),
-    env: str | None = typer.Option(None, "--env", help="The environment a NeMo-Gym /seed_session opens when its row names none."),
+    env: str | None = ENV,
     max_sessions: int = typer.Option(256, "--max-sessions", help="Episode sessions open at once before opens get 503."),
     session_ttl_s: float = typer.Option(600.0, "--session-ttl-s", help="An episode session idle this long is closed."),
 ) -> None:

@@ -2,7 +2,10 @@
 (Cobbe et al. 2021's outcome verifiers; the way a program reward becomes an outcome RM).
 
 Input rows are any scored JSONL: ``payoff score`` output (``reward``, ``status``), the rows
-``payoff rm sample`` writes, or a trainer's samples (``reward``). A row's group is its ``group``
+``payoff rm sample`` writes, or a trainer's samples (``reward``). An episode (a row with
+``messages``, as ``payoff rm sample --env`` writes) is paired by what the ``reward_model`` reward
+later reads of it: its prompt (the opening messages when the row gives none) and its final
+assistant text; chosen and rejected are those final texts. A row's group is its ``group``
 field, else its prompt; pairs are made within (group, prompt) only, so two answers to different
 prompts are never compared, and a row whose prompt differs from the first prompt of its group is
 reported (``off_prompt``: the count, ``off_prompt_rows``: the first few). Only ``ok`` rows take part: an error or a timeout is not a wrong answer,
@@ -25,6 +28,8 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from payoff.core import Sample, SampleError
 
 
 @dataclass
@@ -78,6 +83,12 @@ def build_pairs(rows: Iterable[dict[str, Any]], mode: str = "correct", threshold
             reason = status if status != "ok" else "no score"
             report.left_out[reason] = report.left_out.get(reason, 0) + 1
             continue
+        if row.get("messages") is not None:
+            try:
+                row = _episode_fields(row)
+            except SampleError:
+                report.left_out["malformed episode"] = report.left_out.get("malformed episode", 0) + 1
+                continue
         if not isinstance(row.get("completion"), str) or row.get("prompt") is None:
             report.left_out["no prompt or completion"] = report.left_out.get("no prompt or completion", 0) + 1
             continue
@@ -102,6 +113,13 @@ def build_pairs(rows: Iterable[dict[str, Any]], mode: str = "correct", threshold
     report.pairs = len(out)
     report.ties = sum(1 for p in out if p.get("tie"))
     return out, report
+
+
+def _episode_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """An episode row with ``prompt`` and ``completion`` as its Sample has them (the given ones,
+    else the opening messages and the final assistant text); SampleError when malformed."""
+    sample = Sample.from_dict(row)
+    return {**row, "prompt": sample.prompt, "completion": sample.completion}
 
 
 def _group_pairs(members: Sequence[dict[str, Any]], mode: str, threshold: float, min_margin: float, ties: bool,

@@ -5,6 +5,13 @@ Candidate files hold either one row per prompt (``prompt``, ``reference``, ``com
 of strings, optional parallel lists ``scores``, ``self_certainty``, ``tokens``) or one row per
 candidate (``prompt``, ``reference``, ``completion``, ``group``, optional ``score``,
 ``self_certainty``, ``tokens`` or ``meta.tokens``), as `payoff rm sample` writes.
+
+Candidates may be episodes (``messages``, as `payoff rm sample --env` writes, or drawn here by
+`episode_candidates`): the methods pick among them by their final assistant text (the
+``completion``, clustered for the votes) and their scores; a reward given to select scores the
+whole episode (its ``messages`` and ``meta.tools`` go to the engine). An episode whose row says
+``status`` other than ``ok`` (an environment failed) is kept as a candidate with no score that is
+never correct: it is counted under ``episode/<status>`` and sent to no reward.
 """
 
 from __future__ import annotations
@@ -43,17 +50,24 @@ def group_candidates(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 candidate[key_name] = row[key_name]
         if "score" not in candidate and isinstance(row.get("reward"), (int, float)):  # payoff score / rm sample rows
             candidate["score"] = row["reward"]
+        if row.get("messages") is not None:  # an episode: the reward reads all of it
+            candidate.update({"messages": row["messages"], "meta": row.get("meta") or {}})
+        if row.get("status", "ok") != "ok":
+            candidate.update({"failed": row["status"], "score": None})
         by_group[key]["candidates"].append(candidate)
     return prompts
 
 
 def _score_all(prompts: list[dict[str, Any]], reward: Reward, workers: int, timeout_s: float | None = None) -> list[Any]:
+    """The outcome of every candidate that did not fail (in order; None for those that did)."""
     from payoff.engine import Engine
 
-    samples = [{"prompt": p["prompt"], "completion": c["completion"], "reference": p["reference"], "group": number}
-               for number, p in enumerate(prompts) for c in p["candidates"]]
+    samples = [{"prompt": p["prompt"], "completion": c["completion"], "reference": p["reference"], "group": number,
+                **({"messages": c["messages"], "meta": c.get("meta") or {}} if c.get("messages") is not None else {})}
+               for number, p in enumerate(prompts) for c in p["candidates"] if "failed" not in c]
     with Engine(reward, workers=workers, timeout_s=timeout_s) as engine:
-        return engine.score(samples)
+        outcomes = iter(engine.score(samples))
+    return [None if "failed" in c else next(outcomes) for p in prompts for c in p["candidates"]]
 
 
 def prepare(prompts: list[dict[str, Any]], reward: Reward | None, gold: Reward, workers: int = 2, gold_threshold: float = 1.0,
@@ -64,13 +78,18 @@ def prepare(prompts: list[dict[str, Any]], reward: Reward | None, gold: Reward, 
 
     statuses: dict[str, int] = {}
     flat = [c for p in prompts for c in p["candidates"]]
+    for candidate in flat:
+        if "failed" in candidate:
+            statuses[f"episode/{candidate['failed']}"] = statuses.get(f"episode/{candidate['failed']}", 0) + 1
     if reward is not None:
         for candidate, outcome in zip(flat, _score_all(prompts, reward, workers, timeout_s)):
-            candidate["score"] = outcome.score if outcome.status == "ok" else None
-            statuses[f"reward/{outcome.status}"] = statuses.get(f"reward/{outcome.status}", 0) + 1
+            if outcome is not None:
+                candidate["score"] = outcome.score if outcome.status == "ok" else None
+                statuses[f"reward/{outcome.status}"] = statuses.get(f"reward/{outcome.status}", 0) + 1
     for candidate, outcome in zip(flat, _score_all(prompts, gold, workers, timeout_s)):
-        candidate["correct"] = outcome.status == "ok" and outcome.score is not None and outcome.score >= gold_threshold
-        statuses[f"gold/{outcome.status}"] = statuses.get(f"gold/{outcome.status}", 0) + 1
+        candidate["correct"] = outcome is not None and outcome.status == "ok" and outcome.score is not None and outcome.score >= gold_threshold
+        if outcome is not None:
+            statuses[f"gold/{outcome.status}"] = statuses.get(f"gold/{outcome.status}", 0) + 1
     for prompt in prompts:
         for candidate, cluster in zip(prompt["candidates"], cluster_answers([c["completion"] for c in prompt["candidates"]])):
             candidate["answer"] = cluster
@@ -104,3 +123,21 @@ def generate_candidates(tasks: Sequence[dict[str, Any]], n: int, policy: str = "
             candidates.append({"completion": completion, "tokens": len(completion_ids), "self_certainty": certainty})
         prompts.append({"prompt": task["prompt"], "reference": task.get("reference"), "candidates": candidates})
     return prompts
+
+
+def episode_candidates(tasks: Sequence[dict[str, Any]], n: int, generator: Any, tokenizer: Any, make_env: Any, limits: Any,
+                       reward: Reward | None, max_new_tokens: int = 64, temperature: float = 1.0, seed: int = 0, env_workers: int = 8,
+                       workers: int = 2, timeout_s: float | None = None) -> list[dict[str, Any]]:
+    """N episodes per task from a policy in an environment (`payoff.models.draw`), grouped as
+    candidates. With `reward` (the environment's own, when select was given none) each episode's
+    outcome is its ``score``; without, `prepare` scores them with select's reward."""
+    from payoff.models.draw import draw_episodes, score_episodes
+    from payoff.models.rollout import SamplingParams
+
+    drawn = draw_episodes(generator, tokenizer, tasks, n, make_env, SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature),
+                          limits, seed, workers=env_workers)
+    if reward is not None:
+        rows = score_episodes(drawn, reward, workers, timeout_s)
+    else:
+        rows = [{**row, "status": failed.status if failed is not None else "ok"} for row, failed in drawn]
+    return group_candidates(rows)
