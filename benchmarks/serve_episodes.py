@@ -6,11 +6,12 @@ Served, one episode at a time: `--clients` threads, each with its own `Client`, 
 `--episodes` episodes with `play_remote` (open, two steps, score-and-close: four HTTP requests an
 episode) against a real `payoff serve` subprocess on 127.0.0.1. Served in lockstep: the same, but
 each client plays its episodes `--batch` at a time with `play_remote_batch` (four requests per
-batch). In process: the same episodes with `run_episode`, from one thread and from `--clients`
+batch), for each batch size of the comma list `--batch` (a trainer steps all its live episodes
+together). In process: the same episodes with `run_episode`, from one thread and from `--clients`
 threads. Each figure is the median of `--repeats` runs; the ratio is against the better
 in-process figure. Every outcome is checked (status ok, reward 1.0).
 
-    nice -n 5 .venv/bin/python benchmarks/serve_episodes.py [--clients 4] [--episodes 100] [--batch 25] [--repeats 3]
+    nice -n 5 .venv/bin/python benchmarks/serve_episodes.py [--clients 4] [--episodes 250] [--batch 25,100,250] [--repeats 3]
 
 On a small machine the client threads, the server and its threads share the cores: the served
 figure is a lower bound of what a trainer on another machine sees.
@@ -87,31 +88,32 @@ def in_threads(clients: int, work) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--episodes", type=int, default=100, help="episodes per client per run")
-    parser.add_argument("--batch", type=int, default=25, help="episodes played together by one client (lockstep)")
+    parser.add_argument("--episodes", type=int, default=250, help="episodes per client per run")
+    parser.add_argument("--batch", default="25,100,250", help="episodes played together by one client (lockstep): a comma list")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    sizes = [int(b) for b in args.batch.split(",") if b.strip()]
 
     def local(index: int) -> list:
         return [run_episode(get_env("calculator"), Policy(k), row(k))[1] for k in range(index * 1000, index * 1000 + args.episodes)]
 
     in_process_1 = [in_threads(1, lambda _: [o for i in range(args.clients) for o in local(i)]) for _ in range(args.repeats)]
     in_process_n = [in_threads(args.clients, local) for _ in range(args.repeats)]
-    with running_server("--reward", "math", "--workers", "1", "--max-sessions", str(2 * args.clients * max(args.batch, 2))) as (url, _):
+    with running_server("--reward", "math", "--workers", "1", "--max-sessions", str(2 * args.clients * max(*sizes, 2))) as (url, _):
         clients = [Client(url) for _ in range(args.clients)]
 
         def served(index: int) -> list:
             return [play_remote(clients[index], "calculator", Policy(k), row(k))[1]
                     for k in range(index * 1000, index * 1000 + args.episodes)]
 
-        def batched(index: int) -> list:
+        def batched(index: int, size: int) -> list:
             ks = list(range(index * 1000, index * 1000 + args.episodes))
-            batches = [[row(k) for k in ks[start:start + args.batch]] for start in range(0, len(ks), args.batch)]
+            batches = [[row(k) for k in ks[start:start + size]] for start in range(0, len(ks), size)]
             return [outcome for rows in batches for _, outcome in play_remote_batch(clients[index], "calculator", lockstep_policy, rows)]
 
         in_threads(args.clients, lambda i: served(i)[:5])  # warm up: connections, imports
         through_server = [in_threads(args.clients, served) for _ in range(args.repeats)]
-        through_server_batched = [in_threads(args.clients, batched) for _ in range(args.repeats)]
+        lockstep = {size: [in_threads(args.clients, lambda i, size=size: batched(i, size)) for _ in range(args.repeats)] for size in sizes}
         for client in clients:
             client.close()
     best_local = max(statistics.median(in_process_1), statistics.median(in_process_n))
@@ -120,14 +122,16 @@ def main() -> None:
         "in_process_one_thread_eps": [round(x, 1) for x in in_process_1],
         "in_process_threads_eps": [round(x, 1) for x in in_process_n],
         "served_eps": [round(x, 1) for x in through_server],
-        "served_lockstep_eps": [round(x, 1) for x in through_server_batched], "batch": args.batch,
         "median_in_process_one_thread": round(statistics.median(in_process_1), 1),
         "median_in_process_threads": round(statistics.median(in_process_n), 1),
         "median_served": round(statistics.median(through_server), 1),
-        "median_served_lockstep": round(statistics.median(through_server_batched), 1),
         "served_over_in_process": round(statistics.median(through_server) / best_local, 3),
-        "served_lockstep_over_in_process": round(statistics.median(through_server_batched) / best_local, 3),
+        "load_average": os.getloadavg(),
     }
+    for size, runs in lockstep.items():
+        report[f"served_lockstep_{size}_eps"] = [round(x, 1) for x in runs]
+        report[f"median_served_lockstep_{size}"] = round(statistics.median(runs), 1)
+        report[f"served_lockstep_{size}_over_in_process"] = round(statistics.median(runs) / best_local, 3)
     print(json.dumps(report, indent=1))
 
 

@@ -100,10 +100,13 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
         state["sessions"] = sessions if sessions is not None else Sessions()
         # Environment steps block (processes, tools with time limits): they run here, off the loop.
         state["steps"] = ThreadPoolExecutor(max_workers=64, thread_name_prefix="payoff-episode")
+        # A batch's slow items, in parallel (a pool of its own: a batch waiting on it holds a "steps" thread).
+        state["fan"] = ThreadPoolExecutor(max_workers=64, thread_name_prefix="payoff-episode-fan")
         yield
         await state["batcher"].stop()  # uvicorn has already let in-flight requests finish
         state["engine"].close()
         state["steps"].shutdown(wait=False, cancel_futures=True)
+        state["fan"].shutdown(wait=False, cancel_futures=True)
         state["sessions"].shutdown()
 
     app = FastAPI(title="payoff reward server", version="1", lifespan=lifespan)

@@ -58,7 +58,7 @@ class Client:
                     raise ServerError(0, f"cannot reach {self.url}: {error}") from error
             else:
                 if response.status_code < 400:
-                    return response.json()
+                    return _loads(response)
                 if response.status_code not in RETRY_STATUSES or attempt == self.retries:
                     try:
                         message = response.json().get("error", response.text)
@@ -153,6 +153,20 @@ def play_remote(client: Client, env: str, policy: Any, row: dict[str, Any], limi
                 return episode.messages, Outcome.error(f"policy failed: {type(error).__name__}: {error}")
             episode.step(message)
         return episode.messages, episode.score(close=True)
+
+
+def _loads(response: Any) -> Any:
+    """The response's JSON, read by orjson when it is installed (payoff[serve] pins it; several
+    times faster than the standard library on a batch of episodes). Bodies are still written by
+    the standard library: orjson would write a NaN in a task row as null, silently."""
+    try:
+        import orjson
+    except ImportError:
+        return response.json()
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:  # NaN or Infinity, which the standard library reads
+        return response.json()
 
 
 def _outcome(body: dict[str, Any]) -> Outcome:

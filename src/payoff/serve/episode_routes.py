@@ -17,19 +17,27 @@ each -> {results: [...]}, one per item, in order: what the single route answers,
 
 Every call runs off the event loop on a thread pool (environments block); a `SessionError` is
 the HTTP answer it names (404 unknown, 410 expired or closed, 409 busy or ended, 422 malformed,
-503 with Retry-After when full).
+503 with Retry-After when full). A batch is one hop to the pool, not one per item: its items run
+one after another on that thread while each is quick (a trivial tool steps in tens of
+microseconds, less than handing an item to a thread and back through the event loop costs), and
+as soon as one item takes longer than `FAN_OUT_S`, the items left run in parallel on a second pool
+(a slow or hanging environment then holds up at most the one item it was running).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel, Field
 
 from payoff.serve.sessions import SessionError
+
+FAN_OUT_S = 0.002  # an item slower than this sends the rest of its batch to run in parallel
 
 
 class EpisodeRequest(BaseModel):
@@ -96,16 +104,7 @@ def add_routes(app: Any, state: dict[str, Any], read_json: Callable[..., Awaitab
             raise problem(error.status, error.message, headers) from None
 
     async def each(calls: list[tuple[Any, ...]]) -> list[Any]:
-        async def one(method: str, *args: Any) -> Any:
-            try:
-                return await call(method, *args)
-            except SessionError as error:
-                failed: dict[str, Any] = {"error": error.message, "status": error.status}
-                if error.retry_after is not None:
-                    failed["retry_after"] = error.retry_after
-                return failed
-
-        return list(await asyncio.gather(*(one(*c) for c in calls)))
+        return await asyncio.get_running_loop().run_in_executor(state["steps"], run_batch, state["sessions"], calls, state["fan"])
 
     @app.post("/v1/episodes", openapi_extra=_schema(EpisodeRequest))
     async def open_episode(request: Request) -> Any:
@@ -153,6 +152,32 @@ def add_routes(app: Any, state: dict[str, Any], read_json: Callable[..., Awaitab
         return respond({**await in_session("stats"), "envs": sorted(served if served is not None else ENVS)})
 
     return in_session
+
+
+def run_batch(sessions: Any, calls: Sequence[tuple[Any, ...]], fan: Executor, fan_out_s: float = FAN_OUT_S) -> list[Any]:
+    """Each call's answer, in order (a `SessionError` as {error, status[, retry_after]}): one after
+    another while they are quick, the rest in parallel on `fan` once one takes over `fan_out_s`."""
+    results: list[Any] = [None] * len(calls)
+    for index, item in enumerate(calls):
+        began = time.perf_counter()
+        results[index] = _answer(sessions, item)
+        if time.perf_counter() - began > fan_out_s and index + 1 < len(calls):
+            rest = range(index + 1, len(calls))
+            for later, answer in zip(rest, fan.map(lambda k: _answer(sessions, calls[k]), rest)):
+                results[later] = answer
+            break
+    return results
+
+
+def _answer(sessions: Any, item: tuple[Any, ...]) -> Any:
+    method, *args = item
+    try:
+        return getattr(sessions, method)(*args)
+    except SessionError as error:
+        failed: dict[str, Any] = {"error": error.message, "status": error.status}
+        if error.retry_after is not None:
+            failed["retry_after"] = error.retry_after
+        return failed
 
 
 ROUTES = {"/v1/episodes", "/v1/batch/episodes/open", "/v1/batch/episodes/step", "/v1/batch/episodes/score"}

@@ -1,0 +1,63 @@
+"""How a batch route runs its items (`payoff.serve.episode_routes.run_batch`): quick items one
+after another on the request's thread, in order (no hop per item); once one is slow, the rest in
+parallel on the second pool, so a slow or hanging environment holds up only the item it runs;
+an item's SessionError is that item's answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from payoff.serve.episode_routes import run_batch
+from payoff.serve.sessions import BadRequest, SessionsFull
+
+
+class Recorder:
+    """The sessions' calling convention (``getattr(sessions, method)(*args)``), recording where
+    each item ran; `step` sleeps its seconds."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[int, str]] = []
+        self.lock = threading.Lock()
+
+    def step(self, key: int, seconds: float) -> dict:
+        with self.lock:
+            self.ran.append((key, threading.current_thread().name))
+        time.sleep(seconds)
+        return {"key": key}
+
+    def open(self, key: int) -> dict:
+        if key == 1:
+            raise BadRequest("row: the task row must be an object, got str")
+        if key == 2:
+            raise SessionsFull("2 sessions are open", retry_after=1)
+        return {"key": key}
+
+
+def test_quick_items_run_in_order_on_the_calling_thread() -> None:
+    sessions = Recorder()
+    with ThreadPoolExecutor(4, thread_name_prefix="fan") as fan:
+        results = run_batch(sessions, [("step", k, 0.0) for k in range(50)], fan, fan_out_s=0.5)
+    assert results == [{"key": k} for k in range(50)]
+    assert sessions.ran == [(k, threading.current_thread().name) for k in range(50)]
+
+
+def test_after_a_slow_item_the_rest_run_in_parallel() -> None:
+    sessions = Recorder()
+    calls = [("step", k, 0.4) for k in range(6)]
+    with ThreadPoolExecutor(8, thread_name_prefix="fan") as fan:
+        began = time.perf_counter()
+        results = run_batch(sessions, calls, fan, fan_out_s=0.1)
+        took = time.perf_counter() - began
+    assert results == [{"key": k} for k in range(6)]
+    where = dict(sessions.ran)
+    assert where[0] == threading.current_thread().name and all(where[k].startswith("fan") for k in range(1, 6))
+    assert took < 1.5, took  # one after another: 2.4 s; the first, then five at once: about 0.8 s
+
+
+def test_an_item_that_fails_is_that_items_answer() -> None:
+    with ThreadPoolExecutor(2) as fan:
+        results = run_batch(Recorder(), [("open", 0), ("open", 1), ("open", 2), ("open", 3)], fan)
+    assert results == [{"key": 0}, {"error": "row: the task row must be an object, got str", "status": 422},
+                       {"error": "2 sessions are open", "status": 503, "retry_after": 1}, {"key": 3}]
