@@ -142,3 +142,32 @@ def test_limits_end_episodes_as_the_training_config_says() -> None:
                           Limits(max_turns=3, max_tool_calls=8))
     row, failed = drawn[0]
     assert failed is None and row["meta"]["ended"] == "max_turns" and row["meta"]["turns"] == 3
+
+
+def test_a_reward_model_trains_on_episode_pairs_and_scores_episodes(shop: str, tmp_path: Path) -> None:
+    """The chain `rm sample --env` -> `rm pairs` -> `rm train` -> the `reward_model` reward on an
+    episode: the pairs are read as chat messages and an episode's Sample is scored as trained."""
+    import json
+
+    from payoff.core import Sample
+    from payoff.rm.config import load_rm_config
+    from payoff.rm.train import train_reward_model
+    from tests.rl.toy import save_tiny
+
+    tok = tokenizer()
+    rows = [{"prompt": f"Which items are in stock? ({i})", "reference": {"gold": "SELECT name FROM items WHERE stock > 0", "db": shop}}
+            for i in range(4)]
+    drawn = draw_episodes(ScriptedGenerator(tok, sql_script()), tok, rows, 2, env_factory("sql", {}), PARAMS, Limits())
+    scored = score_episodes(drawn, get_reward("sql"), workers=0)
+    pairs, report = build_pairs(scored)
+    assert report.pairs == 4 and all(isinstance(p["prompt"], list) for p in pairs)
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    run = tmp_path / "run"
+    config = load_rm_config(None, [f"run_dir='{run}'", f"model.name='{save_tiny(tmp_path / 'tiny')}'", f"data.train='{path}'",
+                                   f"data.eval='{path}'", "steps=2", "model.max_length=256", "optim.batch_size=4", "optim.micro_batch=4",
+                                   "checkpoint_every=0", "log.progress=false", "log.tensorboard=false", "log.plot=false"])
+    summary = train_reward_model(config)
+    assert summary["steps"] == 2
+    outcomes = get_reward("reward_model").configure(path=str(run)).score_batch([Sample.from_dict(r) for r in scored[:2]])
+    assert [o.status for o in outcomes] == ["ok", "ok"] and outcomes[0].score != outcomes[1].score
