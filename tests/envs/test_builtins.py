@@ -37,6 +37,24 @@ def test_calculator_episode_with_a_bad_expression_goes_on() -> None:
     assert outcome.score == 1.0
 
 
+def test_calculator_runs_without_a_watching_thread_and_no_expression_runs_long() -> None:
+    """The calculator is called directly (no thread per call): what a policy can write that would
+    run long or deep is an error tool message, at once."""
+    import threading
+    import time
+
+    pathological = ["1+" * 20000 + "1", "(" * 300 + "1" + ")" * 300, "2**1000*" * 50 + "1", "9" * 4000 + "**2", "-" * 50000 + "1"]
+    threads = threading.active_count()
+    began = time.perf_counter()
+    policy = Scripted(*[call("calculator", {"expression": e}, f"c{i}") for i, e in enumerate(pathological)], say("\\boxed{1}"))
+    sample, outcome = run_episode(get_env("calculator"), policy, {"prompt": "?", "reference": "1"})
+    assert time.perf_counter() - began < 2.0 and threading.active_count() == threads
+    assert outcome.status == "ok" and all(m.startswith("error: the tool calculator raised ") for m in tool_messages(sample))
+    env = get_env("calculator")
+    env.reset({"prompt": "?"})
+    assert [t.enforces_limit for t in env.tools] == [True]
+
+
 # -- python -----------------------------------------------------------------------------------
 def _alive(pid: int) -> bool:
     try:

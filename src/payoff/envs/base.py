@@ -51,7 +51,8 @@ class Tool:
     fn: Callable[..., Any]
     timeout_s: float | None = None  # None: the environment's per-call limit
     # The tool stops itself at the limit (the Python session interrupts or kills its cell, a SQL
-    # query is interrupted): called directly, without the watching thread.
+    # query is interrupted) or cannot run long (the calculator's bounded arithmetic): called
+    # directly, without the watching thread.
     enforces_limit: bool = False
 
     def schema(self) -> dict[str, Any]:

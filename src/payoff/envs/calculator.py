@@ -1,6 +1,9 @@
 """`calculator`: the smallest tool environment. Arithmetic is evaluated on the syntax tree
 (numbers, + - * / // % **, unary signs, parentheses), never with eval; powers are bounded so
-``9**9**9`` is an error, not a hung process."""
+``9**9**9`` is an error, not a hung process. Every value is bounded (exponents, digits) and the
+expression is as long as the policy's turn, so a call cannot hang: the tool is called directly,
+without the thread that watches a tool's time limit (which cost more than the arithmetic: about
+1 ms a call on a loaded machine, up to a GIL switch interval or more)."""
 
 from __future__ import annotations
 
@@ -62,5 +65,5 @@ class CalculatorEnv(ToolEnv):
     def reset(self, row: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         self.tools = [Tool("calculator", "Evaluate an arithmetic expression (+ - * / // % ** and parentheses).",
                            {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"],
-                            "additionalProperties": False}, calculate)]
+                            "additionalProperties": False}, calculate, enforces_limit=True)]
         return super().reset(row)
