@@ -1,6 +1,6 @@
 """How a batch route runs its items (`payoff.serve.episode_routes.run_batch`): quick items one
 after another on the request's thread, in order (no hop per item); once one is slow, the rest in
-parallel on the second pool, so a slow or hanging environment holds up only the item it runs;
+parallel on the second pool (they wait for the slow one once, not for each other);
 an item's SessionError is that item's answer."""
 
 from __future__ import annotations

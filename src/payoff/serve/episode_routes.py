@@ -21,7 +21,8 @@ the HTTP answer it names (404 unknown, 410 expired or closed, 409 busy or ended,
 one after another on that thread while each is quick (a trivial tool steps in tens of
 microseconds, less than handing an item to a thread and back through the event loop costs), and
 as soon as one item takes longer than `FAN_OUT_S`, the items left run in parallel on a second pool
-(a slow or hanging environment then holds up at most the one item it was running).
+(the items after a slow or hanging one wait for it once, then run side by side; the batch's answer
+waits for its slowest item either way)
 """
 
 from __future__ import annotations
