@@ -22,7 +22,7 @@ one after another on that thread while each is quick (a trivial tool steps in te
 microseconds, less than handing an item to a thread and back through the event loop costs), and
 as soon as one item takes longer than `FAN_OUT_S`, the items left run in parallel on a second pool
 (the items after a slow or hanging one wait for it once, then run side by side; the batch's answer
-waits for its slowest item either way)
+waits for its slowest item either way).
 """
 
 from __future__ import annotations
