@@ -18,8 +18,8 @@ generates its next turn, so slow tools hide behind generation. Which episodes sh
 call, and the order of the calls, depend only on the rows and on what the environments answered,
 never on timing: a seeded run samples the same ids with or without the machine busy (given
 environments that draw only from their own seeded state, not the process's global RNGs, which
-generation also draws from). The cost is a generation batch half as wide, which on a CPU takes
-nearly as long per token as the whole one: worth it only when a turn's tools take about as long
+generation also draws from). The cost is a generation batch half as wide, which on a CPU is not
+much faster per token than the whole one: worth it only when a turn's tools take about as long
 as a turn's generation (a Python session, a sandbox), not for a calculator.
 
 Limits (`payoff.rl.config.EnvConfig`): assistant turns, tool calls, total tokens (prompt and
