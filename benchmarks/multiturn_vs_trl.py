@@ -24,6 +24,8 @@ Accuracy is measured the same way for both trained models: payoff's greedy episo
 (`payoff.models.episodes.play`) on the same held-out rows and environment. In this environment
 the episode ends at the first answer (a turn without a tool call), so the first answer is the
 final one and "first" equals "within 3 turns" by construction; the turns are tool calls.
+
+Figures and what they do and do not show: docs/train.md ("Multi-turn against TRL").
 """
 
 from __future__ import annotations
