@@ -10,8 +10,20 @@ environment wrote after them (its tool or user messages and the next turn's open
 A turn's text becomes an assistant message by `payoff.models.tool_text.parse_tool_calls`; the
 environments step concurrently in a thread pool (tools that wait on a process, SQLite or a
 sandbox release the GIL); a failing reset, step or close ends that episode with an ``error``
-outcome. Limits (`payoff.rl.config.EnvConfig`): assistant turns, tool calls, total tokens
-(prompt and completion ids, exactly), and wall time.
+outcome.
+
+With ``overlap`` the episodes are split into two fixed cohorts (the first and the second half of
+``rows``) that take turns: while one cohort's environments step in the pool, the other cohort
+generates its next turn, so slow tools hide behind generation. Which episodes share a generation
+call, and the order of the calls, depend only on the rows and on what the environments answered,
+never on timing: a seeded run samples the same ids with or without the machine busy (given
+environments that draw only from their own seeded state, not the process's global RNGs, which
+generation also draws from). The cost is a generation batch half as wide, which on a CPU is not
+much faster per token than the whole one: worth it only when a turn's tools take about as long
+as a turn's generation (a Python session, a sandbox), not for a calculator.
+
+Limits (`payoff.rl.config.EnvConfig`): assistant turns, tool calls, total tokens (prompt and
+completion ids, exactly), and wall time.
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,38 +116,61 @@ def env_factory(name: str, options: dict[str, Any], reward: str | None = None) -
 
 def play(generator: Generator, tokenizer: Any, rows: Sequence[dict[str, Any]], make_env: Callable[[int], Environment],
          params: SamplingParams, limits: Limits, seed: int = 0, greedy: bool = False, chat_template: bool = True,
-         system: str | None = None, workers: int = 8) -> tuple[list[EpisodeRecord], dict[str, float]]:
+         system: str | None = None, workers: int = 8, overlap: bool = False) -> tuple[list[EpisodeRecord], dict[str, float]]:
     """One episode per row (repeat a row for a group), played to the end. Returns the records and
-    the seconds spent generating and in the environments. Environments are closed before it
-    returns, whatever happened."""
+    the seconds: ``generate`` (in generation calls), ``env`` (waiting for the environments: their
+    resets, steps and closes not hidden behind generation) and ``env_hidden`` (environment steps
+    that ran while a generation call did; 0 without ``overlap``). Environments are closed before
+    it returns, whatever happened."""
     records = [EpisodeRecord(row=dict(row)) for row in rows]
-    seconds = {"generate": 0.0, "env": 0.0}
+    seconds = {"generate": 0.0, "env": 0.0, "env_hidden": 0.0}
     eos_ids = set(getattr(generator, "eos_ids", None) or [tokenizer.eos_token_id])
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="payoff-env") as pool:
         began = time.perf_counter()
         list(pool.map(lambda pair: _open(pair[1], make_env, seed * 100_003 + pair[0], tokenizer, limits, chat_template, system),
                       enumerate(records)))
         seconds["env"] += time.perf_counter() - began
+        half = (len(records) + 1) // 2
+        cohorts = [records[:half], records[half:]] if overlap and len(records) > 1 else [records]
+        pending: list[tuple[list[EpisodeRecord], list[Any]] | None] = [None] * len(cohorts)
         try:
-            live = [r for r in records if r.ended is None]
-            while live:
-                began = time.perf_counter()
-                out = generator.generate_ids([r.prompt_ids + r.ids for r in live], params, greedy)
-                seconds["generate"] += time.perf_counter() - began
-                for record, ids, truncated in zip(live, out.completion_ids, out.truncated):
-                    _take_turn(record, list(ids), truncated, tokenizer, limits)
-                stepping = [r for r in live if r.ended is None]
-                began = time.perf_counter()
-                replies = list(pool.map(_step, stepping))
-                seconds["env"] += time.perf_counter() - began
-                for record, reply in zip(stepping, replies):
-                    _after_step(record, reply, tokenizer, limits, eos_ids, chat_template)
-                live = [r for r in live if r.ended is None]
+            while any(r.ended is None for r in records) or any(pending):
+                for c, cohort in enumerate(cohorts):
+                    if pending[c] is not None:  # this cohort's environments, stepping since its last turn
+                        stepping, futures = pending[c]
+                        pending[c] = None
+                        began = time.perf_counter()
+                        replies = [future.result() for future in futures]
+                        seconds["env"] += time.perf_counter() - began
+                        for record, reply in zip(stepping, replies):
+                            _after_step(record, reply, tokenizer, limits, eos_ids, chat_template)
+                    live = [r for r in cohort if r.ended is None]
+                    if not live:
+                        continue
+                    stepping_others = [(p[1], time.perf_counter()) for p in pending if p is not None]
+                    began = time.perf_counter()
+                    out = generator.generate_ids([r.prompt_ids + r.ids for r in live], params, greedy)
+                    seconds["generate"] += time.perf_counter() - began
+                    seconds["env_hidden"] += sum(_busy_since(futures, since) for futures, since in stepping_others)
+                    for record, ids, truncated in zip(live, out.completion_ids, out.truncated):
+                        _take_turn(record, list(ids), truncated, tokenizer, limits)
+                    stepping = [r for r in live if r.ended is None]
+                    pending[c] = (stepping, [pool.submit(_step, r) for r in stepping])
         finally:
+            running = [f for entry in pending if entry for f in entry[1] if not f.cancel()]  # after an error
+            wait(running)  # an environment is never closed while it steps
             began = time.perf_counter()
             list(pool.map(_close, records))
             seconds["env"] += time.perf_counter() - began
     return records, seconds
+
+
+def _busy_since(futures: list[Any], since: float) -> float:
+    """Seconds of environment stepping (the longest step among `futures`) that fell after `since`:
+    the part of it a generation call started at `since` hid. Steps still running count up to now."""
+    now = time.perf_counter()
+    ends = [f.result()[4] if f.done() else now for f in futures]
+    return max([0.0, *(min(end, now) - since for end in ends)])
 
 
 def _open(record: EpisodeRecord, make_env: Callable[[int], Environment], seed: int, tokenizer: Any, limits: Limits,
@@ -175,18 +210,21 @@ def _take_turn(record: EpisodeRecord, ids: list[int], truncated: bool, tokenizer
         record.ended = "max_tool_calls"
 
 
-def _step(record: EpisodeRecord) -> tuple[list[Message], bool, str | None, float]:
+def _step(record: EpisodeRecord) -> tuple[list[Message], bool, str | None, float, float]:
+    """The environment's reply to the last turn: replies, done, an error, seconds, and when it ended."""
     began = time.perf_counter()
     try:
         replies, done = record.env.step(record.messages[-1])
-        return [dict(m) for m in replies], bool(done), None, time.perf_counter() - began
+        ended = time.perf_counter()
+        return [dict(m) for m in replies], bool(done), None, ended - began, ended
     except Exception as error:  # noqa: BLE001
-        return [], True, f"environment step failed: {type(error).__name__}: {error}", time.perf_counter() - began
+        ended = time.perf_counter()
+        return [], True, f"environment step failed: {type(error).__name__}: {error}", ended - began, ended
 
 
-def _after_step(record: EpisodeRecord, reply: tuple[list[Message], bool, str | None, float], tokenizer: Any, limits: Limits,
-                eos_ids: set[int], chat_template: bool) -> None:
-    replies, done, error, spent = reply
+def _after_step(record: EpisodeRecord, reply: tuple[list[Message], bool, str | None, float, float], tokenizer: Any,
+                limits: Limits, eos_ids: set[int], chat_template: bool) -> None:
+    replies, done, error, spent, _ = reply
     record.seconds_env += spent
     if error is not None:
         record.ended, record.error = "error", error

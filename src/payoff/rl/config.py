@@ -129,6 +129,9 @@ class EnvConfig(Strict):
     # busy the machine is (a step's episodes generate together), so a resumed or repeated run may differ.
     wall_s: float | None = Field(None, gt=0)
     workers: int = Field(8, ge=1)  # threads stepping the environments of a turn concurrently
+    # Two cohorts of episodes take turns: one's tools run while the other generates (`payoff.models.episodes`).
+    # Same samples under a seed; pays a half-width generation batch, so it pays off only for slow tools.
+    overlap: bool = False
 
 
 class TrainConfig(RunConfig):

@@ -37,7 +37,7 @@ def play_and_score(generator: Generator, tokenizer: Any, scorer: RolloutScorer, 
     assert env is not None
     repeated = [row for row in rows for _ in range(group_size)]
     records, seconds = play(generator, tokenizer, repeated, env_factory(env.name, dict(env.options), env.reward), params,
-                            limits(env), seed, greedy, config.model.chat_template, config.model.system, env.workers)
+                            limits(env), seed, greedy, config.model.chat_template, config.model.system, env.workers, env.overlap)
     samples, outcomes = [], []
     for index, record in enumerate(records):
         sample, failed = to_sample(record, index // group_size, step)
@@ -76,7 +76,8 @@ def collect_episodes(generator: Generator, tokenizer: Any, scorer: RolloutScorer
     for record, right, first in zip(records, correct.flatten().tolist(), first_attempt_correct(records, outcomes, config, component)):
         record.correct, record.first_correct = right, first
     return Batch(list(rows), to_rollouts(records), outcomes, rewards, valid, correct, greedy_rewards,
-                 {"generate": seconds["generate"], "env": seconds["env"], "score_wait": 0.0}, records)
+                 {"generate": seconds["generate"], "env": seconds["env"], "env_hidden": seconds["env_hidden"], "score_wait": 0.0},
+                 records)
 
 
 def accuracy_reward_name(config: TrainConfig, component: str | None) -> str | None:
@@ -116,7 +117,7 @@ def first_attempt_correct(records: Sequence[EpisodeRecord], outcomes: Sequence[O
 def episode_metrics(batch: Batch) -> dict[str, float]:
     """Per step: turns, tool calls and tool errors per episode, accuracy at the first attempt and
     within the environment's tries, reward per turn, tokens the policy and the environment wrote,
-    and the seconds in generation and in the environments."""
+    and the seconds waiting for the environments and those their steps hid behind generation."""
     records = batch.episodes or []
     n = max(len(records), 1)
     first = [r.first_correct for r in records]
@@ -131,7 +132,8 @@ def episode_metrics(batch: Batch) -> dict[str, float]:
         "episode/reward_per_turn": sum(per_turn) / len(per_turn) if per_turn else 0.0,
         "episode/policy_tokens": sum(r.policy_tokens for r in records) / n,
         "episode/env_tokens": sum(r.env_tokens for r in records) / n,
-        "time_env": batch.seconds.get("env", 0.0),
+        "time_env": batch.seconds.get("env", 0.0),  # waiting for the environments
+        "time_env_hidden": batch.seconds.get("env_hidden", 0.0),  # their steps that ran during generation (overlap)
     }
     turn_values: dict[int, list[float]] = {}
     for outcome in batch.outcomes:
