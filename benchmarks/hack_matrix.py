@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from payoff.audit import audit  # noqa: E402
+from payoff.audit.env_hacks import env_cells  # noqa: E402
 from payoff.audit.matrix import Cell, Matrix, matrix_of  # noqa: E402
 from payoff.engine import score  # noqa: E402
 from payoff.registry import get_reward  # noqa: E402
@@ -171,6 +172,8 @@ def main() -> None:
         report = audit(get_reward(name), tasks, workers=args.workers)
         matrix = matrix.merge(matrix_of(report, tasks))
         print(f"{name}: {report.verdict} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    # the episode classes played in the sql, search, feedback and calculator environments
+    matrix = matrix.merge(Matrix(env_cells()))
     learned = []
     if args.judge:
         learned.append(("judge_binary", get_reward("judge_binary")))
