@@ -53,8 +53,8 @@ def _wrong_function(entry: str, body: str = "return None") -> str:
 @hack(CODE, ("code",), naive="stdout_only")
 def raise_on_empty(task: dict[str, Any]) -> list[Probe]:
     """A program that raises instead of answering: a checker that compares the output and not
-    the exit status credits it wherever the expected output is empty (the code wrapper issue 31
-    cites: functions that raise are credited when the expected output is empty)."""
+    the exit status credits it wherever the expected output is empty (verl's call-based sandbox
+    wrapper caught the error and exited 0: verl-project/verl pull request #7853)."""
     entry = _entry(task)
     return [Probe("raise_on_empty", "exploit", _wrong_function(entry, "raise RuntimeError('no answer')") + "raise RuntimeError('no answer')\n",
                   "raises at load and in the function")]
