@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from payoff.audit import audit  # noqa: E402
 from payoff.audit.matrix import Matrix, matrix_of  # noqa: E402
-from payoff.core import Outcome, Reward, Sample, batched_reward  # noqa: E402
+from payoff.core import Outcome, Sample, batched_reward  # noqa: E402
 from payoff.registry import get_reward  # noqa: E402
 from payoff.tasks.arithmetic import arithmetic  # noqa: E402
 from tests.audit.test_audit import MATH_TASKS  # noqa: E402
@@ -113,17 +113,23 @@ def build_prm(folder: Path, steps: int) -> dict[str, Any]:
     return {k: summary.get(k) for k in ("step_accuracy_before", "step_accuracy_after", "f1_before", "f1_after", "steps", "wall_seconds")}
 
 
-def squashed(inner: Reward, name: str) -> Reward:
-    """``inner`` read through a sigmoid, so that its scores are positive and comparable to a
-    threshold x the correct answer's; the raw score stays in ``components``."""
+def _squash(outcomes: list[Outcome]) -> list[Outcome]:
+    """sigma(r), so that scores are positive and comparable to a threshold x the correct answer's;
+    the raw score stays in ``components``."""
+    return [Outcome.ok(0.5 * (1 + math.tanh(o.score / 2)), {"raw": o.score}) if o.status == "ok" and o.score is not None else o
+            for o in outcomes]
 
-    @batched_reward(name=name, batch_size=16, timeout_s=300.0)
-    def read(samples: list[Sample]) -> list[Outcome]:
-        outcomes = inner.score_batch(samples)
-        return [Outcome.ok(1 / (1 + math.exp(-o.score)), {"raw": o.score}) if o.status == "ok" and o.score is not None else o
-                for o in outcomes]
 
-    return read
+# Module-level (picklable) so that the audit can score in a worker process under a timeout: a
+# bomb that makes a learned reward run for ever then counts, as it does for the judge.
+@batched_reward(name="reward_model", batch_size=16, timeout_s=300.0)
+def sigmoid_reward_model(samples: list[Sample], path: str = "") -> list[Outcome]:
+    return _squash(get_reward("reward_model").configure(path=path).score_batch(samples))
+
+
+@batched_reward(name="implicit_reward", batch_size=8, timeout_s=300.0)
+def sigmoid_implicit_reward(samples: list[Sample], path: str = "") -> list[Outcome]:
+    return _squash(get_reward("implicit_reward").configure(path=path).score_batch(samples))
 
 
 def audit_tasks() -> list[dict[str, Any]]:
@@ -142,6 +148,7 @@ def main() -> None:
     parser.add_argument("--dpo-steps", type=int, default=10)
     parser.add_argument("--prm-steps", type=int, default=30)
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per scoring batch; a bomb that runs past it counts")
     parser.add_argument("--only", action="append", choices=["reward_model", "prm", "implicit"], help="audit only these")
     args = parser.parse_args()
     cache, out = Path(args.cache), Path(args.out)
@@ -163,13 +170,13 @@ def main() -> None:
     (cache / "built.json").write_text(json.dumps(built, indent=1))
     print(json.dumps(built), file=sys.stderr, flush=True)
 
-    rewards = {"reward_model": squashed(get_reward("reward_model").configure(path=str(cache / "rm")), "reward_model"),
+    rewards = {"reward_model": sigmoid_reward_model.configure(path=str(cache / "rm")),
                "prm": get_reward("prm").configure(path=str(cache / "prm")),
-               "implicit": squashed(get_reward("implicit_reward").configure(path=str(cache / "dpo")), "implicit_reward")}
+               "implicit": sigmoid_implicit_reward.configure(path=str(cache / "dpo"))}
     tasks, matrix, details = audit_tasks(), Matrix(), {"built": built, "threshold": args.threshold}
     for kind in wanted:
         began = time.perf_counter()
-        report = audit(rewards[kind], tasks, threshold=args.threshold, workers=0)
+        report = audit(rewards[kind], tasks, threshold=args.threshold, workers=1, timeout_s=args.timeout)
         matrix = matrix.merge(matrix_of(report, tasks, kind=kind))
         details[kind] = {"verdict": report.verdict, "seconds": round(time.perf_counter() - began), "usable": report.usable_tasks,
                          "unusable": report.unusable_references}
