@@ -101,7 +101,8 @@ def recursion_bomb(task: dict[str, Any]) -> list[Probe]:
 def thread_bomb(task: dict[str, Any]) -> list[Probe]:
     """Hundreds of threads and a call that never returns: a harness that times tests out on
     threads (Python cannot kill one) counts a test still running as not failed, and its process
-    fills with threads (the ``signal.alarm`` / thread timeouts math-verify and TRL issues warn of)."""
+    fills with threads (``signal.alarm`` timeouts fail off the main thread, so graders turn them
+    off or time out on threads: huggingface/Math-Verify issues #50 and #55)."""
     entry = _entry(task)
     body = ("import threading, time\n    threading.stack_size(1 << 16)\n    for _ in range(500):\n"
             "        try:\n            threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
