@@ -45,7 +45,9 @@ sys.path.insert(0, str(ROOT))
 from payoff.audit import audit  # noqa: E402
 from payoff.audit.matrix import Matrix, matrix_of  # noqa: E402
 from payoff.core import Outcome, Sample, batched_reward  # noqa: E402
+from payoff.dpo.reward import implicit_reward  # noqa: E402
 from payoff.registry import get_reward  # noqa: E402
+from payoff.rm.reward import reward_model  # noqa: E402
 from payoff.tasks.arithmetic import arithmetic  # noqa: E402
 from tests.audit.test_audit import MATH_TASKS  # noqa: E402
 
@@ -97,7 +99,7 @@ def build_dpo(folder: Path, pairs: Path, steps: int) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
 
 
-def build_prm(folder: Path, steps: int) -> dict[str, Any]:
+def build_prm(folder: Path, steps: int, lr: float) -> dict[str, Any]:
     from payoff.prm.bench import step_problems
     from payoff.prm.config import load_prm_config
     from payoff.prm.train import train_prm
@@ -107,7 +109,7 @@ def build_prm(folder: Path, steps: int) -> dict[str, Any]:
     for name, count, seed in (("train", 200, 11), ("eval", 60, 12)):
         (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in step_problems(count, seed=seed)))
     overrides = [f"run_dir='{folder}'", f"steps={steps}", "seed=0", "checkpoint_every=0", f"data.train='{data / 'train.jsonl'}'",
-                 f"data.eval='{data / 'eval.jsonl'}'", "optim.lr=2e-5", "optim.batch_size=8", "optim.micro_batch=8",
+                 f"data.eval='{data / 'eval.jsonl'}'", f"optim.lr={lr}", "optim.batch_size=8", "optim.micro_batch=8",
                  "model.max_length=256", "log.progress=false", "log.tensorboard=false", "log.plot=false"]
     summary = train_prm(load_prm_config(None, overrides))
     return {k: summary.get(k) for k in ("step_accuracy_before", "step_accuracy_after", "f1_before", "f1_after", "steps", "wall_seconds")}
@@ -122,14 +124,16 @@ def _squash(outcomes: list[Outcome]) -> list[Outcome]:
 
 # Module-level (picklable) so that the audit can score in a worker process under a timeout: a
 # bomb that makes a learned reward run for ever then counts, as it does for the judge.
-@batched_reward(name="reward_model", batch_size=16, timeout_s=300.0)
+# Named apart from the built-ins: a reward registers under its name, and "reward_model" here would
+# shadow the one it reads.
+@batched_reward(name="sigmoid_reward_model", batch_size=16, timeout_s=300.0)
 def sigmoid_reward_model(samples: list[Sample], path: str = "") -> list[Outcome]:
-    return _squash(get_reward("reward_model").configure(path=path).score_batch(samples))
+    return _squash(reward_model.configure(path=path).score_batch(samples))
 
 
-@batched_reward(name="implicit_reward", batch_size=8, timeout_s=300.0)
+@batched_reward(name="sigmoid_implicit_reward", batch_size=8, timeout_s=300.0)
 def sigmoid_implicit_reward(samples: list[Sample], path: str = "") -> list[Outcome]:
-    return _squash(get_reward("implicit_reward").configure(path=path).score_batch(samples))
+    return _squash(implicit_reward.configure(path=path).score_batch(samples))
 
 
 def audit_tasks() -> list[dict[str, Any]]:
@@ -146,9 +150,10 @@ def main() -> None:
     parser.add_argument("--eval-prompts", type=int, default=16)
     parser.add_argument("--rm-steps", type=int, default=30)
     parser.add_argument("--dpo-steps", type=int, default=10)
-    parser.add_argument("--prm-steps", type=int, default=30)
+    parser.add_argument("--prm-steps", type=int, default=40)
+    parser.add_argument("--prm-lr", type=float, default=1e-4)  # 2e-5 (prm_pipeline's) for 30 steps left F1 at 0
     parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per scoring batch; a bomb that runs past it counts")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per scoring batch; a bomb that runs past it counts")
     parser.add_argument("--only", action="append", choices=["reward_model", "prm", "implicit"], help="audit only these")
     args = parser.parse_args()
     cache, out = Path(args.cache), Path(args.out)
@@ -165,7 +170,7 @@ def main() -> None:
     if "implicit" in wanted and not (cache / "dpo" / "summary.json").exists():
         built["implicit"] = build_dpo(cache / "dpo", cache / "pairs", args.dpo_steps)
     if "prm" in wanted and not (cache / "prm" / "summary.json").exists():
-        built["prm"] = build_prm(cache / "prm", args.prm_steps)
+        built["prm"] = build_prm(cache / "prm", args.prm_steps, args.prm_lr)
     built["build_seconds"] = round(time.perf_counter() - started)
     (cache / "built.json").write_text(json.dumps(built, indent=1))
     print(json.dumps(built), file=sys.stderr, flush=True)
