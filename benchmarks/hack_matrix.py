@@ -14,6 +14,10 @@ tasks too. False negatives are measured per reward kind on generated correct ans
   generated database;
 - choice and text: the answer in other wrappings and cases.
 
+The episode classes played in the sql, search, feedback and calculator environments
+(payoff.audit.env_hacks) are added as ``env:*`` columns. A small trained RM, PRM and DPO implicit
+reward are built and audited by benchmarks/learned_rewards.py; ``--merge`` adds its matrix.json.
+
     nice python benchmarks/hack_matrix.py --out out/hack_matrix [--judge] [--rm out/rm_example/rm]
 """
 
