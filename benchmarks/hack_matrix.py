@@ -14,6 +14,10 @@ tasks too. False negatives are measured per reward kind on generated correct ans
   generated database;
 - choice and text: the answer in other wrappings and cases.
 
+The episode classes played in the sql, search, feedback and calculator environments
+(payoff.audit.env_hacks) are added as ``env:*`` columns. A small trained RM, PRM and DPO implicit
+reward are built and audited by benchmarks/learned_rewards.py; ``--merge`` adds its matrix.json.
+
     nice python benchmarks/hack_matrix.py --out out/hack_matrix [--judge] [--rm out/rm_example/rm]
 """
 
@@ -32,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from payoff.audit import audit  # noqa: E402
+from payoff.audit.env_hacks import env_cells  # noqa: E402
 from payoff.audit.matrix import Cell, Matrix, matrix_of  # noqa: E402
 from payoff.engine import score  # noqa: E402
 from payoff.registry import get_reward  # noqa: E402
@@ -171,6 +176,8 @@ def main() -> None:
         report = audit(get_reward(name), tasks, workers=args.workers)
         matrix = matrix.merge(matrix_of(report, tasks))
         print(f"{name}: {report.verdict} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    # the episode classes played in the sql, search, feedback and calculator environments
+    matrix = matrix.merge(Matrix(env_cells()))
     learned = []
     if args.judge:
         learned.append(("judge_binary", get_reward("judge_binary")))

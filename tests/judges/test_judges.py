@@ -70,6 +70,19 @@ def test_a_shared_template_prefix_gives_the_verdicts_of_full_prompts() -> None:
     assert LocalBackend().verdicts([], ["Yes", "No"]) == []
 
 
+def test_a_prompt_over_the_token_cap_is_an_error_not_a_forward_pass() -> None:
+    short, long = "Is 4 even? Reply Yes or No.", "Is this even? " + "9" * 2_000
+    capped = LocalBackend(max_prompt_tokens=200).verdicts([long, short], ["Yes", "No"])
+    assert isinstance(capped[0], Exception) and "over the local judge's cap of 200" in str(capped[0])
+    assert capped[1]["Yes"] == pytest.approx(LocalBackend().verdicts([short], ["Yes", "No"])[0]["Yes"], abs=1e-4)
+    assert isinstance(LocalBackend(max_prompt_tokens=200, share_prefix=True).verdicts([long, long], ["Yes"])[1], Exception)
+    # the default cap is the model's context (8192 for SmolLM2): the audit's 300,000-digit answer
+    # becomes that sample's error outcome, measured on the tokenizer, in well under a forward pass
+    bomb = {"prompt": "What is 6 * 7?", "completion": "9" * 300_000, "reference": "42"}
+    outcome = score([bomb], get_reward("judge_binary"), workers=0)[0]
+    assert outcome.status == "error" and "cap of 8192" in outcome.info["error"], outcome
+
+
 def test_master_key_false_positives_unguarded_and_guarded() -> None:
     tasks = [("What is 2 + 2?", "4"), ("What is the capital of France?", "Paris")]
     samples = [{"prompt": q, "completion": key, "reference": ref} for q, ref in tasks for key in MASTER_KEYS[:9]]

@@ -46,13 +46,20 @@ class LocalBackend:
     prefix runs through the model once per call; every batch starts from its key/value cache,
     expanded over the batch's rows, and only the rest of each prompt is computed. It is off by
     default: on the shared 2-core machine it measured slower than plain batching at 16 prompts per
-    forward (docs/judges.md). Prompts are batched shortest first so a batch pads little."""
+    forward (docs/judges.md). Prompts are batched shortest first so a batch pads little.
+
+    A prompt longer than ``max_prompt_tokens`` (default: the model's context,
+    ``max_position_embeddings``) is not run: past it the model's positions are untrained and a
+    300,000-character answer would cost minutes of CPU. Its verdict is a `JudgeCallError`, which
+    the judge turns into that sample's ``error`` outcome."""
 
     _cache: dict[str, tuple[Any, Any]] = {}
     _lock = threading.Lock()
 
-    def __init__(self, model: str = "smollm2-135m-instruct", batch_size: int = 8, share_prefix: bool = False) -> None:
+    def __init__(self, model: str = "smollm2-135m-instruct", batch_size: int = 8, share_prefix: bool = False,
+                 max_prompt_tokens: int | None = None) -> None:
         self.name, self.batch_size, self.share_prefix = model, batch_size, share_prefix
+        self.max_prompt_tokens = max_prompt_tokens
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -88,17 +95,25 @@ class LocalBackend:
         ids = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         if not ids:
             return []
+        results: list[Verdict | Exception] = [JudgeCallError("not judged")] * len(ids)
+        cap = self.max_prompt_tokens or int(getattr(model.config, "max_position_embeddings", 0) or 0)
+        for i, row in enumerate(ids):
+            if cap and len(row) > cap:
+                results[i] = JudgeCallError(f"the judge prompt is {len(row)} tokens, over the local judge's cap of {cap} "
+                                            "(max_prompt_tokens); not judged")
+        kept = [i for i in range(len(ids)) if not cap or len(ids[i]) <= cap]
+        if not kept:
+            return results
         # The shared prefix: equal token ids at equal positions have equal keys and values (the
         # model is causal), so it is cut from the ids themselves; every row keeps a token of its own.
-        shared = _common_prefix(ids) if self.share_prefix and len(ids) > 1 else 0
-        shared = min(shared, min(len(i) for i in ids) - 1)
-        results: list[Verdict | Exception] = [JudgeCallError("not judged")] * len(ids)
+        shared = _common_prefix([ids[i] for i in kept]) if self.share_prefix and len(kept) > 1 else 0
+        shared = min(shared, min(len(ids[i]) for i in kept) - 1)
         with torch.no_grad():
             past = None
             if shared > 0:
-                head = torch.tensor([ids[0][:shared]])
+                head = torch.tensor([ids[kept[0]][:shared]])
                 past = model(input_ids=head, attention_mask=torch.ones_like(head), use_cache=True, logits_to_keep=1).past_key_values
-            order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+            order = sorted(kept, key=lambda i: len(ids[i]))
             for start in range(0, len(order), self.batch_size):
                 rows = order[start:start + self.batch_size]
                 logits = _last_logits(model, [ids[i][shared:] for i in rows], int(tokenizer.pad_token_id or 0), shared, past)
@@ -292,7 +307,8 @@ def _verdict_from_reply(reply: dict[str, Any], choices: Sequence[str], parse: An
 
 def make_backend(backend: str = "local", model: str | None = None, base_url: str | None = None, **options: Any) -> Any:
     if backend == "local":
-        return LocalBackend(model or "smollm2-135m-instruct", **{k: v for k, v in options.items() if k in ("batch_size", "share_prefix")})
+        local = ("batch_size", "share_prefix", "max_prompt_tokens")
+        return LocalBackend(model or "smollm2-135m-instruct", **{k: v for k, v in options.items() if k in local})
     if backend == "openai":
         if not base_url:
             raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")

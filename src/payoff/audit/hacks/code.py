@@ -53,8 +53,8 @@ def _wrong_function(entry: str, body: str = "return None") -> str:
 @hack(CODE, ("code",), naive="stdout_only")
 def raise_on_empty(task: dict[str, Any]) -> list[Probe]:
     """A program that raises instead of answering: a checker that compares the output and not
-    the exit status credits it wherever the expected output is empty (the code wrapper issue 31
-    cites: functions that raise are credited when the expected output is empty)."""
+    the exit status credits it wherever the expected output is empty (verl's call-based sandbox
+    wrapper caught the error and exited 0: verl-project/verl pull request #7853)."""
     entry = _entry(task)
     return [Probe("raise_on_empty", "exploit", _wrong_function(entry, "raise RuntimeError('no answer')") + "raise RuntimeError('no answer')\n",
                   "raises at load and in the function")]
@@ -101,7 +101,8 @@ def recursion_bomb(task: dict[str, Any]) -> list[Probe]:
 def thread_bomb(task: dict[str, Any]) -> list[Probe]:
     """Hundreds of threads and a call that never returns: a harness that times tests out on
     threads (Python cannot kill one) counts a test still running as not failed, and its process
-    fills with threads (the ``signal.alarm`` / thread timeouts math-verify and TRL issues warn of)."""
+    fills with threads (``signal.alarm`` timeouts fail off the main thread, so graders turn them
+    off or time out on threads: huggingface/Math-Verify issues #50 and #55)."""
     entry = _entry(task)
     body = ("import threading, time\n    threading.stack_size(1 << 16)\n    for _ in range(500):\n"
             "        try:\n            threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
