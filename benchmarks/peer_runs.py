@@ -17,9 +17,14 @@ def report_result(result: dict) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def run_child(command: Sequence[str], tool: str, env: dict | None = None) -> dict | None:
-    """Run one child; its result, or None (with its stderr's tail printed) when it failed."""
-    done = subprocess.run(list(command), capture_output=True, text=True, env=env)
+def run_child(command: Sequence[str], tool: str, env: dict | None = None, timeout: float | None = None) -> dict | None:
+    """Run one child; its result, or None (with its stderr's tail printed) when it failed or ran
+    past ``timeout`` seconds."""
+    try:
+        done = subprocess.run(list(command), capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{tool} ran past {timeout} s: left out", file=sys.stderr)
+        return None
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         print(f"{tool} failed:\n{done.stderr[-3000:]}", file=sys.stderr)

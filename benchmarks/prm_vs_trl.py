@@ -8,9 +8,12 @@ tool's own head: payoff's scalar step head, TRL's 2-label token classifier), sam
 procedural benchmark: multi-step arithmetic with planted errors, TRL's PRM format), raw prompts,
 "\\n" after each step, batch, learning rate, linear schedule, steps and max length. TRL runs at its
 defaults (its PRMConfig turns gradient checkpointing and bf16 on) and at its best CPU setting
-(both off). Every run is its own process (its own peak RSS). Both are scored the same way:
-ProcessBench F1 on the held-out problems (`payoff.evaluate.processbench`), a step counted wrong
-when P(right) < 0.5, TRL's step positions taken from its own `tokenize_row`.
+(both off: ``trl_best``); ``trl_grouped`` adds Trainer's ``train_sampling_strategy =
+"group_by_length"`` (batches of similar lengths pad less, but the batches are not the same
+solutions as payoff's). TRL 1.13's PRMTrainer has no padding-free mode; both tools tokenise before
+the loop (0 data-loader workers: on 2 cores a worker competes with the model). Every run is its
+own process (its own peak RSS). Both are scored the same way: ProcessBench F1 on the held-out
+problems (`payoff.evaluate.processbench`), a step counted wrong when P(right) < 0.5, TRL's step positions taken from its own `tokenize_row`.
 
     python benchmarks/prm_vs_trl.py [--steps 30] [--repeats 3]
 """
@@ -57,7 +60,11 @@ def run_payoff(args: argparse.Namespace, folder: Path) -> dict:
     return {"f1": summary["f1_after"], "step_accuracy": summary["step_accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-def run_trl(args: argparse.Namespace, folder: Path, best: bool) -> dict:
+TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
+                "trl_grouped": {"gradient_checkpointing": False, "bf16": False, "train_sampling_strategy": "group_by_length"}}
+
+
+def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -77,8 +84,7 @@ def run_trl(args: argparse.Namespace, folder: Path, best: bool) -> dict:
     options = dict(output_dir=str(folder / "trl"), max_steps=args.steps, per_device_train_batch_size=args.batch, learning_rate=args.lr,
                    max_length=args.max_length, step_separator="\n", lr_scheduler_type="linear", warmup_steps=0, report_to="none",
                    save_strategy="no", eval_strategy="no", logging_steps=10, use_cpu=True, dataloader_num_workers=0, seed=0)
-    if best:
-        options.update(gradient_checkpointing=False, bf16=False)
+    options.update(TRL_SETTINGS[tool])
     trainer = PRMTrainer(model=model, args=PRMConfig(**options), train_dataset=train, processing_class=tokenizer)
     started = time.perf_counter()
     trainer.train()
@@ -104,7 +110,7 @@ def run_trl(args: argparse.Namespace, folder: Path, best: bool) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        result = run_payoff(args, Path(folder)) if args.tool == "payoff" else run_trl(args, Path(folder), best=args.tool == "trl_best")
+        result = run_payoff(args, Path(folder)) if args.tool == "payoff" else run_trl(args, Path(folder), args.tool)
     report_result(result)
 
 
@@ -122,7 +128,9 @@ def main() -> None:
     parser.add_argument("--train-n", type=int, default=200)
     parser.add_argument("--eval-n", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--tools", default="payoff,trl_best,trl_defaults")
+    parser.add_argument("--tools", default="payoff,trl_best,trl_defaults", help=f"of payoff, {', '.join(TRL_SETTINGS)}")
+    parser.add_argument("--defaults-repeats", type=int, default=None, help="repeats of TRL at its defaults; default: --repeats")
+    parser.add_argument("--defaults-timeout", type=float, default=None, help="seconds before a run of TRL at its defaults is left out")
     parser.add_argument("--tool", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--train", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--eval", default=None, help=argparse.SUPPRESS)
@@ -137,18 +145,21 @@ def main() -> None:
     results: dict[str, list[dict]] = {tool: [] for tool in tools}
     for repeat in range(args.repeats):
         for tool in tools:  # interleaved, so drift on a noisy machine hits every tool alike
+            if tool == "trl_defaults" and args.defaults_repeats is not None and repeat >= args.defaults_repeats:
+                continue
             env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1"}
             if tool != "payoff":
                 env["PYTHONPATH"] = os.pathsep.join([str(TRL_DIR), env.get("PYTHONPATH", "")])
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--steps", str(args.steps),
                        "--batch", str(args.batch), "--max-length", str(args.max_length), "--lr", str(args.lr)]
-            result = run_child(command, tool, env)
+            result = run_child(command, tool, env, timeout=args.defaults_timeout if tool == "trl_defaults" else None)
             if result is None:
                 continue
             results[tool].append(result)
             print(f"repeat {repeat} {tool}: {results[tool][-1]}", file=sys.stderr, flush=True)
     table = medians(results, ("f1", "step_accuracy", "s_per_step", "peak_rss_mb"))
     base = table.get("payoff")
+    print(f"load average at the end {os.getloadavg()}")
     print(f"steps {args.steps}, batch {args.batch}, max_length {args.max_length}, lr {args.lr}, train {args.train_n}, eval {args.eval_n}")
     print(f"{'tool':<14}{'held-out F1':>12}{'step acc':>10}{'s/step':>9}{'peak RSS MB':>13}{'time ratio':>12}")
     for tool, row in table.items():

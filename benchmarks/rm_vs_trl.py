@@ -2,9 +2,13 @@
 
 Same model (the embedded SmolLM2-135M-Instruct, full fine-tuning), same pairs (conversational:
 the prompt as a user message, each answer as the assistant's), batch size, max length, learning
-rate, schedule (linear decay, no warmup) and steps. TRL runs twice: at its defaults (its
-RewardConfig turns gradient checkpointing and bf16 on) and at its best sensible CPU setting (both
-off). Every run is its own process, so its peak RSS is its own. Reports held-out pairwise accuracy
+rate, schedule (linear decay, no warmup) and steps. TRL runs at its defaults (its RewardConfig
+turns gradient checkpointing and bf16 on) and at its best sensible CPU setting (both off:
+``trl_best``; ``trl_bf16`` is bf16 without checkpointing). TRL 1.16's RewardTrainer has no
+padding-free mode; Trainer's ``train_sampling_strategy="group_by_length"`` needs an ``input_ids``
+column that its pair rows do not have; both tools tokenise before the loop, so data-loader workers
+have nothing to take off the hot path (0 workers, as on 2 cores any worker competes with the
+model). Every run is its own process, so its peak RSS is its own. Reports held-out pairwise accuracy
 (each tool's own metric: payoff's ties-apart accuracy, TRL's eval accuracy), s/step of the training
 loop, and peak RSS; medians of --repeats runs.
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -61,7 +66,12 @@ def run_payoff(args: argparse.Namespace, folder: Path) -> dict:
     return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-def run_trl(args: argparse.Namespace, folder: Path, best: bool) -> dict:
+# TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
+TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
+                "trl_bf16": {"gradient_checkpointing": False, "bf16": True}}
+
+
+def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -78,8 +88,7 @@ def run_trl(args: argparse.Namespace, folder: Path, best: bool) -> dict:
                    per_device_eval_batch_size=args.batch, learning_rate=args.lr, max_length=args.max_length,
                    lr_scheduler_type="linear", warmup_steps=0, report_to="none", save_strategy="no", eval_strategy="no",
                    logging_steps=10, use_cpu=True, dataloader_num_workers=0, seed=0)
-    if best:
-        options.update(gradient_checkpointing=False, bf16=False)
+    options.update(TRL_SETTINGS[tool])
     trainer = RewardTrainer(model=model, args=RewardConfig(**options), train_dataset=load(args.train_conv),
                             eval_dataset=load(args.eval_conv), processing_class=tokenizer)
     started = time.perf_counter()
@@ -96,7 +105,7 @@ def child(args: argparse.Namespace) -> None:
         if args.tool == "payoff":
             result = run_payoff(args, Path(folder))
         else:
-            result = run_trl(args, Path(folder), best=args.tool == "trl_best")
+            result = run_trl(args, Path(folder), args.tool)
     report_result(result)
 
 
@@ -111,6 +120,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--defaults-repeats", type=int, default=None,
                         help="repeats of TRL at its defaults (bf16 autocast is slow on CPU); default: --repeats")
+    parser.add_argument("--defaults-timeout", type=float, default=None, help="seconds before a run of TRL at its defaults is left out")
+    parser.add_argument("--tools", default="payoff,trl_defaults,trl_best", help=f"of payoff, {', '.join(TRL_SETTINGS)}")
     parser.add_argument("--tool", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--train-conv", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--eval-conv", default=None, help=argparse.SUPPRESS)
@@ -125,7 +136,7 @@ def main() -> None:
     args.eval_conv = str(conversational(Path(args.eval), work / "eval.conv.jsonl"))
     # payoff reads the same conversational rows TRL does
     args.train, args.eval = args.train_conv, args.eval_conv
-    tools = ("payoff", "trl_defaults", "trl_best")
+    tools = [t for t in args.tools.split(",") if t]
     results: dict[str, list[dict]] = {tool: [] for tool in tools}
     for repeat in range(args.repeats):
         for tool in tools:
@@ -134,13 +145,14 @@ def main() -> None:
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--train-conv", args.train_conv,
                        "--eval-conv", args.eval_conv, "--steps", str(args.steps), "--batch", str(args.batch),
                        "--max-length", str(args.max_length), "--lr", str(args.lr)]
-            result = run_child(command, tool)
+            result = run_child(command, tool, timeout=args.defaults_timeout if tool == "trl_defaults" else None)
             if result is None:
                 continue
             results[tool].append(result)
             print(f"repeat {repeat} {tool}: {results[tool][-1]}", file=sys.stderr, flush=True)
     table = medians(results, ("accuracy", "s_per_step", "peak_rss_mb"))
     base = table.get("payoff")
+    print(f"load average at the end {os.getloadavg()}")
     print(f"pairs: train {args.train}, eval {args.eval}; steps {args.steps}, batch {args.batch}, max_length {args.max_length}, lr {args.lr}")
     print(f"{'tool':<14}{'held-out acc':>14}{'s/step':>10}{'peak RSS MB':>14}{'time ratio':>12}{'RSS ratio':>11}")
     for tool, row in table.items():

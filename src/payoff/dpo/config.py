@@ -38,7 +38,8 @@ class DPOEvalConfig(Strict):
 
 
 class DPOOptimConfig(OptimConfig):
-    # at most this many padded tokens per forward pass (0: no bound), longest pairs first: a step's
+    # at most this many padded tokens per forward pass as pack() lays them out (2 rows per pair, each
+    # the longest prompt + the longest answer; 0: no bound), longest pairs first: a step's
     # memory grows with them (payoff.runs.memory); 2048 kept the peak at 5-7 GB for SmolLM2-135M in
     # float32 where 16 rows of 256 reached 15 GB (docs/dpo.md)
     micro_tokens: int = Field(2048, ge=0)

@@ -72,11 +72,18 @@ def _sequence_logps(model: Any, data: Encoded, indices: list[int], pad_id: int) 
 
 
 def micro_batches(data: Encoded, indices: Iterable[int], rows: int, tokens: int) -> list[list[int]]:
-    """``indices`` longest first in micro-batches of at most ``rows`` pairs and about ``tokens``
-    padded tokens (both answers of a pair count; 0: no bound): the forward pass's memory is
-    bounded whichever pairs a step draws (`payoff.runs.memory`), and sorted pairs pad little."""
+    """``indices`` longest first in micro-batches of at most ``rows`` pairs and ``tokens`` padded
+    tokens as `_sequence_logps` lays them out (0: no bound): 2 rows per pair, each as wide as the
+    micro-batch's longest prompt plus its longest answer, which bounds every tensor the forward
+    makes (its logits cover the answer columns only). So the forward pass's memory is bounded
+    whichever pairs a step draws (`payoff.runs.memory`), and sorted pairs pad little."""
     width = lambda i: len(data.prompt[i]) + max(len(data.chosen[i]), len(data.rejected[i]))  # noqa: E731
-    return token_chunks(list(indices), width, rows, tokens, rows_per_example=2)
+
+    def padded(chunk: list[int]) -> int:
+        answer = max(max(len(data.chosen[i]), len(data.rejected[i])) for i in chunk)
+        return 2 * len(chunk) * (max(len(data.prompt[i]) for i in chunk) + answer)
+
+    return token_chunks(list(indices), width, rows, tokens, padded=padded)
 
 
 @torch.no_grad()

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from payoff.runs.config import DataConfig, DatasetRunConfig, LoraConfig, Strict, load_toml_config
+from payoff.runs.config import DataConfig, DatasetRunConfig, LoraConfig, OptimConfig, Strict, load_toml_config
 
 
 class PRMModelConfig(Strict):
@@ -29,12 +29,19 @@ class PRMStepConfig(Strict):
     threshold: float = Field(0.5, gt=0, lt=1)  # P(right) below this flags a step wrong (ProcessBench F1)
 
 
+class PRMOptimConfig(OptimConfig):
+    # at most this many padded tokens per forward pass (0: no bound), longest solutions first: sorted
+    # rows pad little, and a step's memory does not depend on which solutions it draws
+    micro_tokens: int = Field(4096, ge=0)
+
+
 class PRMConfig(DatasetRunConfig):
     run_dir: str = "out/prm/run"
     eval_batch_size: int = Field(8, ge=1)
     model: PRMModelConfig = PRMModelConfig()
     data: PRMDataConfig
     step: PRMStepConfig = PRMStepConfig()
+    optim: PRMOptimConfig = PRMOptimConfig()
 
 
 def load_prm_config(path: str | Path | None, overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> PRMConfig:

@@ -23,6 +23,7 @@ from payoff.prm.data import StepExample, read_step_data
 from payoff.prm.model import ProcessRewardModel, score_steps, write_prm_info
 from payoff.prm.steps import encode_steps
 from payoff.runs.data import load_split
+from payoff.runs.memory import release, token_chunks
 from payoff.runs.optim import adamw, dropout_off
 from payoff.runs.precision import autocast
 from payoff.runs.processes import Processes
@@ -88,8 +89,10 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
 
     # -- the loop ---------------------------------------------------------------------------------------------
     with run.progress("prm", loss="-", acc="-") as bar:
-        for lr, mine, chunks in run.batches(optimizer, len(train)):
+        for lr, mine, _ in run.batches(optimizer, len(train)):
             totals = torch.zeros(3)  # loss * steps, correct steps, steps
+            # longest first, under the token budget: sorted rows pad little, the peak has a bound
+            chunks = token_chunks(mine, lambda i: len(train.ids[i]), cfg.optim.micro_batch, cfg.optim.micro_tokens)
             all_steps = sum(len(train.labels[i]) for i in mine) or 1
             for number, chunk in enumerate(chunks):
                 ids, mask = collate([train.ids[i] for i in chunk], pad_id)
@@ -102,6 +105,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
                 with torch.no_grad():
                     totals += torch.tensor([loss.item(), ((flat.detach() > 0) == (target > 0.5)).sum().item(), len(flat)])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
+            release()  # what a long micro-batch freed goes back to the system, not to the next step's peak
             totals = processes.sum(totals)
             steps_seen = max(1, totals[2].item())
             row = {"loss": totals[0].item() / steps_seen, "step_accuracy": totals[1].item() / steps_seen, "lr": lr, "grad_norm": grad_norm}

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from payoff.runs.config import DatasetRunConfig, LoraConfig, PairDataConfig, Strict, load_toml_config
+from payoff.runs.config import DatasetRunConfig, LoraConfig, OptimConfig, PairDataConfig, Strict, load_toml_config
 
 
 class RMModelConfig(Strict):
@@ -31,11 +31,19 @@ class RMLossConfig(Strict):
     bootstrap: float = Field(0.8, gt=0, le=1)  # with heads > 1: the chance each head trains on each pair
 
 
+class RMOptimConfig(OptimConfig):
+    # at most this many padded tokens per forward pass (0: no bound): a pair's shared prefix once and
+    # each answer after it (payoff.rm.pairwise), longest pairs first, so a step's memory does not
+    # depend on which pairs it draws (payoff.runs.memory)
+    micro_tokens: int = Field(4096, ge=0)
+
+
 class RMTrainConfig(DatasetRunConfig):
     run_dir: str = "out/rm/run"
     model: RMModelConfig = RMModelConfig()
     data: PairDataConfig
     loss: RMLossConfig = RMLossConfig()
+    optim: RMOptimConfig = RMOptimConfig()
 
     @model_validator(mode="after")
     def _check(self) -> RMTrainConfig:

@@ -2,8 +2,10 @@
 
 It runs unchanged on one process or under ``accelerate launch`` on several (`payoff.runs.processes`):
 each optimiser step takes ``optim.batch_size`` pairs in the run's seeded order
-(`payoff.runs.data.step_indices`), every process takes its share in micro-batches, gradients are
-accumulated locally and averaged across processes once per step. The run folder, resume,
+(`payoff.runs.data.step_indices`), every process takes its share in micro-batches (longest pairs
+first, under ``optim.micro_tokens`` padded tokens; each pair's shared prefix computed once for
+both answers: `payoff.rm.pairwise`), gradients are accumulated locally and averaged across
+processes once per step. The run folder, resume,
 metrics, progress and summary are `payoff.runs.run.Run`'s.
 """
 
@@ -14,12 +16,14 @@ from typing import Any
 
 import torch
 
-from payoff.models.reward_model import ModelInfo, RenderSpec, RewardModel, add_lora, collate, load_trunk, save_reward_model
+from payoff.models.reward_model import ModelInfo, RenderSpec, RewardModel, add_lora, load_trunk, save_reward_model
 from payoff.rm.config import RMTrainConfig
 from payoff.rm.heldout import pair_metrics
 from payoff.rm.losses import reward_model_loss
+from payoff.rm.pairwise import PairBatch, PairRewardModel, shared_length
 from payoff.rm.scoring import encode, score_sequences
 from payoff.runs.data import load_split
+from payoff.runs.memory import release, token_chunks
 from payoff.runs.optim import adamw, dropout_off
 from payoff.runs.precision import autocast
 from payoff.runs.processes import Processes
@@ -41,9 +45,24 @@ class Encoded:
         self.tie = torch.tensor([p.tie for p in pairs])
         generator = torch.Generator().manual_seed(seed + 104729)
         self.mask = (torch.rand(len(pairs), heads, generator=generator) < bootstrap).float() if heads > 1 else torch.ones(len(pairs), 1)
+        self.shared = [shared_length(c, r) for c, r in zip(self.chosen, self.rejected)]
 
     def __len__(self) -> int:
         return len(self.chosen)
+
+    def padded_tokens(self, chunk: list[int]) -> int:
+        """The tokens `PairBatch` pads ``chunk`` to: the prefixes once, then both answers."""
+        if min(self.shared[i] for i in chunk) == 0:
+            return 2 * len(chunk) * max(max(len(self.chosen[i]), len(self.rejected[i])) for i in chunk)
+        answer = max(max(len(self.chosen[i]), len(self.rejected[i])) - self.shared[i] for i in chunk)
+        return len(chunk) * (max(self.shared[i] for i in chunk) + 2 * answer)
+
+    def micro_batches(self, indices: list[int], rows: int, tokens: int) -> list[list[int]]:
+        """``indices`` longest first in micro-batches of at most ``rows`` pairs and ``tokens``
+        padded tokens (0: no bound): sorted pairs pad little, and the memory of a forward pass
+        has a bound whichever pairs a step draws."""
+        width = lambda i: max(len(self.chosen[i]), len(self.rejected[i]))  # noqa: E731
+        return token_chunks(indices, width, rows, tokens, padded=self.padded_tokens)
 
 
 def evaluate_pairs(model: RewardModel, data: Encoded, pad_id: int, batch_size: int) -> dict[str, Any]:
@@ -70,7 +89,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
     if cfg.model.lora is not None:
         trunk = add_lora(trunk, cfg.model.lora.model_dump())
     torch.manual_seed(cfg.seed)
-    unwrapped = RewardModel(trunk, cfg.model.heads)
+    unwrapped = PairRewardModel(trunk, cfg.model.heads)
     dropout_off(unwrapped)
     unwrapped.train()
     spec = RenderSpec(cfg.model.chat_template, cfg.model.max_length, cfg.model.truncation)
@@ -89,12 +108,13 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
 
     # -- the loop -------------------------------------------------------------------------------------
     with run.progress("rm", loss="-", acc="-") as bar:
-        for lr, mine, micro in run.batches(optimizer, len(train)):
+        for lr, mine, _ in run.batches(optimizer, len(train)):
             totals = torch.zeros(4)  # loss * n, correct, ties, margin sum
+            micro = train.micro_batches(mine, cfg.optim.micro_batch, cfg.optim.micro_tokens)
             for number, chunk in enumerate(micro):
-                ids, mask = collate([train.chosen[i] for i in chunk] + [train.rejected[i] for i in chunk], pad_id)
+                batch = PairBatch([train.chosen[i] for i in chunk], [train.rejected[i] for i in chunk], pad_id)
                 with processes.accumulate(model, last=number == len(micro) - 1), autocast(cfg.precision):
-                    rewards = model(ids.to(processes.device), mask.to(processes.device)).float()
+                    rewards = model(batch.to(processes.device)).float()
                     chosen, rejected = rewards[: len(chunk)], rewards[len(chunk):]
                     margin, tie = train.margin[chunk].to(processes.device), train.tie[chunk].to(processes.device)
                     loss = sum(reward_model_loss(chosen[:, h], rejected[:, h], margin, tie=tie,
@@ -107,6 +127,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
                     totals += torch.tensor([loss.item() * len(chunk), ((gap > 0) & decided).sum().item(),
                                             (gap == 0).sum().item(), gap.sum().item()])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
+            release()  # what a long micro-batch freed goes back to the system, not to the next step's peak
             totals, n = processes.sum(totals), cfg.optim.batch_size
             row = {"loss": totals[0].item() / n, "accuracy": totals[1].item() / n, "ties": totals[2].item() / n,
                    "margin_mean": totals[3].item() / n, "lr": lr, "grad_norm": grad_norm}

@@ -24,16 +24,20 @@ _libc: object | None = None
 
 
 def token_chunks(indices: Sequence[int], width: Callable[[int], int], max_rows: int, max_tokens: int,
-                 rows_per_example: int = 1) -> list[list[int]]:
+                 rows_per_example: int = 1, padded: Callable[[list[int]], int] | None = None) -> list[list[int]]:
     """``indices`` longest first (by ``width``, ties in their given order), in micro-batches of at
-    most ``max_rows`` examples and, when ``max_tokens`` > 0, at most ``max_tokens`` padded tokens
-    (examples x ``rows_per_example`` x the widest example's ``width``). An example wider than the
-    budget goes alone. The same arguments give the same micro-batches."""
+    most ``max_rows`` examples and, when ``max_tokens`` > 0, at most ``max_tokens`` padded tokens.
+    ``padded(chunk)`` counts a candidate micro-batch's padded tokens as its forward lays them out
+    (the tokens of every tensor it pads, e.g. a prompt padded to the longest prompt and an answer
+    to the longest answer); without it: examples x ``rows_per_example`` x the widest example's
+    ``width``. An example over the budget goes alone. The same arguments give the same
+    micro-batches."""
+    if padded is None:
+        padded = lambda chunk: len(chunk) * rows_per_example * max(width(i) for i in chunk)  # noqa: E731
     chunks: list[list[int]] = []
     for index in sorted(indices, key=lambda i: -width(i)):
-        # longest first: the first example of a chunk is its widest
-        fits = max_tokens <= 0 or (len(chunks[-1]) + 1) * rows_per_example * width(chunks[-1][0]) <= max_tokens if chunks else False
-        if chunks and len(chunks[-1]) < max_rows and fits:
+        fits = bool(chunks) and len(chunks[-1]) < max_rows and (max_tokens <= 0 or padded([*chunks[-1], index]) <= max_tokens)
+        if fits:
             chunks[-1].append(index)
         else:
             chunks.append([index])
