@@ -13,6 +13,7 @@ import functools
 import os
 import pickle
 import signal
+import socket
 import sys
 import traceback
 from typing import Any, NoReturn
@@ -31,6 +32,52 @@ except ImportError:  # loaded by path by a lean server.py, after these siblings
 # A request like a real one, for `_rehearse` (made here, in the fork server, before it forks).
 STAND_IN = pickle.dumps({"code": "pass", "language": "python", "files": {}, "limits": Limits().to_dict(), "stdin_file": False},
                         protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def lie_dormant(control_fd: int, root: bool, nproc: bool) -> NoReturn:
+    """A copy of the fork server, forked from it once, that makes each run's child in its place.
+
+    A process that forks copies every page it writes afterwards while a child still shares it: the
+    server, which runs Python for every request, copied about 300 pages per run that way. This
+    copy does nothing but wait on `control_fd` (a SOCK_SEQPACKET socket) for the server's word,
+    which carries the new child's four pipe ends (request, stdout, stderr, ready) and its working
+    directory. Then it forks its successor, which goes on waiting, and becomes the run's child
+    itself (`run_child`), first writing its own pid and the successor's (0: none) on the ready
+    pipe. When it exits at the end of its run, the fork server, a child subreaper, inherits the
+    successor, so every run's child is the server's own child by the time the server waits for
+    it. Exits when the server closes its end. Never returns."""
+    if control_fd != 3:
+        os.dup2(control_fd, 3)
+        os.close(control_fd)
+    os.closerange(4, 65536)  # the server's protocol pipes and anything else it held
+    control = socket.socket(fileno=3)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 4096, 4)
+        except InterruptedError:
+            continue
+        except OSError:
+            os._exit(0)
+        if len(fds) != 4 or len(message) < 3:  # the server closed its end
+            os._exit(0)
+        successor = -1
+        if message[1:2] == b"C":  # the server is a subreaper: it will inherit the successor
+            try:
+                successor = os.fork()
+            except OSError:
+                pass  # the server forks a dormant copy itself next time
+        if successor == 0:
+            for fd in fds:
+                os.close(fd)
+            continue
+        control.close()
+        request_fd, out_w, err_w, ready_w = fds
+        os.dup2(ready_w, 3)
+        os.close(ready_w)
+        os.write(3, os.getpid().to_bytes(4, "big") + max(successor, 0).to_bytes(4, "big"))
+        workdir = message[2:].decode()
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+        run_child(request_fd, out_w, err_w, workdir, message[:1] == b"A", root, nproc)
 
 
 def run_child(request_fd: int, out_w: int, err_w: int, workdir: str, ahead: bool, root: bool, nproc: bool) -> NoReturn:

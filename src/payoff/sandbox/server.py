@@ -21,6 +21,7 @@ import os
 import pickle
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from typing import Any
 try:
     import payoff.sandbox.harness as harness
     from payoff.containment import Containment
-    from payoff.sandbox.child import run_child
+    from payoff.sandbox.child import lie_dormant
     from payoff.sandbox.limits import NOBODY, Limits, address_space, check_file_names, classify, decode, supervise
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
@@ -61,7 +62,7 @@ except ImportError:
     _load("payoff_sandbox_program", _here / "program_side.py")
     harness = _load("payoff_harness", _here / "harness.py")
     # The child's side reads its siblings by the flat names loaded above.
-    run_child = _load("payoff_sandbox_child", _here / "child.py").run_child
+    lie_dormant = _load("payoff_sandbox_child", _here / "child.py").lie_dormant
 
 # Imported once here so every child has them: faster runs, and the unprivileged run user may not
 # be able to read the interpreter's own directory (a Python under /root, for instance).
@@ -112,15 +113,18 @@ def _warm_up_child_paths(rounds: int = 64) -> None:
 class Spare:
     """A child forked ahead of time, waiting for its program on `request_fd`."""
 
-    pid: int
     request_fd: int
     stdout_fd: int
     stderr_fd: int
-    ready_fd: int  # the child writes one byte here when its setup is done, before the program runs
+    # The child writes its pid and its successor's (4 bytes each, see `child.lie_dormant`) here
+    # first, and one byte when its setup is done, before the program runs.
+    ready_fd: int
     workdir: str
     # Forked for a test run (the last request was one): the child forks the harness's program
     # process at once and writes b"P" + its pid (4 bytes, 0 if the fork failed) on `ready_fd`.
     ahead: bool = False
+    pid: int | None = None  # once read
+    successor: int = 0  # the dormant copy it forked (0: none), once read
     program_pid: int | None = None  # once read
 
 
@@ -151,6 +155,8 @@ class Server:
         self.subreaper = set_child_subreaper()
         self.pids_limit = 64
         self.spare: Spare | None = None
+        self.control: socket.socket | None = None  # the server's end of the dormant copy's socket
+        self.dormant = 0  # its pid, as last known
         self.expect_harness = False  # whether the next request is likely a test run (the last one was)
         self.leftovers: list[tuple[int | None, str]] = []
         self.isolation = {
@@ -163,16 +169,32 @@ class Server:
         }
 
     def _keep(self) -> set[int]:
-        """The processes a kill of runs spares: the server, its spare and the spare's program."""
-        keep = {os.getpid()}
+        """The processes a kill of runs spares: the server, its spare, the spare's program and the
+        dormant copy that makes the next spare."""
+        keep = {os.getpid(), self.dormant}
         if self.spare is not None:
-            keep |= {self.spare.pid, self._spare_program(self.spare)}
-        return keep
+            try:
+                keep |= {self._spare_program(self.spare), self.spare.pid or 0, self.spare.successor}
+            except OSError:
+                pass  # it died before it started: `run` finds out and makes another
+        return keep - {0}
 
-    @staticmethod
-    def _spare_program(spare: Spare) -> int:
+    def _spare_pids(self, spare: Spare) -> None:
+        """Read the pids a spare writes first (its own and the next dormant copy's); raises
+        OSError when it never started."""
+        if spare.pid is None:
+            data = b""
+            while len(data) < 8 and (chunk := os.read(spare.ready_fd, 8 - len(data))):
+                data += chunk
+            if len(data) < 8:
+                raise OSError("the run's child did not start")
+            spare.pid, spare.successor = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:], "big")
+            self.dormant = spare.successor
+
+    def _spare_program(self, spare: Spare) -> int:
         """The pid of the program process a spare forked ahead (0: none). Written by the spare
         the moment it starts: the read waits at most for that fork."""
+        self._spare_pids(spare)
         if spare.program_pid is None:
             spare.program_pid = 0
             if spare.ahead:
@@ -191,7 +213,7 @@ class Server:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def prepare(self) -> None:
+    def prepare(self, fork: bool = True) -> None:
         for pid, workdir in self.leftovers:
             if pid is not None:  # None: a finished run, killed by supervise already
                 self._kill_run(pid)
@@ -202,7 +224,8 @@ class Server:
         if self.leftovers:
             self._reap()
         self.leftovers.clear()
-        self._fork_spare()
+        if fork:
+            self._fork_spare()
 
     def _reap(self) -> None:
         """Collect every exited child (killed runs and the orphans they left) without blocking."""
@@ -214,43 +237,69 @@ class Server:
             if pid == 0:
                 return
             if self.spare is not None and pid == self.spare.pid:  # the waiting child died: fork another
-                for fd in (self.spare.request_fd, self.spare.stdout_fd, self.spare.stderr_fd, self.spare.ready_fd):
-                    os.close(fd)
-                shutil.rmtree(self.spare.workdir, ignore_errors=True)
+                self._discard(self.spare)
                 self.spare = None
 
+    @staticmethod
+    def _discard(spare: Spare) -> None:
+        for fd in (spare.request_fd, spare.stdout_fd, spare.stderr_fd, spare.ready_fd):
+            os.close(fd)
+        shutil.rmtree(spare.workdir, ignore_errors=True)
+
+    def _fork_dormant(self) -> None:
+        """Fork the dormant copy that makes each run's child (`child.lie_dormant`)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            lie_dormant(theirs.detach(), root=self.root, nproc=self.root and self.box.kind != "cgroup")
+        theirs.close()
+        self.control, self.dormant = ours, pid
+
     def _fork_spare(self) -> None:
+        """Have the dormant copy make the next run's child (the server forks a new dormant copy
+        only when there is none: at start, after a fork it could not make, or without a subreaper)."""
         if self.spare is not None:
             return
         workdir = tempfile.mkdtemp(prefix="payoff-run-", dir=self.scratch)
         if self.root:
             os.chown(workdir, NOBODY, NOBODY)
-        request_r, request_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        ready_r, ready_w = os.pipe()
-        # The child's environment is SAFE_ENV (the server's own) plus these two: set here, where
-        # the code is warm, rather than in each child.
-        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+        (request_r, request_w), (out_r, out_w), (err_r, err_w), (ready_r, ready_w) = (os.pipe() for _ in range(4))
         ahead = self.expect_harness
-        pid = os.fork()
-        if pid == 0:
-            os.close(ready_r)
-            os.dup2(ready_w, 3)
-            run_child(request_r, out_w, err_w, workdir, ahead, root=self.root, nproc=self.root and self.box.kind != "cgroup")
-        for fd in (request_r, out_w, err_w, ready_w):
-            os.close(fd)
-        self.spare = Spare(pid, request_w, out_r, err_r, ready_r, workdir, ahead)
+        message = (b"A" if ahead else b"R") + (b"C" if self.subreaper else b"-") + workdir.encode()
+        spare = Spare(request_w, out_r, err_r, ready_r, workdir, ahead)
+        try:
+            for attempt in (0, 1):
+                if self.control is None:
+                    self._fork_dormant()
+                try:
+                    socket.send_fds(self.control, [message], [request_r, out_w, err_w, ready_w], socket.MSG_NOSIGNAL)
+                    break
+                except OSError:  # nobody at the other end: the dormant copy is gone
+                    self.control.close()  # type: ignore[union-attr]
+                    self.control, self.dormant = None, 0
+                    if attempt:
+                        raise
+            if not self.subreaper:  # its successor would not be the server's child: no chain
+                self.control.close()  # type: ignore[union-attr]
+                self.control, self.dormant = None, 0
+        except BaseException:
+            self._discard(spare)
+            raise
+        finally:
+            for fd in (request_r, out_w, err_w, ready_w):
+                os.close(fd)
+        self.spare = spare
 
     def run(self, request: dict[str, Any], protocol_fd: int | None = None) -> dict[str, Any]:
         stdin_size = int(request.pop("stdin_size", 0))
         try:
             limits = Limits(**request["limits"])
             check_file_names(request.get("files") or {})
-            # The server and the next spare count too; a test run's judge is one more process,
+            # The server, the next spare and the dormant copy count too; a test run's judge is one more process,
             # and so is the program process the next spare forks ahead.
             self.expect_harness = bool(request.get("harness"))
-            wanted = limits.max_procs + (4 if self.expect_harness else 2)
+            wanted = limits.max_procs + (5 if self.expect_harness else 3)
             if wanted != self.pids_limit:
                 self.box.kill_members(os.getpid(), keep=self._keep(), limit=wanted)
                 self.pids_limit = wanted
@@ -263,6 +312,14 @@ class Server:
             raise
         spare, self.spare = self.spare, None
         assert spare is not None
+        try:
+            self._spare_pids(spare)
+        except OSError:  # it died before it started (the machine is out of processes?): one more try
+            self._discard(spare)
+            self.prepare()
+            spare, self.spare = self.spare, None
+            assert spare is not None
+            self._spare_pids(spare)
         # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file.
         # No bytes, no file: the child reads /dev/null.
         data = request.pop("stdin", b"") or b""
@@ -321,7 +378,10 @@ class Server:
             os.close(self.spare.request_fd)  # the waiting child reads EOF and exits
             self.leftovers.append((self.spare.pid, self.spare.workdir))
             self.spare = None
-        self.prepare()
+        if self.control is not None:
+            self.control.close()  # the dormant copy reads EOF and exits
+            self.control = None
+        self.prepare(fork=False)
         self.box.kill_members(os.getpid(), keep={os.getpid()})
         self.box.leave()
 
