@@ -2,9 +2,10 @@
 
 A fork costs about a millisecond; starting an interpreter costs tens. The server sets up what can
 be shared once (its own network namespace, so no child can reach any network, loopback included)
-and each child sets up the rest before running a line of the program: a new session, its own
-pids cgroup (where writable), rlimits, an unprivileged uid (when the server is root), an empty
-working directory, a scrubbed environment, and no file descriptors but 0, 1 and 2.
+and each child sets up the rest before running a line of the program: a new session, rlimits, an
+unprivileged uid (when the server is root), an empty working directory, a scrubbed environment,
+and no file descriptors but 0, 1 and 2. The children are made ahead of their requests by a
+dormant copy of the server (`spares`), so the server itself forks nothing per run.
 
 Protocol on the server's stdin/stdout: 4-byte big-endian length + pickle, request then reply; a
 request's stdin bytes follow its pickle raw (``stdin_size`` of them) and are spliced by the kernel
@@ -21,17 +22,15 @@ import os
 import pickle
 import shutil
 import signal
-import socket
 import sys
 import tempfile
-from dataclasses import dataclass
 from typing import Any
 
 try:
     import payoff.sandbox.harness as harness
     from payoff.containment import Containment
-    from payoff.sandbox.child import lie_dormant
     from payoff.sandbox.limits import NOBODY, Limits, address_space, check_file_names, classify, decode, supervise
+    from payoff.sandbox.spares import Spare, SpareMaker, discard
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
     # children take fewer copy-on-write faults, so load the two sibling modules it needs by path
@@ -62,7 +61,9 @@ except ImportError:
     _load("payoff_sandbox_program", _here / "program_side.py")
     harness = _load("payoff_harness", _here / "harness.py")
     # The child's side reads its siblings by the flat names loaded above.
-    lie_dormant = _load("payoff_sandbox_child", _here / "child.py").lie_dormant
+    _load("payoff_sandbox_child", _here / "child.py")
+    _spares = _load("payoff_sandbox_spares", _here / "spares.py")
+    Spare, SpareMaker, discard = _spares.Spare, _spares.SpareMaker, _spares.discard
 
 # Imported once here so every child has them: faster runs, and the unprivileged run user may not
 # be able to read the interpreter's own directory (a Python under /root, for instance).
@@ -109,25 +110,6 @@ def _warm_up_child_paths(rounds: int = 64) -> None:
             open(os.devnull, mode, encoding="utf-8", errors="replace", closefd=True).close()
 
 
-@dataclass
-class Spare:
-    """A child forked ahead of time, waiting for its program on `request_fd`."""
-
-    request_fd: int
-    stdout_fd: int
-    stderr_fd: int
-    # The child writes its pid and its successor's (4 bytes each, see `child.lie_dormant`) here
-    # first, and one byte when its setup is done, before the program runs.
-    ready_fd: int
-    workdir: str
-    # Forked for a test run (the last request was one): the child forks the harness's program
-    # process at once and writes b"P" + its pid (4 bytes, 0 if the fork failed) on `ready_fd`.
-    ahead: bool = False
-    pid: int | None = None  # once read
-    successor: int = 0  # the dormant copy it forked (0: none), once read
-    program_pid: int | None = None  # once read
-
-
 class Server:
     def __init__(self) -> None:
         _preload()
@@ -155,8 +137,7 @@ class Server:
         self.subreaper = set_child_subreaper()
         self.pids_limit = 64
         self.spare: Spare | None = None
-        self.control: socket.socket | None = None  # the server's end of the dormant copy's socket
-        self.dormant = 0  # its pid, as last known
+        self.maker = SpareMaker(self.scratch, self.root, nproc=self.root and self.box.kind != "cgroup", chain=self.subreaper)
         self.expect_harness = False  # whether the next request is likely a test run (the last one was)
         self.leftovers: list[tuple[int | None, str]] = []
         self.isolation = {
@@ -171,39 +152,7 @@ class Server:
     def _keep(self) -> set[int]:
         """The processes a kill of runs spares: the server, its spare, the spare's program and the
         dormant copy that makes the next spare."""
-        keep = {os.getpid(), self.dormant}
-        if self.spare is not None:
-            try:
-                keep |= {self._spare_program(self.spare), self.spare.pid or 0, self.spare.successor}
-            except OSError:
-                pass  # it died before it started: `run` finds out and makes another
-        return keep - {0}
-
-    def _spare_pids(self, spare: Spare) -> None:
-        """Read the pids a spare writes first (its own and the next dormant copy's); raises
-        OSError when it never started."""
-        if spare.pid is None:
-            data = b""
-            while len(data) < 8 and (chunk := os.read(spare.ready_fd, 8 - len(data))):
-                data += chunk
-            if len(data) < 8:
-                raise OSError("the run's child did not start")
-            spare.pid, spare.successor = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:], "big")
-            self.dormant = spare.successor
-
-    def _spare_program(self, spare: Spare) -> int:
-        """The pid of the program process a spare forked ahead (0: none). Written by the spare
-        the moment it starts: the read waits at most for that fork."""
-        self._spare_pids(spare)
-        if spare.program_pid is None:
-            spare.program_pid = 0
-            if spare.ahead:
-                data = b""
-                while len(data) < 5 and (chunk := os.read(spare.ready_fd, 5 - len(data))):
-                    data += chunk
-                if len(data) == 5 and data[:1] == b"P":
-                    spare.program_pid = int.from_bytes(data[1:], "big")
-        return spare.program_pid
+        return {os.getpid()} | self.maker.keep(self.spare)
 
     def _kill_run(self, pid: int) -> None:
         """Kill a run's program and everything it started (never the server or its spare)."""
@@ -237,59 +186,12 @@ class Server:
             if pid == 0:
                 return
             if self.spare is not None and pid == self.spare.pid:  # the waiting child died: fork another
-                self._discard(self.spare)
+                discard(self.spare)
                 self.spare = None
 
-    @staticmethod
-    def _discard(spare: Spare) -> None:
-        for fd in (spare.request_fd, spare.stdout_fd, spare.stderr_fd, spare.ready_fd):
-            os.close(fd)
-        shutil.rmtree(spare.workdir, ignore_errors=True)
-
-    def _fork_dormant(self) -> None:
-        """Fork the dormant copy that makes each run's child (`child.lie_dormant`)."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
-        if pid == 0:
-            ours.close()
-            lie_dormant(theirs.detach(), root=self.root, nproc=self.root and self.box.kind != "cgroup")
-        theirs.close()
-        self.control, self.dormant = ours, pid
-
     def _fork_spare(self) -> None:
-        """Have the dormant copy make the next run's child (the server forks a new dormant copy
-        only when there is none: at start, after a fork it could not make, or without a subreaper)."""
-        if self.spare is not None:
-            return
-        workdir = tempfile.mkdtemp(prefix="payoff-run-", dir=self.scratch)
-        if self.root:
-            os.chown(workdir, NOBODY, NOBODY)
-        (request_r, request_w), (out_r, out_w), (err_r, err_w), (ready_r, ready_w) = (os.pipe() for _ in range(4))
-        ahead = self.expect_harness
-        message = (b"A" if ahead else b"R") + (b"C" if self.subreaper else b"-") + workdir.encode()
-        spare = Spare(request_w, out_r, err_r, ready_r, workdir, ahead)
-        try:
-            for attempt in (0, 1):
-                if self.control is None:
-                    self._fork_dormant()
-                try:
-                    socket.send_fds(self.control, [message], [request_r, out_w, err_w, ready_w], socket.MSG_NOSIGNAL)
-                    break
-                except OSError:  # nobody at the other end: the dormant copy is gone
-                    self.control.close()  # type: ignore[union-attr]
-                    self.control, self.dormant = None, 0
-                    if attempt:
-                        raise
-            if not self.subreaper:  # its successor would not be the server's child: no chain
-                self.control.close()  # type: ignore[union-attr]
-                self.control, self.dormant = None, 0
-        except BaseException:
-            self._discard(spare)
-            raise
-        finally:
-            for fd in (request_r, out_w, err_w, ready_w):
-                os.close(fd)
-        self.spare = spare
+        if self.spare is None:
+            self.spare = self.maker.make(ahead=self.expect_harness)
 
     def run(self, request: dict[str, Any], protocol_fd: int | None = None) -> dict[str, Any]:
         stdin_size = int(request.pop("stdin_size", 0))
@@ -313,13 +215,13 @@ class Server:
         spare, self.spare = self.spare, None
         assert spare is not None
         try:
-            self._spare_pids(spare)
+            self.maker.pids(spare)
         except OSError:  # it died before it started (the machine is out of processes?): one more try
-            self._discard(spare)
+            discard(spare)
             self.prepare()
             spare, self.spare = self.spare, None
             assert spare is not None
-            self._spare_pids(spare)
+            self.maker.pids(spare)
         # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file.
         # No bytes, no file: the child reads /dev/null.
         data = request.pop("stdin", b"") or b""
@@ -349,11 +251,14 @@ class Server:
 
         forced, out, err, wall, status, usage = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits, kill)
         self.leftovers.append((None, spare.workdir))
-        self._spare_program(spare)  # the pid record comes before the byte that says it set up
+        self.maker.program(spare)  # the pid records come before the byte that says it set up
         if self.spare is not None:
-            # The next spare's program process exists before this reply does: a caller that looks
-            # at its process tree after a run sees no process appear later (it forked meanwhile).
-            self._spare_program(self.spare)
+            # The next spare's program process and dormant copy exist before this reply does: a
+            # caller that looks at its process tree after a run sees no process appear later.
+            try:
+                self.maker.program(self.spare)
+            except OSError:
+                pass
         os.set_blocking(spare.ready_fd, False)
         try:
             set_up = os.read(spare.ready_fd, 1) == b"1"
@@ -378,9 +283,7 @@ class Server:
             os.close(self.spare.request_fd)  # the waiting child reads EOF and exits
             self.leftovers.append((self.spare.pid, self.spare.workdir))
             self.spare = None
-        if self.control is not None:
-            self.control.close()  # the dormant copy reads EOF and exits
-            self.control = None
+        self.maker.close()
         self.prepare(fork=False)
         self.box.kill_members(os.getpid(), keep={os.getpid()})
         self.box.leave()
