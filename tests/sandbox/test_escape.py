@@ -31,17 +31,16 @@ def _poll(condition, timeout_s: float = 5.0) -> bool:
 
 
 def _run_leftovers(backend: str) -> list[psutil.Process]:
-    """What is left of this test's runs: every descendant of its own fork server except the spare
-    children waiting for the next runs (each made by the one before it, under it), the dormant copy
-    that makes the next, and the program processes they fork ahead after a test run (the server
-    is a subreaper, so orphans count too), or for bwrap every bwrap process this test process
-    started."""
+    """What is left of this test's runs: every descendant of its own fork server except the one
+    spare child waiting for the next run and the program process it forks ahead after a test run
+    (the server is a subreaper, so orphans count too), or for bwrap every bwrap process this test
+    process started."""
     if backend == "bwrap":
         return [p for p in psutil.Process().children(recursive=True) if "bwrap" in " ".join(p.cmdline())]
     server = psutil.Process(fork_server().process.pid)
     children = server.children(recursive=True)
     spares = [c for c in server.children() if c.status() != psutil.STATUS_ZOMBIE][:1]
-    spares += [c for spare in spares for c in spare.children(recursive=True)]
+    spares += [c for spare in spares for c in spare.children()]
     return [c for c in children if c not in spares]
 
 

@@ -72,7 +72,6 @@ PRELOADED = (
     "datetime decimal encodings.idna enum fractions functools hashlib heapq io itertools json keyword math numbers "
     "operator pprint queue random re socket statistics string struct textwrap threading time typing unicodedata"
 ).split()
-SPARES = 2  # children made ahead of their requests
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
 
 
@@ -137,7 +136,7 @@ class Server:
         # moment it is killed, so no zombie of a run outlives it.
         self.subreaper = set_child_subreaper()
         self.pids_limit = 64
-        self.spares: list[Spare] = []  # made ahead, oldest (the next run's) first
+        self.spare: Spare | None = None
         self.maker = SpareMaker(self.scratch, self.root, nproc=self.root and self.box.kind != "cgroup", chain=self.subreaper)
         self.expect_harness = False  # whether the next request is likely a test run (the last one was)
         self.leftovers: list[tuple[int | None, str]] = []
@@ -153,10 +152,7 @@ class Server:
     def _keep(self) -> set[int]:
         """The processes a kill of runs spares: the server, its spare, the spare's program and the
         dormant copy that makes the next spare."""
-        keep = {os.getpid()} | self.maker.keep(None)
-        for spare in self.spares:
-            keep |= self.maker.keep(spare)
-        return keep
+        return {os.getpid()} | self.maker.keep(self.spare)
 
     def _kill_run(self, pid: int) -> None:
         """Kill a run's program and everything it started (never the server or its spare)."""
@@ -189,25 +185,23 @@ class Server:
                 return
             if pid == 0:
                 return
-            for spare in [s for s in self.spares if s.pid == pid]:  # a waiting child died: make another
-                discard(spare)
-                self.spares.remove(spare)
+            if self.spare is not None and pid == self.spare.pid:  # the waiting child died: fork another
+                discard(self.spare)
+                self.spare = None
 
     def _fork_spare(self) -> None:
-        # Two made ahead: making one (a fork, its setup) takes about as long as a short run, so with
-        # one the next run waited for it; with two it has the time of two runs.
-        while len(self.spares) < SPARES:
-            self.spares.append(self.maker.make(ahead=self.expect_harness))
+        if self.spare is None:
+            self.spare = self.maker.make(ahead=self.expect_harness)
 
     def run(self, request: dict[str, Any], protocol_fd: int | None = None) -> dict[str, Any]:
         stdin_size = int(request.pop("stdin_size", 0))
         try:
             limits = Limits(**request["limits"])
             check_file_names(request.get("files") or {})
-            # The server, the spares and the dormant copy count too; a test run's judge is one more
-            # process, and so is the program process each spare forks ahead.
+            # The server, the next spare and the dormant copy count too; a test run's judge is one more process,
+            # and so is the program process the next spare forks ahead.
             self.expect_harness = bool(request.get("harness"))
-            wanted = limits.max_procs + (2 + SPARES + (1 + SPARES if self.expect_harness else 0))
+            wanted = limits.max_procs + (5 if self.expect_harness else 3)
             if wanted != self.pids_limit:
                 self.box.kill_members(os.getpid(), keep=self._keep(), limit=wanted)
                 self.pids_limit = wanted
@@ -218,13 +212,15 @@ class Server:
                 copy_stdin(protocol_fd, devnull, stdin_size)
                 os.close(devnull)
             raise
-        spare = self.spares.pop(0)
+        spare, self.spare = self.spare, None
+        assert spare is not None
         try:
             self.maker.pids(spare)
         except OSError:  # it died before it started (the machine is out of processes?): one more try
             discard(spare)
             self.prepare()
-            spare = self.spares.pop(0)
+            spare, self.spare = self.spare, None
+            assert spare is not None
             self.maker.pids(spare)
         # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file.
         # No bytes, no file: the child reads /dev/null.
@@ -256,11 +252,11 @@ class Server:
         forced, out, err, wall, status, usage = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits, kill)
         self.leftovers.append((None, spare.workdir))
         self.maker.program(spare)  # the pid records come before the byte that says it set up
-        for waiting in self.spares:
-            # The spares' program processes and the dormant copy exist before this reply does: a
+        if self.spare is not None:
+            # The next spare's program process and dormant copy exist before this reply does: a
             # caller that looks at its process tree after a run sees no process appear later.
             try:
-                self.maker.program(waiting)
+                self.maker.program(self.spare)
             except OSError:
                 pass
         os.set_blocking(spare.ready_fd, False)
@@ -283,10 +279,10 @@ class Server:
                 "wall_s": 0.0, "cpu_s": 0.0, "max_rss_mb": 0.0, "isolation": self.isolation, "sandbox_error": True}
 
     def close(self) -> None:
-        for spare in self.spares:
-            os.close(spare.request_fd)  # the waiting child reads EOF and exits
-            self.leftovers.append((spare.pid, spare.workdir))
-        self.spares = []
+        if self.spare is not None:
+            os.close(self.spare.request_fd)  # the waiting child reads EOF and exits
+            self.leftovers.append((self.spare.pid, self.spare.workdir))
+            self.spare = None
         self.maker.close()
         self.prepare(fork=False)
         self.box.kill_members(os.getpid(), keep={os.getpid()})
