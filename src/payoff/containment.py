@@ -186,12 +186,35 @@ def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attem
             return
         if not pids:
             return
+        exits = []
         for pid in pids:
             try:
+                handle = os.pidfd_open(pid)  # before the kill: the pid cannot be another's yet
+            except ProcessLookupError:
+                continue
+            except (AttributeError, OSError):  # no pidfd here: a short sleep instead
+                handle = -1
+            try:
                 os.kill(pid, signal.SIGKILL)
+                exits.append(handle)
             except (ProcessLookupError, PermissionError):
-                pass
+                if handle >= 0:
+                    os.close(handle)
+        # A killed process leaves the cgroup as it exits: wait for exactly that (a fixed sleep
+        # took a millisecond where an exit takes a fraction of one), then look again.
+        _wait_exits(exits)
+
+
+def _wait_exits(exits: list[int], timeout_s: float = 0.05) -> None:
+    handles = [fd for fd in exits if fd >= 0]
+    if len(handles) < len(exits) or not exits:
         time.sleep(0.001)
+    deadline = time.monotonic() + timeout_s
+    for fd in handles:
+        try:
+            select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        finally:
+            os.close(fd)
 
 
 def _remove_stale(base: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import subprocess
@@ -214,12 +215,15 @@ def run_tests(job: dict[str, Any], limits: Limits | None = None, backend: str = 
     """Run unit tests against a program in the split-process harness (`payoff.sandbox.harness`):
     the tests in a judge process, the program in another that only exchanges plain data with it.
     `job` holds ``program``, ``setup``, ``tests``, ``compare`` and ``budget_s``; the verdicts are
-    JSON lines on the result's stdout."""
+    JSON lines on the result's stdout. The tests are compiled here, once per distinct list of
+    tests in this process (`harness.pack_tests`), and the judge loads them."""
     import json
 
     import payoff.sandbox.harness as harness
 
     limits = limits or Limits()
+    if "compiled" not in job:
+        job = {**job, "compiled": _packed_tests(tuple(str(test) for test in job.get("tests") or ()))}
     data = json.dumps(job).encode()
     if backend == "bwrap":
         folder = os.path.dirname(os.path.abspath(harness.__file__))
@@ -235,6 +239,13 @@ def run_tests(job: dict[str, Any], limits: Limits | None = None, backend: str = 
     if reply.pop("sandbox_error", False):
         raise SandboxError(reply["stderr"])
     return RunResult(**reply)
+
+
+@functools.lru_cache(maxsize=2048)
+def _packed_tests(tests: tuple[str, ...]) -> list[str | None]:
+    import payoff.sandbox.harness as harness
+
+    return harness.pack_tests(list(tests))
 
 
 def capabilities() -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
-import selectors
+import select
 import signal
 import time
 from collections.abc import Callable
@@ -101,13 +101,13 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
     run ends the moment it does."""
     start = time.monotonic()
     deadline = start + limits.timeout_s
-    selector = selectors.DefaultSelector()
+    poller = select.poll()  # not `selectors`: its Python bookkeeping is most of a trivial run's supervision
     buffers = {stdout_fd: bytearray(), stderr_fd: bytearray()}
     for fd in buffers:
         os.set_blocking(fd, False)
-        selector.register(fd, selectors.EVENT_READ)
+        poller.register(fd, select.POLLIN)
     exit_fd = os.pidfd_open(pid)
-    selector.register(exit_fd, selectors.EVENT_READ)
+    poller.register(exit_fd, select.POLLIN)
     forced: str | None = None
     open_streams, exited = 2, False
     while (open_streams or not exited) and forced is None:
@@ -115,20 +115,20 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
         if remaining <= 0:
             forced = "timeout"
             break
-        for key, _ in selector.select(timeout=min(remaining, 0.5)):
-            if key.fd == exit_fd:
+        for fd, _ in poller.poll(min(remaining, 0.5) * 1000 + 1):
+            if fd == exit_fd:
                 exited = True
-                selector.unregister(exit_fd)
+                poller.unregister(exit_fd)
                 continue
             try:
-                chunk = os.read(key.fd, 65536)
+                chunk = os.read(fd, 65536)
             except BlockingIOError:
                 continue
             if not chunk:
-                selector.unregister(key.fd)
+                poller.unregister(fd)
                 open_streams -= 1
                 continue
-            buffer = buffers[key.fd]
+            buffer = buffers[fd]
             room = limits.output_bytes - len(buffer)
             buffer.extend(chunk[: max(room, 0)])
             if len(chunk) > room:
@@ -144,11 +144,17 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
                 except (BlockingIOError, OSError):
                     pass
             break
-    selector.close()
     for fd in (*buffers, exit_fd):
         os.close(fd)
-    kill()  # at the deadline the program; after a clean exit anything it left behind
-    _, status, usage = os.wait4(pid, 0)
+    if forced:
+        kill()  # the program and everything it started, at the deadline or past a stream's cap
+        _, status, usage = os.wait4(pid, 0)
+    else:
+        # It exited: reap it first, so that what `kill` finds in the run's process group or
+        # cgroup is only what it left behind (an exiting process lingers there a moment, and
+        # waiting for it to go took a millisecond of every run).
+        _, status, usage = os.wait4(pid, 0)
+        kill()
     return forced, bytes(buffers[stdout_fd]), bytes(buffers[stderr_fd]), time.monotonic() - start, status, usage
 
 

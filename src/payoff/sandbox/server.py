@@ -2,9 +2,10 @@
 
 A fork costs about a millisecond; starting an interpreter costs tens. The server sets up what can
 be shared once (its own network namespace, so no child can reach any network, loopback included)
-and each child sets up the rest before running a line of the program: a new session, its own
-pids cgroup (where writable), rlimits, an unprivileged uid (when the server is root), an empty
-working directory, a scrubbed environment, and no file descriptors but 0, 1 and 2.
+and each child sets up the rest before running a line of the program: a new session, rlimits, an
+unprivileged uid (when the server is root), an empty working directory, a scrubbed environment,
+and no file descriptors but 0, 1 and 2. The children are made ahead of their requests by a
+dormant copy of the server (`spares`), so the server itself forks nothing per run.
 
 Protocol on the server's stdin/stdout: 4-byte big-endian length + pickle, request then reply; a
 request's stdin bytes follow its pickle raw (``stdin_size`` of them) and are spliced by the kernel
@@ -23,14 +24,13 @@ import shutil
 import signal
 import sys
 import tempfile
-from dataclasses import dataclass
 from typing import Any
 
 try:
     import payoff.sandbox.harness as harness
     from payoff.containment import Containment
-    from payoff.sandbox.child import run_child
     from payoff.sandbox.limits import NOBODY, Limits, address_space, check_file_names, classify, decode, supervise
+    from payoff.sandbox.spares import Spare, SpareMaker, discard
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
     # children take fewer copy-on-write faults, so load the two sibling modules it needs by path
@@ -61,7 +61,9 @@ except ImportError:
     _load("payoff_sandbox_program", _here / "program_side.py")
     harness = _load("payoff_harness", _here / "harness.py")
     # The child's side reads its siblings by the flat names loaded above.
-    run_child = _load("payoff_sandbox_child", _here / "child.py").run_child
+    _load("payoff_sandbox_child", _here / "child.py")
+    _spares = _load("payoff_sandbox_spares", _here / "spares.py")
+    Spare, SpareMaker, discard = _spares.Spare, _spares.SpareMaker, _spares.discard
 
 # Imported once here so every child has them: faster runs, and the unprivileged run user may not
 # be able to read the interpreter's own directory (a Python under /root, for instance).
@@ -108,22 +110,6 @@ def _warm_up_child_paths(rounds: int = 64) -> None:
             open(os.devnull, mode, encoding="utf-8", errors="replace", closefd=True).close()
 
 
-@dataclass
-class Spare:
-    """A child forked ahead of time, waiting for its program on `request_fd`."""
-
-    pid: int
-    request_fd: int
-    stdout_fd: int
-    stderr_fd: int
-    ready_fd: int  # the child writes one byte here when its setup is done, before the program runs
-    workdir: str
-    # Forked for a test run (the last request was one): the child forks the harness's program
-    # process at once and writes b"P" + its pid (4 bytes, 0 if the fork failed) on `ready_fd`.
-    ahead: bool = False
-    program_pid: int | None = None  # once read
-
-
 class Server:
     def __init__(self) -> None:
         _preload()
@@ -151,6 +137,7 @@ class Server:
         self.subreaper = set_child_subreaper()
         self.pids_limit = 64
         self.spare: Spare | None = None
+        self.maker = SpareMaker(self.scratch, self.root, nproc=self.root and self.box.kind != "cgroup", chain=self.subreaper)
         self.expect_harness = False  # whether the next request is likely a test run (the last one was)
         self.leftovers: list[tuple[int | None, str]] = []
         self.isolation = {
@@ -163,25 +150,9 @@ class Server:
         }
 
     def _keep(self) -> set[int]:
-        """The processes a kill of runs spares: the server, its spare and the spare's program."""
-        keep = {os.getpid()}
-        if self.spare is not None:
-            keep |= {self.spare.pid, self._spare_program(self.spare)}
-        return keep
-
-    @staticmethod
-    def _spare_program(spare: Spare) -> int:
-        """The pid of the program process a spare forked ahead (0: none). Written by the spare
-        the moment it starts: the read waits at most for that fork."""
-        if spare.program_pid is None:
-            spare.program_pid = 0
-            if spare.ahead:
-                data = b""
-                while len(data) < 5 and (chunk := os.read(spare.ready_fd, 5 - len(data))):
-                    data += chunk
-                if len(data) == 5 and data[:1] == b"P":
-                    spare.program_pid = int.from_bytes(data[1:], "big")
-        return spare.program_pid
+        """The processes a kill of runs spares: the server, its spare, the spare's program and the
+        dormant copy that makes the next spare."""
+        return {os.getpid()} | self.maker.keep(self.spare)
 
     def _kill_run(self, pid: int) -> None:
         """Kill a run's program and everything it started (never the server or its spare)."""
@@ -191,7 +162,7 @@ class Server:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def prepare(self) -> None:
+    def prepare(self, fork: bool = True) -> None:
         for pid, workdir in self.leftovers:
             if pid is not None:  # None: a finished run, killed by supervise already
                 self._kill_run(pid)
@@ -202,7 +173,8 @@ class Server:
         if self.leftovers:
             self._reap()
         self.leftovers.clear()
-        self._fork_spare()
+        if fork:
+            self._fork_spare()
 
     def _reap(self) -> None:
         """Collect every exited child (killed runs and the orphans they left) without blocking."""
@@ -214,43 +186,22 @@ class Server:
             if pid == 0:
                 return
             if self.spare is not None and pid == self.spare.pid:  # the waiting child died: fork another
-                for fd in (self.spare.request_fd, self.spare.stdout_fd, self.spare.stderr_fd, self.spare.ready_fd):
-                    os.close(fd)
-                shutil.rmtree(self.spare.workdir, ignore_errors=True)
+                discard(self.spare)
                 self.spare = None
 
     def _fork_spare(self) -> None:
-        if self.spare is not None:
-            return
-        workdir = tempfile.mkdtemp(prefix="payoff-run-", dir=self.scratch)
-        if self.root:
-            os.chown(workdir, NOBODY, NOBODY)
-        request_r, request_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        ready_r, ready_w = os.pipe()
-        # The child's environment is SAFE_ENV (the server's own) plus these two: set here, where
-        # the code is warm, rather than in each child.
-        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
-        ahead = self.expect_harness
-        pid = os.fork()
-        if pid == 0:
-            os.close(ready_r)
-            os.dup2(ready_w, 3)
-            run_child(request_r, out_w, err_w, workdir, ahead, root=self.root, nproc=self.root and self.box.kind != "cgroup")
-        for fd in (request_r, out_w, err_w, ready_w):
-            os.close(fd)
-        self.spare = Spare(pid, request_w, out_r, err_r, ready_r, workdir, ahead)
+        if self.spare is None:
+            self.spare = self.maker.make(ahead=self.expect_harness)
 
     def run(self, request: dict[str, Any], protocol_fd: int | None = None) -> dict[str, Any]:
         stdin_size = int(request.pop("stdin_size", 0))
         try:
             limits = Limits(**request["limits"])
             check_file_names(request.get("files") or {})
-            # The server and the next spare count too; a test run's judge is one more process,
+            # The server, the next spare and the dormant copy count too; a test run's judge is one more process,
             # and so is the program process the next spare forks ahead.
             self.expect_harness = bool(request.get("harness"))
-            wanted = limits.max_procs + (4 if self.expect_harness else 2)
+            wanted = limits.max_procs + (5 if self.expect_harness else 3)
             if wanted != self.pids_limit:
                 self.box.kill_members(os.getpid(), keep=self._keep(), limit=wanted)
                 self.pids_limit = wanted
@@ -263,6 +214,14 @@ class Server:
             raise
         spare, self.spare = self.spare, None
         assert spare is not None
+        try:
+            self.maker.pids(spare)
+        except OSError:  # it died before it started (the machine is out of processes?): one more try
+            discard(spare)
+            self.prepare()
+            spare, self.spare = self.spare, None
+            assert spare is not None
+            self.maker.pids(spare)
         # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file.
         # No bytes, no file: the child reads /dev/null.
         data = request.pop("stdin", b"") or b""
@@ -292,11 +251,14 @@ class Server:
 
         forced, out, err, wall, status, usage = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits, kill)
         self.leftovers.append((None, spare.workdir))
-        self._spare_program(spare)  # the pid record comes before the byte that says it set up
+        self.maker.program(spare)  # the pid records come before the byte that says it set up
         if self.spare is not None:
-            # The next spare's program process exists before this reply does: a caller that looks
-            # at its process tree after a run sees no process appear later (it forked meanwhile).
-            self._spare_program(self.spare)
+            # The next spare's program process and dormant copy exist before this reply does: a
+            # caller that looks at its process tree after a run sees no process appear later.
+            try:
+                self.maker.program(self.spare)
+            except OSError:
+                pass
         os.set_blocking(spare.ready_fd, False)
         try:
             set_up = os.read(spare.ready_fd, 1) == b"1"
@@ -321,7 +283,8 @@ class Server:
             os.close(self.spare.request_fd)  # the waiting child reads EOF and exits
             self.leftovers.append((self.spare.pid, self.spare.workdir))
             self.spare = None
-        self.prepare()
+        self.maker.close()
+        self.prepare(fork=False)
         self.box.kill_members(os.getpid(), keep={os.getpid()})
         self.box.leave()
 

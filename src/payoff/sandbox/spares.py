@@ -1,0 +1,141 @@
+"""The fork server's side of making each run's child ahead of its request.
+
+The server forks one *dormant* copy of itself (`child.lie_dormant`) and from then on forks
+nothing per run: for each run it sends the dormant copy the new child's pipe ends and working
+directory, and the dormant copy forks its successor and becomes that child. The child writes its
+pid and its successor's on its ready pipe first; the server, a child subreaper, inherits it when
+the run before it ends. Where the server is no subreaper, or the dormant copy is gone, the server
+forks a fresh dormant copy for the next child. Standard library only (the server runs as a lean
+``python -I -S``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+
+try:
+    from payoff.sandbox.child import lie_dormant
+    from payoff.sandbox.limits import NOBODY
+except ImportError:  # loaded by path by a lean server.py, after these siblings
+    import sys
+
+    lie_dormant = sys.modules["payoff_sandbox_child"].lie_dormant
+    NOBODY = sys.modules["payoff_limits"].NOBODY
+
+
+@dataclass
+class Spare:
+    """A child made ahead of time, waiting for its program on `request_fd`."""
+
+    request_fd: int
+    stdout_fd: int
+    stderr_fd: int
+    # The child writes its pid and its successor's (4 bytes each) here first, and one byte when
+    # its setup is done, before the program runs.
+    ready_fd: int
+    workdir: str
+    # Made for a test run (the last request was one): the child forks the harness's program
+    # process at once and writes b"P" + its pid (4 bytes, 0 if the fork failed) on `ready_fd`.
+    ahead: bool = False
+    pid: int | None = None  # once read
+    successor: int = 0  # the dormant copy it forked (0: none), once read
+    program_pid: int | None = None  # once read
+
+
+class SpareMaker:
+    def __init__(self, scratch: str, root: bool, nproc: bool, chain: bool) -> None:
+        self.scratch, self.root, self.nproc, self.chain = scratch, root, nproc, chain
+        self.control: socket.socket | None = None  # the server's end of the dormant copy's socket
+        self.dormant = 0  # its pid, as last known
+
+    def make(self, ahead: bool) -> Spare:
+        """Have the dormant copy make the next run's child (forking a dormant copy first where
+        there is none)."""
+        workdir = tempfile.mkdtemp(prefix="payoff-run-", dir=self.scratch)
+        if self.root:
+            os.chown(workdir, NOBODY, NOBODY)
+        (request_r, request_w), (out_r, out_w), (err_r, err_w), (ready_r, ready_w) = (os.pipe() for _ in range(4))
+        message = (b"A" if ahead else b"R") + (b"C" if self.chain else b"-") + workdir.encode()
+        spare = Spare(request_w, out_r, err_r, ready_r, workdir, ahead)
+        try:
+            for attempt in (0, 1):
+                if self.control is None:
+                    self._fork_dormant()
+                try:
+                    socket.send_fds(self.control, [message], [request_r, out_w, err_w, ready_w], socket.MSG_NOSIGNAL)
+                    break
+                except OSError:  # nobody at the other end: the dormant copy is gone
+                    self.close()
+                    if attempt:
+                        raise
+            if not self.chain:  # its successor would not be the server's child
+                self.close()
+        except BaseException:
+            discard(spare)
+            raise
+        finally:
+            for fd in (request_r, out_w, err_w, ready_w):
+                os.close(fd)
+        return spare
+
+    def _fork_dormant(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            lie_dormant(theirs.detach(), root=self.root, nproc=self.nproc)
+        theirs.close()
+        self.control, self.dormant = ours, pid
+
+    def pids(self, spare: Spare) -> None:
+        """Read the pids a spare writes first (its own and the next dormant copy's); raises
+        OSError when it never started."""
+        if spare.pid is None:
+            data = _read(spare.ready_fd, 8)
+            if len(data) < 8:
+                raise OSError("the run's child did not start")
+            spare.pid, spare.successor = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:], "big")
+            self.dormant = spare.successor
+
+    def program(self, spare: Spare) -> int:
+        """The pid of the program process a spare forked ahead (0: none). Written by the spare
+        the moment it starts: the read waits at most for its forks."""
+        self.pids(spare)
+        if spare.program_pid is None:
+            spare.program_pid = 0
+            if spare.ahead:
+                data = _read(spare.ready_fd, 5)
+                if len(data) == 5 and data[:1] == b"P":
+                    spare.program_pid = int.from_bytes(data[1:], "big")
+        return spare.program_pid
+
+    def keep(self, spare: Spare | None) -> set[int]:
+        """The processes of the making: `spare`, its program process and the dormant copy."""
+        keep = {self.dormant}
+        if spare is not None:
+            try:
+                keep |= {self.program(spare), spare.pid or 0, spare.successor}
+            except OSError:
+                pass  # it died before it started: the server finds out and makes another
+        return keep - {0}
+
+    def close(self) -> None:
+        if self.control is not None:
+            self.control.close()  # the dormant copy reads EOF and exits
+        self.control, self.dormant = None, 0
+
+
+def discard(spare: Spare) -> None:
+    for fd in (spare.request_fd, spare.stdout_fd, spare.stderr_fd, spare.ready_fd):
+        os.close(fd)
+    shutil.rmtree(spare.workdir, ignore_errors=True)
+
+
+def _read(fd: int, size: int) -> bytes:
+    data = b""
+    while len(data) < size and (chunk := os.read(fd, size - len(data))):
+        data += chunk
+    return data
