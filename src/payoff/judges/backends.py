@@ -118,6 +118,7 @@ class LocalBackend:
                     try:
                         verdict = _normalise(masses)
                         verdict["_mass"] = sum(masses.values())  # how much the model put on allowed verdicts at all
+                        verdict["_shared"] = float(shared)  # prefix tokens computed once for the call
                         results[i] = verdict
                     except JudgeCallError as error:
                         results[i] = error

@@ -98,7 +98,8 @@ def _single(samples: list[Sample], template_name: str, choices: list[str], prefi
         components["verdict_mass"] = verdict.get("_mass", 1.0)
         if guard:
             components["guard_rejected"] = 0.0
-        outcomes[i] = Outcome.ok(score_of(verdict), components, judge=judge.identity(), template=f"{template.name}@{template.version}")
+        shared = {"shared_prefix_tokens": int(verdict["_shared"])} if "_shared" in verdict else {}
+        outcomes[i] = Outcome.ok(score_of(verdict), components, judge=judge.identity(), template=f"{template.name}@{template.version}", **shared)
     usage = _usage(judge)
     for outcome in outcomes:
         if outcome is not None and usage:
