@@ -11,7 +11,7 @@ OpenAI-compatible server (llama.cpp's, serving the same model from its GGUF on 1
    per call (its key/value cache expanded over each batch); and the server with 8 requests in flight vs
    sequential calls. ``--local-only`` measures the local backend alone (no llama.cpp server).
 
-    python benchmarks/judges.py [--tasks 10] [--pairs 40] [--local-only] [--prompts 96] [--sizes 8,16,48,96]
+    python benchmarks/judges.py [--tasks 10] [--pairs 40] [--local-only] [--prompts 96] [--sizes 8,16,48,96] [--threads 1]
 """
 
 from __future__ import annotations
@@ -117,11 +117,17 @@ def main() -> None:
     parser.add_argument("--pairs-file", default="out/rm_example/pairs.eval.jsonl")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the local throughput settings (median)")
     parser.add_argument("--local-only", action="store_true", help="only the local backend's throughput")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default); 1 keeps a loaded 2-core machine from stalling on thread barriers")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     os.environ["PAYOFF_JUDGE_CACHE"] = "off"
     if args.local_only:
         t = local_throughput(judge_prompts(args.prompts), args.repeats, args.sizes)
-        print(f"local backend, {args.prompts} reference-judge prompts, median of {args.repeats}:")
+        print(f"local backend, {args.prompts} reference-judge prompts, median of {args.repeats}, {args.threads or 'default'} threads:")
         print_local(t, args.sizes)
         print(json.dumps(t))
         return
