@@ -6,12 +6,12 @@ OpenAI-compatible server (llama.cpp's, serving the same model from its GGUF on 1
 2. the pairwise judge's position flip rate on verifier-built pairs, and the conservative rule's
    agreement with the `math` verifier (pairs whose truth is known);
 3. judgments/s: the local backend on reference-judge prompts (the built-in template filled in with
-   arithmetic questions and answers of varying length): one prompt per forward, 16 per forward,
-   and 16 / 32 / 48 per forward with the template's shared prefix computed once per call (its
-   key/value cache expanded over each batch); and the server with 8 requests in flight vs
+   arithmetic questions and answers of varying length): one prompt per forward, then each of
+   ``--sizes`` prompts per forward without and with the template's shared prefix computed once
+   per call (its key/value cache expanded over each batch); and the server with 8 requests in flight vs
    sequential calls. ``--local-only`` measures the local backend alone (no llama.cpp server).
 
-    python benchmarks/judges.py [--tasks 10] [--pairs 40] [--local-only]
+    python benchmarks/judges.py [--tasks 10] [--pairs 40] [--local-only] [--prompts 96] [--sizes 8,16,48,96] [--threads 1]
 """
 
 from __future__ import annotations
@@ -64,34 +64,40 @@ def judge_prompts(n: int) -> list[str]:
             for r in rows]
 
 
-LOCAL = (("local_one_per_forward", 1, False), ("local_batched_16", 16, False), ("local_shared_prefix_16", 16, True),
-         ("local_shared_prefix_32", 32, True), ("local_shared_prefix_48", 48, True))
+def local_settings(sizes: list[int]) -> list[tuple[str, int, bool | None]]:
+    """(label, prompts per forward, share_prefix) of each local setting measured."""
+    settings: list[tuple[str, int, bool | None]] = [("local_one_per_forward", 1, False)]
+    for size in sizes:
+        settings += [(f"local_batched_{size}", size, False), (f"local_shared_prefix_{size}", size, True)]
+    return settings
 
 
-def local_throughput(prompts: list[str], repeats: int) -> dict[str, float]:
+def local_throughput(prompts: list[str], repeats: int, sizes: list[int]) -> dict[str, float]:
     """Median judgments/s of each local setting over ``repeats`` rounds (settings interleaved)."""
     import statistics
 
     LocalBackend().verdicts(prompts[:2], ["Yes", "No"])  # load the model once
-    seconds: dict[str, list[float]] = {label: [] for label, _, _ in LOCAL}
+    settings = local_settings(sizes)
+    seconds: dict[str, list[float]] = {label: [] for label, _, _ in settings}
     for _ in range(repeats):
-        for label, size, share in LOCAL:
+        for label, size, share in settings:
             backend = LocalBackend(batch_size=size, share_prefix=share)
             started = time.perf_counter()
             backend.verdicts(prompts, ["Yes", "No"])
             seconds[label].append(time.perf_counter() - started)
+            print(f"  round {len(seconds[label])} {label}: {seconds[label][-1]:.1f} s", file=sys.stderr, flush=True)
     return {label: len(prompts) / statistics.median(times) for label, times in seconds.items()}
 
 
-def print_local(t: dict[str, float]) -> None:
+def print_local(t: dict[str, float], sizes: list[int]) -> None:
     base = t["local_one_per_forward"]
-    for label, _, _ in LOCAL:
+    for label, _, _ in local_settings(sizes):
         print(f"  {label:<26} {t[label]:>6.2f} judgments/s  {t[label] / base:>5.2f}x one per forward")
 
 
 def throughput(args, url: str) -> dict[str, float]:
     prompts = [f"Is {n} a prime number? Reply with exactly one word: Yes or No." for n in range(args.prompts)]
-    result = local_throughput(judge_prompts(args.prompts), args.repeats)
+    result = local_throughput(judge_prompts(args.prompts), args.repeats, args.sizes)
     for label, concurrency in (("server_sequential", 1), ("server_8_in_flight", 8)):
         backend = OpenAIBackend(url, "smollm2", concurrency=concurrency, cache=None)
         started = time.perf_counter()
@@ -105,16 +111,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--pairs", type=int, default=40)
-    parser.add_argument("--prompts", type=int, default=48)
+    parser.add_argument("--prompts", type=int, default=96)
+    parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[8, 16, 48, 96],
+                        help="prompts per forward to measure, comma-separated")
     parser.add_argument("--pairs-file", default="out/rm_example/pairs.eval.jsonl")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the local throughput settings (median)")
     parser.add_argument("--local-only", action="store_true", help="only the local backend's throughput")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default); 1 keeps a loaded 2-core machine from stalling on thread barriers")
     args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     os.environ["PAYOFF_JUDGE_CACHE"] = "off"
     if args.local_only:
-        t = local_throughput(judge_prompts(args.prompts), args.repeats)
-        print(f"local backend, {args.prompts} reference-judge prompts, median of {args.repeats}:")
-        print_local(t)
+        t = local_throughput(judge_prompts(args.prompts), args.repeats, args.sizes)
+        print(f"local backend, {args.prompts} reference-judge prompts, median of {args.repeats}, {args.threads or 'default'} threads:")
+        print_local(t, args.sizes)
         print(json.dumps(t))
         return
     from tests.judges.server import llama_server
@@ -142,7 +156,7 @@ def main() -> None:
             print(f"  {key!r:<44} {table['unguarded'][key]:>6.0%} {table['guarded'][key]:>6.0%}")
     print("pairwise on verifier-built pairs (chosen = verified correct):", report["pairwise_in_process"])
     t = report["throughput_judgments_per_s"]
-    print_local(t)
+    print_local(t, args.sizes)
     print(f"judgments/s: server 8 in flight {t['server_8_in_flight']:.1f} vs sequential "
           f"{t['server_sequential']:.1f} ({t['server_8_in_flight'] / t['server_sequential']:.2f}x)")
     print(json.dumps(report))

@@ -41,23 +41,32 @@ def _normalise(masses: dict[str, float]) -> Verdict:
 class LocalBackend:
     """A local causal LM (the embedded SmolLM2 or a folder), verdicts from next-token logits.
 
-    The judge prompts of one call are one template filled in: they share a long token prefix (the
-    chat template's system turn and the template's instructions). With ``share_prefix`` that
-    prefix runs through the model once per call; every batch starts from its key/value cache,
-    expanded over the batch's rows, and only the rest of each prompt is computed. It is off by
-    default: on the shared 2-core machine it measured slower than plain batching at 16 prompts per
-    forward (docs/judges.md). Prompts are batched shortest first so a batch pads little.
+    ``batch_size`` prompts go through one forward (None: all of a call's prompts, up to
+    ``MAX_ROWS``; a judge reward's own ``batch_size`` then sets how many that is). Prompts are
+    batched shortest first so a batch pads little. The judge prompts of one call are one template
+    filled in: they share a long token prefix (the chat template's system turn and the template's
+    instructions). With ``share_prefix`` that prefix runs through the model once per call; every
+    batch starts from its key/value cache, expanded over the batch's rows, and only the rest of each
+    prompt is computed. ``None`` (the default) shares it where it measured faster than plain
+    batching (docs/judges.md): a prefix of at least ``SHARE_MIN_TOKENS`` tokens and forwards of at
+    least ``SHARE_MIN_ROWS`` prompts.
 
     A prompt longer than ``max_prompt_tokens`` (default: the model's context,
     ``max_position_embeddings``) is not run: past it the model's positions are untrained and a
     300,000-character answer would cost minutes of CPU. Its verdict is a `JudgeCallError`, which
     the judge turns into that sample's ``error`` outcome."""
 
+    MAX_ROWS = 64
+    SHARE_MIN_TOKENS = 32
+    SHARE_MIN_ROWS = 8
+
     _cache: dict[str, tuple[Any, Any]] = {}
     _lock = threading.Lock()
 
-    def __init__(self, model: str = "smollm2-135m-instruct", batch_size: int = 8, share_prefix: bool = False,
-                 max_prompt_tokens: int | None = None) -> None:
+    def __init__(self, model: str = "smollm2-135m-instruct", batch_size: int | None = None,
+                 share_prefix: bool | None = None, max_prompt_tokens: int | None = None) -> None:
+        if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
+            raise ValueError(f"batch_size must be a whole number >= 1 (or None), got {batch_size!r}")
         self.name, self.batch_size, self.share_prefix = model, batch_size, share_prefix
         self.max_prompt_tokens = max_prompt_tokens
 
@@ -104,24 +113,29 @@ class LocalBackend:
         kept = [i for i in range(len(ids)) if not cap or len(ids[i]) <= cap]
         if not kept:
             return results
+        rows_per_forward = min(self.batch_size or self.MAX_ROWS, len(kept))
         # The shared prefix: equal token ids at equal positions have equal keys and values (the
         # model is causal), so it is cut from the ids themselves; every row keeps a token of its own.
-        shared = _common_prefix([ids[i] for i in kept]) if self.share_prefix and len(kept) > 1 else 0
-        shared = min(shared, min(len(ids[i]) for i in kept) - 1)
+        shared = 0
+        if len(kept) > 1 and self.share_prefix is not False:
+            shared = min(_common_prefix([ids[i] for i in kept]), min(len(ids[i]) for i in kept) - 1)
+        if self.share_prefix is None and (shared < self.SHARE_MIN_TOKENS or rows_per_forward < self.SHARE_MIN_ROWS):
+            shared = 0
         with torch.no_grad():
             past = None
             if shared > 0:
                 head = torch.tensor([ids[kept[0]][:shared]])
                 past = model(input_ids=head, attention_mask=torch.ones_like(head), use_cache=True, logits_to_keep=1).past_key_values
             order = sorted(kept, key=lambda i: len(ids[i]))
-            for start in range(0, len(order), self.batch_size):
-                rows = order[start:start + self.batch_size]
+            for start in range(0, len(order), rows_per_forward):
+                rows = order[start:start + rows_per_forward]
                 logits = _last_logits(model, [ids[i][shared:] for i in rows], int(tokenizer.pad_token_id or 0), shared, past)
                 for i, row in zip(rows, torch.softmax(logits.float(), -1)):
                     masses = {c: float(sum(row[t] for t in toks)) for c, toks in token_sets.items()}
                     try:
                         verdict = _normalise(masses)
                         verdict["_mass"] = sum(masses.values())  # how much the model put on allowed verdicts at all
+                        verdict["_shared"] = float(shared)  # prefix tokens computed once for the call
                         results[i] = verdict
                     except JudgeCallError as error:
                         results[i] = error
