@@ -1,4 +1,4 @@
-"""Tests compiled on the caller's side (`harness.pack_tests`) and loaded by the judge: the judge
+"""Tests compiled on the caller's side (`compiled.pack_tests`) and loaded by the judge: the judge
 runs what it was given, falls back to compiling where a packed test is unusable, and a test that
 does not compile fails on its own. Real sandboxed runs."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from payoff.sandbox import Limits, run_tests
-from payoff.sandbox.harness import pack_tests
+from payoff.sandbox.compiled import pack_tests
 
 LIMITS = Limits(timeout_s=5, cpu_s=5)
 PROGRAM = "def add(a, b):\n    return a + b\n"

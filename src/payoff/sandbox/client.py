@@ -216,7 +216,7 @@ def run_tests(job: dict[str, Any], limits: Limits | None = None, backend: str = 
     the tests in a judge process, the program in another that only exchanges plain data with it.
     `job` holds ``program``, ``setup``, ``tests``, ``compare`` and ``budget_s``; the verdicts are
     JSON lines on the result's stdout. The tests are compiled here, once per distinct list of
-    tests in this process (`harness.pack_tests`), and the judge loads them."""
+    tests in this process (`compiled.pack_tests`), and the judge loads them."""
     import json
 
     import payoff.sandbox.harness as harness
@@ -243,9 +243,9 @@ def run_tests(job: dict[str, Any], limits: Limits | None = None, backend: str = 
 
 @functools.lru_cache(maxsize=2048)
 def _packed_tests(tests: tuple[str, ...]) -> list[str | None]:
-    import payoff.sandbox.harness as harness
+    from payoff.sandbox.compiled import pack_tests
 
-    return harness.pack_tests(list(tests))
+    return pack_tests(list(tests))
 
 
 def capabilities() -> dict[str, Any]:

@@ -32,10 +32,8 @@ which the judge loads instead of compiling the test itself.
 
 from __future__ import annotations
 
-import base64
 import builtins
 import json
-import marshal
 import os
 import socket
 import sys
@@ -45,17 +43,19 @@ from typing import Any
 try:
     from payoff.sandbox.batch import NAME as BATCH_NAME
     from payoff.sandbox.batch import batched, plan
+    from payoff.sandbox.compiled import compile_tests, pack_tests
     from payoff.sandbox.program_side import answer, compiled_filter, ctypes_kit, describe, seccomp_rows, serve_program
     from payoff.sandbox.wire import from_wire, pair, receive, send, text, to_wire
 except ImportError:  # outside the package (lean fork server, bubblewrap): the siblings by their flat names
     from payoff_sandbox_batch import NAME as BATCH_NAME  # type: ignore[no-redef]
     from payoff_sandbox_batch import batched, plan  # type: ignore[no-redef]
+    from payoff_sandbox_compiled import compile_tests, pack_tests  # type: ignore[no-redef]
     from payoff_sandbox_program import answer, compiled_filter, ctypes_kit, describe, seccomp_rows, serve_program  # type: ignore[no-redef]
     from payoff_sandbox_wire import from_wire, pair, receive, send, text, to_wire  # type: ignore[no-redef]
 
-# The two halves, for whoever runs this file outside the package.
+# Its siblings by their flat names, for whoever runs this file outside the package.
 SIBLINGS = {"payoff_sandbox_wire.py": "wire.py", "payoff_sandbox_program.py": "program_side.py",
-            "payoff_sandbox_batch.py": "batch.py"}
+            "payoff_sandbox_batch.py": "batch.py", "payoff_sandbox_compiled.py": "compiled.py"}
 
 
 # -- the judge ----------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def judge(program: tuple[socket.socket, int] | None = None, limits: dict[str, An
     compiled: list[Any] | None = None
     try:
         send(ours, {"program": str(job["program"]), "setup": str(job.get("setup") or ""), "limits": limits})
-        compiled = _compile_tests(tests, job.get("compiled"))  # while the program process loads the program
+        compiled = compile_tests(tests, job.get("compiled"))  # while the program process loads the program
         manifest = receive(ours)
         names = manifest["names"]
         if type(names) is not dict:
@@ -337,7 +337,7 @@ def judge(program: tuple[socket.socket, int] | None = None, limits: dict[str, An
         try:
             if link.gone:
                 raise ProgramGone(link.gone)
-            code = (compiled or _compile_tests(tests, job.get("compiled")))[index]
+            code = (compiled or compile_tests(tests, job.get("compiled")))[index]
             if isinstance(code, BaseException):
                 raise code
             exec(code, namespace)
@@ -352,48 +352,6 @@ def judge(program: tuple[socket.socket, int] | None = None, limits: dict[str, An
         os.kill(pid, 9)
     except OSError:
         pass
-
-
-def compile_test(test: str, index: int, count: int) -> Any:
-    """Test `index` of `count` as the judge runs it. The last test only is batched: a batch may run
-    calls past a failing assert (see batch.py)."""
-    source = (batched(test) if index == count - 1 else None) or test
-    return compile(source, f"test_{index}", "exec")  # type: ignore[call-overload]
-
-
-def pack_tests(tests: list[str]) -> list[str | None]:
-    """Each test compiled (`compile_test`) and packed for a job's ``compiled`` (None where it does
-    not compile: the judge then reports the error). On the caller's side, where the same tests
-    come back for every sample of a problem and the compiler's pages are its own, not a forked
-    child's to copy: loading a packed test takes the judge about 20 us, compiling it 1-5 ms."""
-    packed: list[str | None] = []
-    for index, test in enumerate(tests):
-        try:
-            packed.append(base64.b64encode(marshal.dumps(compile_test(test, index, len(tests)))).decode())
-        except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
-            packed.append(None)
-    return packed
-
-
-_CODE = type(compile("", "", "exec"))
-
-
-def _compile_tests(tests: list[str], packed: Any = None) -> list[Any]:
-    """Each test's code object (loaded from `packed`, or compiled here), or the error compiling it
-    raised (that test's failure)."""
-    compiled: list[Any] = []
-    for index, test in enumerate(tests):
-        try:
-            code = None
-            if type(packed) is list and len(packed) == len(tests) and type(packed[index]) is str:
-                try:
-                    code = marshal.loads(base64.b64decode(packed[index]))
-                except (ValueError, EOFError, TypeError):
-                    code = None
-            compiled.append(code if type(code) is _CODE else compile_test(test, index, len(tests)))
-        except BaseException as error:  # noqa: BLE001 - a test that does not compile fails on its own
-            compiled.append(error)
-    return compiled
 
 
 def warm_up(rounds: int = 64) -> None:
@@ -420,7 +378,7 @@ def warm_up(rounds: int = 64) -> None:
             namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
             test = "def check(f):\n    assert f(1) == [1, 2]\n    assert abs(f(-2)[0]) == 2\n"
             exec(compile(batched(test) or test, "warm_up", "exec"), namespace)  # type: ignore[call-overload]
-            exec(_compile_tests([test], pack_tests([test]))[0], namespace)
+            exec(compile_tests([test], pack_tests([test]))[0], namespace)
             json.loads(json.dumps({"program": "x", "tests": ["assert f(1) == [1, 2]"], "budget_s": 1.0}))
             json.dumps({"test": 0, "pass": False, "why": describe(ValueError("x"))})
             rows = seccomp_rows(os.getpid())

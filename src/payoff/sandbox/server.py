@@ -55,9 +55,10 @@ except ImportError:
     set_child_subreaper, unshare_network = _isolation.set_child_subreaper, _isolation.unshare_network
     _protocol = _load("payoff_sandbox_protocol", _here / "protocol.py")
     copy_stdin, read_request, write_message = _protocol.copy_stdin, _protocol.read_request, _protocol.write_message
-    # The harness imports its two halves by these flat names when it is not in a package.
+    # The harness imports its siblings by these flat names when it is not in a package.
     _load("payoff_sandbox_wire", _here / "wire.py")
     _load("payoff_sandbox_batch", _here / "batch.py")
+    _load("payoff_sandbox_compiled", _here / "compiled.py")
     _load("payoff_sandbox_program", _here / "program_side.py")
     harness = _load("payoff_harness", _here / "harness.py")
     # The child's side reads its siblings by the flat names loaded above.
