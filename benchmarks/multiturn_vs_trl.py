@@ -46,6 +46,9 @@ PROMPTS, GROUP, NEW_TOKENS, LR, TURNS, EVAL, TRAIN_ROWS = 4, 4, 48, 1e-5, 3, 16,
 COMPLETION_BUDGET = 384  # tokens after the prompt, all turns and tool results (TRL's max_completion_length)
 ROOT = Path(__file__).resolve().parent.parent
 FRAMEWORKS = ("payoff", "trl", "trl-best")
+# Also accepted by --frameworks: payoff's memory-lean setting, the loss and backward pass in
+# micro-batches of 4 episodes (the counterpart of TRL's default gradient checkpointing).
+LEAN_MICRO_BATCH = 4
 
 
 def rows(n: int, seed: int) -> list[dict]:
@@ -99,7 +102,7 @@ def heldout(model: Any, tokenizer: Any) -> dict[str, float]:
             "heldout_tool_calls": sum(r.tool_calls for r in records) / len(records)}
 
 
-def run_payoff(path: Path, steps: int, out: Path) -> dict[str, Any]:
+def run_payoff(path: Path, steps: int, out: Path, micro_batch: int = PROMPTS * GROUP) -> dict[str, Any]:
     from payoff.models.default import load_policy
     from payoff.rl.config import TrainConfig
     from payoff.rl.loop import train
@@ -114,7 +117,7 @@ def run_payoff(path: Path, steps: int, out: Path) -> dict[str, Any]:
         "env": {"name": "calculator", "max_turns": TURNS, "max_tool_calls": TURNS, "max_tokens": 2048},
         "rollout": {"group_size": GROUP, "prompts_per_step": PROMPTS, "max_new_tokens": NEW_TOKENS, "batch_size": PROMPTS * GROUP},
         "algorithm": {"advantage": "grpo", "loss_aggregation": "token_mean"},
-        "optim": {"lr": LR, "micro_batch": PROMPTS * GROUP}, "engine": {"workers": 0},
+        "optim": {"lr": LR, "micro_batch": micro_batch}, "engine": {"workers": 0},
         "log": {"progress": False, "tensorboard": False, "plot": False, "samples_every": 0, "monitor": False}})
     train(config, model=model, tokenizer=tokenizer, train_rows=rows(TRAIN_ROWS, seed=11), eval_rows=[], on_step=rows_seen.append)
     return {"times": [r["time_step"] for r in rows_seen], "before": before, **heldout(model, tokenizer),
@@ -165,7 +168,10 @@ def run_trl(path: Path, steps: int, out: Path, best: bool) -> dict[str, Any]:
 def child(framework: str, kind: str, steps: int) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         path = model_dir(kind, Path(scratch))
-        result = run_payoff(path, steps, Path(scratch)) if framework == "payoff" else run_trl(path, steps, Path(scratch), framework == "trl-best")
+        if framework.startswith("payoff"):
+            result = run_payoff(path, steps, Path(scratch), LEAN_MICRO_BATCH if framework == "payoff-lean" else PROMPTS * GROUP)
+        else:
+            result = run_trl(path, steps, Path(scratch), framework == "trl-best")
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result))
 
@@ -175,7 +181,7 @@ def main() -> None:
     parser.add_argument("--models", default="smollm2")
     parser.add_argument("--steps", type=int, default=3, help="timed steps (their median is reported)")
     parser.add_argument("--warmup", type=int, default=1, help="steps run first and not timed")
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="a comma list of payoff, payoff-lean, trl, trl-best")
     parser.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "MODEL"))
     args = parser.parse_args()
     total = args.steps + args.warmup

@@ -113,6 +113,7 @@ class Session:
     episode: Episode
     expires: float
     lock: threading.Lock = field(default_factory=threading.Lock)
+    scored: bool = False  # counted in `Sessions._scored` (its episode finished while it was held)
 
 
 class Sessions:
@@ -132,6 +133,9 @@ class Sessions:
         self._sessions: dict[str, Session] = {}
         self._gone: OrderedDict[str, str] = OrderedDict()  # id -> why it is gone
         self._reserved = 0  # slots taken by opens still starting their environment
+        # Held sessions whose episode has finished (they hold no environment): the live count is
+        # len(_sessions) - _scored, kept as a count so that an open does not walk every session.
+        self._scored = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reaper = threading.Thread(target=self._reap_loop, args=(reap_every_s or min(ttl_s / 4, 1.0),),
@@ -167,6 +171,7 @@ class Sessions:
                 self._reserved -= 1
         if episode.ended is not None and episode.failure is not None:
             episode.finish()  # nothing left to play: release what the reset may have started
+            self._count_scored(session)
         return {"session": session.id, "env": env, "messages": episode.messages, "tools": episode.tools,
                 "ended": episode.ended, "ttl_s": self.ttl_s}
 
@@ -183,6 +188,7 @@ class Sessions:
             if episode.failure is not None:
                 answer["error"] = episode.failure
                 episode.finish()  # the environment failed: release it now, the outcome is already an error
+                self._count_scored(session)
             return answer
 
     def score(self, session_id: str, close: bool = False) -> dict[str, Any]:
@@ -192,6 +198,7 @@ class Sessions:
             if episode.ended is None:
                 episode.ended = "stopped"  # the client stops the episode here
             sample, outcome = episode.finish()
+            self._count_scored(session)
             scored = {**outcome.to_dict(), "messages": sample.messages if sample.messages is not None else sample.meta.get("messages")}
         if close:
             self.close(session_id)
@@ -202,13 +209,14 @@ class Sessions:
             session = self._sessions.pop(session_id, None)
             if session is None:
                 raise self._missing(session_id)
+            self._uncount(session)
             self._forget(session_id, "closed")
         self._release(session)
         return {"session": session_id, "closed": True}
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            live = sum(1 for s in self._sessions.values() if s.episode.result is None)
+            live = len(self._sessions) - self._scored
             return {"open": live, "kept": len(self._sessions), "max_sessions": self.max_sessions, "ttl_s": self.ttl_s}
 
     def reap(self) -> list[str]:
@@ -218,6 +226,7 @@ class Sessions:
             expired = [s for s in self._sessions.values() if s.expires < now and not s.lock.locked()]
             for session in expired:
                 del self._sessions[session.id]
+                self._uncount(session)
                 self._forget(session.id, "expired: no request within its TTL")
         for session in expired:
             self._release(session)
@@ -226,7 +235,7 @@ class Sessions:
     def shutdown(self) -> None:
         self._stop.set()
         with self._lock:
-            sessions, self._sessions = list(self._sessions.values()), {}
+            sessions, self._sessions, self._scored = list(self._sessions.values()), {}, 0
         for session in sessions:
             self._release(session)
 
@@ -261,7 +270,7 @@ class Sessions:
     def _reserve(self) -> None:
         for attempt in (0, 1):
             with self._lock:
-                live = sum(1 for s in self._sessions.values() if s.episode.result is None) + self._reserved
+                live = len(self._sessions) - self._scored + self._reserved
                 if live < self.max_sessions:
                     self._reserved += 1
                     return
@@ -290,6 +299,18 @@ class Sessions:
                 raise Busy("another request on this session is still running")
             session.expires = time.monotonic() + self.ttl_s
         return Sessions._Held(self, session)
+
+    def _count_scored(self, session: Session) -> None:
+        """A held session's episode has finished: it no longer counts against the cap."""
+        with self._lock:
+            if not session.scored and self._sessions.get(session.id) is session:
+                session.scored = True
+                self._scored += 1
+
+    def _uncount(self, session: Session) -> None:
+        """Under ``_lock``, as `session` leaves ``_sessions``."""
+        if session.scored:
+            self._scored -= 1
 
     def _missing(self, session_id: Any) -> SessionError:
         why = self._gone.get(session_id) if isinstance(session_id, str) else None
