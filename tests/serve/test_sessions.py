@@ -219,3 +219,23 @@ def test_no_process_is_left_after_the_server_stops() -> None:
     while _alive(pid) and time.time() < deadline:
         time.sleep(0.1)
     assert not _alive(pid) and os.getpid() != pid
+
+
+def test_a_reward_that_hangs_is_that_episodes_timeout_and_the_batch_is_still_scored() -> None:
+    """Finished episodes are scored in the server's engine workers: a reward that hangs on one
+    episode is its `timeout` outcome within the engine's limit; the others keep their scores."""
+    from tests.serve.helpers import SLEEPY
+
+    with running_server("--reward", SLEEPY, "--workers", "2", "--timeout-s", "1") as (url, _):
+        rows = [{**ROW, "meta": {"sleep": 30}}, {**ROW, "meta": {"sleep": 0}}, {**ROW, "meta": {"sleep": 0}}]
+        opened = httpx.post(f"{url}/v1/batch/episodes/open", json={"episodes": [
+            {"env": "calculator", "row": row, "reward": "sleepy"} for row in rows]}).json()["results"]
+        sessions = [item["session"] for item in opened]
+        httpx.post(f"{url}/v1/batch/episodes/step", json={"steps": [
+            {"session": s, "message": {"content": "\\boxed{42}"}} for s in sessions]}).raise_for_status()
+        began = time.monotonic()
+        scored = httpx.post(f"{url}/v1/batch/episodes/score", json={"sessions": sessions, "close": True}, timeout=60).json()["results"]
+        assert time.monotonic() - began < 15
+        assert [r["status"] for r in scored] == ["timeout", "ok", "ok"]
+        assert [r["reward"] for r in scored[1:]] == [1.0, 1.0] and all(r["info"]["ended"] == "done" for r in scored)
+        assert httpx.get(f"{url}/v1/episodes").json()["open"] == 0

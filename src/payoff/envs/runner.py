@@ -110,6 +110,8 @@ class Episode:
         self.ended: str | None = None
         self.failure: str | None = None
         self.result: tuple[Sample, Outcome] | None = None
+        self._token_count = (0, 0)  # (messages counted, their tokens)
+        self._prepared: tuple[Sample, Outcome | None] | None = None  # the sample to score, once the episode is over
         self.start = time.monotonic()
 
     def open(self) -> bool:
@@ -120,8 +122,19 @@ class Episode:
         except Exception as error:  # noqa: BLE001 - a broken environment is an error outcome
             self.fail(f"environment reset failed: {type(error).__name__}: {error}")
             return False
-        self.ended = _limit_reached(self.messages, self.info, self.limits, self.start)
+        self.ended = _limit_reached(self._tokens(), self.info, self.limits, self.start)
         return True
+
+    def _tokens(self) -> int:
+        """The episode's tokens so far (`count_tokens`), each message counted once: messages are
+        only ever appended, and a step must not recount the whole episode."""
+        counted, total = self._token_count
+        if counted > len(self.messages):  # someone shortened the list (a policy that edits it): count again
+            counted, total = 0, 0
+        if counted < len(self.messages):
+            total += count_tokens(self.messages[counted:], self.limits.tokenizer)
+            self._token_count = (len(self.messages), total)
+        return total
 
     def fail(self, reason: str) -> None:
         self.failure, self.ended = reason, "error"
@@ -143,16 +156,18 @@ class Episode:
             self.fail(f"environment step failed: {type(error).__name__}: {error}")
             return []
         self.messages.extend(replies)
-        self.ended = "done" if done else _limit_reached(self.messages, self.info, self.limits, self.start)
+        self.ended = "done" if done else _limit_reached(self._tokens(), self.info, self.limits, self.start)
         return list(replies)
 
-    def finish(self) -> tuple[Sample, Outcome]:
+    def finish(self, scored: Outcome | None = None) -> tuple[Sample, Outcome]:
         """The finished episode and its Outcome; the environment closed (a close that fails makes
-        the Outcome an error: what the episode held may still be running, not a result to train on)."""
+        the Outcome an error: what the episode held may still be running, not a result to train on).
+        `scored`: the reward's Outcome for `to_score()`'s sample, from a caller that scores many
+        episodes at once (the server, in its engine's workers); else the reward is called here."""
         if self.result is not None:
             return self.result
         try:
-            sample, outcome = self._score()
+            sample, outcome = self._score(scored)
         finally:
             try:
                 self.env.close()
@@ -165,12 +180,23 @@ class Episode:
     def _counts(self) -> dict[str, Any]:
         return {"turns": self.info["turns"], "tool_calls": self.info["tool_calls"]}
 
-    def _score(self) -> tuple[Sample, Outcome]:
+    def to_score(self) -> Sample | None:
+        """The finished episode's Sample when its Outcome is the reward's to give, else None (a
+        failure, a trajectory that is not valid, no reward: `finish` gives the error itself)."""
+        sample, outcome = self._prepare()
+        return sample if outcome is None else None
+
+    def _prepare(self) -> tuple[Sample, Outcome | None]:
+        if self._prepared is None:
+            self._prepared = self._finished_sample()
+        return self._prepared
+
+    def _finished_sample(self) -> tuple[Sample, Outcome | None]:
         if self.failure is not None:
             return _partial(self.messages, self.row), Outcome.error(self.failure, **self._counts())
         info = self.info
         info["ended"] = self.ended
-        info["tokens"] = count_tokens(self.messages, self.limits.tokenizer)
+        info["tokens"] = self._tokens()
         info["wall_s"] = round(time.monotonic() - self.start, 4)
         try:
             sample = episode_sample(self.messages, self.row, self.tools)
@@ -178,11 +204,21 @@ class Episode:
             return _partial(self.messages, self.row), Outcome.error(f"the finished episode is not a valid trajectory: {error}", **info)
         if self.scorer is None:
             return sample, Outcome.error("the environment has no reward and none was given", **info)
-        try:
-            outcome = self.scorer.score_one(sample)
-        except Exception as error:  # noqa: BLE001
-            return sample, Outcome.error(f"reward {getattr(self.scorer, 'name', self.scorer)!r} failed: {type(error).__name__}: {error}", **info)
-        outcome.info.update({k: v for k, v in info.items() if k not in outcome.info})
+        return sample, None
+
+    def _score(self, scored: Outcome | None = None) -> tuple[Sample, Outcome]:
+        sample, outcome = self._prepare()
+        if outcome is not None:
+            return sample, outcome
+        if scored is not None:
+            outcome = scored
+        else:
+            try:
+                outcome = self.scorer.score_one(sample)  # type: ignore[union-attr]
+            except Exception as error:  # noqa: BLE001
+                failed = f"reward {getattr(self.scorer, 'name', self.scorer)!r} failed: {type(error).__name__}: {error}"
+                return sample, Outcome.error(failed, **self.info)
+        outcome.info.update({k: v for k, v in self.info.items() if k not in outcome.info})
         return sample, outcome
 
 
@@ -195,11 +231,11 @@ def _partial(messages: list[Message], row: dict[str, Any]) -> Sample:
         return Sample(completion="", reference=row_reference(row), meta={**(row.get("meta") or {}), "messages": messages})
 
 
-def _limit_reached(messages: list[Message], info: dict[str, Any], limits: EpisodeLimits, start: float) -> str | None:
+def _limit_reached(tokens: int, info: dict[str, Any], limits: EpisodeLimits, start: float) -> str | None:
     if info["turns"] >= limits.max_turns:
         return "max_turns"
     if time.monotonic() - start >= limits.wall_s:
         return "wall_s"
-    if count_tokens(messages, limits.tokenizer) >= limits.max_tokens:
+    if tokens >= limits.max_tokens:
         return "max_tokens"
     return None

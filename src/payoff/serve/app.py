@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field, ValidationError
 from payoff.core import Reward, Sample, SampleError
 from payoff.serve import episode_routes, nemo_gym
 from payoff.serve.batcher import Batcher, Overloaded
+from payoff.serve.episode_scoring import EngineScoring
 from payoff.serve.openrlhf_protocol import merge, protocol_response, protocol_samples
 from payoff.serve.sessions import Sessions
 
@@ -98,6 +99,8 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
         state["batcher"] = Batcher(state["engine"], max_batch=max_batch, max_pending=max_pending)
         state["batcher"].start()
         state["sessions"] = sessions if sessions is not None else Sessions()
+        if getattr(state["sessions"], "scoring", False) is None:  # local sessions: finished episodes score in the workers
+            state["sessions"].scoring = state["episode_scoring"] = EngineScoring(workers, timeout_s)
         # Environment steps block (processes, tools with time limits): they run here, off the loop.
         state["steps"] = ThreadPoolExecutor(max_workers=64, thread_name_prefix="payoff-episode")
         # A batch's slow items, in parallel (a pool of its own: a batch waiting on it holds a "steps" thread).
@@ -108,6 +111,8 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
         state["steps"].shutdown(wait=False, cancel_futures=True)
         state["fan"].shutdown(wait=False, cancel_futures=True)
         state["sessions"].shutdown()
+        if "episode_scoring" in state:
+            state["episode_scoring"].close()
 
     app = FastAPI(title="payoff reward server", version="1", lifespan=lifespan)
     components = [t.name for t in getattr(reward, "terms", [])]
@@ -130,13 +135,18 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
             chunks.append(chunk)
         raw = b"".join(chunks)
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise HTTPProblem(400, f"body is not UTF-8: byte {error.start}") from None
-        try:
-            data = orjson.loads(raw) if "NaN" not in text and "Infinity" not in text else json.loads(text)
-        except json.JSONDecodeError as error:
-            raise HTTPProblem(400, f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+            data = orjson.loads(raw)  # checks UTF-8 too
+        except orjson.JSONDecodeError:
+            # What orjson refuses and the standard library reads (NaN, Infinity, integers past
+            # 64 bits), or a body that is not JSON: the standard library's reading, or its error.
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise HTTPProblem(400, f"body is not UTF-8: byte {error.start}") from None
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise HTTPProblem(400, f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
         if model is None:  # a protocol that checks its own bodies (NeMo-Gym's)
             return data
         if model is ScoreRequest and _plain_score_request(data):

@@ -129,7 +129,12 @@ def add_routes(app: Any, state: dict[str, Any], read_json: Callable[..., Awaitab
     @app.post("/v1/batch/episodes/score", openapi_extra=_schema(BatchScoreRequest))
     async def score_episodes(request: Request) -> Any:
         body = await read_json(request, BatchScoreRequest)
-        return respond({"results": await each([("score", s, body.close) for s in body.sessions])})
+        sessions = state["sessions"]
+        if not hasattr(sessions, "score_many"):  # sessions on Ray actors: one call each
+            return respond({"results": await each([("score", s, body.close) for s in body.sessions])})
+        # Local sessions score the whole batch in one call (its rewards together, in the engine).
+        results = await asyncio.get_running_loop().run_in_executor(state["steps"], sessions.score_many, body.sessions, body.close)
+        return respond({"results": [_failed(r) if isinstance(r, SessionError) else r for r in results]})
 
     @app.post("/v1/episodes/{session}/step", openapi_extra=_schema(StepRequest))
     async def step_episode(session: str, request: Request) -> Any:
@@ -177,10 +182,15 @@ def _answer(sessions: Any, item: tuple[Any, ...]) -> Any:
     try:
         return getattr(sessions, method)(*args)
     except SessionError as error:
-        failed: dict[str, Any] = {"error": error.message, "status": error.status}
-        if error.retry_after is not None:
-            failed["retry_after"] = error.retry_after
-        return failed
+        return _failed(error)
+
+
+def _failed(error: SessionError) -> dict[str, Any]:
+    """A batch item's failure: {error, status[, retry_after]}."""
+    failed: dict[str, Any] = {"error": error.message, "status": error.status}
+    if error.retry_after is not None:
+        failed["retry_after"] = error.retry_after
+    return failed
 
 
 ROUTES = {"/v1/episodes", "/v1/batch/episodes/open", "/v1/batch/episodes/step", "/v1/batch/episodes/score"}

@@ -32,9 +32,11 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from payoff.core import Outcome
 from payoff.envs.runner import Episode, EpisodeLimits
 
 LIMIT_FIELDS = ("max_turns", "max_tool_calls", "max_tokens", "wall_s")
@@ -121,15 +123,19 @@ class Sessions:
     its construction parameters (default: every registered environment, built with none):
     clients name an environment, never its parameters. ``limits`` is the ceiling: a client may
     ask for tighter limits, not looser. A client may name a registered reward by name (never a
-    file or module reference: that would run code the operator did not choose)."""
+    file or module reference: that would run code the operator did not choose). ``scoring``
+    (``(reward, samples) -> outcomes`` with ``takes(reward)``: `payoff.serve.episode_scoring`)
+    scores finished episodes many at once (`score_many`)."""
 
     def __init__(self, *, max_sessions: int = 256, ttl_s: float = 600.0, limits: EpisodeLimits | None = None,
-                 envs: dict[str, dict[str, Any]] | None = None, reap_every_s: float | None = None) -> None:
+                 envs: dict[str, dict[str, Any]] | None = None, reap_every_s: float | None = None,
+                 scoring: Any = None) -> None:
         if max_sessions < 1 or ttl_s <= 0:
             raise ValueError("max_sessions must be >= 1 and ttl_s > 0")
         self.max_sessions, self.ttl_s = max_sessions, ttl_s
         self.limits = limits or EpisodeLimits()
         self.envs = envs
+        self.scoring = scoring
         self._sessions: dict[str, Session] = {}
         self._gone: OrderedDict[str, str] = OrderedDict()  # id -> why it is gone
         self._reserved = 0  # slots taken by opens still starting their environment
@@ -193,16 +199,72 @@ class Sessions:
 
     def score(self, session_id: str, close: bool = False) -> dict[str, Any]:
         """The Outcome; with `close`, the session is closed too (one request fewer an episode)."""
-        with self._hold(session_id) as session:
-            episode = session.episode
-            if episode.ended is None:
-                episode.ended = "stopped"  # the client stops the episode here
-            sample, outcome = episode.finish()
-            self._count_scored(session)
-            scored = {**outcome.to_dict(), "messages": sample.messages if sample.messages is not None else sample.meta.get("messages")}
+        result = self.score_many([session_id], close)[0]
+        if isinstance(result, SessionError):
+            raise result
+        return result
+
+    def score_many(self, session_ids: Sequence[Any], close: bool = False) -> list[dict[str, Any] | SessionError]:
+        """`score` for many sessions at once: each one's answer, or its SessionError. The episodes
+        whose reward is still to be called are scored together through `scoring`, one call per
+        reward (on the server: its engine's workers, another core than the sessions' and the
+        engine's time limit); without `scoring`, each here, as `run_episode` does."""
+        held: list[Sessions._Held | SessionError] = []
+        for session_id in session_ids:
+            try:
+                held.append(self._hold(session_id))
+            except SessionError as error:
+                held.append(error)
+        results: list[dict[str, Any] | SessionError] = []
+        try:
+            together: dict[int, list[int]] = {}  # id(reward) -> the items it scores
+            for index, item in enumerate(held):
+                if isinstance(item, Sessions._Held):
+                    episode = item.session.episode
+                    if episode.result is None and episode.ended is None:
+                        episode.ended = "stopped"  # the client stops the episode here
+                    if episode.result is None and self._together(episode):
+                        together.setdefault(id(episode.scorer), []).append(index)
+            scored: dict[int, Outcome] = {}
+            for indices in together.values():
+                episodes = [held[i].session.episode for i in indices]  # type: ignore[union-attr]
+                scored.update(zip(indices, self._score_together(episodes[0].scorer, [e.to_score() for e in episodes])))
+            for index, item in enumerate(held):
+                if isinstance(item, SessionError):
+                    results.append(item)
+                    continue
+                sample, outcome = item.session.episode.finish(scored.get(index))
+                self._count_scored(item.session)
+                messages = sample.messages if sample.messages is not None else sample.meta.get("messages")
+                results.append({**outcome.to_dict(), "messages": messages})
+        finally:
+            for item in held:
+                if isinstance(item, Sessions._Held):
+                    item.__exit__(None, None, None)
         if close:
-            self.close(session_id)
-        return scored
+            for index, result in enumerate(results):
+                if not isinstance(result, SessionError):
+                    try:
+                        self.close(session_ids[index])
+                    except SessionError as error:  # closed by another request meanwhile
+                        results[index] = error
+        return results
+
+    def _together(self, episode: Episode) -> bool:
+        """Whether `scoring` gives this finished episode's reward outcome (else `finish` does)."""
+        return self.scoring is not None and self.scoring.takes(episode.scorer) and episode.to_score() is not None
+
+    def _score_together(self, scorer: Any, samples: list[Any]) -> list[Outcome]:
+        try:
+            outcomes = list(self.scoring(scorer, samples))  # type: ignore[misc]
+            if len(outcomes) != len(samples):
+                raise RuntimeError(f"{len(outcomes)} outcomes for {len(samples)} episodes")
+        except Exception as error:  # noqa: BLE001 - each episode still gets its outcome, an error that says why
+            failed = f"reward {getattr(scorer, 'name', scorer)!r} failed: {type(error).__name__}: {error}"
+            return [Outcome.error(failed) for _ in samples]
+        for outcome in outcomes:
+            outcome.info.pop("elapsed_s", None)  # the engine's timing: the Outcome is run_episode's
+        return outcomes
 
     def close(self, session_id: str) -> dict[str, Any]:
         with self._lock:
