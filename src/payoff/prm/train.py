@@ -105,7 +105,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
                 with torch.no_grad():
                     totals += torch.tensor([loss.item(), ((flat.detach() > 0) == (target > 0.5)).sum().item(), len(flat)])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
-            release()  # what a long micro-batch freed goes back to the system, not to the next step's peak
+            release(between_steps=True)  # what a long micro-batch freed goes back to the system
             totals = processes.sum(totals)
             steps_seen = max(1, totals[2].item())
             row = {"loss": totals[0].item() / steps_seen, "step_accuracy": totals[1].item() / steps_seen, "lr": lr, "grad_norm": grad_norm}

@@ -127,7 +127,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
                     totals += torch.tensor([loss.item() * len(chunk), ((gap > 0) & decided).sum().item(),
                                             (gap == 0).sum().item(), gap.sum().item()])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
-            release()  # what a long micro-batch freed goes back to the system, not to the next step's peak
+            release(between_steps=True)  # what a long micro-batch freed goes back to the system
             totals, n = processes.sum(totals), cfg.optim.batch_size
             row = {"loss": totals[0].item() / n, "accuracy": totals[1].item() / n, "ties": totals[2].item() / n,
                    "margin_mean": totals[3].item() / n, "lr": lr, "grad_norm": grad_norm}
