@@ -46,7 +46,7 @@ def token_chunks(indices: Sequence[int], width: Callable[[int], int], max_rows: 
 
 
 # A trim walks glibc's heap and hands pages back that the next step then faults in again: on a
-# step of a few seconds (a reward model, a PRM) that cost up to a tenth of the step in an A/B run
+# step of a few seconds (a reward model, a PRM) that cost a tenth to a fifth of the step in an A/B run
 # (docs/prm.md). Between steps, at most one trim this often; a run's phases (after the
 # reference precompute, after an evaluation) always trim.
 STEP_TRIM_INTERVAL_S = 30.0
