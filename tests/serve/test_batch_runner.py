@@ -61,3 +61,26 @@ def test_an_item_that_fails_is_that_items_answer() -> None:
         results = run_batch(Recorder(), [("open", 0), ("open", 1), ("open", 2), ("open", 3)], fan)
     assert results == [{"key": 0}, {"error": "row: the task row must be an object, got str", "status": 422},
                        {"error": "2 sessions are open", "status": 503, "retry_after": 1}, {"key": 3}]
+
+
+def test_a_score_batch_of_slow_rewards_runs_in_parallel_once_one_is_slow() -> None:
+    """Episodes the engine does not score (here: sessions without one) are each scored by their
+    reward; once one is slow the rest run side by side on the pool, and every one is scored."""
+    from payoff.serve.sessions import Sessions
+    from tests.serve import helpers  # noqa: F401 - registers the "sleepy" reward
+
+    sessions = Sessions(max_sessions=16)
+    try:
+        row = {"prompt": "What is 6 * 7?", "reference": "42", "meta": {"sleep": 0.5}}
+        ids = [sessions.open("calculator", row, None, "sleepy")["session"] for _ in range(6)]
+        for session in ids:
+            sessions.step(session, {"content": "\\boxed{42}"})
+        with ThreadPoolExecutor(8) as fan:
+            began = time.monotonic()
+            results = sessions.score_many(ids, close=True, fan=fan)
+            elapsed = time.monotonic() - began
+        assert [r["status"] for r in results] == ["ok"] * 6 and all(r["reward"] == 1.0 for r in results)
+        assert elapsed < 2.5, elapsed  # one after another: 3 s
+        assert sessions.stats()["kept"] == 0
+    finally:
+        sessions.shutdown()

@@ -147,6 +147,8 @@ def create_app(reward: Reward, *, workers: int = 2, timeout_s: float | None = No
                 data = json.loads(text)
             except json.JSONDecodeError as error:
                 raise HTTPProblem(400, f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+            except RecursionError:
+                raise HTTPProblem(400, "body is not JSON this server reads: nested too deeply") from None
         if model is None:  # a protocol that checks its own bodies (NeMo-Gym's)
             return data
         if model is ScoreRequest and _plain_score_request(data):

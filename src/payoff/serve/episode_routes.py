@@ -28,7 +28,6 @@ waits for its slowest item either way).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -36,11 +35,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, Field
 
-from payoff.serve.sessions import SessionError
-
-# An item slower than this sends the rest of its batch to run in parallel: above two GIL switch
-# intervals (5 ms each), so a quick item that only waited for the GIL under load does not.
-FAN_OUT_S = 0.01
+from payoff.serve.sessions import FAN_OUT_S, SessionError, quick_then_fan
 
 
 class EpisodeRequest(BaseModel):
@@ -133,7 +128,8 @@ def add_routes(app: Any, state: dict[str, Any], read_json: Callable[..., Awaitab
         if not hasattr(sessions, "score_many"):  # sessions on Ray actors: one call each
             return respond({"results": await each([("score", s, body.close) for s in body.sessions])})
         # Local sessions score the whole batch in one call (its rewards together, in the engine).
-        results = await asyncio.get_running_loop().run_in_executor(state["steps"], sessions.score_many, body.sessions, body.close)
+        results = await asyncio.get_running_loop().run_in_executor(state["steps"], sessions.score_many, body.sessions, body.close,
+                                                                   state["fan"])
         return respond({"results": [_failed(r) if isinstance(r, SessionError) else r for r in results]})
 
     @app.post("/v1/episodes/{session}/step", openapi_extra=_schema(StepRequest))
@@ -165,16 +161,7 @@ def add_routes(app: Any, state: dict[str, Any], read_json: Callable[..., Awaitab
 def run_batch(sessions: Any, calls: Sequence[tuple[Any, ...]], fan: Executor, fan_out_s: float = FAN_OUT_S) -> list[Any]:
     """Each call's answer, in order (a `SessionError` as {error, status[, retry_after]}): one after
     another while they are quick, the rest in parallel on `fan` once one takes over `fan_out_s`."""
-    results: list[Any] = [None] * len(calls)
-    for index, item in enumerate(calls):
-        began = time.perf_counter()
-        results[index] = _answer(sessions, item)
-        if time.perf_counter() - began > fan_out_s and index + 1 < len(calls):
-            rest = range(index + 1, len(calls))
-            for later, answer in zip(rest, fan.map(lambda k: _answer(sessions, calls[k]), rest)):
-                results[later] = answer
-            break
-    return results
+    return quick_then_fan(lambda k: _answer(sessions, calls[k]), len(calls), fan, fan_out_s)
 
 
 def _answer(sessions: Any, item: tuple[Any, ...]) -> Any:

@@ -32,7 +32,8 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,6 +42,28 @@ from payoff.envs.runner import Episode, EpisodeLimits
 
 LIMIT_FIELDS = ("max_turns", "max_tool_calls", "max_tokens", "wall_s")
 TOMBSTONES = 10_000  # reaped ids remembered, so a late client hears "expired", not "unknown"
+
+
+# An item slower than this sends the rest of its batch to run in parallel: above two GIL switch
+# intervals (5 ms each), so a quick item that only waited for the GIL under load does not.
+FAN_OUT_S = 0.01
+
+
+def quick_then_fan(work: Callable[[int], Any], count: int, fan: Executor | None, fan_out_s: float = FAN_OUT_S) -> list[Any]:
+    """``[work(0), ..., work(count - 1)]``: one after another in this thread while each is quick
+    (handing a quick item to a thread and back costs more than the item), and the items left in
+    parallel on `fan` as soon as one takes over `fan_out_s` (the items after a slow or hanging one
+    wait for it once, then run side by side)."""
+    results: list[Any] = [None] * count
+    for index in range(count):
+        began = time.perf_counter()
+        results[index] = work(index)
+        if fan is not None and time.perf_counter() - began > fan_out_s and index + 1 < count:
+            rest = range(index + 1, count)
+            for later, answer in zip(rest, fan.map(work, rest)):
+                results[later] = answer
+            break
+    return results
 
 
 class SessionError(Exception):
@@ -204,11 +227,13 @@ class Sessions:
             raise result
         return result
 
-    def score_many(self, session_ids: Sequence[Any], close: bool = False) -> list[dict[str, Any] | SessionError]:
+    def score_many(self, session_ids: Sequence[Any], close: bool = False,
+                   fan: Executor | None = None) -> list[dict[str, Any] | SessionError]:
         """`score` for many sessions at once: each one's answer, or its SessionError. The episodes
         whose reward is still to be called are scored together through `scoring`, one call per
         reward (on the server: its engine's workers, another core than the sessions' and the
-        engine's time limit); without `scoring`, each here, as `run_episode` does."""
+        engine's time limit); the others each by its own reward, as `run_episode` does, in
+        parallel on `fan` once one of them is slow (an LLM judge, a reward model)."""
         held: list[Sessions._Held | SessionError] = []
         for session_id in session_ids:
             try:
@@ -223,20 +248,26 @@ class Sessions:
                     episode = item.session.episode
                     if episode.result is None and episode.ended is None:
                         episode.ended = "stopped"  # the client stops the episode here
-                    if episode.result is None and self._together(episode):
-                        together.setdefault(id(episode.scorer), []).append(index)
+                    try:
+                        if episode.result is None and self._together(episode):
+                            together.setdefault(id(episode.scorer), []).append(index)
+                    except Exception:  # noqa: BLE001 - `finish` meets the same failure, closes the environment and says so
+                        pass
             scored: dict[int, Outcome] = {}
             for indices in together.values():
                 episodes = [held[i].session.episode for i in indices]  # type: ignore[union-attr]
                 scored.update(zip(indices, self._score_together(episodes[0].scorer, [e.to_score() for e in episodes])))
-            for index, item in enumerate(held):
+
+            def finish(index: int) -> dict[str, Any] | SessionError:
+                item = held[index]
                 if isinstance(item, SessionError):
-                    results.append(item)
-                    continue
+                    return item
                 sample, outcome = item.session.episode.finish(scored.get(index))
                 self._count_scored(item.session)
                 messages = sample.messages if sample.messages is not None else sample.meta.get("messages")
-                results.append({**outcome.to_dict(), "messages": messages})
+                return {**outcome.to_dict(), "messages": messages}
+
+            results = quick_then_fan(finish, len(held), fan)
         finally:
             for item in held:
                 if isinstance(item, Sessions._Held):
