@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from payoff.serve.episode_routes import run_batch
-from payoff.serve.sessions import BadRequest, SessionsFull
+from payoff.serve.session_errors import BadRequest, SessionsFull
 
 
 class Recorder:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from payoff.envs import get_env, run_episode
-from payoff.serve.sessions import Busy, ExpiredSession, SessionsFull, UnknownSession
+from payoff.serve.session_errors import Busy, ExpiredSession, SessionsFull, UnknownSession
 from tests.envs.scripted import Scripted, call, say
 
 ROW = {"prompt": "What is 6 * 7?", "reference": "42"}

@@ -35,7 +35,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, Field
 
-from payoff.serve.sessions import FAN_OUT_S, SessionError, quick_then_fan
+from payoff.serve.session_errors import FAN_OUT_S, SessionError, quick_then_fan
 
 
 class EpisodeRequest(BaseModel):

@@ -15,7 +15,8 @@ import os
 from typing import Any
 
 from payoff.envs.runner import EpisodeLimits
-from payoff.serve.sessions import ExpiredSession, SessionError, Sessions, SessionsFull, UnknownSession
+from payoff.serve.session_errors import ExpiredSession, SessionError, SessionsFull, UnknownSession
+from payoff.serve.sessions import Sessions
 
 
 class RaySessions:
