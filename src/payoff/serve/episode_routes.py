@@ -35,7 +35,8 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, Field
 
-from payoff.serve.session_errors import FAN_OUT_S, SessionError, quick_then_fan
+from payoff.serve.fan_out import FAN_OUT_S, quick_then_fan
+from payoff.serve.session_errors import SessionError
 
 
 class EpisodeRequest(BaseModel):

@@ -39,6 +39,7 @@ from typing import Any
 
 from payoff.core import Outcome
 from payoff.envs.runner import Episode, EpisodeLimits
+from payoff.serve.fan_out import quick_then_fan
 from payoff.serve.session_errors import (
     BadRequest,
     Busy,
@@ -48,7 +49,6 @@ from payoff.serve.session_errors import (
     SessionsFull,
     UnknownSession,
     check_message,
-    quick_then_fan,
 )
 
 LIMIT_FIELDS = ("max_turns", "max_tool_calls", "max_tokens", "wall_s")
