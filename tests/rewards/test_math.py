@@ -195,3 +195,23 @@ def test_arbitrary_latex_never_raises_and_always_decides(pred: list[str], gold: 
 def test_deep_nesting_is_refused_not_crashed() -> None:
     deep = "(" * 3000 + "1" + ")" * 3000
     assert VERIFIER.verify(f"\\boxed{{{deep}}}", "1").score == 0.0
+
+
+def test_short_answers_are_read_once_and_long_ones_are_not_kept():
+    """A group's reference and its repeated answers are normalised and parsed once (kept, bounded);
+    a text over CACHED_CHARS is read every time and never kept (the cache's memory has a bound)."""
+    from payoff.rewards.math import tokens, verifier
+
+    verifier._parse_cached.cache_clear()
+    tokens._normalize_cached.cache_clear()
+    math = MathVerifier()
+    first = [math.verify(f"The answer is \\boxed{{{k}}}.", "12") for k in (12, 12, 13, 12)]
+    assert [o.score for o in first] == [1.0, 1.0, 0.0, 1.0]
+    info = verifier._parse_cached.cache_info()
+    assert info.currsize == 2 and info.hits >= 4  # "12" and "13", each parsed once
+    long_answer = "1 + " * (tokens.CACHED_CHARS // 4) + "1"
+    assert len(long_answer) > tokens.CACHED_CHARS
+    before = (verifier._parse_cached.cache_info().currsize, tokens._normalize_cached.cache_info().currsize)
+    for _ in range(2):
+        assert verifier.parse_answer(long_answer)[1] == tokens.normalize(long_answer)
+    assert (verifier._parse_cached.cache_info().currsize, tokens._normalize_cached.cache_info().currsize) == before

@@ -8,6 +8,7 @@ comma cannot separate the items of a tuple or an interval.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -75,7 +76,23 @@ def _repeating_decimal(match: re.Match[str]) -> str:
     return f"\\frac{{{numerator}}}{{{denominator}}}"
 
 
+# Texts up to this long are kept by `normalize` and `verifier.parse_answer` (4,096 of each, so at
+# most about 16 MB): longer ones, rare as answers, are not worth the memory.
+CACHED_CHARS = 2000
+
+
 def normalize(text: str) -> str:
+    """What never changes a value removed (the module's docstring). Short texts are kept: a
+    sample's answer is normalised more than once, and a group's reference once per sample."""
+    return _normalize_cached(text) if len(text) <= CACHED_CHARS else _normalize(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize_cached(text: str) -> str:
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     text = text.strip()
     while (emphasis := _EMPHASIS.match(text)):  # a markdown-bold answer: **42**
         text = emphasis.group(2).strip()

@@ -11,6 +11,7 @@ Hack policy (all on by default, each an option of `MathVerifier`):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -22,7 +23,7 @@ from payoff.rewards.math.factors import asks_to_factor, is_factored, same_factor
 from payoff.rewards.math.parse import Node, ParseError, parse
 from payoff.rewards.math.prose import NO, YES, is_yes_no_question, prose_words
 from payoff.rewards.math.references import PROSE_CUES, read_reference
-from payoff.rewards.math.tokens import TokenError, normalize
+from payoff.rewards.math.tokens import CACHED_CHARS, TokenError, normalize
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,18 @@ _FRACTION = re.compile(r"[-+]?\d+/\d+")
 
 
 def parse_answer(text: str) -> tuple[Node | None, str, str | None]:
-    """(tree or None, normalised text, parse error)."""
+    """(tree or None, normalised text, parse error). The answers of a group of samples repeat (one
+    reference, answers that agree) and one call reads the same answer more than once, so short
+    texts are kept: a tree is nested tuples of immutable values, safe to share."""
+    return _parse_cached(text) if len(text) <= CACHED_CHARS else _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> tuple[Node | None, str, str | None]:
+    return _parse(text)
+
+
+def _parse(text: str) -> tuple[Node | None, str, str | None]:
     normal = normalize(text)
     try:
         return parse(normal), normal, None
