@@ -171,7 +171,7 @@ class Containment:
 def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attempts: int = 200) -> None:
     """Kill every process in a cgroup but `keep` until none is left (a fork bomb keeps forking
     while we kill; pids.max bounds how long that can go on)."""
-    procs = box / "cgroup.procs"
+    procs = str(box / "cgroup.procs")
     if not keep:
         # cgroup v2's cgroup.kill (Linux 5.14+) kills the whole box at once, forks in flight
         # included; the loop below then only waits for it to empty (or does the work itself).
@@ -181,7 +181,7 @@ def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attem
             pass
     for _ in range(attempts):
         try:
-            pids = [int(p) for p in procs.read_text().split() if int(p) not in keep]
+            pids = [pid for pid in _read_pids(procs) if pid not in keep]
         except (OSError, ValueError):
             return
         if not pids:
@@ -203,6 +203,20 @@ def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attem
         # A killed process leaves the cgroup as it exits: wait for exactly that (a fixed sleep
         # took a millisecond where an exit takes a fraction of one), then look again.
         _wait_exits(exits)
+
+
+def _read_pids(path: str) -> list[int]:
+    """A cgroup's process list, read with plain system calls: this runs after every sandboxed
+    run, and `Path.read_text`'s text layer cost about 20 µs more a read (a trivial run takes
+    about 2.9 ms)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = b""
+        while chunk := os.read(fd, 65536):  # a seq_file answers a page or so a read
+            data += chunk
+    finally:
+        os.close(fd)
+    return [int(p) for p in data.split()]
 
 
 def _wait_exits(exits: list[int], timeout_s: float = 0.05) -> None:
