@@ -76,9 +76,10 @@ def _repeating_decimal(match: re.Match[str]) -> str:
     return f"\\frac{{{numerator}}}{{{denominator}}}"
 
 
-# Texts up to this long are kept by `normalize` and `verifier.parse_answer` (4,096 of each, so at
-# most about 16 MB): longer ones, rare as answers, are not worth the memory.
-CACHED_CHARS = 2000
+# Texts up to this long are kept by `normalize` (4,096 of them) and `verifier.parse_answer` (2,048
+# trees, about 9 KB for a 256-character sum of decimals: under 20 MB in all). Final answers and
+# references are short; a long text, which a policy can write at will, is read each time instead.
+CACHED_CHARS = 256
 
 
 def normalize(text: str) -> str:

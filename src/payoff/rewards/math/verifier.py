@@ -56,7 +56,7 @@ def parse_answer(text: str) -> tuple[Node | None, str, str | None]:
     return _parse_cached(text) if len(text) <= CACHED_CHARS else _parse(text)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=2048)
 def _parse_cached(text: str) -> tuple[Node | None, str, str | None]:
     return _parse(text)
 
