@@ -215,3 +215,27 @@ def test_short_answers_are_read_once_and_long_ones_are_not_kept():
     for _ in range(2):
         assert verifier.parse_answer(long_answer)[1] == tokens.normalize(long_answer)
     assert (verifier._parse_cached.cache_info().currsize, tokens._normalize_cached.cache_info().currsize) == before
+
+
+def test_a_parse_that_ran_out_of_stack_is_not_kept():
+    """Whether a deeply nested answer exhausts the stack depends on the caller's depth: that
+    failure is answered, never cached for callers with room to spare."""
+    import sys
+
+    from payoff.rewards.math import verifier
+
+    verifier._parse_cached.cache_clear()
+    deep = "(" * 120 + "1" + ")" * 120
+    depth = 0
+    frame = sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + 150)
+    try:
+        starved = verifier.parse_answer(deep)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert starved[0] is None and "recursion" in starved[2]
+    tree, _, error = verifier.parse_answer(deep)
+    assert error is None and tree is not None
