@@ -36,12 +36,21 @@ def _run_leftovers(backend: str) -> list[psutil.Process]:
     (the server is a subreaper, so orphans count too), or for bwrap every bwrap process this test
     process started."""
     if backend == "bwrap":
-        return [p for p in psutil.Process().children(recursive=True) if "bwrap" in " ".join(p.cmdline())]
+        return [p for p in psutil.Process().children(recursive=True) if "bwrap" in " ".join(_look(p.cmdline, []))]
     server = psutil.Process(fork_server().process.pid)
     children = server.children(recursive=True)
-    spares = [c for c in server.children() if c.status() != psutil.STATUS_ZOMBIE][:1]
-    spares += [c for spare in spares for c in spare.children()]
-    return [c for c in children if c not in spares]
+    spares = [c for c in server.children() if _look(c.status) not in (None, psutil.STATUS_ZOMBIE)][:1]
+    spares += [c for spare in spares for c in _look(spare.children, [])]
+    # A process that exits between the listing and the look is gone, not left over (a zombie is).
+    return [c for c in children if c not in spares and _look(c.status) is not None]
+
+
+def _look(read, gone=None):
+    """`read()` of a process that may exit meanwhile: `gone` once it has."""
+    try:
+        return read()
+    except psutil.NoSuchProcess:
+        return gone
 
 
 def _alive(pid: int) -> bool:

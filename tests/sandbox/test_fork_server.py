@@ -19,7 +19,15 @@ FAST = Limits(timeout_s=2, cpu_s=2, memory_mb=256, max_procs=16)
 def _tree() -> tuple[psutil.Process, list[psutil.Process]]:
     """The fork server and its live direct children."""
     server = psutil.Process(fork_server().process.pid)
-    return server, [c for c in server.children() if c.status() != psutil.STATUS_ZOMBIE]
+    return server, [c for c in server.children() if _live(c)]
+
+
+def _live(process: psutil.Process) -> bool:
+    """Running and not a zombie; False for one that exited between the listing and the look."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _server_minor_faults() -> int:
@@ -46,7 +54,7 @@ def test_runs_go_on_when_the_dormant_copy_is_gone() -> None:
     dormant = children[0].children()[0]
     os.kill(dormant.pid, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while dormant.is_running() and dormant.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+    while _live(dormant) and time.monotonic() < deadline:
         time.sleep(0.01)
     results = [run(f"print({i})", limits=FAST) for i in range(3)]
     assert [r.stdout for r in results] == ["0\n", "1\n", "2\n"]
