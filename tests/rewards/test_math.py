@@ -239,3 +239,11 @@ def test_a_parse_that_ran_out_of_stack_is_not_kept():
     assert starved[0] is None and "recursion" in starved[2]
     tree, _, error = verifier.parse_answer(deep)
     assert error is None and tree is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"\s{0,2}-?[0-9]{1,15}(\.[0-9]{1,8})?\s{0,2}", fullmatch=True))
+def test_a_plain_number_normalises_as_the_full_rewrite_would(text: str) -> None:
+    from payoff.rewards.math import tokens
+
+    assert tokens.normalize(text) == tokens._rewrite(text.strip())
