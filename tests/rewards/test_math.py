@@ -247,3 +247,12 @@ def test_a_plain_number_normalises_as_the_full_rewrite_would(text: str) -> None:
     from payoff.rewards.math import tokens
 
     assert tokens.normalize(text) == tokens._rewrite(text.strip())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(r"-?[0-9]{1,15}(\.[0-9]{1,8})?", fullmatch=True))
+def test_a_plain_number_parses_as_the_grammar_would(text: str) -> None:
+    from payoff.rewards.math.parse import Parser, parse
+    from payoff.rewards.math.tokens import tokenize
+
+    assert parse(text) == Parser(tokenize(text)).parse_answer()

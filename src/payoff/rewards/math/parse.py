@@ -28,7 +28,7 @@ from payoff.rewards.math.commands import (  # noqa: F401 - re-exported for calle
     ParseError,
 )
 from payoff.rewards.math.commands import flat_name as _flat
-from payoff.rewards.math.tokens import Token, tokenize
+from payoff.rewards.math.tokens import PLAIN_NUMBER, Token, tokenize
 
 MAX_DIGITS = 400
 MAX_EXPONENT = 400
@@ -312,5 +312,15 @@ class Parser(CommandsMixin):
 
 def parse(text: str) -> Node:
     """Parse a normalised answer string; raises ParseError (or TokenError) when it cannot."""
+    if PLAIN_NUMBER.fullmatch(text) and len(text) <= MAX_DIGITS:
+        return _plain_number(text)
     parser = Parser(tokenize(text))
     return parser.parse_answer()
+
+
+def _plain_number(text: str) -> Node:
+    """The tree the grammar builds for a plain number (the commonest answer), without tokenising:
+    ``-3.50`` -> ("neg", ("num", 7/2, 2)). A property test holds it to the grammar's tree."""
+    digits = text.lstrip("-")
+    number: Node = ("num", Fraction(digits), len(digits.split(".", 1)[1]) if "." in digits else None)
+    return ("neg", number) if text.startswith("-") else number

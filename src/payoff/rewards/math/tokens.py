@@ -95,13 +95,13 @@ def _normalize_cached(text: str) -> str:
 
 # A plain number, the commonest answer: none of the rewrites below changes one (a property test
 # holds the two paths to the same result), and skipping their 40-odd regex passes is most of a
-# unique answer's normalising.
-_PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+# unique answer's normalising. `parse` builds its tree directly too.
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def _normalize(text: str) -> str:
     text = text.strip()
-    return text if _PLAIN_NUMBER.fullmatch(text) else _rewrite(text)
+    return text if PLAIN_NUMBER.fullmatch(text) else _rewrite(text)
 
 
 def _rewrite(text: str) -> str:
