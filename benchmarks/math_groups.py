@@ -58,9 +58,6 @@ def child(tool: str, data: list[tuple[str, str, str]]) -> dict:
 
         if tool == "payoff-no-cache":
             tokens.CACHED_CHARS = -1  # every text over the limit: read anew each time, never kept
-            import payoff.rewards.math.verifier as verifier
-
-            verifier.CACHED_CHARS = -1
         reward = payoff.get_reward("math")
 
         def score(prompt: str, completion: str, reference: str) -> float:

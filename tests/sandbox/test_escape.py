@@ -39,7 +39,7 @@ def _run_leftovers(backend: str) -> list[psutil.Process]:
         return [p for p in psutil.Process().children(recursive=True) if "bwrap" in " ".join(_look(p.cmdline, []))]
     server = psutil.Process(fork_server().process.pid)
     children = server.children(recursive=True)
-    spares = [c for c in server.children() if _look(c.status) not in (None, psutil.STATUS_ZOMBIE)][:1]
+    spares = [c for c in server.children() if _alive(c.pid)][:1]
     spares += [c for spare in spares for c in _look(spare.children, [])]
     # A process that exits between the listing and the look is gone, not left over (a zombie is).
     return [c for c in children if c not in spares and _look(c.status) is not None]

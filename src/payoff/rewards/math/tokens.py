@@ -82,10 +82,15 @@ def _repeating_decimal(match: re.Match[str]) -> str:
 CACHED_CHARS = 256
 
 
+def kept(text: str) -> bool:
+    """Whether the answer caches (here and in `verifier.parse_answer`) keep `text`."""
+    return len(text) <= CACHED_CHARS
+
+
 def normalize(text: str) -> str:
     """What never changes a value removed (the module's docstring). Short texts are kept: a
     sample's answer is normalised more than once, and a group's reference once per sample."""
-    return _normalize_cached(text) if len(text) <= CACHED_CHARS else _normalize(text)
+    return _normalize_cached(text) if kept(text) else _normalize(text)
 
 
 @functools.lru_cache(maxsize=4096)

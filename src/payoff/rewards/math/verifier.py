@@ -23,7 +23,7 @@ from payoff.rewards.math.factors import asks_to_factor, is_factored, same_factor
 from payoff.rewards.math.parse import Node, ParseError, parse
 from payoff.rewards.math.prose import NO, YES, is_yes_no_question, prose_words
 from payoff.rewards.math.references import PROSE_CUES, read_reference
-from payoff.rewards.math.tokens import CACHED_CHARS, TokenError, normalize
+from payoff.rewards.math.tokens import TokenError, kept, normalize
 
 
 @dataclass(frozen=True)
@@ -53,27 +53,21 @@ def parse_answer(text: str) -> tuple[Node | None, str, str | None]:
     """(tree or None, normalised text, parse error). The answers of a group of samples repeat (one
     reference, answers that agree) and one call reads the same answer more than once, so short
     texts are kept: a tree is nested tuples of immutable values, safe to share."""
-    if len(text) > CACHED_CHARS:
-        return _parse(text)
     try:
-        return _parse_cached(text)
-    except RecursionError as error:  # depends on how deep the caller's stack is: never kept
+        return _parse_cached(text) if kept(text) else _parse(text)
+    except RecursionError as error:  # depends on how deep the caller's stack is: answered, never kept
         return None, normalize(text), str(error) or type(error).__name__
 
 
 @functools.lru_cache(maxsize=2048)
 def _parse_cached(text: str) -> tuple[Node | None, str, str | None]:
-    return _parse(text, keep_recursion_error=False)
+    return _parse(text)
 
 
-def _parse(text: str, keep_recursion_error: bool = True) -> tuple[Node | None, str, str | None]:
+def _parse(text: str) -> tuple[Node | None, str, str | None]:
     normal = normalize(text)
     try:
         return parse(normal), normal, None
-    except RecursionError as error:
-        if not keep_recursion_error:
-            raise
-        return None, normal, str(error) or type(error).__name__
     except (ParseError, TokenError, ValueError, ZeroDivisionError) as error:
         return None, normal, str(error) or type(error).__name__
 
