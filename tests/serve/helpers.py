@@ -38,7 +38,8 @@ def free_port() -> int:
 def running_server(*args: str, ready_timeout: float = 60) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     # This checkout's payoff (src/), not whichever one is installed, and its tests (for test rewards).
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent.parent / "src"), str(HERE.parent.parent)])}
+    paths = [str(HERE.parent.parent / "src"), str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     process = subprocess.Popen([sys.executable, "-m", "payoff", "serve", "--port", str(port), *args], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"

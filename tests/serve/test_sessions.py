@@ -91,6 +91,13 @@ def test_a_batch_in_lockstep_scores_as_in_process(server) -> None:
     assert [r["status"] for r in steps] == [422, 404]
     malformed = httpx.post(f"{url}/v1/batch/episodes/step", json={"steps": [{"session": 1, "message": {}}]})
     assert malformed.status_code == 422 and "steps.0.session" in malformed.json()["error"]
+    bad_opens = [([{"env": "calculator", "row": ROW}, {"env": 3, "row": {}}], "episodes.1.env"),
+                 ([{"env": "calculator", "row": [1]}], "episodes.0.row"),
+                 ([{"env": "calculator", "row": ROW, "reward": 1}], "episodes.0.reward"),
+                 ([ROW, "x"], "episodes.0.env")]
+    for episodes, where in bad_opens:
+        malformed = httpx.post(f"{url}/v1/batch/episodes/open", json={"episodes": episodes})  # checked whole: nothing opened
+        assert malformed.status_code == 422 and where in malformed.json()["error"], (episodes, malformed.text)
     scored = httpx.post(f"{url}/v1/batch/episodes/score", json={"sessions": [results[0]["session"]], "close": True}).json()["results"]
     assert scored[0]["info"]["ended"] == "stopped"  # scored before its end: stopped there
     assert httpx.delete(f"{url}/v1/episodes/{results[0]['session']}").status_code == 410  # closed with the score

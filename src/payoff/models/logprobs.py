@@ -52,9 +52,15 @@ def pack(prompt_ids: Sequence[list[int]], completion_ids: Sequence[list[int]], p
     return TokenBatch(ids, mask, positions, comp, comp_mask)
 
 
+def model_device(model: Any) -> torch.device:
+    """Where ``model``'s weights are: batches are packed on the CPU and moved there."""
+    return next(model.parameters()).device
+
+
 def token_logprobs(model: Any, batch: TokenBatch, temperature: float = 1.0, with_entropy: bool = False) -> tuple[Tensor, Tensor | None]:
     """``[N, T]`` log pi(token) for each completion token (0 at padding), and optionally the
-    per-position entropy. Gradients flow when called outside ``no_grad``."""
+    per-position entropy, on the model's device. Gradients flow when called outside ``no_grad``."""
+    batch = batch.to(model_device(model))  # a no-op on the CPU
     width_c = batch.completion_ids.shape[1]
     out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
                 logits_to_keep=width_c + 1, use_cache=False)
@@ -77,12 +83,13 @@ def batched_logprobs(model: Any, prompt_ids: Sequence[list[int]], completion_ids
                      micro_batch: int, temperature: float = 1.0,
                      loss_masks: Sequence[list[int] | None] | None = None) -> list[Tensor]:
     """log-probabilities per sample (a 1-D tensor over its completion tokens; 0 where its loss
-    mask is 0), without gradients."""
+    mask is 0), without gradients, on the CPU (where per-sample results are kept)."""
     result: list[Tensor] = []
     for start in range(0, len(prompt_ids), micro_batch):
         masks = loss_masks[start:start + micro_batch] if loss_masks is not None else None
         batch = pack(prompt_ids[start:start + micro_batch], completion_ids[start:start + micro_batch], pad_id, masks)
         logp, _ = token_logprobs(model, batch, temperature)
+        logp = logp.cpu()  # one copy per micro-batch from an accelerator; on the CPU the same tensor
         for row, c in enumerate(completion_ids[start:start + micro_batch]):
             result.append(logp[row, :len(c)].clone())
     return result

@@ -150,7 +150,8 @@ class HFGenerator(Generator):
         was_training = self.model.training
         self.model.eval()
         try:
-            output = self.model.generate(**enc, **options)
+            device = next(self.model.parameters()).device
+            output = self.model.generate(**{k: v.to(device) for k, v in enc.items()}, **options).cpu()
         finally:
             self.model.train(was_training)
         width = enc["input_ids"].shape[1]

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from payoff.models.logprobs import batched_logprobs, pack, pad_rows, token_logprobs
+from payoff.models.logprobs import batched_logprobs, model_device, pack, pad_rows, token_logprobs
 from payoff.models.rollout import Rollouts
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Estimate
@@ -79,6 +79,7 @@ def policy_update(policy: Any, optimizer: Any, rollouts: Rollouts, estimate: Est
         old = dict(zip(ordered, values))
     model = policy.model
     model.train()
+    device = model_device(model)
     trained_tokens, optimizer_steps, norms = 0, 0, 0.0
     for epoch in range(algo.epochs):
         for members in minibatch_order(part, algo.minibatches, seed * 1009 + epoch):
@@ -90,7 +91,7 @@ def policy_update(policy: Any, optimizer: Any, rollouts: Rollouts, estimate: Est
             for start in range(0, len(run), micro_batch):
                 chunk = run[start:start + micro_batch]
                 batch = pack([prompt_ids[i] for i in chunk], [completion_ids[i] for i in chunk], policy.pad_id,
-                             [rollouts.loss_mask(i) for i in chunk])
+                             [rollouts.loss_mask(i) for i in chunk]).to(device)
                 logp, entropy = token_logprobs(model, batch, temperature, with_entropy=True)
                 mask = batch.completion_mask
                 width = mask.shape[1]
@@ -100,8 +101,9 @@ def policy_update(policy: Any, optimizer: Any, rollouts: Rollouts, estimate: Est
                     loss = alg.sft_loss(logp, mask)
                     clip = 0.0
                 else:
-                    old_logp = pad_rows([old[i] for i in chunk], width) if old else logp.detach()
-                    sample_adv = pad_rows([adv[i] for i in chunk], width) if token_level else torch.stack([adv[i] for i in chunk])
+                    # Per-sample values are kept on the CPU; the loss is computed where the model is.
+                    old_logp = pad_rows([old[i] for i in chunk], width).to(logp.device) if old else logp.detach()
+                    sample_adv = (pad_rows([adv[i] for i in chunk], width) if token_level else torch.stack([adv[i] for i in chunk])).to(logp.device)
                     loss, info = alg.clipped_policy_loss(logp, old_logp, sample_adv, mask, algo.eps_low, algo.eps_high,
                                                          algo.loss_aggregation, config.rollout.max_new_tokens)
                     clip = info["clip_fraction"]
@@ -110,7 +112,7 @@ def policy_update(policy: Any, optimizer: Any, rollouts: Rollouts, estimate: Est
                     stats["approx_kl"] += float(alg.aggregate(alg.kl_estimate(old_logp, logp.detach(), "k3"), mask, "token_mean")) * n_tokens
                 kl_value = 0.0
                 if ref:
-                    kl = alg.kl_estimate(logp, pad_rows([ref[i] for i in chunk], width), algo.kl_estimator)
+                    kl = alg.kl_estimate(logp, pad_rows([ref[i] for i in chunk], width).to(logp.device), algo.kl_estimator)
                     kl_term = alg.aggregate(kl, mask, algo.loss_aggregation, config.rollout.max_new_tokens)
                     loss = loss + algo.kl_coef * kl_term
                     kl_value = float(alg.aggregate(kl.detach(), mask, "token_mean"))

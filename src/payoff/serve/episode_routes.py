@@ -67,10 +67,16 @@ class BatchScoreRequest(BaseModel):
     close: bool = False
 
 
+def _plain_episode(item: Any) -> bool:
+    """An `EpisodeRequest` that pydantic would take as it is (other keys are ignored by both)."""
+    return (type(item) is dict and type(item.get("env")) is str and type(item.get("row")) is dict
+            and type(item.get("limits", None)) in (dict, type(None)) and type(item.get("reward", None)) in (str, type(None)))
+
+
 def plain(model: type[BaseModel], data: Any) -> bool:
-    """A common, well-formed step body, checked by hand: the server's reader then hands the dict
-    on without pydantic (which would walk every message; the sessions check each message
-    themselves). Pydantic, and its error message, only for the rest."""
+    """A common, well-formed body, checked by hand: the server's reader then hands the dict on
+    without pydantic (which would walk every message and row; the sessions check each message
+    and row themselves). Pydantic, and its error message, only for the rest."""
     if type(data) is not dict:
         return False
     if model is StepRequest:
@@ -79,7 +85,19 @@ def plain(model: type[BaseModel], data: Any) -> bool:
         steps = data.get("steps")
         return type(steps) is list and all(type(s) is dict and type(s.get("session")) is str and type(s.get("message")) is dict
                                            for s in steps)
+    if model is EpisodeRequest:
+        return _plain_episode(data)
+    if model is BatchOpenRequest:
+        episodes = data.get("episodes")
+        return type(episodes) is list and all(_plain_episode(e) for e in episodes)
     return False
+
+
+def _opening(episode: dict[str, Any] | EpisodeRequest) -> tuple[Any, ...]:
+    """The sessions' ``open`` call for one episode request, read as a plain dict or a model."""
+    if type(episode) is dict:
+        return ("open", episode["env"], episode["row"], episode.get("limits"), episode.get("reward"))
+    return ("open", episode.env, episode.row, episode.limits, episode.reward)
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -108,13 +126,14 @@ def add_routes(app: Any, state: dict[str, Any], read_json: Callable[..., Awaitab
     @app.post("/v1/episodes", openapi_extra=_schema(EpisodeRequest))
     async def open_episode(request: Request) -> Any:
         """Open an episode session: {env, row, limits?, reward?} -> {session, messages, tools, ended}."""
-        body = await read_json(request, EpisodeRequest)
-        return respond(await in_session("open", body.env, body.row, body.limits, body.reward))
+        body = await read_json(request, EpisodeRequest)  # a plain dict when well formed (see `plain`)
+        return respond(await in_session(*_opening(body)))
 
     @app.post("/v1/batch/episodes/open", openapi_extra=_schema(BatchOpenRequest))
     async def open_episodes(request: Request) -> Any:
         body = await read_json(request, BatchOpenRequest)
-        return respond({"results": await each([("open", e.env, e.row, e.limits, e.reward) for e in body.episodes])})
+        episodes = body["episodes"] if type(body) is dict else body.episodes
+        return respond({"results": await each([_opening(e) for e in episodes])})
 
     @app.post("/v1/batch/episodes/step", openapi_extra=_schema(BatchStepRequest))
     async def step_episodes(request: Request) -> Any:

@@ -100,7 +100,7 @@ class Sessions:
     def open(self, env: str, row: Any, limits: dict[str, Any] | None = None, reward: str | None = None) -> dict[str, Any]:
         from payoff.envs import ENVS, get_env
 
-        served = self.envs if self.envs is not None else {name: {} for name in ENVS}
+        served = self.envs if self.envs is not None else ENVS  # None: every registered one, with no options
         if not isinstance(env, str) or env not in served:
             raise BadRequest(f"env: unknown environment {env!r}; served: {', '.join(sorted(served))}")
         if not isinstance(row, dict):
@@ -109,7 +109,7 @@ class Sessions:
         self._reserve()
         try:
             try:
-                environment = get_env(env, reward=self._reward(reward), **served[env])
+                environment = get_env(env, reward=self._reward(reward), **(self.envs[env] if self.envs is not None else {}))
             except SessionError:
                 raise
             except Exception as error:  # noqa: BLE001 - the operator's environment, not the client's request
