@@ -16,7 +16,7 @@ import pytest
 from payoff.envs import EpisodeLimits, get_env, run_episode
 from payoff.serve.client import Client, ServerError, play_remote, play_remote_batch
 from tests.envs.scripted import Scripted, call, say
-from tests.serve.helpers import running_server
+from tests.serve.helpers import free_port, running_server
 
 ROW = {"prompt": "What is 6 * 7?", "reference": "42"}
 # (name, env, row, the policy's turns, limits, reward): each played in process and on the server
@@ -101,6 +101,39 @@ def test_a_batch_in_lockstep_scores_as_in_process(server) -> None:
     scored = httpx.post(f"{url}/v1/batch/episodes/score", json={"sessions": [results[0]["session"]], "close": True}).json()["results"]
     assert scored[0]["info"]["ended"] == "stopped"  # scored before its end: stopped there
     assert httpx.delete(f"{url}/v1/episodes/{results[0]['session']}").status_code == 410  # closed with the score
+
+
+def _batch_opens(url: str) -> float:
+    """How many batch opens the server at ``url`` answered 200 (its Prometheus counter)."""
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("payoff_requests_total{") and 'endpoint="/v1/batch/episodes/open"' in line and 'code="200"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_batch_spread_over_two_servers_scores_as_in_process_in_order(server) -> None:
+    url, _ = server
+    rows = [{"prompt": f"What is {k} * 7?", "reference": str(k * 7)} for k in range(7)]
+
+    def policy(messages, tools):  # thread-safe: the turn from the episode itself
+        k = int(messages[1]["content"].split()[2])
+        turns = [call("calculator", {"expression": f"{k} * 7"}), say(f"\\boxed{{{k * 7}}}")]
+        return turns[sum(1 for m in messages if m["role"] == "assistant")]
+
+    with running_server("--reward", "math", "--workers", "1") as (other, _):
+        before = _batch_opens(url), _batch_opens(other)
+        with Client(url) as first, Client(other) as second:
+            played = play_remote_batch([first, second], "calculator", policy, rows)
+        assert _batch_opens(url) - before[0] == 1 and _batch_opens(other) - before[1] == 1  # one part on each
+        for r, (messages, served) in zip(rows, played):
+            sample, local = run_episode(get_env("calculator"), policy, r)
+            assert comparable(served) == comparable(local) and served.score == 1.0
+            assert messages == sample.messages
+        # a part whose server is gone fails the call, once the other part has played and closed its sessions
+        with Client(url) as first, Client(f"http://127.0.0.1:{free_port()}", retries=0) as gone:
+            with pytest.raises(ServerError, match="cannot reach"):
+                play_remote_batch([first, gone], "calculator", policy, rows)
+        assert httpx.get(f"{url}/v1/episodes").json()["open"] == 0
 
 
 def test_several_clients_at_once(server) -> None:

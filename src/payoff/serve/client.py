@@ -1,12 +1,14 @@
 """A client for `payoff serve`, with retries and backoff; `remote_reward`: a served reward
 usable anywhere a local one is (the engine, a Rubric term, the trainer); and episode sessions
 (`Client.open_episode`, `RemoteEpisode`, `play_remote`: `run_episode` with the environment on
-the server; `play_remote_batch`: many episodes in lockstep, one request per turn for all)."""
+the server; `play_remote_batch`: many episodes in lockstep, one request per turn for all, on one server or
+spread over several)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from payoff.core import Outcome, Reward, Sample
@@ -177,13 +179,21 @@ def _batch(client: Client, route: str, body: dict[str, Any]) -> list[dict[str, A
     return client._request("POST", f"/v1/batch/episodes/{route}", idempotent=route == "open", json=body)["results"]
 
 
-def play_remote_batch(client: Client, env: str, policy: Any, rows: list[dict[str, Any]], limits: dict[str, Any] | None = None,
-                      reward: str | None = None) -> list[tuple[list[dict[str, Any]], Outcome]]:
+def play_remote_batch(client: Client | Sequence[Client], env: str, policy: Any, rows: list[dict[str, Any]],
+                      limits: dict[str, Any] | None = None, reward: str | None = None) -> list[tuple[list[dict[str, Any]], Outcome]]:
     """`play_remote` for many rows at once, in lockstep: one request opens them all, one request
     per turn steps every episode still running, one scores and closes them. The policy is asked
     per episode, as in `run_episode`. Opens refused because the server is full (503) are retried
     as the client retries; any other failed item raises `ServerError` (the opened sessions are
-    closed first)."""
+    closed first).
+
+    Several clients (one per server process: one process steps its sessions under one
+    interpreter lock, docs/serve.md): the rows are split into as many contiguous parts, each
+    played on its server from a thread of its own, so the policy must be safe to call from
+    several threads; the answers come back in the rows' order. A part that fails raises once
+    every part has finished (each closes its own sessions)."""
+    if not isinstance(client, Client):
+        return _spread(list(client), env, policy, rows, limits, reward)
     spec = {"env": env, **({"limits": limits} if limits is not None else {}), **({"reward": reward} if reward is not None else {})}
     opened: list[dict[str, Any] | None] = [None] * len(rows)
     delay = client.backoff
@@ -230,6 +240,20 @@ def play_remote_batch(client: Client, env: str, policy: Any, rows: list[dict[str
             if episode is not None:
                 episode.close()
     return [(e.messages if e is not None else [], o) for e, o in zip(episodes, results)]  # type: ignore[misc]
+
+
+def _spread(clients: list[Client], env: str, policy: Any, rows: list[dict[str, Any]], limits: dict[str, Any] | None,
+            reward: str | None) -> list[tuple[list[dict[str, Any]], Outcome]]:
+    if not clients:
+        raise ValueError("play_remote_batch: no clients given")
+    size = -(-len(rows) // len(clients))
+    parts = [(c, rows[k * size:(k + 1) * size]) for k, c in enumerate(clients) if rows[k * size:(k + 1) * size]]
+    if len(parts) <= 1:
+        return play_remote_batch(clients[0], env, policy, rows, limits, reward)
+    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="payoff-remote-part") as pool:
+        futures = [pool.submit(play_remote_batch, c, env, policy, part, limits, reward) for c, part in parts]
+        wait(futures)
+    return [played for future in futures for played in future.result()]
 
 
 class _RemoteScorer:
