@@ -8,6 +8,7 @@ when ``rollout.backend`` is ``vllm`` (or ``auto`` with vLLM and a GPU present).
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,11 @@ def vllm_available() -> bool:
 
 class VLLMGenerator(Generator):
     def __init__(self, policy: Any, config: Any) -> None:
+        # The weight sync below runs a function on the engine's model (`apply_model`). With the
+        # engine's core in this process (this variable; a user's own setting wins) neither the
+        # function nor the weights are sent to another process. Not run by this project: no GPU
+        # machine with vLLM was available to it (docs/train.md, "On a GPU").
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         from vllm import LLM
 
         from payoff.models.default import policy_path
@@ -52,7 +58,7 @@ class VLLMGenerator(Generator):
         else:
             state = model.state_dict()
         items = [(name, tensor.cpu()) for name, tensor in state.items()]
-        if hasattr(self.llm, "apply_model"):  # vLLM >= 0.9 (V1 engine: set VLLM_ENABLE_V1_MULTIPROCESSING=0)
+        if hasattr(self.llm, "apply_model"):  # vLLM >= 0.9 (the V1 engine's core in this process: see __init__)
             self.llm.apply_model(lambda model: model.load_weights(items))
         else:  # the V0 engine's in-process worker
             self.llm.llm_engine.model_executor.driver_worker.model_runner.model.load_weights(items)
