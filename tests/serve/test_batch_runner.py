@@ -1,7 +1,8 @@
 """How a batch route runs its items (`payoff.serve.episode_routes.run_batch`): quick items one
 after another on the request's thread, in order (no hop per item); once one is slow, the rest in
-parallel on the second pool (they wait for the slow one once, not for each other);
-an item's SessionError is that item's answer."""
+parallel on the second pool (they wait for the slow one once, not for each other); an item only
+somewhat slow (what waiting for the interpreter lock under load looks like) fans out only when
+the next one is too; an item's SessionError is that item's answer."""
 
 from __future__ import annotations
 
@@ -54,6 +55,18 @@ def test_after_a_slow_item_the_rest_run_in_parallel() -> None:
     where = dict(sessions.ran)
     assert where[0] == threading.current_thread().name and all(where[k].startswith("fan") for k in range(1, 6))
     assert took < 1.5, took  # one after another: 2.4 s; the first, then five at once: about 0.8 s
+
+
+def test_one_somewhat_slow_item_does_not_fan_out_but_two_in_a_row_do() -> None:
+    with ThreadPoolExecutor(8, thread_name_prefix="fan") as fan:
+        one = Recorder()  # over fan_out_s once, under at_once_s: the rest stay on this thread
+        assert run_batch(one, [("step", 0, 0.4)] + [("step", k, 0.0) for k in range(1, 6)], fan,
+                         fan_out_s=0.2, at_once_s=30) == [{"key": k} for k in range(6)]
+        assert dict(one.ran) == {k: threading.current_thread().name for k in range(6)}
+        two = Recorder()  # twice in a row: the items after the second run on the pool
+        assert run_batch(two, [("step", k, 0.4) for k in range(5)], fan, fan_out_s=0.2, at_once_s=30) == [{"key": k} for k in range(5)]
+        where = dict(two.ran)
+        assert where[0] == where[1] == threading.current_thread().name and all(where[k].startswith("fan") for k in (2, 3, 4))
 
 
 def test_an_item_that_fails_is_that_items_answer() -> None:

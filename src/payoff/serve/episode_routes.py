@@ -20,9 +20,10 @@ the HTTP answer it names (404 unknown, 410 expired or closed, 409 busy or ended,
 503 with Retry-After when full). A batch is one hop to the pool, not one per item: its items run
 one after another on that thread while each is quick (a trivial tool steps in tens of
 microseconds, less than handing an item to a thread and back through the event loop costs), and
-as soon as one item takes longer than `FAN_OUT_S`, the items left run in parallel on a second pool
-(the items after a slow or hanging one wait for it once, then run side by side; the batch's answer
-waits for its slowest item either way).
+as soon as one item takes longer than `FAN_OUT_AT_ONCE_S`, or two in a row longer than
+`FAN_OUT_S`, the items left run in parallel on a second pool (the items after a slow or hanging
+one wait for it once, then run side by side; the batch's answer waits for its slowest item either
+way).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, Field
 
-from payoff.serve.fan_out import FAN_OUT_S, quick_then_fan
+from payoff.serve.fan_out import FAN_OUT_AT_ONCE_S, FAN_OUT_S, quick_then_fan
 from payoff.serve.session_errors import SessionError
 
 
@@ -178,10 +179,12 @@ def add_routes(app: Any, state: dict[str, Any], read_json: Callable[..., Awaitab
     return in_session
 
 
-def run_batch(sessions: Any, calls: Sequence[tuple[Any, ...]], fan: Executor, fan_out_s: float = FAN_OUT_S) -> list[Any]:
+def run_batch(sessions: Any, calls: Sequence[tuple[Any, ...]], fan: Executor, fan_out_s: float = FAN_OUT_S,
+              at_once_s: float = FAN_OUT_AT_ONCE_S) -> list[Any]:
     """Each call's answer, in order (a `SessionError` as {error, status[, retry_after]}): one after
-    another while they are quick, the rest in parallel on `fan` once one takes over `fan_out_s`."""
-    return quick_then_fan(lambda k: _answer(sessions, calls[k]), len(calls), fan, fan_out_s)
+    another while they are quick, the rest in parallel on `fan` once one takes over `at_once_s`
+    or two in a row over `fan_out_s` (`payoff.serve.fan_out.quick_then_fan`)."""
+    return quick_then_fan(lambda k: _answer(sessions, calls[k]), len(calls), fan, fan_out_s, at_once_s)
 
 
 def _answer(sessions: Any, item: tuple[Any, ...]) -> Any:
