@@ -8,8 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
-# An item slower than this sends the rest of its batch to run in parallel: above two GIL switch
-# intervals (5 ms each), so a quick item that only waited for the GIL under load does not...
+# An item slower than this (two GIL switch intervals of 5 ms) may send the rest of its batch to
+# run in parallel...
 FAN_OUT_S = 0.01
 # ...at once when it took longer than this; between the two, only when the next item is slow too.
 # Under load (8 clients in lockstep, docs/serve.md) a quick item can still wait tens of ms for the
