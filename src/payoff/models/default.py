@@ -74,14 +74,21 @@ def policy_path(name: str = DEFAULT_POLICY) -> Path:
 def load_policy(name: str = DEFAULT_POLICY, dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer) for a causal LM from the default policy or a local directory."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     path = policy_path(name)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    return model, load_tokenizer(name)
+
+
+def load_tokenizer(name: str = DEFAULT_POLICY) -> Any:
+    """The tokenizer of the default policy or of a local directory, with a pad token."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(policy_path(name))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
-    return model, tokenizer
+    return tokenizer
 
 
 def quiet_loading() -> None:

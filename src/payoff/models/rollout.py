@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import torch
 
+from payoff.models.logprobs import model_device
+
 
 @dataclass
 class Rollouts:
@@ -150,7 +152,7 @@ class HFGenerator(Generator):
         was_training = self.model.training
         self.model.eval()
         try:
-            device = next(self.model.parameters()).device
+            device = model_device(self.model)
             output = self.model.generate(**{k: v.to(device) for k, v in enc.items()}, **options).cpu()
         finally:
             self.model.train(was_training)

@@ -247,7 +247,7 @@ def _spread(clients: list[Client], env: str, policy: Any, rows: list[dict[str, A
     if not clients:
         raise ValueError("play_remote_batch: no clients given")
     size = -(-len(rows) // len(clients))
-    parts = [(c, rows[k * size:(k + 1) * size]) for k, c in enumerate(clients) if rows[k * size:(k + 1) * size]]
+    parts = [(c, part) for k, c in enumerate(clients) if (part := rows[k * size:(k + 1) * size])]
     if len(parts) <= 1:
         return play_remote_batch(clients[0], env, policy, rows, limits, reward)
     with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="payoff-remote-part") as pool:
