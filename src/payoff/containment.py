@@ -118,9 +118,11 @@ class Containment:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def kill_members(self, owner_pid: int, keep: set[int], limit: int | None = None) -> None:
-        """SIGKILL every process in `owner_pid`'s box except `keep` (a server that lives in the
-        box its children are born into: no per-child cgroup migration, which is slow)."""
+    def kill_members(self, owner_pid: int, keep: set[int], limit: int | None = None,
+                     parents: set[int] | frozenset[int] = frozenset()) -> None:
+        """SIGKILL every process in `owner_pid`'s box except `keep` and the children of
+        `parents` (a server that lives in the box its children are born into: no per-child
+        cgroup migration, which is slow)."""
         if self.root is None:
             return
         box = self.root / str(owner_pid)
@@ -129,7 +131,7 @@ class Containment:
                 (box / "pids.max").write_text(str(limit))
             except OSError:
                 pass
-        _kill_cgroup(box, keep)
+        _kill_cgroup(box, keep, parents=parents)
 
     def leave(self) -> None:
         """Called by a process that lives in its own box (the sandbox's fork server) on its way
@@ -168,9 +170,10 @@ class Containment:
                 pass
 
 
-def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attempts: int = 200) -> None:
-    """Kill every process in a cgroup but `keep` until none is left (a fork bomb keeps forking
-    while we kill; pids.max bounds how long that can go on)."""
+def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attempts: int = 200,
+                 parents: set[int] | frozenset[int] = frozenset()) -> None:
+    """Kill every process in a cgroup but `keep` and the children of `parents` until none is
+    left (a fork bomb keeps forking while we kill; pids.max bounds how long that can go on)."""
     procs = str(box / "cgroup.procs")
     if not keep:
         # cgroup v2's cgroup.kill (Linux 5.14+) kills the whole box at once, forks in flight
@@ -181,7 +184,7 @@ def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attem
             pass
     for _ in range(attempts):
         try:
-            pids = [pid for pid in _read_pids(procs) if pid not in keep]
+            pids = [pid for pid in _read_pids(procs) if pid not in keep and not (parents and _parent(pid) in parents)]
         except (OSError, ValueError):
             return
         if not pids:
@@ -203,6 +206,15 @@ def _kill_cgroup(box: Path, keep: set[int] | frozenset[int] = frozenset(), attem
         # A killed process leaves the cgroup as it exits: wait for exactly that (a fixed sleep
         # took a millisecond where an exit takes a fraction of one), then look again.
         _wait_exits(exits)
+
+
+def _parent(pid: int) -> int:
+    """A process's parent pid (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return int(handle.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _read_pids(path: str) -> list[int]:

@@ -3,6 +3,7 @@ says what happened, and no process outlives the run."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -31,16 +32,17 @@ def _poll(condition, timeout_s: float = 5.0) -> bool:
 
 
 def _run_leftovers(backend: str) -> list[psutil.Process]:
-    """What is left of this test's runs: every descendant of its own fork server except the one
-    spare child waiting for the next run and the program process it forks ahead after a test run
-    (the server is a subreaper, so orphans count too), or for bwrap every bwrap process this test
-    process started."""
+    """What is left of this test's runs: every descendant of its own fork server except the spare
+    children waiting for the next runs, the program processes they fork ahead after a test run
+    and the dormant copy that makes the next spare (the oldest spare, the server's child, and all
+    its descendants: each spare is the parent of the next), or for bwrap every bwrap process this
+    test process started. The server is a subreaper, so orphans count too."""
     if backend == "bwrap":
         return [p for p in psutil.Process().children(recursive=True) if "bwrap" in " ".join(_look(p.cmdline, []))]
     server = psutil.Process(fork_server().process.pid)
     children = server.children(recursive=True)
     spares = [c for c in server.children() if _alive(c.pid)][:1]
-    spares += [c for spare in spares for c in _look(spare.children, [])]
+    spares += [c for spare in spares for c in _look(functools.partial(spare.children, recursive=True), [])]
     # A process that exits between the listing and the look is gone, not left over (a zombie is).
     return [c for c in children if c not in spares and _look(c.status) is not None]
 
@@ -253,3 +255,37 @@ def test_threads_random_and_environment_work_as_in_a_fresh_interpreter() -> None
     assert first.stdout.splitlines()[1] != second.stdout.splitlines()[1]
     assert first.stdout.splitlines()[2] == "True ['HOME', 'LANG', 'LC_ALL', 'PATH', 'PYTHONIOENCODING', 'TMPDIR']"
     assert first.stdout.splitlines()[3] == "'' []"
+
+
+def test_a_forged_end_record_ends_the_run_as_an_exit_would() -> None:
+    # The child's report pipe (fd 3) is the program's to write: a record that claims a clean end
+    # while the program goes on ends the run at once, and the program dies with it.
+    code = (
+        "import os, struct, sys, time\n"
+        "print(os.getpid(), flush=True)\n"
+        "os.close(1); os.close(2)\n"
+        "os.write(3, struct.pack('!cBdq', b'E', 0, 0.0, 0))\n"
+        "time.sleep(100)\n"
+    )
+    started = time.monotonic()
+    result = run(code, limits=FAST)
+    assert result.status == "ok" and time.monotonic() - started < 1.5  # not the 2 s deadline
+    pid = int(result.stdout.split()[0])
+    assert _poll(lambda: not _alive(pid)) and _poll(lambda: not _run_leftovers("fork"))
+
+
+def test_junk_on_the_report_pipe_changes_nothing() -> None:
+    result = run("import os\nos.write(3, b'E' * 100)\nprint('done')\nraise SystemExit(3)", limits=FAST)
+    assert (result.status, result.exit_code, result.stdout) == ("error", 3, "done\n")
+
+
+def test_an_idle_server_keeps_no_zombie_of_its_runs() -> None:
+    # Each run is answered before its child has exited; the server reaps them while it waits.
+    for index in range(5):
+        assert run(f"print({index})", limits=FAST).stdout == f"{index}\n"
+    server = psutil.Process(fork_server().process.pid)
+
+    def zombies() -> list[psutil.Process]:
+        return [c for c in server.children() if _look(c.status) == psutil.STATUS_ZOMBIE]
+
+    assert _poll(lambda: not zombies()), zombies()

@@ -12,6 +12,7 @@ import builtins
 import functools
 import os
 import pickle
+import resource
 import signal
 import socket
 import sys
@@ -20,13 +21,13 @@ from typing import Any, NoReturn
 
 try:
     import payoff.sandbox.harness as harness
-    from payoff.sandbox.limits import NOBODY, Limits, address_space, apply_rlimits, write_files
+    from payoff.sandbox.limits import END_RECORD, NOBODY, Limits, address_space, apply_rlimits, write_files
     from payoff.sandbox.program_side import Quitter
 except ImportError:  # loaded by path by a lean server.py, after these siblings
     harness = sys.modules["payoff_harness"]
     _limits = sys.modules["payoff_limits"]
     NOBODY, Limits, apply_rlimits, write_files = _limits.NOBODY, _limits.Limits, _limits.apply_rlimits, _limits.write_files
-    address_space = _limits.address_space
+    address_space, END_RECORD = _limits.address_space, _limits.END_RECORD
     Quitter = sys.modules["payoff_sandbox_program"].Quitter
 
 # A request like a real one, for `_rehearse` (made here, in the fork server, before it forks).
@@ -124,7 +125,7 @@ def run_child(request_fd: int, out_w: int, err_w: int, workdir: str, ahead: bool
         os.close(stdin_fd)
         apply_rlimits(limits, nproc=nproc)
         os.write(3, b"1")
-        os.close(3)
+        os.set_inheritable(3, False)  # kept for the end record (`_end`); no program it execs gets it
     except BaseException:  # noqa: BLE001 - setup failed: say so on stderr, exit 125
         os.write(2, traceback.format_exc().encode())
         os._exit(125)
@@ -169,7 +170,7 @@ def _execute(request: dict[str, Any], program_process: Any = None) -> NoReturn:
     try:
         if request.get("harness"):
             harness.judge(program_process, request["limits"])
-            os._exit(0)
+            _end(0)
         program = compile(request["code"], "program.py", "exec")
         exec(program, {"__name__": "__main__", "__file__": "program.py", "__builtins__": builtins})
     except SystemExit as stop:
@@ -179,8 +180,24 @@ def _execute(request: dict[str, Any], program_process: Any = None) -> NoReturn:
     except BaseException:  # noqa: BLE001 - the program's own error, reported like python would
         traceback.print_exc()
         code = 1
+    _end(code)
+
+
+def _end(code: int) -> NoReturn:
+    """Flush and close the run's streams, write the end record on the report pipe, then exit.
+    The server answers from the record: the exit itself unmaps this copy of the interpreter, which
+    takes longer than the rest of a trivial run."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    finally:
-        os._exit(code)
+    except BaseException:  # noqa: BLE001 - a stream the program broke: the exit code stands
+        pass
+    try:
+        os.close(1)
+        os.close(2)
+        me, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = me.ru_utime + me.ru_stime + reaped.ru_utime + reaped.ru_stime
+        os.write(3, END_RECORD.pack(b"E", code & 0xFF, cpu, max(me.ru_maxrss, reaped.ru_maxrss)))
+    except OSError:
+        pass  # no report pipe (the program closed it): the server waits for the exit instead
+    os._exit(code)

@@ -166,7 +166,7 @@ def _run_bwrap(code: str, language: str, stdin: bytes, files: dict[str, Any], li
             except ProcessLookupError:
                 pass
 
-        forced, out, err, wall, status, usage = supervise(process.pid, stdout_fd, stderr_fd, limits, kill)
+        forced, out, err, wall, status, usage, _ = supervise(process.pid, stdout_fd, stderr_fd, limits, kill)
         process.returncode = -1  # reaped by supervise
         stdin_file.close()
         verdict, exit_code, sig = classify(forced, status, err)

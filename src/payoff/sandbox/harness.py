@@ -304,6 +304,7 @@ def judge(program: tuple[socket.socket, int] | None = None, limits: dict[str, An
         exec(compile(str(job.get("setup") or ""), "setup.py", "exec"), namespace)
     except BaseException as error:  # noqa: BLE001 - the task's own setup is broken: say so, run nothing
         _emit(verdict_fd, {"setup_error": describe(error)})
+        os.close(verdict_fd)
         return
     ours.settimeout(max(link.deadline - time.monotonic(), 0.001))
     compiled: list[Any] | None = None
@@ -346,6 +347,7 @@ def judge(program: tuple[socket.socket, int] | None = None, limits: dict[str, An
             record = {"test": index, "pass": False, "why": describe(error)}
         _emit(verdict_fd, record)
     _emit(verdict_fd, {"done": True})
+    os.close(verdict_fd)  # the last holder of the run's stdout but fd 1: the sandbox sees its end
     # Nothing of the program process is needed any more: killed, not waited for, so that it and
     # the judge go away side by side (the sandbox reaps whatever of the run is left).
     try:

@@ -6,12 +6,28 @@ import os
 import resource
 import select
 import signal
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 NOBODY = 65534
+
+# What a fork-server child writes on its report pipe once its program has ended and its streams
+# are closed: b"E", the exit status, CPU seconds (its own and its reaped children's) and peak RSS
+# in KiB. The server answers from it without waiting for the exit itself, which unmaps a copy of
+# the whole interpreter: about half of a trivial run's time (see docs/sandbox.md).
+END_RECORD = struct.Struct("!cBdq")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The parts of `os.wait4`'s rusage a run reports, as a child's end record gives them."""
+
+    ru_utime: float
+    ru_stime: float
+    ru_maxrss: int
 
 
 @dataclass(frozen=True)
@@ -94,11 +110,23 @@ def apply_rlimits(limits: Limits, nproc: bool = False, baseline: int | None = No
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_procs, limits.max_procs))
 
 
-def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Callable[[], None]) -> tuple[str | None, bytes, bytes, float, int, Any]:
+def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Callable[..., None],
+              report_fd: int | None = None, reap: Callable[[int], tuple[int, Any]] | None = None,
+              ) -> tuple[str | None, bytes, bytes, float, int, Any, bytes]:
     """Collect both streams and reap the child, killing it (and everything it started) at the
     deadline or when a stream passes its cap. Returns (forced status or None, stdout, stderr,
-    wall seconds, wait status, rusage). The child's exit is watched through a pidfd, so the
-    run ends the moment it does."""
+    wall seconds, wait status, rusage, what came on `report_fd`). The child's exit is watched
+    through a pidfd, so the run ends the moment it does.
+
+    `report_fd` (the fork server's children): the child's report pipe, which carries b"1" once it
+    is set up and then `END_RECORD` once its program has ended and both streams are closed. The
+    run ends at that record with both streams at EOF; the child is then killed with the rest of
+    the run and left to the caller to reap, and the status and usage come from the record. A
+    program can write that pipe too, but a forged record only ends the run the way `os._exit`
+    would: its streams must be closed, and everything of the run is killed at once.
+
+    `reap(pid)` -> (wait status, rusage) replaces `os.wait4` (the fork server's children become
+    its own only once the run before has exited)."""
     start = time.monotonic()
     deadline = start + limits.timeout_s
     poller = select.poll()  # not `selectors`: its Python bookkeeping is most of a trivial run's supervision
@@ -108,9 +136,13 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
         poller.register(fd, select.POLLIN)
     exit_fd = os.pidfd_open(pid)
     poller.register(exit_fd, select.POLLIN)
+    report = bytearray()
+    if report_fd is not None:
+        os.set_blocking(report_fd, False)
+        poller.register(report_fd, select.POLLIN)
     forced: str | None = None
-    open_streams, exited = 2, False
-    while (open_streams or not exited) and forced is None:
+    open_streams, exited, ended = 2, False, False
+    while (open_streams or not (exited or ended)) and forced is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             forced = "timeout"
@@ -119,6 +151,9 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
             if fd == exit_fd:
                 exited = True
                 poller.unregister(exit_fd)
+                continue
+            if fd == report_fd:
+                ended = _read_report(report_fd, report, poller)
                 continue
             try:
                 chunk = os.read(fd, 65536)
@@ -134,9 +169,10 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
             if len(chunk) > room:
                 forced = "output_limit"
                 break
-        if exited and open_streams:
-            # The child is gone; a grandchild may still hold the pipes open. Drain what is
-            # already written, then stop waiting for them.
+        if (exited or ended) and open_streams:
+            # The child is gone (or has closed its streams and said how it ended); a grandchild,
+            # or the dormant copy that a fork-server child forked before it had set itself up, may
+            # still hold the pipes open. Drain what is already written, then stop waiting for them.
             for fd in list(buffers):
                 try:
                     while chunk := os.read(fd, 65536):
@@ -146,16 +182,37 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
             break
     for fd in (*buffers, exit_fd):
         os.close(fd)
+    if report_fd is not None and not ended:
+        _read_report(report_fd, report, None)  # the set-up byte, where the exit came first
     if forced:
         kill()  # the program and everything it started, at the deadline or past a stream's cap
-        _, status, usage = os.wait4(pid, 0)
+        status, usage = reap(pid) if reap else os.wait4(pid, 0)[1:]
+    elif ended and not exited:
+        # The child is on its way out: made sure of (a forged record), not waited for, reaped
+        # later by the caller; whatever else of the run is left is killed.
+        os.kill(pid, signal.SIGKILL)
+        kill(exiting=True)
+        _, code, cpu, rss = END_RECORD.unpack(report[1:])
+        status, usage = code << 8, Usage(cpu, 0.0, rss)
     else:
         # It exited: reap it first, so that what `kill` finds in the run's process group or
         # cgroup is only what it left behind (an exiting process lingers there a moment, and
         # waiting for it to go took a millisecond of every run).
-        _, status, usage = os.wait4(pid, 0)
+        status, usage = reap(pid) if reap else os.wait4(pid, 0)[1:]
         kill()
-    return forced, bytes(buffers[stdout_fd]), bytes(buffers[stderr_fd]), time.monotonic() - start, status, usage
+    return forced, bytes(buffers[stdout_fd]), bytes(buffers[stderr_fd]), time.monotonic() - start, status, usage, bytes(report)
+
+
+def _read_report(fd: int, report: bytearray, poller: Any) -> bool:
+    """Read what is on a child's report pipe; True once it holds the set-up byte and an end record."""
+    try:
+        while chunk := os.read(fd, 64):
+            report.extend(chunk[: 64 - len(report)])
+        if poller is not None:
+            poller.unregister(fd)  # EOF: the child and everything holding the pipe are gone
+    except BlockingIOError:
+        pass
+    return len(report) == 1 + END_RECORD.size and report[:2] == b"1E"
 
 
 def classify(forced: str | None, wait_status: int, stderr: bytes) -> tuple[str, int | None, str | None]:

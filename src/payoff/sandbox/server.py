@@ -20,16 +20,18 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import select
 import shutil
 import signal
 import sys
 import tempfile
+from collections import deque
 from typing import Any
 
 try:
     import payoff.sandbox.harness as harness
     from payoff.containment import Containment
-    from payoff.sandbox.limits import NOBODY, Limits, address_space, check_file_names, classify, decode, supervise
+    from payoff.sandbox.limits import NOBODY, Limits, Usage, address_space, check_file_names, classify, decode, supervise
     from payoff.sandbox.spares import Spare, SpareMaker, discard
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
@@ -49,7 +51,7 @@ except ImportError:
     Containment = _load("payoff_containment", _here.parent / "containment.py").Containment
     _limits = _load("payoff_limits", _here / "limits.py")
     NOBODY, Limits, classify, address_space = _limits.NOBODY, _limits.Limits, _limits.classify, _limits.address_space
-    check_file_names, decode, supervise = _limits.check_file_names, _limits.decode, _limits.supervise
+    check_file_names, decode, supervise, Usage = _limits.check_file_names, _limits.decode, _limits.supervise, _limits.Usage
     _isolation = _load("payoff_sandbox_isolation", _here / "isolation.py")
     READABLE, private_filesystem = _isolation.READABLE, _isolation.private_filesystem
     set_child_subreaper, unshare_network = _isolation.set_child_subreaper, _isolation.unshare_network
@@ -73,6 +75,10 @@ PRELOADED = (
     "datetime decimal encodings.idna enum fractions functools hashlib heapq io itertools json keyword math numbers "
     "operator pprint queue random re socket statistics string struct textwrap threading time typing unicodedata"
 ).split()
+# Children made ahead of their requests. Two: a child takes longer to make (the dormant copy's
+# fork, then the child's own set-up) than a trivial run and the caller's turnaround together, so
+# with one the next request often waited for the end of its child's set-up.
+SPARES = 2
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
 
 
@@ -137,10 +143,13 @@ class Server:
         # moment it is killed, so no zombie of a run outlives it.
         self.subreaper = set_child_subreaper()
         self.pids_limit = 64
-        self.spare: Spare | None = None
+        self.spares: deque[Spare] = deque()  # oldest first: the next run's child is spares[0]
         self.maker = SpareMaker(self.scratch, self.root, nproc=self.root and self.box.kind != "cgroup", chain=self.subreaper)
         self.expect_harness = False  # whether the next request is likely a test run (the last one was)
         self.leftovers: list[tuple[int | None, str]] = []
+        # Children of finished runs on their way out (ended by their end record, killed, not yet
+        # reaped). The next run's child is the child of the last of them until it has exited.
+        self.exiting: set[int] = set()
         self.isolation = {
             "network": "namespace" if self.network_isolated else "shared",
             "user": "nobody" if self.root else f"uid {os.getuid()} (not root: no privilege drop)",
@@ -150,14 +159,16 @@ class Server:
             "backend": "fork",
         }
 
-    def _keep(self) -> set[int]:
-        """The processes a kill of runs spares: the server, its spare, the spare's program and the
-        dormant copy that makes the next spare."""
-        return {os.getpid()} | self.maker.keep(self.spare)
-
-    def _kill_run(self, pid: int) -> None:
-        """Kill a run's program and everything it started (never the server or its spare)."""
-        self.box.kill_members(os.getpid(), keep=self._keep())
+    def _kill_run(self, pid: int, exiting: bool = False) -> None:
+        """Kill a run's program and everything it started (never the server, its spares, their
+        program processes or the dormant copy, nor a child being forked for them this moment).
+        `exiting`: the run's child has ended and is on its way out (already sent SIGKILL): not
+        waited for, its exit unmaps a whole interpreter; the server reaps it later."""
+        keep, parents = self.maker.keep(self.spares)
+        keep.add(os.getpid())
+        if exiting:
+            keep.add(pid)
+        self.box.kill_members(os.getpid(), keep=keep, parents=parents)
         try:
             os.killpg(pid, signal.SIGKILL)  # the program's session, also where there is no cgroup
         except (ProcessLookupError, PermissionError):
@@ -186,25 +197,72 @@ class Server:
                 return
             if pid == 0:
                 return
-            if self.spare is not None and pid == self.spare.pid:  # the waiting child died: fork another
-                discard(self.spare)
-                self.spare = None
+            self.exiting.discard(pid)
+            for spare in self.spares:
+                if pid == spare.pid:  # a waiting child died: another is forked in its place
+                    discard(spare)
+                    self.spares.remove(spare)
+                    break
+
+    def _reap_run(self, pid: int) -> tuple[int, Any]:
+        """Wait for a run's child (see `supervise`): first for the children of the runs before,
+        whose exit makes it the server's own (a subreaper inherits its dead children's)."""
+        for earlier in self.exiting:
+            try:
+                os.waitpid(earlier, 0)
+            except ChildProcessError:
+                pass
+        self.exiting.clear()
+        return os.wait4(pid, 0)[1:]
+
+    def idle(self, protocol_fd: int) -> None:
+        """Wait for the next request, reaping the children of finished runs as they exit meanwhile
+        (each answered before its exit), so that none lingers as a zombie of an idle server."""
+        poller = select.poll()
+        poller.register(protocol_fd, select.POLLIN)
+        exits = []
+        for pid in self.exiting:
+            try:
+                exits.append(os.pidfd_open(pid))
+            except OSError:
+                continue
+            poller.register(exits[-1], select.POLLIN)
+        try:
+            while self.exiting:
+                ready = {fd for fd, _ in poller.poll()}
+                self._reap()  # an exited child is the server's once the run before it has exited too
+                if protocol_fd in ready:
+                    return
+                for fd in ready:
+                    poller.unregister(fd)
+        finally:
+            for fd in exits:
+                os.close(fd)
 
     def _fork_spare(self) -> None:
-        if self.spare is None:
-            self.spare = self.maker.make(ahead=self.expect_harness)
+        while len(self.spares) < SPARES:
+            # Every spare's pids are known before the next is asked for (these forks are a run
+            # old), so that only the newest can be unknown to a sweep: see `SpareMaker.keep`.
+            for spare in self.spares:
+                try:
+                    self.maker.pids(spare)
+                except OSError:
+                    pass  # it died: `_reap` finds out and another is made
+            self.spares.append(self.maker.make(ahead=self.expect_harness))
 
     def run(self, request: dict[str, Any], protocol_fd: int | None = None) -> dict[str, Any]:
         stdin_size = int(request.pop("stdin_size", 0))
         try:
             limits = Limits(**request["limits"])
             check_file_names(request.get("files") or {})
-            # The server, the next spare and the dormant copy count too; a test run's judge is one more process,
-            # and so is the program process the next spare forks ahead.
+            # The server, the dormant copy, the spares (each with the program process it forks ahead
+            # when a test run is expected) and the child of the run before, which may still be
+            # exiting, count too; a test run's judge is one more process.
             self.expect_harness = bool(request.get("harness"))
-            wanted = limits.max_procs + (5 if self.expect_harness else 3)
+            wanted = limits.max_procs + 3 + SPARES * (2 if self.expect_harness else 1) + self.expect_harness
             if wanted != self.pids_limit:
-                self.box.kill_members(os.getpid(), keep=self._keep(), limit=wanted)
+                keep, parents = self.maker.keep(self.spares)
+                self.box.kill_members(os.getpid(), keep=keep | {os.getpid()}, parents=parents, limit=wanted)
                 self.pids_limit = wanted
             self.prepare()
         except BaseException:
@@ -213,15 +271,13 @@ class Server:
                 copy_stdin(protocol_fd, devnull, stdin_size)
                 os.close(devnull)
             raise
-        spare, self.spare = self.spare, None
-        assert spare is not None
+        spare = self.spares.popleft()
         try:
             self.maker.pids(spare)
         except OSError:  # it died before it started (the machine is out of processes?): one more try
             discard(spare)
             self.prepare()
-            spare, self.spare = self.spare, None
-            assert spare is not None
+            spare = self.spares.popleft()
             self.maker.pids(spare)
         # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file.
         # No bytes, no file: the child reads /dev/null.
@@ -247,27 +303,18 @@ class Server:
         except OSError:
             pass  # no room under this run's process limit: prepare() forks it after the run
 
-        def kill() -> None:
-            self._kill_run(spare.pid)
+        def kill(exiting: bool = False) -> None:
+            self._kill_run(spare.pid, exiting)
 
-        forced, out, err, wall, status, usage = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits, kill)
+        self.maker.program(spare)  # the pid records come first on the report pipe, written before the request
+        forced, out, err, wall, status, usage, report = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits,
+                                                                   kill, report_fd=spare.ready_fd, reap=self._reap_run)
+        if isinstance(usage, Usage):  # from its end record: the child is not reaped yet
+            self.exiting.add(spare.pid)
         self.leftovers.append((None, spare.workdir))
-        self.maker.program(spare)  # the pid records come before the byte that says it set up
-        if self.spare is not None:
-            # The next spare's program process and dormant copy exist before this reply does: a
-            # caller that looks at its process tree after a run sees no process appear later.
-            try:
-                self.maker.program(self.spare)
-            except OSError:
-                pass
-        os.set_blocking(spare.ready_fd, False)
-        try:
-            set_up = os.read(spare.ready_fd, 1) == b"1"
-        except BlockingIOError:
-            set_up = False
         os.close(spare.ready_fd)
         verdict, code, sig = classify(forced, status, err)
-        if not set_up:
+        if not report.startswith(b"1"):
             return self._failed("the sandbox could not set up the run: " + decode(err)[-2000:].strip())
         return {
             "status": verdict, "stdout": decode(out), "stderr": decode(err), "exit_code": code, "signal": sig,
@@ -280,10 +327,10 @@ class Server:
                 "wall_s": 0.0, "cpu_s": 0.0, "max_rss_mb": 0.0, "isolation": self.isolation, "sandbox_error": True}
 
     def close(self) -> None:
-        if self.spare is not None:
-            os.close(self.spare.request_fd)  # the waiting child reads EOF and exits
-            self.leftovers.append((self.spare.pid, self.spare.workdir))
-            self.spare = None
+        while self.spares:
+            spare = self.spares.popleft()
+            os.close(spare.request_fd)  # the waiting child reads EOF and exits
+            self.leftovers.append((spare.pid, spare.workdir))
         self.maker.close()
         self.prepare(fork=False)
         self.box.kill_members(os.getpid(), keep={os.getpid()})
@@ -302,7 +349,10 @@ def main() -> None:
         write_message(protocol_out, server.isolation)
         # The client closing the pipe (exit, crash, SIGKILL) ends the loop: EOF, or a broken pipe
         # when it died mid-run. Either way the server cleans up after itself.
-        while (request := read_request(protocol_in)) is not None:
+        while True:
+            server.idle(protocol_in)
+            if (request := read_request(protocol_in)) is None:
+                break
             try:
                 reply = server.run(request, protocol_in)
             except (EOFError, BrokenPipeError):

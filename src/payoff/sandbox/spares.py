@@ -11,9 +11,11 @@ forks a fresh dormant copy for the next child. Standard library only (the server
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import socket
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 try:
@@ -50,6 +52,7 @@ class SpareMaker:
         self.scratch, self.root, self.nproc, self.chain = scratch, root, nproc, chain
         self.control: socket.socket | None = None  # the server's end of the dormant copy's socket
         self.dormant = 0  # its pid, as last known
+        self.newest: Spare | None = None  # the last spare made: its successor is the dormant copy
 
     def make(self, ahead: bool) -> Spare:
         """Have the dormant copy make the next run's child (forking a dormant copy first where
@@ -79,6 +82,7 @@ class SpareMaker:
         finally:
             for fd in (request_r, out_w, err_w, ready_w):
                 os.close(fd)
+        self.newest = spare
         return spare
 
     def _fork_dormant(self) -> None:
@@ -98,29 +102,42 @@ class SpareMaker:
             if len(data) < 8:
                 raise OSError("the run's child did not start")
             spare.pid, spare.successor = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:], "big")
-            self.dormant = spare.successor
+            if spare is self.newest:  # an older spare's successor is a newer spare, not the dormant copy
+                self.dormant = spare.successor
 
-    def program(self, spare: Spare) -> int:
-        """The pid of the program process a spare forked ahead (0: none). Written by the spare
-        the moment it starts: the read waits at most for its forks."""
-        self.pids(spare)
+    def program(self, spare: Spare, wait: bool = True) -> int:
+        """The pid of the program process a spare forked ahead (0: none, or not known yet where
+        not `wait`). Written by the spare the moment it starts: the read waits at most for its
+        forks (the dormant copy's, then the spare's own)."""
+        if spare.pid is None:
+            if not wait and not _readable(spare.ready_fd):
+                return 0
+            self.pids(spare)
         if spare.program_pid is None:
-            spare.program_pid = 0
-            if spare.ahead:
+            if not spare.ahead:
+                spare.program_pid = 0
+            elif wait or _readable(spare.ready_fd):
                 data = _read(spare.ready_fd, 5)
-                if len(data) == 5 and data[:1] == b"P":
-                    spare.program_pid = int.from_bytes(data[1:], "big")
-        return spare.program_pid
+                spare.program_pid = int.from_bytes(data[1:], "big") if len(data) == 5 and data[:1] == b"P" else 0
+        return spare.program_pid or 0
 
-    def keep(self, spare: Spare | None) -> set[int]:
-        """The processes of the making: `spare`, its program process and the dormant copy."""
-        keep = {self.dormant}
-        if spare is not None:
+    def keep(self, spares: Iterable[Spare]) -> tuple[set[int], set[int]]:
+        """The processes of the making, for a sweep of a run's leftovers: (the processes to
+        spare, the processes whose children to spare too). The first holds the spares, their
+        program processes and the dormant copy, as far as they are known now; the second the
+        spares and the dormant copy, so that a child being forked this moment (the newest
+        spare's successor or program process, whose pids come later) is spared without waiting
+        for its pid. A run's process never has a spare for its parent: orphans go to the server,
+        and a spare is no subreaper. Where the spares do not chain (no subreaper), the newest
+        spare's own pid comes only from the spare: then this waits for it."""
+        keep, parents = {self.dormant}, {self.dormant}
+        for spare in spares:
             try:
-                keep |= {self.program(spare), spare.pid or 0, spare.successor}
+                keep |= {self.program(spare, wait=not self.chain), spare.pid or 0, spare.successor}
             except OSError:
                 pass  # it died before it started: the server finds out and makes another
-        return keep - {0}
+            parents |= {spare.pid or 0, spare.successor}
+        return keep - {0}, parents - {0}
 
     def close(self) -> None:
         if self.control is not None:
@@ -132,6 +149,12 @@ def discard(spare: Spare) -> None:
     for fd in (spare.request_fd, spare.stdout_fd, spare.stderr_fd, spare.ready_fd):
         os.close(fd)
     shutil.rmtree(spare.workdir, ignore_errors=True)
+
+
+def _readable(fd: int) -> bool:
+    """Whether a read of `fd` would not block (each record on a spare's report pipe is one write
+    of a few bytes, so it is there whole or not at all)."""
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def _read(fd: int, size: int) -> bytes:
