@@ -32,11 +32,18 @@ def _chain() -> list[psutil.Process]:
     while True:
         _, children = _tree()
         chain = children if len(children) == 1 else []
-        while chain and len(following := [c for c in chain[-1].children() if _live(c)]) == 1:
+        while chain and len(following := [c for c in _children(chain[-1]) if _live(c)]) == 1:
             chain = chain + following
         if len(chain) == SPARES + 1 or time.monotonic() > deadline:
             return chain
         time.sleep(0.01)
+
+
+def _children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children()
+    except psutil.NoSuchProcess:  # exited between the listing and the look
+        return []
 
 
 def _live(process: psutil.Process) -> bool:

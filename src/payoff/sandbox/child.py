@@ -95,10 +95,8 @@ def run_child(request_fd: int, out_w: int, err_w: int, workdir: str, ahead: bool
         os.chdir(workdir)
         for number in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
             _signal.signal(number, _signal.SIG_DFL)  # the C call: signal.signal's enum wrapping writes pages
-        # The run's own stdout and stderr (the pipes are already in place) and what `site` would
-        # add: made now, while the spare waits, rather than after its program arrived.
-        sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)
-        sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
+        # sys.stdin, sys.stdout and sys.stderr came made from the server (`_child_streams`); what
+        # `site` would add is made now, while the spare waits, rather than after its program arrived.
         sys.argv = ["program.py"]
         builtins.exit, builtins.quit = Quitter("exit"), Quitter("quit")
         program = None
@@ -144,7 +142,6 @@ def _rehearse() -> None:
     Limits(**stand_in["limits"])
     address_space()
     os.close(os.open(os.devnull, os.O_RDONLY))
-    open(os.devnull, encoding="utf-8", errors="replace", closefd=True).close()
     exec(compile(stand_in["code"], "program.py", "exec"), {"__name__": "__main__", "__builtins__": builtins})
 
 
@@ -165,7 +162,6 @@ def _execute(request: dict[str, Any], program_process: Any = None) -> NoReturn:
     language = request.get("language", "python")
     if language in ("sh", "bash"):
         os.execve(f"/bin/{language}", [language, "-c", request["code"]], dict(os.environ))
-    sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
     code = 0
     try:
         if request.get("harness"):

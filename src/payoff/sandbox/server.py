@@ -105,16 +105,24 @@ def _preload() -> list[str]:
 
 
 def _warm_up_child_paths(rounds: int = 64) -> None:
-    """Run what every child runs before its program (rlimits, text streams) in the server first:
-    see `harness.warm_up` (code run the first times writes into its code object, and a child that
-    writes a page copies it)."""
+    """Run what every child runs before its program (rlimits, random's reseed) in the server
+    first: see `harness.warm_up` (code run the first times writes into its code object, and a
+    child that writes a page copies it)."""
     import random
 
     for _ in range(rounds):
         address_space()
         random.seed()  # what random's own after-fork handler runs in every child
-        for mode in ("r", "w"):
-            open(os.devnull, mode, encoding="utf-8", errors="replace", closefd=True).close()
+
+
+def _child_streams() -> None:
+    """The text streams every run's program gets as sys.stdin, sys.stdout and sys.stderr, made
+    once here. They name descriptors 0, 1 and 2, which each child points at its own run's stdin
+    and pipes before its program runs, so the same (unused, empty) objects serve every child.
+    Made in each child instead, they cost about 200 µs and 57 copied pages a run."""
+    sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
 
 
 class Server:
@@ -122,6 +130,7 @@ class Server:
         _preload()
         harness.warm_up()
         _warm_up_child_paths()
+        _child_streams()
         # Move every object the server holds out of the collector's reach: a child's first garbage
         # collection would otherwise touch (and so copy) every inherited page.
         gc.collect()
