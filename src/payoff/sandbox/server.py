@@ -31,6 +31,7 @@ from typing import Any
 try:
     import payoff.sandbox.harness as harness
     from payoff.containment import Containment
+    from payoff.sandbox.child import prepare_interpreter
     from payoff.sandbox.limits import NOBODY, Limits, Usage, address_space, check_file_names, classify, decode, supervise
     from payoff.sandbox.spares import Spare, SpareMaker, discard
 except ImportError:
@@ -64,7 +65,7 @@ except ImportError:
     _load("payoff_sandbox_program", _here / "program_side.py")
     harness = _load("payoff_harness", _here / "harness.py")
     # The child's side reads its siblings by the flat names loaded above.
-    _load("payoff_sandbox_child", _here / "child.py")
+    prepare_interpreter = _load("payoff_sandbox_child", _here / "child.py").prepare_interpreter
     _spares = _load("payoff_sandbox_spares", _here / "spares.py")
     Spare, SpareMaker, discard = _spares.Spare, _spares.SpareMaker, _spares.discard
 
@@ -115,22 +116,12 @@ def _warm_up_child_paths(rounds: int = 64) -> None:
         random.seed()  # what random's own after-fork handler runs in every child
 
 
-def _child_streams() -> None:
-    """The text streams every run's program gets as sys.stdin, sys.stdout and sys.stderr, made
-    once here. They name descriptors 0, 1 and 2, which each child points at its own run's stdin
-    and pipes before its program runs, so the same (unused, empty) objects serve every child.
-    Made in each child instead, they cost about 200 µs and 57 copied pages a run."""
-    sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-
-
 class Server:
     def __init__(self) -> None:
         _preload()
         harness.warm_up()
         _warm_up_child_paths()
-        _child_streams()
+        prepare_interpreter()
         # Move every object the server holds out of the collector's reach: a child's first garbage
         # collection would otherwise touch (and so copy) every inherited page.
         gc.collect()
