@@ -157,7 +157,7 @@ def main() -> None:
         add("server: limits, stdin, request to the spare", run["fork_spare_in_run>"] - run["read<"])
         add("spare wakes -> program's first line", program - run["fork_spare_in_run>"])
         add("  (meanwhile, in the server: asking for the next child)", run["fork_spare_in_run<"] - run["fork_spare_in_run>"])
-        add("program's first line -> server sees the exit", run["kill_members>"] - program)
+        add("program's first line -> server has its end (record or exit)", run["kill_members>"] - program)
         add("kill what the run left (cgroup read) + wait4", run["supervise<"] - run["kill_members>"])
         add("server builds the reply", run["reply>"] - run["supervise<"])
         add("reply -> client has it", received - run["reply>"])

@@ -94,7 +94,7 @@ def run_child(request_fd: int, out_w: int, err_w: int, workdir: str, ahead: bool
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.dup2(request_fd, 0)
-        os.closerange(4, 65536)  # 3 is the ready pipe, closed before the program runs
+        os.closerange(4, 65536)  # 3 is the report pipe (pids, set-up byte, end record)
         os.chdir(workdir)
         program = None
         if ahead:

@@ -4,8 +4,10 @@ A fork costs about a millisecond; starting an interpreter costs tens. The server
 be shared once (its own network namespace, so no child can reach any network, loopback included)
 and each child sets up the rest before running a line of the program: a new session, rlimits, an
 unprivileged uid (when the server is root), an empty working directory, a scrubbed environment,
-and no file descriptors but 0, 1 and 2. The children are made ahead of their requests by a
-dormant copy of the server (`spares`), so the server itself forks nothing per run.
+and no file descriptors but 0, 1, 2 and its report pipe (3, write-only). The children are made
+ahead of their requests by a dormant copy of the server (`spares`), so the server itself forks
+nothing per run. A child that ends its program writes an end record on its report pipe and the
+server answers from it, without waiting for the exit (see `limits.supervise`).
 
 Protocol on the server's stdin/stdout: 4-byte big-endian length + pickle, request then reply; a
 request's stdin bytes follow its pickle raw (``stdin_size`` of them) and are spliced by the kernel
