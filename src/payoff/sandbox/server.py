@@ -150,8 +150,8 @@ class Server:
         self.expect_harness = False  # whether the next request is likely a test run (the last one was)
         self.leftovers: list[tuple[int | None, str]] = []
         # Children of finished runs on their way out (ended by their end record, killed, not yet
-        # reaped). The next run's child is the child of the last of them until it has exited.
-        self.exiting: set[int] = set()
+        # reaped), oldest first: each is the child of the one before until that one has exited.
+        self.exiting: list[int] = []
         self.isolation = {
             "network": "namespace" if self.network_isolated else "shared",
             "user": "nobody" if self.root else f"uid {os.getuid()} (not root: no privilege drop)",
@@ -199,7 +199,8 @@ class Server:
                 return
             if pid == 0:
                 return
-            self.exiting.discard(pid)
+            if pid in self.exiting:
+                self.exiting.remove(pid)
             for spare in self.spares:
                 if pid == spare.pid:  # a waiting child died: another is forked in its place
                     discard(spare)
@@ -208,7 +209,8 @@ class Server:
 
     def _reap_run(self, pid: int) -> tuple[int, Any]:
         """Wait for a run's child (see `supervise`): first for the children of the runs before,
-        whose exit makes it the server's own (a subreaper inherits its dead children's)."""
+        oldest first, whose exits make it the server's own (a subreaper inherits its dead
+        children's)."""
         for earlier in self.exiting:
             try:
                 os.waitpid(earlier, 0)
@@ -312,7 +314,7 @@ class Server:
         forced, out, err, wall, status, usage, report = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits,
                                                                    kill, report_fd=spare.ready_fd, reap=self._reap_run)
         if isinstance(usage, Usage):  # from its end record: the child is not reaped yet
-            self.exiting.add(spare.pid)
+            self.exiting.append(spare.pid)
         self.leftovers.append((None, spare.workdir))
         os.close(spare.ready_fd)
         verdict, code, sig = classify(forced, status, err)
