@@ -91,3 +91,21 @@ def test_runs_go_on_after_a_fork_bomb_took_every_process() -> None:
     results = [run("import random\nprint(random.getrandbits(64))", limits=FAST) for _ in range(3)]
     assert all(r.status == "ok" for r in results), [r.stderr for r in results]
     assert len({r.stdout for r in results}) == 3  # every child draws its own random numbers
+
+
+def test_runs_that_end_without_their_record_follow_runs_that_do() -> None:
+    # A run answered from its end record leaves its child exiting; the next run's child is that
+    # child's child until it has gone, and a run that ends without a record (os._exit, a signal,
+    # the deadline) must still be reaped as the server's own.
+    programs = [
+        ("print(1)", "ok"),
+        ("import os\nos._exit(0)", "ok"),
+        ("print(2)", "ok"),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)", "killed"),
+        ("print(3)", "ok"),
+        ("while True:\n    pass", "timeout"),
+    ]
+    for _ in range(3):
+        for code, status in programs:
+            limits = Limits(timeout_s=0.5, cpu_s=2, memory_mb=256, max_procs=16) if status == "timeout" else FAST
+            assert run(code, limits=limits).status == status, code
