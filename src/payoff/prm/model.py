@@ -24,8 +24,7 @@ class ProcessRewardModel(RewardModel):
 
     def step_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: list[list[int]]) -> list[torch.Tensor]:
         """One 1-D tensor of logits per row, one logit per step position (right padding)."""
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        hidden = self.trunk(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).last_hidden_state
+        hidden = self.hidden(input_ids, attention_mask)
         out = []
         for row, where in enumerate(positions):
             picked = hidden[row, torch.tensor(where, dtype=torch.long, device=hidden.device)] if where else hidden[row, :0]
