@@ -129,6 +129,7 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
     its own only once the run before has exited)."""
     start = time.monotonic()
     deadline = start + limits.timeout_s
+    reap = reap or (lambda child: os.wait4(child, 0)[1:])
     poller = select.poll()  # not `selectors`: its Python bookkeeping is most of a trivial run's supervision
     buffers = {stdout_fd: bytearray(), stderr_fd: bytearray()}
     for fd in buffers:
@@ -186,7 +187,7 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
         _read_report(report_fd, report, None)  # the set-up byte, where the exit came first
     if forced:
         kill()  # the program and everything it started, at the deadline or past a stream's cap
-        status, usage = reap(pid) if reap else os.wait4(pid, 0)[1:]
+        status, usage = reap(pid)
     elif ended and not exited:
         # The child is on its way out: made sure of (a forged record), not waited for, reaped
         # later by the caller; whatever else of the run is left is killed.
@@ -198,7 +199,7 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
         # It exited: reap it first, so that what `kill` finds in the run's process group or
         # cgroup is only what it left behind (an exiting process lingers there a moment, and
         # waiting for it to go took a millisecond of every run).
-        status, usage = reap(pid) if reap else os.wait4(pid, 0)[1:]
+        status, usage = reap(pid)
         kill()
     return forced, bytes(buffers[stdout_fd]), bytes(buffers[stderr_fd]), time.monotonic() - start, status, usage, bytes(report)
 

@@ -161,13 +161,18 @@ class Server:
             "backend": "fork",
         }
 
+    def _making(self) -> tuple[set[int], set[int]]:
+        """What a sweep of the cgroup spares: the server and the processes making the next
+        children, and the children of `parents` (see `SpareMaker.keep`)."""
+        keep, parents = self.maker.keep(self.spares)
+        return keep | {os.getpid()}, parents
+
     def _kill_run(self, pid: int, exiting: bool = False) -> None:
         """Kill a run's program and everything it started (never the server, its spares, their
         program processes or the dormant copy, nor a child being forked for them this moment).
         `exiting`: the run's child has ended and is on its way out (already sent SIGKILL): not
         waited for, its exit unmaps a whole interpreter; the server reaps it later."""
-        keep, parents = self.maker.keep(self.spares)
-        keep.add(os.getpid())
+        keep, parents = self._making()
         if exiting:
             keep.add(pid)
         self.box.kill_members(os.getpid(), keep=keep, parents=parents)
@@ -265,8 +270,8 @@ class Server:
             self.expect_harness = bool(request.get("harness"))
             wanted = limits.max_procs + 3 + SPARES * (2 if self.expect_harness else 1) + self.expect_harness
             if wanted != self.pids_limit:
-                keep, parents = self.maker.keep(self.spares)
-                self.box.kill_members(os.getpid(), keep=keep | {os.getpid()}, parents=parents, limit=wanted)
+                keep, parents = self._making()
+                self.box.kill_members(os.getpid(), keep=keep, parents=parents, limit=wanted)
                 self.pids_limit = wanted
             self.prepare()
         except BaseException:
