@@ -267,9 +267,8 @@ def test_a_forged_end_record_ends_the_run_as_an_exit_would() -> None:
         "os.write(3, struct.pack('!cBdq', b'E', 0, 0.0, 0))\n"
         "time.sleep(100)\n"
     )
-    started = time.monotonic()
     result = run(code, limits=FAST)
-    assert result.status == "ok" and time.monotonic() - started < 1.5  # not the 2 s deadline
+    assert result.status == "ok"  # ended at the record, not at the deadline (that would be "timeout")
     pid = int(result.stdout.split()[0])
     assert _poll(lambda: not _alive(pid)) and _poll(lambda: not _run_leftovers("fork"))
 
