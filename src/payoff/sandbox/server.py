@@ -257,7 +257,12 @@ class Server:
                     self.maker.pids(spare)
                 except OSError:
                     pass  # it died: `_reap` finds out and another is made
-            self.spares.append(self.maker.make(ahead=self.expect_harness))
+            try:
+                self.spares.append(self.maker.make(ahead=self.expect_harness))
+            except OSError:
+                if not self.spares:
+                    raise
+                return  # no room for another now (a process limit): one spare runs the next request
 
     def run(self, request: dict[str, Any], protocol_fd: int | None = None) -> dict[str, Any]:
         stdin_size = int(request.pop("stdin_size", 0))
