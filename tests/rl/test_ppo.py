@@ -121,6 +121,20 @@ def test_ppo_trains_the_policy_and_the_critic_and_reports_its_diagnostics(tmp_pa
     assert float(used.std(unbiased=False)) == pytest.approx(1.0, abs=1e-3)
 
 
+def test_bf16_ppo_minibatches_train_on_the_weights_each_step_left(tmp_path: Path) -> None:
+    # Autocast keeps one bfloat16 copy of each weight for its whole context, and a step's updates
+    # all run in one: without clearing it after each optimiser step, the second minibatch and
+    # epoch would run the weights from before the first, and PPO's ratio would stay exactly 1.
+    # Only the matrix weights train (autocast casts those), so a stale copy changes nothing at all.
+    model, seen = tiny_model(), []
+    for name, weight in model.named_parameters():
+        weight.requires_grad_(name.endswith("proj.weight"))
+    train(toy_config(tmp_path / "ppo", steps=2, algorithm=PPO, critic={"lr": 1e-2}, precision="bf16"), model=model,
+          tokenizer=tokenizer(), reward=vowel_share, train_rows=ROWS, eval_rows=[], on_step=seen.append)
+    assert [row["optimizer_steps"] for row in seen] == [4.0, 4.0]
+    assert all(row["approx_kl"] > 0 for row in seen)  # later minibatches saw the moved policy
+
+
 def test_ppo_resume_restores_the_critic(tmp_path: Path) -> None:
     config = dict(steps=4, algorithm=PPO, critic={"lr": 1e-2}, checkpoint_every=2)
     whole: list[dict] = []

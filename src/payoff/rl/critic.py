@@ -23,6 +23,7 @@ from payoff.models.rollout import Rollouts
 from payoff.rl.batch import Estimate
 from payoff.rl.config import TrainConfig
 from payoff.rl.update import minibatch_order
+from payoff.runs.precision import weights_changed
 
 
 class Critic(torch.nn.Module):
@@ -118,6 +119,7 @@ def critic_update(critic: Critic, optimizer: Any, rollouts: Rollouts, estimate: 
                 tokens_seen += n_tokens
             stats["value_grad_norm"] += float(torch.nn.utils.clip_grad_norm_(critic.parameters(), config.critic.max_grad_norm))
             optimizer.step()
+            weights_changed()  # bf16: autocast must not reuse the copies from before this step
             steps += 1
     optimizer.zero_grad(set_to_none=True)
     stats["value_loss"] /= max(tokens_seen, 1)

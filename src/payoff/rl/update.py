@@ -18,6 +18,7 @@ from payoff.models.rollout import Rollouts
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Estimate
 from payoff.rl.config import TrainConfig
+from payoff.runs.precision import weights_changed
 
 
 def _weights(how: str, tokens: int, seqs: int, total_tokens: int, total_seqs: int) -> float:
@@ -124,6 +125,7 @@ def policy_update(policy: Any, optimizer: Any, rollouts: Rollouts, estimate: Est
                 trained_tokens += n_tokens
             norms += float(torch.nn.utils.clip_grad_norm_(policy.trainable(), config.optim.max_grad_norm))
             optimizer.step()
+            weights_changed()  # bf16: autocast must not reuse the copies from before this step
             optimizer_steps += 1
     optimizer.zero_grad(set_to_none=True)
     for key in ("clip_fraction", "approx_kl", "kl", "entropy"):

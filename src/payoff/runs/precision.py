@@ -29,6 +29,14 @@ def autocast(precision: str, device: Any = "cpu") -> contextlib.AbstractContextM
     return torch.autocast(kind, dtype=torch.bfloat16)
 
 
+def weights_changed() -> None:
+    """Call after an optimiser step taken inside an autocast context. Autocast casts each trainable
+    weight to bfloat16 once and keeps the copy until its outermost context exits, so without this a
+    later forward in the same context (PPO's next minibatch or epoch, the critic's) would run the
+    weights from before the step. Costs nothing under ``fp32``: the cache is then empty."""
+    torch.clear_autocast_cache()
+
+
 def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX), as Linux
     reports in /proc/cpuinfo; where it does not, ``bf16`` is slower than ``fp32``, and with
