@@ -12,6 +12,7 @@ OpenAI-compatible server (llama.cpp's, serving the same model from its GGUF on 1
    sequential calls. ``--local-only`` measures the local backend alone (no llama.cpp server).
 
     python benchmarks/judges.py [--tasks 10] [--pairs 40] [--local-only] [--prompts 96] [--sizes 8,16,48,96] [--threads 1]
+        [--precisions fp32,bf16]
 """
 
 from __future__ import annotations
@@ -64,24 +65,27 @@ def judge_prompts(n: int) -> list[str]:
             for r in rows]
 
 
-def local_settings(sizes: list[int]) -> list[tuple[str, int, bool | None]]:
-    """(label, prompts per forward, share_prefix) of each local setting measured."""
-    settings: list[tuple[str, int, bool | None]] = [("local_one_per_forward", 1, False)]
-    for size in sizes:
-        settings += [(f"local_batched_{size}", size, False), (f"local_shared_prefix_{size}", size, True)]
+def local_settings(sizes: list[int], precisions: list[str]) -> list[tuple[str, int, bool | None, str]]:
+    """(label, prompts per forward, share_prefix, precision) of each local setting measured."""
+    settings: list[tuple[str, int, bool | None, str]] = []
+    for precision in precisions:
+        tag = "" if precision == "fp32" else f"_{precision}"
+        settings.append((f"local_one_per_forward{tag}", 1, False, precision))
+        for size in sizes:
+            settings += [(f"local_batched_{size}{tag}", size, False, precision), (f"local_shared_prefix_{size}{tag}", size, True, precision)]
     return settings
 
 
-def local_throughput(prompts: list[str], repeats: int, sizes: list[int]) -> dict[str, float]:
+def local_throughput(prompts: list[str], repeats: int, sizes: list[int], precisions: list[str]) -> dict[str, float]:
     """Median judgments/s of each local setting over ``repeats`` rounds (settings interleaved)."""
     import statistics
 
     LocalBackend().verdicts(prompts[:2], ["Yes", "No"])  # load the model once
-    settings = local_settings(sizes)
-    seconds: dict[str, list[float]] = {label: [] for label, _, _ in settings}
+    settings = local_settings(sizes, precisions)
+    seconds: dict[str, list[float]] = {label: [] for label, _, _, _ in settings}
     for _ in range(repeats):
-        for label, size, share in settings:
-            backend = LocalBackend(batch_size=size, share_prefix=share)
+        for label, size, share, precision in settings:
+            backend = LocalBackend(batch_size=size, share_prefix=share, precision=precision)
             started = time.perf_counter()
             backend.verdicts(prompts, ["Yes", "No"])
             seconds[label].append(time.perf_counter() - started)
@@ -89,15 +93,17 @@ def local_throughput(prompts: list[str], repeats: int, sizes: list[int]) -> dict
     return {label: len(prompts) / statistics.median(times) for label, times in seconds.items()}
 
 
-def print_local(t: dict[str, float], sizes: list[int]) -> None:
-    base = t["local_one_per_forward"]
-    for label, _, _ in local_settings(sizes):
-        print(f"  {label:<26} {t[label]:>6.2f} judgments/s  {t[label] / base:>5.2f}x one per forward")
+def print_local(t: dict[str, float], sizes: list[int], precisions: list[str]) -> None:
+    """Each setting against one prompt per forward at its own precision, and against fp32's."""
+    for label, _, _, precision in local_settings(sizes, precisions):
+        own = t["local_one_per_forward" + ("" if precision == "fp32" else f"_{precision}")]
+        print(f"  {label:<31} {t[label]:>6.2f} judgments/s  {t[label] / own:>5.2f}x one per forward  "
+              f"{t[label] / t['local_one_per_forward']:>5.2f}x fp32's one per forward")
 
 
 def throughput(args, url: str) -> dict[str, float]:
     prompts = [f"Is {n} a prime number? Reply with exactly one word: Yes or No." for n in range(args.prompts)]
-    result = local_throughput(judge_prompts(args.prompts), args.repeats, args.sizes)
+    result = local_throughput(judge_prompts(args.prompts), args.repeats, args.sizes, args.precisions)
     for label, concurrency in (("server_sequential", 1), ("server_8_in_flight", 8)):
         backend = OpenAIBackend(url, "smollm2", concurrency=concurrency, cache=None)
         started = time.perf_counter()
@@ -116,6 +122,8 @@ def main() -> None:
                         help="prompts per forward to measure, comma-separated")
     parser.add_argument("--pairs-file", default="out/rm_example/pairs.eval.jsonl")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the local throughput settings (median)")
+    parser.add_argument("--precisions", type=lambda v: v.split(","), default=["fp32"],
+                        help="the local backend's precisions, comma-separated (fp32,bf16: both, interleaved)")
     parser.add_argument("--local-only", action="store_true", help="only the local backend's throughput")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: torch's default); 1 keeps a loaded 2-core machine from stalling on thread barriers")
@@ -126,9 +134,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     os.environ["PAYOFF_JUDGE_CACHE"] = "off"
     if args.local_only:
-        t = local_throughput(judge_prompts(args.prompts), args.repeats, args.sizes)
+        t = local_throughput(judge_prompts(args.prompts), args.repeats, args.sizes, args.precisions)
         print(f"local backend, {args.prompts} reference-judge prompts, median of {args.repeats}, {args.threads or 'default'} threads:")
-        print_local(t, args.sizes)
+        print_local(t, args.sizes, args.precisions)
         print(json.dumps(t))
         return
     from tests.judges.server import llama_server
@@ -156,7 +164,7 @@ def main() -> None:
             print(f"  {key!r:<44} {table['unguarded'][key]:>6.0%} {table['guarded'][key]:>6.0%}")
     print("pairwise on verifier-built pairs (chosen = verified correct):", report["pairwise_in_process"])
     t = report["throughput_judgments_per_s"]
-    print_local(t, args.sizes)
+    print_local(t, args.sizes, args.precisions)
     print(f"judgments/s: server 8 in flight {t['server_8_in_flight']:.1f} vs sequential "
           f"{t['server_sequential']:.1f} ({t['server_8_in_flight'] / t['server_sequential']:.2f}x)")
     print(json.dumps(report))

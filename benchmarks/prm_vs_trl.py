@@ -8,7 +8,8 @@ tool's own head: payoff's scalar step head, TRL's 2-label token classifier), sam
 procedural benchmark: multi-step arithmetic with planted errors, TRL's PRM format), raw prompts,
 "\\n" after each step, batch, learning rate, linear schedule, steps and max length. TRL runs at its
 defaults (its PRMConfig turns gradient checkpointing and bf16 on) and at its best CPU setting
-(both off: ``trl_best``); ``trl_grouped`` adds Trainer's ``train_sampling_strategy =
+(both off: ``trl_best``); ``trl_bf16`` is bf16 without checkpointing, against ``payoff_bf16``
+(``precision = "bf16"``), for a CPU whose bfloat16 products beat its float32 ones; ``trl_grouped`` adds Trainer's ``train_sampling_strategy =
 "group_by_length"`` (batches of similar lengths pad less, but the batches are not the same
 solutions as payoff's). TRL 1.13's PRMTrainer has no padding-free mode; both tools tokenise before
 the loop (0 data-loader workers: on 2 cores a worker competes with the model). Every run is its
@@ -48,19 +49,22 @@ def data(folder: Path, train_n: int, eval_n: int) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def run_payoff(args: argparse.Namespace, folder: Path) -> dict:
+def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     from payoff.prm.config import load_prm_config
     from payoff.prm.train import train_prm
 
     overrides = [f"data.train='{args.train}'", f"data.eval='{args.eval}'", f"steps={args.steps}", f"run_dir='{folder / 'payoff'}'",
                  "checkpoint_every=0", f"optim.lr={args.lr}", f"optim.batch_size={args.batch}", f"optim.micro_batch={args.batch}",
                  f"model.max_length={args.max_length}", "model.chat_template=false", "step.separator='\\n'",
-                 "log.progress=false", "log.tensorboard=false", "log.plot=false", f"eval_batch_size={args.batch}"]
+                 "log.progress=false", "log.tensorboard=false", "log.plot=false", f"eval_batch_size={args.batch}",
+                 f"precision='{PAYOFF_SETTINGS[tool]}'"]
     summary = train_prm(load_prm_config(None, overrides))
     return {"f1": summary["f1_after"], "step_accuracy": summary["step_accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
+                "trl_bf16": {"gradient_checkpointing": False, "bf16": True},
                 "trl_grouped": {"gradient_checkpointing": False, "bf16": False, "train_sampling_strategy": "group_by_length"}}
 
 
@@ -110,7 +114,7 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        result = run_payoff(args, Path(folder)) if args.tool == "payoff" else run_trl(args, Path(folder), args.tool)
+        result = run_payoff(args, Path(folder), args.tool) if args.tool in PAYOFF_SETTINGS else run_trl(args, Path(folder), args.tool)
     report_result(result)
 
 
@@ -128,7 +132,7 @@ def main() -> None:
     parser.add_argument("--train-n", type=int, default=200)
     parser.add_argument("--eval-n", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--tools", default="payoff,trl_best,trl_defaults", help=f"of payoff, {', '.join(TRL_SETTINGS)}")
+    parser.add_argument("--tools", default="payoff,trl_best,trl_defaults", help=f"of {', '.join([*PAYOFF_SETTINGS, *TRL_SETTINGS])}")
     parser.add_argument("--defaults-repeats", type=int, default=None, help="repeats of TRL at its defaults; default: --repeats")
     parser.add_argument("--defaults-timeout", type=float, default=None, help="seconds before a run of TRL at its defaults is left out")
     parser.add_argument("--tool", default=None, help=argparse.SUPPRESS)
@@ -148,7 +152,7 @@ def main() -> None:
             if tool == "trl_defaults" and args.defaults_repeats is not None and repeat >= args.defaults_repeats:
                 continue
             env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1"}
-            if tool != "payoff":
+            if tool not in PAYOFF_SETTINGS:
                 env["PYTHONPATH"] = os.pathsep.join([str(TRL_DIR), env.get("PYTHONPATH", "")])
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--steps", str(args.steps),
                        "--batch", str(args.batch), "--max-length", str(args.max_length), "--lr", str(args.lr)]

@@ -4,7 +4,8 @@ Same model (the embedded SmolLM2-135M-Instruct, full fine-tuning), same pairs (c
 the prompt as a user message, each answer as the assistant's), batch size, max length, learning
 rate, schedule (linear decay, no warmup) and steps. TRL runs at its defaults (its RewardConfig
 turns gradient checkpointing and bf16 on) and at its best sensible CPU setting (both off:
-``trl_best``; ``trl_bf16`` is bf16 without checkpointing). TRL 1.16's RewardTrainer has no
+``trl_best``; ``trl_bf16`` is bf16 without checkpointing, against ``payoff_bf16``, payoff's
+``precision = "bf16"``, for a CPU whose bfloat16 products beat its float32 ones). TRL 1.16's RewardTrainer has no
 padding-free mode; Trainer's ``train_sampling_strategy="group_by_length"`` needs an ``input_ids``
 column that its pair rows do not have; both tools tokenise before the loop, so data-loader workers
 have nothing to take off the hot path (0 workers, as on 2 cores any worker competes with the
@@ -54,18 +55,19 @@ def conversational(path: Path, out: Path) -> Path:
     return out
 
 
-def run_payoff(args: argparse.Namespace, folder: Path) -> dict:
+def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     from payoff.rm.config import load_rm_config
     from payoff.rm.train import train_reward_model
 
     overrides = [f"data.train='{args.train}'", f"data.eval='{args.eval}'", f"steps={args.steps}", f"run_dir='{folder / 'payoff'}'",
                  "checkpoint_every=0", f"optim.lr={args.lr}", f"optim.batch_size={args.batch}", f"optim.micro_batch={args.batch}",
                  f"model.max_length={args.max_length}", "log.progress=false", "log.tensorboard=false", "log.plot=false",
-                 f"eval_batch_size={args.batch}"]
+                 f"eval_batch_size={args.batch}", f"precision='{PAYOFF_SETTINGS[tool]}'"]
     summary = train_reward_model(load_rm_config(None, overrides))
     return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
 # TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_bf16": {"gradient_checkpointing": False, "bf16": True}}
@@ -102,8 +104,8 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        if args.tool == "payoff":
-            result = run_payoff(args, Path(folder))
+        if args.tool in PAYOFF_SETTINGS:
+            result = run_payoff(args, Path(folder), args.tool)
         else:
             result = run_trl(args, Path(folder), args.tool)
     report_result(result)
@@ -121,7 +123,7 @@ def main() -> None:
     parser.add_argument("--defaults-repeats", type=int, default=None,
                         help="repeats of TRL at its defaults (bf16 autocast is slow on CPU); default: --repeats")
     parser.add_argument("--defaults-timeout", type=float, default=None, help="seconds before a run of TRL at its defaults is left out")
-    parser.add_argument("--tools", default="payoff,trl_defaults,trl_best", help=f"of payoff, {', '.join(TRL_SETTINGS)}")
+    parser.add_argument("--tools", default="payoff,trl_defaults,trl_best", help=f"of {', '.join([*PAYOFF_SETTINGS, *TRL_SETTINGS])}")
     parser.add_argument("--tool", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--train-conv", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--eval-conv", default=None, help=argparse.SUPPRESS)

@@ -70,6 +70,21 @@ def test_a_shared_template_prefix_gives_the_verdicts_of_full_prompts() -> None:
     assert LocalBackend().verdicts([], ["Yes", "No"]) == []
 
 
+def test_a_bf16_judge_gives_the_verdicts_of_fp32_within_bfloat16_rounding() -> None:
+    template = load_template("reference")
+    prompts = [template.render(prompt=f"What is {a} + {a}?", reference=str(2 * a), response=f"It is {2 * a + a % 2}.") for a in range(1, 7)]
+    exact = LocalBackend(share_prefix=True).verdicts(prompts, ["Yes", "No"])
+    rounded = LocalBackend(share_prefix=True, precision="bf16").verdicts(prompts, ["Yes", "No"])
+    gaps = [abs(a["Yes"] - b["Yes"]) for a, b in zip(exact, rounded)]
+    assert max(gaps) < 0.05 and max(gaps) > 0  # close, and bfloat16 did run
+    with pytest.raises(ValueError, match="precision"):
+        LocalBackend(precision="fp16")
+    # a judge's own parameter, and its outcomes say which precision judged them
+    sample = {"prompt": "What is 2 + 2?", "completion": "It is 4.", "reference": "4"}
+    outcome = score([sample], get_reward("judge_reference").configure(precision="bf16"), workers=0)[0]
+    assert outcome.status == "ok" and outcome.info["judge"] == "local:smollm2-135m-instruct:bf16"
+
+
 def test_a_prompt_over_the_token_cap_is_an_error_not_a_forward_pass() -> None:
     short, long = "Is 4 even? Reply Yes or No.", "Is this even? " + "9" * 2_000
     capped = LocalBackend(max_prompt_tokens=200).verdicts([long, short], ["Yes", "No"])

@@ -17,8 +17,9 @@ Scores (always in [0, 1]) come from verdict probabilities, not from sampled text
 - ``judge_checklist`` (RLCF; binary principles as in RLBFF): P(Yes) per item of ``items`` (or
   ``meta["checklist"]``), their ``weights``-weighted mean; each item in ``components``.
 With the local backend, ``share_prefix`` (default: where it measured faster) computes the prompts'
-shared template prefix once per call (`payoff.judges.backends.LocalBackend`), and the reward's
-``batch_size`` is how many prompts go through one forward.
+shared template prefix once per call (`payoff.judges.backends.LocalBackend`), ``precision =
+"bf16"`` runs its forwards under bfloat16 autocast, and the reward's ``batch_size`` is how many
+prompts go through one forward.
 With ``guard`` (default on) a content-free answer (`payoff.judges.guard`) scores 0 without a judge
 call, and ``components["guard_rejected"]`` says so. A failed call or an unreadable verdict is an
 ``error`` outcome, never a number.
@@ -44,13 +45,13 @@ def _text(value: Any) -> str:
 
 
 def _backend(backend: str, model: str | None, base_url: str | None, concurrency: int, call_timeout_s: float, retries: int,
-             share_prefix: bool | None = None) -> Any:
+             share_prefix: bool | None = None, precision: str = "fp32") -> Any:
     if backend == "openai":
         # PAYOFF_JUDGE_CACHE: the judgment cache's folder ("off": none); default under $PAYOFF_CACHE
         cache = os.environ.get("PAYOFF_JUDGE_CACHE", "default")
         return make_backend("openai", model, base_url, concurrency=concurrency, timeout_s=call_timeout_s, retries=retries,
                             cache=None if cache == "off" else cache)
-    return make_backend("local", model, share_prefix=share_prefix)
+    return make_backend("local", model, share_prefix=share_prefix, precision=precision)
 
 
 def _ask(judge: Any, template: Any, prompts: list[str], choices: list[str], prefix: str, parse: Any) -> list[Any]:
@@ -78,9 +79,9 @@ def _identity_for(default: str) -> Any:
 
 def _single(samples: list[Sample], template_name: str, choices: list[str], prefix: str, parse: Any, score_of: Any, guard: bool,
             backend: str, model: str | None, base_url: str | None, concurrency: int, call_timeout_s: float, retries: int,
-            fields_of: Any, share_prefix: bool | None = None) -> list[Outcome]:
+            fields_of: Any, share_prefix: bool | None = None, precision: str = "fp32") -> list[Outcome]:
     template = load_template(template_name)
-    judge = _backend(backend, model, base_url, concurrency, call_timeout_s, retries, share_prefix)
+    judge = _backend(backend, model, base_url, concurrency, call_timeout_s, retries, share_prefix, precision)
     outcomes: list[Outcome | None] = [None] * len(samples)
     asked, prompts = [], []
     for i, sample in enumerate(samples):
@@ -114,53 +115,55 @@ def _expected(scale: int) -> Any:
 @batched_reward(name="judge_pointwise", batch_size=8, timeout_s=600.0)
 def judge_pointwise(samples: list[Sample], backend: str = "local", model: str | None = None, base_url: str | None = None, guard: bool = True,
                     template: str = "pointwise", scale: int = 5, concurrency: int = 4, call_timeout_s: float = 60.0,
-                    retries: int = 4, share_prefix: bool | None = None) -> list[Outcome]:
+                    retries: int = 4, share_prefix: bool | None = None, precision: str = "fp32") -> list[Outcome]:
     """An LLM judge's 1..scale rating of the completion, as E[score] mapped to [0, 1]."""
     choices = [str(k) for k in range(1, scale + 1)]
     return _single(samples, template, choices, "Score: ", lambda t: str(parse_score(t, scale)), _expected(scale), guard, backend, model,
                    base_url, concurrency, call_timeout_s, retries, lambda s: {"prompt": _text(s.prompt), "response": s.completion, "scale": scale},
-                   share_prefix)
+                   share_prefix, precision)
 
 
 @batched_reward(name="judge_binary", batch_size=8, timeout_s=600.0)
 def judge_binary(samples: list[Sample], backend: str = "local", model: str | None = None, base_url: str | None = None, guard: bool = True,
                  template: str = "binary", concurrency: int = 4, call_timeout_s: float = 60.0, retries: int = 4,
-                 share_prefix: bool | None = None) -> list[Outcome]:
+                 share_prefix: bool | None = None, precision: str = "fp32") -> list[Outcome]:
     """An LLM judge's P(Yes) that the completion satisfies the request."""
     return _single(samples, template, ["Yes", "No"], "", lambda t: "Yes" if parse_yes_no(t) else "No", lambda v: v["Yes"], guard, backend,
                    model, base_url, concurrency, call_timeout_s, retries, lambda s: {"prompt": _text(s.prompt), "response": s.completion},
-                   share_prefix)
+                   share_prefix, precision)
 
 
 @batched_reward(name="judge_reference", batch_size=8, timeout_s=600.0)
 def judge_reference(samples: list[Sample], backend: str = "local", model: str | None = None, base_url: str | None = None,
                     guard: bool = True, template: str = "reference", concurrency: int = 4, call_timeout_s: float = 60.0,
-                    retries: int = 4, share_prefix: bool | None = None) -> list[Outcome]:
+                    retries: int = 4, share_prefix: bool | None = None, precision: str = "fp32") -> list[Outcome]:
     """An LLM judge's P(Yes) that the completion's answer matches the reference, behind the
     master-key guard (a fallback where a verifier abstains)."""
     return _single(samples, template, ["Yes", "No"], "", lambda t: "Yes" if parse_yes_no(t) else "No", lambda v: v["Yes"], guard, backend,
                    model, base_url, concurrency, call_timeout_s, retries,
-                   lambda s: {"prompt": _text(s.prompt), "response": s.completion, "reference": _text(s.reference)}, share_prefix)
+                   lambda s: {"prompt": _text(s.prompt), "response": s.completion, "reference": _text(s.reference)}, share_prefix, precision)
 
 
 @batched_reward(name="judge_principle", batch_size=8, timeout_s=600.0)
 def judge_principle(samples: list[Sample], principle: str = "Be helpful, correct and concise.", backend: str = "local",
                     model: str | None = None, base_url: str | None = None, guard: bool = True, template: str = "principle", scale: int = 5,
-                    concurrency: int = 4, call_timeout_s: float = 60.0, retries: int = 4, share_prefix: bool | None = None) -> list[Outcome]:
+                    concurrency: int = 4, call_timeout_s: float = 60.0, retries: int = 4, share_prefix: bool | None = None,
+                    precision: str = "fp32") -> list[Outcome]:
     """RewardAnything-style: how well the completion follows a stated principle, 1..scale -> [0, 1]."""
     choices = [str(k) for k in range(1, scale + 1)]
     return _single(samples, template, choices, "Score: ", lambda t: str(parse_score(t, scale)), _expected(scale), guard, backend, model,
                    base_url, concurrency, call_timeout_s, retries,
-                   lambda s: {"prompt": _text(s.prompt), "response": s.completion, "scale": scale, "principle": principle}, share_prefix)
+                   lambda s: {"prompt": _text(s.prompt), "response": s.completion, "scale": scale, "principle": principle}, share_prefix, precision)
 
 
 @batched_reward(name="judge_checklist", batch_size=8, timeout_s=600.0)
 def judge_checklist(samples: list[Sample], items: list[str] | None = None, weights: list[float] | None = None, backend: str = "local",
                     model: str | None = None, base_url: str | None = None, guard: bool = True, template: str = "checklist",
-                    concurrency: int = 4, call_timeout_s: float = 60.0, retries: int = 4, share_prefix: bool | None = None) -> list[Outcome]:
+                    concurrency: int = 4, call_timeout_s: float = 60.0, retries: int = 4, share_prefix: bool | None = None,
+                    precision: str = "fp32") -> list[Outcome]:
     """RLCF / RLBFF: P(Yes) per checklist item (``items`` or ``meta["checklist"]``), weighted mean."""
     tmpl = load_template(template)
-    judge = _backend(backend, model, base_url, concurrency, call_timeout_s, retries, share_prefix)
+    judge = _backend(backend, model, base_url, concurrency, call_timeout_s, retries, share_prefix, precision)
     plan, prompts = [], []
     outcomes: list[Outcome | None] = [None] * len(samples)
     for i, sample in enumerate(samples):
@@ -228,11 +231,11 @@ def _pair_outcome(result: Any, judge: Any) -> Outcome:
 @batched_reward(name="judge_pairwise", batch_size=8, timeout_s=600.0)
 def judge_pairwise(samples: list[Sample], backend: str = "local", model: str | None = None, base_url: str | None = None, guard: bool = True,
                    template: str = "pairwise", concurrency: int = 4, call_timeout_s: float = 60.0, retries: int = 4,
-                   share_prefix: bool | None = None) -> list[Outcome]:
+                   share_prefix: bool | None = None, precision: str = "fp32") -> list[Outcome]:
     """The completion against an opponent (``meta["other"]``, else the reference), judged in both
     orders; 1 / 0.5 / 0 by the conservative rule; ``flip`` marks a position-dependent verdict."""
     tmpl = load_template(template)
-    judge = _backend(backend, model, base_url, concurrency, call_timeout_s, retries, share_prefix)
+    judge = _backend(backend, model, base_url, concurrency, call_timeout_s, retries, share_prefix, precision)
     outcomes: list[Outcome | None] = [None] * len(samples)
     for i, sample in enumerate(samples):
         opponent = sample.meta.get("other", sample.reference)
@@ -251,11 +254,11 @@ def judge_pairwise(samples: list[Sample], backend: str = "local", model: str | N
 @group_reward(name="judge_brpo", timeout_s=600.0)
 def judge_brpo(samples: list[Sample], backend: str = "local", model: str | None = None, base_url: str | None = None, guard: bool = True,
                template: str = "pairwise", seed: int = 0, concurrency: int = 4, call_timeout_s: float = 60.0, retries: int = 4,
-               share_prefix: bool | None = None) -> list[Outcome]:
+               share_prefix: bool | None = None, precision: str = "fp32") -> list[Outcome]:
     """Writing-Zero's BRPO: each group member against a bootstrapped in-group reference (drawn with
     a seed from the group id), both orders, the conservative rule; the reference gets 0.5."""
     tmpl = load_template(template)
-    judge = _backend(backend, model, base_url, concurrency, call_timeout_s, retries, share_prefix)
+    judge = _backend(backend, model, base_url, concurrency, call_timeout_s, retries, share_prefix, precision)
     if len(samples) < 2:
         return [Outcome.abstain("BRPO needs a group of at least 2")] * len(samples)
     key = repr(samples[0].group).encode()

@@ -3,10 +3,11 @@ and backward (policy, reference, reward model, generation) in bfloat16 under aut
 weights, their gradients and the optimiser's state stay float32 (the master weights).
 
 On a CPU with AVX512-BF16 or AMX, oneDNN runs bfloat16 matrix products natively; elsewhere they
-are emulated. Native is not the same as faster: with AVX512-BF16 but no AMX, the bfloat16 products
-measured 0.58x the speed of float32 ones at SmolLM2's shapes (docs/train.md, "Precision"). The
-log-probabilities and losses are computed in float32
-from bfloat16 logits (`payoff.models.logprobs` casts them), as TRL's ``bf16=True`` does.
+are emulated. Native is not the same as faster, and which is faster depends on the core
+(docs/train.md, "Precision"; ``benchmarks/bf16_gemm.py`` measures a machine): at SmolLM2's shapes
+they ran 3.7x float32's speed on an AMD EPYC (Zen 5) and 0.58x on an Intel Xeon with AVX512-BF16
+but no AMX exposed. The log-probabilities and losses are computed in float32 from bfloat16 logits
+(`payoff.models.logprobs` casts them), as TRL's ``bf16=True`` does.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def weights_changed() -> None:
 
 def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 matrices in hardware (AVX512-BF16 or AMX), as Linux
-    reports in /proc/cpuinfo; where it does not, ``bf16`` is slower than ``fp32``, and with
-    AVX512-BF16 alone it measured slower too (docs/train.md)."""
+    reports in /proc/cpuinfo. Where it does not, ``bf16`` is slower than ``fp32``; where it does,
+    it can be either (faster on AMD Zen 5, slower on a Xeon without AMX: docs/train.md), so
+    ``benchmarks/bf16_gemm.py`` decides."""
     try:
         with open("/proc/cpuinfo") as handle:
             flags = handle.read()
