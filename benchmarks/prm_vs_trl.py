@@ -9,12 +9,14 @@ procedural benchmark: multi-step arithmetic with planted errors, TRL's PRM forma
 "\\n" after each step, batch, learning rate, linear schedule, steps and max length. TRL runs at its
 defaults (its PRMConfig turns gradient checkpointing and bf16 on) and at its best CPU setting
 (both off: ``trl_best``); ``trl_bf16`` is bf16 without checkpointing, against ``payoff_bf16``
-(``precision = "bf16"``), for a CPU whose bfloat16 products beat its float32 ones; ``trl_grouped`` adds Trainer's ``train_sampling_strategy =
-"group_by_length"`` (batches of similar lengths pad less, but the batches are not the same
-solutions as payoff's). TRL 1.13's PRMTrainer has no padding-free mode; both tools tokenise before
-the loop (0 data-loader workers: on 2 cores a worker competes with the model). Every run is its
-own process (its own peak RSS). Both are scored the same way: ProcessBench F1 on the held-out
-problems (`payoff.evaluate.processbench`), a step counted wrong when P(right) < 0.5, TRL's step positions taken from its own `tokenize_row`.
+(``precision = "bf16"``), for a CPU whose bfloat16 products beat its float32 ones;
+``trl_grouped`` adds Trainer's ``train_sampling_strategy = "group_by_length"`` (batches of
+similar lengths pad less, but the batches are not the same solutions as payoff's). TRL 1.13's
+PRMTrainer has no padding-free mode; both tools tokenise before the loop (0 data-loader workers:
+on 2 cores a worker competes with the model). Every run is its own process (its own peak RSS).
+Both are scored the same way: ProcessBench F1 on the held-out problems
+(`payoff.evaluate.processbench`), a step counted wrong when P(right) < 0.5, TRL's step positions
+taken from its own `tokenize_row`.
 
     python benchmarks/prm_vs_trl.py [--steps 30] [--repeats 3]
 """

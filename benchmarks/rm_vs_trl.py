@@ -5,10 +5,10 @@ the prompt as a user message, each answer as the assistant's), batch size, max l
 rate, schedule (linear decay, no warmup) and steps. TRL runs at its defaults (its RewardConfig
 turns gradient checkpointing and bf16 on) and at its best sensible CPU setting (both off:
 ``trl_best``; ``trl_bf16`` is bf16 without checkpointing, against ``payoff_bf16``, payoff's
-``precision = "bf16"``, for a CPU whose bfloat16 products beat its float32 ones). TRL 1.16's RewardTrainer has no
-padding-free mode; Trainer's ``train_sampling_strategy="group_by_length"`` needs an ``input_ids``
-column that its pair rows do not have; both tools tokenise before the loop, so data-loader workers
-have nothing to take off the hot path (0 workers, as on 2 cores any worker competes with the
+``precision = "bf16"``, for a CPU whose bfloat16 products beat its float32 ones). TRL 1.16's
+RewardTrainer has no padding-free mode; Trainer's ``train_sampling_strategy="group_by_length"``
+needs an ``input_ids`` column that its pair rows do not have; both tools tokenise before the
+loop, so data-loader workers have nothing to take off the hot path (0 workers, as on 2 cores any worker competes with the
 model). Every run is its own process, so its peak RSS is its own. Reports held-out pairwise accuracy
 (each tool's own metric: payoff's ties-apart accuracy, TRL's eval accuracy), s/step of the training
 loop, and peak RSS; medians of --repeats runs.
