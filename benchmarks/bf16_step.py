@@ -15,7 +15,7 @@ import torch
 
 from payoff.models.default import load_policy
 from payoff.models.logprobs import pack, token_logprobs
-from payoff.runs.precision import autocast, native_bf16
+from payoff.models.precision import autocast, native_bf16
 
 
 def main() -> None:

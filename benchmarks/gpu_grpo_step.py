@@ -65,11 +65,11 @@ def main() -> None:
 
     from payoff.engine import Engine
     from payoff.models.default import DEFAULT_POLICY, load_tokenizer
+    from payoff.models.precision import autocast
     from payoff.models.vllm_backend import vllm_available
     from payoff.rl.config import TrainConfig
     from payoff.rl.scoring import EngineScoring
     from payoff.rl.trainer import Trainer
-    from payoff.runs.precision import autocast
 
     if args.export_tokenizer:
         tokenizer = load_tokenizer(DEFAULT_POLICY)

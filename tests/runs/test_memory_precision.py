@@ -10,10 +10,10 @@ import textwrap
 import pytest
 import torch
 
+from payoff.models.precision import autocast
 from payoff.runs.config import ConfigError, DatasetRunConfig, PairDataConfig, load_toml_config
 from payoff.runs.memory import token_chunks
 from payoff.runs.optim import adamw
-from payoff.runs.precision import autocast
 
 
 class Config(DatasetRunConfig):

@@ -13,7 +13,6 @@ that still fails after its retries is returned as an exception, which the judge 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import math
@@ -71,12 +70,12 @@ class LocalBackend:
 
     def __init__(self, model: str = "smollm2-135m-instruct", batch_size: int | None = None,
                  share_prefix: bool | None = None, max_prompt_tokens: int | None = None, precision: str = "fp32") -> None:
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
         if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
             raise ValueError(f"batch_size must be a whole number >= 1 (or None), got {batch_size!r}")
         self.name, self.batch_size, self.share_prefix = model, batch_size, share_prefix
-        self.max_prompt_tokens, self.precision = max_prompt_tokens, precision
+        from payoff.models.precision import check  # torch, only when a local judge is made
+
+        self.max_prompt_tokens, self.precision = max_prompt_tokens, check(precision)
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -105,6 +104,8 @@ class LocalBackend:
     def verdicts(self, prompts: Sequence[str], choices: Sequence[str], prefix: str = "") -> list[Verdict | Exception]:
         import torch
 
+        from payoff.models.precision import autocast
+
         model, tokenizer = self._load()
         token_sets = self._choice_tokens(tokenizer, choices)
         texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True) + prefix
@@ -130,8 +131,7 @@ class LocalBackend:
         if self.share_prefix is None and (shared < self.SHARE_MIN_TOKENS or rows_per_forward < self.SHARE_MIN_ROWS):
             shared = 0
         # bf16: autocast casts the weights once per call (it keeps the copies until the context ends)
-        bf16 = torch.autocast(model.device.type, dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
-        with torch.no_grad(), bf16:
+        with torch.no_grad(), autocast(self.precision, model.device):
             past = None
             if shared > 0:
                 head = torch.tensor([ids[kept[0]][:shared]])

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from payoff.evaluate.processbench import first_wrong_step, processbench_scores
+from payoff.models.precision import autocast
 from payoff.models.reward_model import ModelInfo, RenderSpec, add_lora, collate, load_trunk, save_reward_model
 from payoff.prm.config import PRMConfig
 from payoff.prm.data import StepExample, read_step_data
@@ -25,7 +26,6 @@ from payoff.prm.steps import encode_steps
 from payoff.runs.data import load_split
 from payoff.runs.memory import release, token_chunks
 from payoff.runs.optim import adamw, dropout_off
-from payoff.runs.precision import autocast
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run
 

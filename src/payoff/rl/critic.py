@@ -19,11 +19,11 @@ import torch
 from torch import Tensor
 
 from payoff.models.logprobs import TokenBatch, pack, pad_rows
+from payoff.models.precision import weights_changed
 from payoff.models.rollout import Rollouts
 from payoff.rl.batch import Estimate
 from payoff.rl.config import TrainConfig
 from payoff.rl.update import minibatch_order
-from payoff.runs.precision import weights_changed
 
 
 class Critic(torch.nn.Module):

@@ -8,13 +8,13 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from payoff.models.precision import autocast
 from payoff.rl.batch import Batch
 from payoff.rl.config import TrainConfig
 from payoff.rl.heldout import heldout_accuracy
 from payoff.rl.policy_rewards import PolicyReward, PolicyScoring
 from payoff.rl.scoring import AccuracyJoin, EngineScoring, RolloutScorer
 from payoff.rl.trainer import Trainer
-from payoff.runs.precision import autocast
 from payoff.runs.run import Bar, Run
 
 

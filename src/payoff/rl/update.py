@@ -14,11 +14,11 @@ import torch
 from torch import Tensor
 
 from payoff.models.logprobs import batched_logprobs, model_device, pack, pad_rows, token_logprobs
+from payoff.models.precision import weights_changed
 from payoff.models.rollout import Rollouts
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Estimate
 from payoff.rl.config import TrainConfig
-from payoff.runs.precision import weights_changed
 
 
 def _weights(how: str, tokens: int, seqs: int, total_tokens: int, total_seqs: int) -> float:

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from payoff.models.precision import autocast
 from payoff.models.reward_model import ModelInfo, RenderSpec, RewardModel, add_lora, load_trunk, save_reward_model
 from payoff.rm.config import RMTrainConfig
 from payoff.rm.heldout import pair_metrics
@@ -25,7 +26,6 @@ from payoff.rm.scoring import encode, score_sequences
 from payoff.runs.data import load_split
 from payoff.runs.memory import release, token_chunks
 from payoff.runs.optim import adamw, dropout_off
-from payoff.runs.precision import autocast
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run
 from payoff.tasks.preferences import Pair, read_pairs

@@ -73,7 +73,7 @@ class RunConfig(Strict):
     run_dir: str = "out/runs/run"
     checkpoint_every: int = Field(25, ge=0)  # 0: no checkpoints (the last step is always saved otherwise)
     keep_checkpoints: int = Field(2, ge=1)
-    # bf16: forwards and backwards under bfloat16 autocast, float32 master weights (payoff.runs.precision)
+    # bf16: forwards and backwards under bfloat16 autocast, float32 master weights (payoff.models.precision)
     precision: Literal["fp32", "bf16"] = "fp32"
 
 

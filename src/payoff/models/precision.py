@@ -20,12 +20,17 @@ import torch
 Precision = Literal["fp32", "bf16"]
 
 
+def check(precision: str) -> str:
+    """``precision`` itself, or a ValueError that names the choices."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
+    return precision
+
+
 def autocast(precision: str, device: Any = "cpu") -> contextlib.AbstractContextManager[Any]:
     """The context a run's forwards and backwards run in; ``fp32`` changes nothing."""
-    if precision == "fp32":
+    if check(precision) == "fp32":
         return contextlib.nullcontext()
-    if precision != "bf16":
-        raise ValueError(f"precision must be 'fp32' or 'bf16', not {precision!r}")
     kind = device.type if isinstance(device, torch.device) else str(device).split(":")[0]
     return torch.autocast(kind, dtype=torch.bfloat16)
 
