@@ -111,6 +111,26 @@ def test_micro_batches_fit_the_budget_as_pair_batch_pads_them() -> None:
         assert len(chunk) == 1 or padded <= 60
 
 
+def test_a_pair_that_shares_nothing_does_not_take_its_micro_batch_off_the_pair_path() -> None:
+    """``prompt_left`` cuts a long pair's two prompts by different amounts, so its sides share no
+    token: it goes in a micro-batch of its own, and every other micro-batch keeps its shared prefix."""
+    from payoff.rm.train import Encoded
+
+    chosen, rejected = _pairs(7, 6)
+    chosen.append([9, 8, 7, 6, 5])
+    rejected.append([4, 8, 7, 6, 3])  # differs at the first token
+    data = Encoded.__new__(Encoded)
+    data.chosen, data.rejected = chosen, rejected
+    data.shared = [shared_length(c, r) for c, r in zip(chosen, rejected)]
+    assert data.shared[6] == 0 and min(data.shared[:6]) > 0
+    chunks = data.micro_batches(list(range(7)), rows=8, tokens=0)
+    assert sorted(i for c in chunks for i in c) == list(range(7))
+    assert [6] in chunks
+    for chunk in chunks:
+        batch = PairBatch([chosen[i] for i in chunk], [rejected[i] for i in chunk], pad_id=0)
+        assert (batch.prefix_ids is None) == (chunk == [6])
+
+
 def test_a_run_split_by_the_token_budget_logs_the_unsplit_run(tmp_path: Path) -> None:
     """Longest-first micro-batches under a small budget: the same step losses and gradient norms
     as one forward per step (the gradient is the same sum over the step's pairs)."""

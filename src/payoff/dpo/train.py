@@ -198,20 +198,22 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
         for lr, mine, _ in run.batches(optimizer, len(train)):
             totals = torch.zeros(5)  # loss, wins, margin, logp chosen, logp rejected (sums)
             chunks = micro_batches(train, mine, micro, tokens)
-            for number, chunk in enumerate(chunks):
-                with processes.accumulate(model, last=number == len(chunks) - 1), autocast(cfg.precision):
-                    pi_w, pi_l, len_w, len_l = _sequence_logps(model, train, chunk, pad_id)
-                    if needs_reference:
-                        ref_w, ref_l = (t.to(pi_w.device) for t in reference_logps(train, chunk))
-                    else:
-                        ref_w, ref_l = torch.zeros_like(pi_w), torch.zeros_like(pi_l)
-                    loss = preference_loss(cfg.algorithm.loss, pi_w, pi_l, ref_w, ref_l, len_w, len_l, beta=beta,
-                                           label_smoothing=cfg.algorithm.label_smoothing, gamma=cfg.algorithm.gamma, alpha=cfg.algorithm.alpha)
-                    processes.backward(loss.sum() / len(mine))
-                with torch.no_grad():
-                    margin = beta * ((pi_w - ref_w) - (pi_l - ref_l))
-                    totals += torch.tensor([loss.sum().item(), (margin > 0).sum().item(), margin.sum().item(),
-                                            pi_w.sum().item(), pi_l.sum().item()])
+            # one autocast context a step: bf16 copies of the weights are made once, not once per micro-batch
+            with autocast(cfg.precision):
+                for number, chunk in enumerate(chunks):
+                    with processes.accumulate(model, last=number == len(chunks) - 1):
+                        pi_w, pi_l, len_w, len_l = _sequence_logps(model, train, chunk, pad_id)
+                        if needs_reference:
+                            ref_w, ref_l = (t.to(pi_w.device) for t in reference_logps(train, chunk))
+                        else:
+                            ref_w, ref_l = torch.zeros_like(pi_w), torch.zeros_like(pi_l)
+                        loss = preference_loss(cfg.algorithm.loss, pi_w, pi_l, ref_w, ref_l, len_w, len_l, beta=beta,
+                                               label_smoothing=cfg.algorithm.label_smoothing, gamma=cfg.algorithm.gamma, alpha=cfg.algorithm.alpha)
+                        processes.backward(loss.sum() / len(mine))
+                    with torch.no_grad():
+                        margin = beta * ((pi_w - ref_w) - (pi_l - ref_l))
+                        totals += torch.tensor([loss.sum().item(), (margin > 0).sum().item(), margin.sum().item(),
+                                                pi_w.sum().item(), pi_l.sum().item()])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
             release(between_steps=True)  # what a long micro-batch freed goes back to the system
             totals, n = processes.sum(totals), cfg.optim.batch_size

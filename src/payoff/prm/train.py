@@ -94,16 +94,18 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
             # longest first, under the token budget: sorted rows pad little, the peak has a bound
             chunks = token_chunks(mine, lambda i: len(train.ids[i]), cfg.optim.micro_batch, cfg.optim.micro_tokens)
             all_steps = sum(len(train.labels[i]) for i in mine) or 1
-            for number, chunk in enumerate(chunks):
-                ids, mask = collate([train.ids[i] for i in chunk], pad_id)
-                with processes.accumulate(model, last=number == len(chunks) - 1), autocast(cfg.precision):
-                    logits = model(ids.to(processes.device), mask.to(processes.device), [train.positions[i] for i in chunk])
-                    flat = torch.cat(logits).float() if logits else torch.zeros(0)
-                    target = torch.tensor([y for i in chunk for y in train.labels[i]], dtype=flat.dtype, device=flat.device)
-                    loss = F.binary_cross_entropy_with_logits(flat, target, reduction="sum") if len(flat) else flat.sum()
-                    processes.backward(loss / all_steps)
-                with torch.no_grad():
-                    totals += torch.tensor([loss.item(), ((flat.detach() > 0) == (target > 0.5)).sum().item(), len(flat)])
+            # one autocast context a step: bf16 copies of the weights are made once, not once per micro-batch
+            with autocast(cfg.precision):
+                for number, chunk in enumerate(chunks):
+                    ids, mask = collate([train.ids[i] for i in chunk], pad_id)
+                    with processes.accumulate(model, last=number == len(chunks) - 1):
+                        logits = model(ids.to(processes.device), mask.to(processes.device), [train.positions[i] for i in chunk])
+                        flat = torch.cat(logits).float() if logits else torch.zeros(0)
+                        target = torch.tensor([y for i in chunk for y in train.labels[i]], dtype=flat.dtype, device=flat.device)
+                        loss = F.binary_cross_entropy_with_logits(flat, target, reduction="sum") if len(flat) else flat.sum()
+                        processes.backward(loss / all_steps)
+                    with torch.no_grad():
+                        totals += torch.tensor([loss.item(), ((flat.detach() > 0) == (target > 0.5)).sum().item(), len(flat)])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
             release(between_steps=True)  # what a long micro-batch freed goes back to the system
             totals = processes.sum(totals)

@@ -60,9 +60,14 @@ class Encoded:
     def micro_batches(self, indices: list[int], rows: int, tokens: int) -> list[list[int]]:
         """``indices`` longest first in micro-batches of at most ``rows`` pairs and ``tokens``
         padded tokens (0: no bound): sorted pairs pad little, and the memory of a forward pass
-        has a bound whichever pairs a step draws."""
+        has a bound whichever pairs a step draws. A pair whose answers share no prefix (``prompt_left``
+        cuts the prompts of a long pair's two sides by different amounts) would send its whole
+        micro-batch down the two-whole-sequences path, so such pairs go in micro-batches of their own."""
         width = lambda i: max(len(self.chosen[i]), len(self.rejected[i]))  # noqa: E731
-        return token_chunks(indices, width, rows, tokens, padded=self.padded_tokens)
+        sharing = [i for i in indices if self.shared[i] > 0]
+        apart = [i for i in indices if self.shared[i] == 0]
+        return [*token_chunks(sharing, width, rows, tokens, padded=self.padded_tokens),
+                *token_chunks(apart, width, rows, tokens, padded=self.padded_tokens)]
 
 
 def evaluate_pairs(model: RewardModel, data: Encoded, pad_id: int, batch_size: int) -> dict[str, Any]:
@@ -111,21 +116,23 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
         for lr, mine, _ in run.batches(optimizer, len(train)):
             totals = torch.zeros(4)  # loss * n, correct, ties, margin sum
             micro = train.micro_batches(mine, cfg.optim.micro_batch, cfg.optim.micro_tokens)
-            for number, chunk in enumerate(micro):
-                batch = PairBatch([train.chosen[i] for i in chunk], [train.rejected[i] for i in chunk], pad_id)
-                with processes.accumulate(model, last=number == len(micro) - 1), autocast(cfg.precision):
-                    rewards = model(batch.to(processes.device)).float()
-                    chosen, rejected = rewards[: len(chunk)], rewards[len(chunk):]
-                    margin, tie = train.margin[chunk].to(processes.device), train.tie[chunk].to(processes.device)
-                    loss = sum(reward_model_loss(chosen[:, h], rejected[:, h], margin, tie=tie,
-                                                 label_smoothing=cfg.loss.label_smoothing, center_coef=cfg.loss.center_coef,
-                                                 weight=train.mask[chunk, h].to(processes.device)) for h in range(heads)) / heads
-                    processes.backward(loss * len(chunk) / len(mine))
-                with torch.no_grad():
-                    gap = (chosen - rejected).mean(-1).detach().cpu()
-                    decided = ~train.tie[chunk]
-                    totals += torch.tensor([loss.item() * len(chunk), ((gap > 0) & decided).sum().item(),
-                                            (gap == 0).sum().item(), gap.sum().item()])
+            # one autocast context a step: bf16 copies of the weights are made once, not once per micro-batch
+            with autocast(cfg.precision):
+                for number, chunk in enumerate(micro):
+                    batch = PairBatch([train.chosen[i] for i in chunk], [train.rejected[i] for i in chunk], pad_id)
+                    with processes.accumulate(model, last=number == len(micro) - 1):
+                        rewards = model(batch.to(processes.device)).float()
+                        chosen, rejected = rewards[: len(chunk)], rewards[len(chunk):]
+                        margin, tie = train.margin[chunk].to(processes.device), train.tie[chunk].to(processes.device)
+                        loss = sum(reward_model_loss(chosen[:, h], rejected[:, h], margin, tie=tie,
+                                                     label_smoothing=cfg.loss.label_smoothing, center_coef=cfg.loss.center_coef,
+                                                     weight=train.mask[chunk, h].to(processes.device)) for h in range(heads)) / heads
+                        processes.backward(loss * len(chunk) / len(mine))
+                    with torch.no_grad():
+                        gap = (chosen - rejected).mean(-1).detach().cpu()
+                        decided = ~train.tie[chunk]
+                        totals += torch.tensor([loss.item() * len(chunk), ((gap > 0) & decided).sum().item(),
+                                                (gap == 0).sum().item(), gap.sum().item()])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
             release(between_steps=True)  # what a long micro-batch freed goes back to the system
             totals, n = processes.sum(totals), cfg.optim.batch_size
