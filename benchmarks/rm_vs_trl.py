@@ -13,7 +13,13 @@ model). Every run is its own process, so its peak RSS is its own. Reports held-o
 (each tool's own metric: payoff's ties-apart accuracy, TRL's eval accuracy), s/step of the training
 loop, and peak RSS; medians of --repeats runs.
 
-    python benchmarks/rm_vs_trl.py [--train PAIRS] [--eval PAIRS] [--steps 20] [--repeats 3]
+    python benchmarks/rm_vs_trl.py [--train PAIRS] [--eval PAIRS] [--steps 20 | --epoch] [--repeats 3]
+
+A few steps draw a few batches, and each tool draws its own: where pair lengths vary (the worked
+example's GSM8K pairs are three times as long as its arithmetic ones), which tool drew the long
+ones moves its s/step and its peak more than the tools differ. ``--epoch`` trains both tools on
+every training pair once (the file cut to a whole number of batches, steps = pairs / batch), so
+each does the same work, in its own order.
 
 The default pairs are the worked example's verifier-built ones (examples/rm/worked_example.py);
 without them, a procedural set is built (correct vs wrong sums).
@@ -116,6 +122,7 @@ def main() -> None:
     parser.add_argument("--train", default="out/rm_example/pairs.train.jsonl")
     parser.add_argument("--eval", default="out/rm_example/pairs.eval.jsonl")
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--epoch", action="store_true", help="one epoch: every training pair once in each tool (sets --steps)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-5)
@@ -135,6 +142,10 @@ def main() -> None:
     if not Path(args.train).exists():
         args.train, args.eval = str(procedural_pairs(work / "train.jsonl", 400, 1)), str(procedural_pairs(work / "eval.jsonl", 100, 2))
     args.train_conv = str(conversational(Path(args.train), work / "train.conv.jsonl"))
+    if args.epoch:
+        rows = Path(args.train_conv).read_text().splitlines()
+        args.steps = len(rows) // args.batch
+        Path(args.train_conv).write_text("".join(row + "\n" for row in rows[: args.steps * args.batch]))
     args.eval_conv = str(conversational(Path(args.eval), work / "eval.conv.jsonl"))
     # payoff reads the same conversational rows TRL does
     args.train, args.eval = args.train_conv, args.eval_conv
