@@ -5,7 +5,8 @@ batch 8, held-out greedy accuracy on arithmetic) with fewer steps and a smaller 
 default. Each variant runs in its own process (its own peak RSS):
 
 - ``payoff``: as shipped (micro-batches of at most ``optim.micro_tokens`` padded tokens, longest
-  first; freed memory handed back to the system after every step);
+  first; freed memory handed back to the system after the reference precompute and the
+  evaluations, not between steps);
 - ``unbounded``: ``optim.micro_tokens = 0`` and `payoff.runs.memory.release` a no-op: micro-batches
   of ``micro_batch`` pairs whatever their length, as before the fix.
 

@@ -215,7 +215,6 @@ def train_dpo(config: DPOConfig, resume: str | Path | None = None, console: Any 
                         totals += torch.tensor([loss.sum().item(), (margin > 0).sum().item(), margin.sum().item(),
                                                 pi_w.sum().item(), pi_l.sum().item()])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
-            release(between_steps=True)  # what a long micro-batch freed goes back to the system
             totals, n = processes.sum(totals), cfg.optim.batch_size
             row = {"loss": totals[0].item() / n, "reward_accuracy": totals[1].item() / n, "reward_margin": totals[2].item() / n,
                    "logp_chosen": totals[3].item() / n, "logp_rejected": totals[4].item() / n, "lr": lr, "grad_norm": grad_norm}

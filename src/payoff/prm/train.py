@@ -24,7 +24,7 @@ from payoff.prm.data import StepExample, read_step_data
 from payoff.prm.model import ProcessRewardModel, score_steps, write_prm_info
 from payoff.prm.steps import encode_steps
 from payoff.runs.data import load_split
-from payoff.runs.memory import release, token_chunks
+from payoff.runs.memory import token_chunks
 from payoff.runs.optim import adamw, dropout_off
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run
@@ -107,7 +107,6 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
                     with torch.no_grad():
                         totals += torch.tensor([loss.item(), ((flat.detach() > 0) == (target > 0.5)).sum().item(), len(flat)])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
-            release(between_steps=True)  # what a long micro-batch freed goes back to the system
             totals = processes.sum(totals)
             steps_seen = max(1, totals[2].item())
             row = {"loss": totals[0].item() / steps_seen, "step_accuracy": totals[1].item() / steps_seen, "lr": lr, "grad_norm": grad_norm}

@@ -24,7 +24,7 @@ from payoff.rm.losses import reward_model_loss
 from payoff.rm.pairwise import PairBatch, PairRewardModel, shared_length
 from payoff.rm.scoring import encode, score_sequences
 from payoff.runs.data import load_split
-from payoff.runs.memory import release, token_chunks
+from payoff.runs.memory import token_chunks
 from payoff.runs.optim import adamw, dropout_off
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run
@@ -134,7 +134,6 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
                         totals += torch.tensor([loss.item() * len(chunk), ((gap > 0) & decided).sum().item(),
                                                 (gap == 0).sum().item(), gap.sum().item()])
             grad_norm = processes.step(model, optimizer, cfg.optim.max_grad_norm)
-            release(between_steps=True)  # what a long micro-batch freed goes back to the system
             totals, n = processes.sum(totals), cfg.optim.batch_size
             row = {"loss": totals[0].item() / n, "accuracy": totals[1].item() / n, "ties": totals[2].item() / n,
                    "margin_mean": totals[3].item() / n, "lr": lr, "grad_norm": grad_norm}

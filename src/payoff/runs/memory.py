@@ -10,15 +10,17 @@ a step's examples, longest first, into micro-batches of at most ``max_tokens`` p
 the peak has a bound that does not depend on the draw (and sorted rows pad little).
 
 glibc keeps what a large step freed in its heaps (the process's RSS stayed at 10 GB after the
-backward above freed it); `release` asks it to hand that back, so the RSS a run shows after a long
-step is what it uses.
+backward above freed it); `release` asks it to hand that back. The trainers call it between a
+run's phases (after the DPO reference precompute, after an evaluation), not between steps: the
+next step faults every handed-back page in again, and on a virtual machine whose host reclaims
+freed guest memory that cost seconds a step (docs/rm.md, "Memory between steps"). The peak, which
+is what a machine must have, is bounded by the micro-batch budget either way.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import time
 from collections.abc import Callable, Sequence
 
 _libc: object | None = None
@@ -45,22 +47,10 @@ def token_chunks(indices: Sequence[int], width: Callable[[int], int], max_rows: 
     return chunks
 
 
-# A trim walks glibc's heap and hands pages back that the next step then faults in again: on a
-# step of a few seconds (a reward model, a PRM) that cost a tenth to a fifth of the step in an A/B run
-# (docs/prm.md). Between steps, at most one trim this often; a run's phases (after the
-# reference precompute, after an evaluation) always trim.
-STEP_TRIM_INTERVAL_S = 30.0
-_last_trim = float("-inf")
-
-
-def release(between_steps: bool = False) -> None:
+def release() -> None:
     """Hand the memory glibc holds free back to the operating system (``malloc_trim(0)``); a
-    no-op where the C library is not glibc. `between_steps`: skipped when the last trim was
-    under `STEP_TRIM_INTERVAL_S` ago (what glibc keeps meanwhile is reused by the next step)."""
-    global _libc, _last_trim
-    if between_steps and time.monotonic() - _last_trim < STEP_TRIM_INTERVAL_S:
-        return
-    _last_trim = time.monotonic()
+    no-op where the C library is not glibc."""
+    global _libc
     if _libc is None:
         name = ctypes.util.find_library("c")
         try:
