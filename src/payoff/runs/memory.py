@@ -10,11 +10,12 @@ a step's examples, longest first, into micro-batches of at most ``max_tokens`` p
 the peak has a bound that does not depend on the draw (and sorted rows pad little).
 
 glibc keeps what a large step freed in its heaps (the process's RSS stayed at 10 GB after the
-backward above freed it); `release` asks it to hand that back. The trainers call it between a
-run's phases (after the DPO reference precompute, after an evaluation), not between steps: the
-next step faults every handed-back page in again, and on a virtual machine whose host reclaims
-freed guest memory that cost seconds a step (docs/rm.md, "Memory between steps"). The peak, which
-is what a machine must have, is bounded by the micro-batch budget either way.
+backward above freed it); `release` asks it to hand that back. The DPO trainer calls it between a
+run's phases (after its reference precompute and its evaluation before training), and no trainer
+calls it between steps: the next step faults every handed-back page in again, and on a virtual
+machine whose host reclaims freed guest memory that cost seconds a step (docs/rm.md, "Memory
+between steps"). The peak, which is what a machine must have, is bounded by the micro-batch
+budget either way.
 """
 
 from __future__ import annotations
