@@ -15,6 +15,9 @@ import pytest
 
 from payoff.sandbox import Limits, SandboxError, capabilities, run
 from payoff.sandbox.client import bwrap_path, fork_server
+from payoff.sandbox.resident import NAME
+
+RESIDENT_NAME = NAME.decode()
 
 BACKENDS = ["fork"] + (["bwrap"] if bwrap_path() else [])
 FAST = Limits(timeout_s=2, cpu_s=2, memory_mb=256, max_procs=16)
@@ -32,19 +35,25 @@ def _poll(condition, timeout_s: float = 5.0) -> bool:
 
 
 def _run_leftovers(backend: str) -> list[psutil.Process]:
-    """What is left of this test's runs: every descendant of its own fork server except the spare
-    children waiting for the next runs, the program processes they fork ahead after a test run
-    and the dormant copy that makes the next spare (the oldest spare, the server's child, and all
-    its descendants: each spare is the parent of the next), or for bwrap every bwrap process this
-    test process started. The server is a subreaper, so orphans count too."""
+    """What is left of this test's runs: every descendant of its own fork server except its
+    resident judge, the spare children waiting for the next runs and the dormant copy that makes
+    the next spare (the oldest spare, the server's child, and all its descendants: each spare is
+    the parent of the next), or for bwrap every bwrap process this test process started. The
+    server is a subreaper, so orphans count too."""
     if backend == "bwrap":
         return [p for p in psutil.Process().children(recursive=True) if "bwrap" in " ".join(_look(p.cmdline, []))]
     server = psutil.Process(fork_server().process.pid)
-    children = server.children(recursive=True)
-    spares = [c for c in server.children() if _alive(c.pid)][:1]
+    children = [c for c in server.children(recursive=True) if not _is_judge(c)]
+    spares = [c for c in server.children() if _alive(c.pid) and not _is_judge(c)][:1]
     spares += [c for spare in spares for c in _look(functools.partial(spare.children, recursive=True), [])]
     # A process that exits between the listing and the look is gone, not left over (a zombie is).
     return [c for c in children if c not in spares and _look(c.status) is not None]
+
+
+def _is_judge(process: psutil.Process) -> bool:
+    """The fork server's resident judge (`payoff.sandbox.resident`): the server's own, for its
+    whole life, never a run's."""
+    return _look(process.name, "") == RESIDENT_NAME
 
 
 def _look(read, gone=None):

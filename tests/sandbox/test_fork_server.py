@@ -12,22 +12,22 @@ import psutil
 
 from payoff.sandbox import Limits, run
 from payoff.sandbox.client import fork_server
+from payoff.sandbox.resident import NAME
 from payoff.sandbox.server import SPARES
 
 FAST = Limits(timeout_s=2, cpu_s=2, memory_mb=256, max_procs=16)
 
 
 def _tree() -> tuple[psutil.Process, list[psutil.Process]]:
-    """The fork server and its live direct children."""
+    """The fork server and its live direct children but its resident judge."""
     server = psutil.Process(fork_server().process.pid)
-    return server, [c for c in server.children() if _live(c)]
+    return server, [c for c in server.children() if _live(c) and c.name() != NAME.decode()]
 
 
 def _chain() -> list[psutil.Process]:
     """After plain runs: the spares, oldest first, then the dormant copy, each the child of the one
     before (each spare forked its successor). The oldest is the server's only live child once the
-    children of the runs before, which answer before they exit, have exited; a spare made after a
-    test run also has the program process it forked ahead among its children, hence plain runs."""
+    children of the runs before, which answer before they exit, have exited."""
     deadline = time.monotonic() + 5
     while True:
         _, children = _tree()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import _signal
 import builtins
-import functools
 import os
 import pickle
 import resource
@@ -41,7 +40,8 @@ def lie_dormant(control_fd: int, root: bool, nproc: bool) -> NoReturn:
     A process that forks copies every page it writes afterwards while a child still shares it: the
     server, which runs Python for every request, copied about 300 pages per run that way. This
     copy does nothing but wait on `control_fd` (a SOCK_SEQPACKET socket) for the server's word,
-    which carries the new child's four pipe ends (request, stdout, stderr, ready) and its working
+    which carries the new child's four pipe ends (request, stdout, stderr, ready), for a child
+    made for a test run its end of a program socket (`spares.Spare.program`), and its working
     directory. Then it forks its successor, which goes on waiting, and becomes the run's child
     itself (`run_child`), first writing its own pid and the successor's (0: none) on the ready
     pipe. When it exits at the end of its run, the fork server, a child subreaper, inherits the
@@ -57,12 +57,12 @@ def lie_dormant(control_fd: int, root: bool, nproc: bool) -> NoReturn:
     control = socket.socket(fileno=3)
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(control, 4096, 4)
+            message, fds, _, _ = socket.recv_fds(control, 4096, 5)
         except InterruptedError:
             continue
         except OSError:
             os._exit(0)
-        if len(fds) != 4 or len(message) < 3:  # the server closed its end
+        if len(fds) not in (4, 5) or len(message) < 3:  # the server closed its end
             os._exit(0)
         successor = -1
         if message[1:2] == b"C":  # the server is a subreaper: it will inherit the successor
@@ -75,35 +75,31 @@ def lie_dormant(control_fd: int, root: bool, nproc: bool) -> NoReturn:
                 os.close(fd)
             continue
         control.close()
-        request_fd, out_w, err_w, ready_w = fds
+        request_fd, out_w, err_w, ready_w = fds[:4]
         os.dup2(ready_w, 3)
         os.close(ready_w)
         os.write(3, os.getpid().to_bytes(4, "big") + max(successor, 0).to_bytes(4, "big"))
         workdir = message[2:].decode()
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
-        run_child(request_fd, out_w, err_w, workdir, message[:1] == b"A", root, nproc)
+        run_child(request_fd, out_w, err_w, workdir, fds[4] if len(fds) == 5 else None, root, nproc)
 
 
-def run_child(request_fd: int, out_w: int, err_w: int, workdir: str, ahead: bool, root: bool, nproc: bool) -> NoReturn:
+def run_child(request_fd: int, out_w: int, err_w: int, workdir: str, program_fd: int | None, root: bool,
+              nproc: bool) -> NoReturn:
     """In the forked child: box itself, wait for the program, then run it. Never returns.
-    `ahead`: fork the test harness's program process now, while the previous run still
-    runs; it drops privileges and sets its limits itself when its job comes. `root`: the server
+    `program_fd`: a socket to the resident judge's side (`payoff.sandbox.resident`): if the
+    request is a test run for it, this child becomes the run's program process. `root`: the server
     runs as root (drop to nobody); `nproc`: RLIMIT_NPROC must bound processes (no pids cgroup)."""
     try:
         os.setsid()
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         os.dup2(request_fd, 0)
-        os.closerange(4, 65536)  # 3 is the report pipe (pids, set-up byte, end record)
+        if program_fd is not None:
+            os.dup2(program_fd, 4)
+            program_fd = 4
+        os.closerange(5 if program_fd else 4, 65536)  # 3 is the report pipe (pids, set-up byte, end record)
         os.chdir(workdir)
-        program = None
-        if ahead:
-            try:
-                program = harness.start_program(functools.partial(_confine, root=root, nproc=nproc))
-            except OSError:
-                pass  # no room under the process limit now: the judge forks it after the request
-            finally:
-                os.write(3, b"P" + (program[1] if program else 0).to_bytes(4, "big"))
         _rehearse()
         chunks = []
         while chunk := os.read(0, 1 << 16):
@@ -124,10 +120,13 @@ def run_child(request_fd: int, out_w: int, err_w: int, workdir: str, ahead: bool
     except BaseException:  # noqa: BLE001 - setup failed: say so on stderr, exit 125
         os.write(2, traceback.format_exc().encode())
         os._exit(125)
-    if program is not None and not request.get("harness"):
-        program[0].close()  # not a test run after all: the program process reads EOF and exits
-        program = None
-    _execute(request, program)
+    if program_fd is not None:
+        if request.get("resident"):
+            # The run's program process, serving the resident judge (which holds the tests).
+            harness.serve_program(socket.socket(fileno=program_fd), report_fd=3)
+            _end(0)
+        os.close(program_fd)  # not a test run for the resident judge after all
+    _execute(request)
 
 
 def prepare_interpreter() -> None:
@@ -162,20 +161,14 @@ def _drop_privileges(root: bool) -> None:
         os.setuid(NOBODY)
 
 
-def _confine(job: dict[str, Any], root: bool, nproc: bool) -> None:
-    """In a program process forked ahead, when its job comes: what its judge did to itself."""
-    _drop_privileges(root)
-    apply_rlimits(Limits(**job["limits"]), nproc=nproc)
-
-
-def _execute(request: dict[str, Any], program_process: Any = None) -> NoReturn:
+def _execute(request: dict[str, Any]) -> NoReturn:
     language = request.get("language", "python")
     if language in ("sh", "bash"):
         os.execve(f"/bin/{language}", [language, "-c", request["code"]], dict(os.environ))
     code = 0
     try:
         if request.get("harness"):
-            harness.judge(program_process, request["limits"])
+            harness.judge()
             _end(0)
         program = compile(request["code"], "program.py", "exec")
         exec(program, {"__name__": "__main__", "__file__": "program.py", "__builtins__": builtins})

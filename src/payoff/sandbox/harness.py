@@ -33,11 +33,13 @@ which the judge loads instead of compiling the test itself.
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -74,8 +76,10 @@ class ProgramGone(Exception):
 class Link:
     """The judge's end of the socket, with the deadline every call counts against."""
 
-    def __init__(self, sock: socket.socket, pid: int, deadline: float, trust_program: bool) -> None:
-        self.sock, self.pid, self.deadline, self.trust_program = sock, pid, deadline, trust_program
+    def __init__(self, sock: socket.socket, stop: Callable[[], None], deadline: float, trust_program: bool) -> None:
+        # `stop()` kills the program process (by pid where the judge forked it, by pidfd where the
+        # resident judge serves another process's child: its pid could be reused once reaped).
+        self.sock, self.stop, self.deadline, self.trust_program = sock, stop, deadline, trust_program
         self.gone: str | None = None
         self.ahead: list[tuple[dict[str, Any], Any]] = []  # (call, its answer) sent ahead, in order (`batch`)
 
@@ -149,10 +153,7 @@ class Link:
 
     def _end(self, why: str) -> None:
         self.gone = why
-        try:
-            os.kill(self.pid, 9)
-        except OSError:
-            pass
+        self.stop()
         raise ProgramGone(why)
 
 
@@ -259,23 +260,23 @@ def _emit(fd: int, record: dict[str, Any]) -> None:
     os.write(fd, (json.dumps(record) + "\n").encode())
 
 
-def start_program(prepare: Any = None) -> tuple[socket.socket, int]:
+def start_program() -> tuple[socket.socket, int]:
     """Fork the program process, which waits on its end of a socket pair for its program (see
     `serve_program`); this process becomes not dumpable first. Returns (the judge's end, pid)."""
-    _undumpable()
+    undumpable()
     ours, theirs = socket.socketpair()
     pid = os.fork()
     if pid == 0:
         ours.close()
         try:
-            serve_program(theirs, prepare)
+            serve_program(theirs)
         finally:
             os._exit(0)
     theirs.close()
     return ours, pid
 
 
-def _undumpable() -> None:
+def undumpable() -> None:
     # Not dumpable: a same-uid process (the program) can neither ptrace this one nor open its
     # /proc files (its stdout, its memory).
     try:
@@ -284,32 +285,48 @@ def _undumpable() -> None:
         pass
 
 
-def judge(program: tuple[socket.socket, int] | None = None, limits: dict[str, Any] | None = None) -> None:
-    """The judge. `program`: a program process forked before the run's request arrived (the fork
-    server's spare), which sets `limits` on itself when its job comes; None: fork it here, before
-    reading the job, so the program's memory never holds the tests either way."""
+def judge(program: tuple[socket.socket, int] | None = None) -> None:
+    """The judge as the run's own child (bubblewrap, or a fork server without a resident judge:
+    see `payoff.sandbox.resident`). `program`: a program process already forked; None: fork it
+    here, before reading the job, so the program's memory never holds the tests."""
     started = time.monotonic()
-    _undumpable()  # again: a spare that forked its program ahead has changed uid since
+    undumpable()
     verdict_fd = os.dup(1)
     os.set_inheritable(verdict_fd, False)
     ours, pid = program if program is not None else start_program()
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)  # what the tests print does not land among the verdicts
     job = json.loads(sys.stdin.buffer.read())
+    judge_job(job, ours, functools.partial(_kill, pid), verdict_fd, started)
+    os.close(verdict_fd)  # the last holder of the run's stdout but fd 1: the sandbox sees its end
+    # Nothing of the program process is needed any more: killed, not waited for, so that it and
+    # the judge go away side by side (the sandbox reaps whatever of the run is left).
+    _kill(pid)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except OSError:
+        pass
+
+
+def judge_job(job: dict[str, Any], ours: socket.socket, stop: Callable[[], None], verdict_fd: int, started: float) -> None:
+    """Run one job's tests against the program process at the other end of `ours`, writing the
+    verdicts on `verdict_fd` (see the module's docstring); `stop()` kills the program process."""
     sys.set_int_max_str_digits(100_000)
     tests = [str(test) for test in job["tests"]]
-    link = Link(ours, pid, started + float(job.get("budget_s", 5.0)), job.get("compare") == "program")
+    link = Link(ours, stop, started + float(job.get("budget_s", 5.0)), job.get("compare") == "program")
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, BATCH_NAME: link.batch}
     try:
         exec(compile(str(job.get("setup") or ""), "setup.py", "exec"), namespace)
     except BaseException as error:  # noqa: BLE001 - the task's own setup is broken: say so, run nothing
         _emit(verdict_fd, {"setup_error": describe(error)})
-        os.close(verdict_fd)
         return
     ours.settimeout(max(link.deadline - time.monotonic(), 0.001))
     compiled: list[Any] | None = None
     try:
-        send(ours, {"program": str(job["program"]), "setup": str(job.get("setup") or ""), "limits": limits})
+        send(ours, {"program": str(job["program"]), "setup": str(job.get("setup") or "")})
         compiled = compile_tests(tests, job.get("compiled"))  # while the program process loads the program
         manifest = receive(ours)
         names = manifest["names"]
@@ -329,10 +346,7 @@ def judge(program: tuple[socket.socket, int] | None = None, limits: dict[str, An
                            "confined": manifest.get("confined") is True})
     except Exception as error:  # noqa: BLE001 - the program never got as far as defining anything
         link.gone = f"the program did not load ({type(error).__name__}: {str(error)[:200]})"
-        try:
-            os.kill(pid, 9)
-        except OSError:
-            pass
+        stop()
         _emit(verdict_fd, {"ready": True, "load_error": link.gone, "confined": False})
     for index in range(len(tests)):
         try:
@@ -347,13 +361,6 @@ def judge(program: tuple[socket.socket, int] | None = None, limits: dict[str, An
             record = {"test": index, "pass": False, "why": describe(error)}
         _emit(verdict_fd, record)
     _emit(verdict_fd, {"done": True})
-    os.close(verdict_fd)  # the last holder of the run's stdout but fd 1: the sandbox sees its end
-    # Nothing of the program process is needed any more: killed, not waited for, so that it and
-    # the judge go away side by side (the sandbox reaps whatever of the run is left).
-    try:
-        os.kill(pid, 9)
-    except OSError:
-        pass
 
 
 def warm_up(rounds: int = 64) -> None:
@@ -369,7 +376,7 @@ def warm_up(rounds: int = 64) -> None:
         objects.append(value)
         return len(objects) - 1
 
-    link = Link(ours, os.getpid(), time.monotonic() + 3600, False)
+    link = Link(ours, lambda: None, time.monotonic() + 3600, False)
     value = {"n": [1, 2.5, None, True, "s"], "t": (1, (2,)), "s": {1}, "f": frozenset({2}), "b": b"x", "c": 1j}
     try:
         for _ in range(rounds):

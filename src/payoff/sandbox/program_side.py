@@ -101,25 +101,21 @@ class Quitter:
         raise SystemExit(code)
 
 
-def serve_program(sock: socket.socket, prepare: Any = None) -> None:
-    """The program process: wait for the program, run it, then answer the judge until EOF.
-    `prepare(job)`, where given (a process forked before its run's request: see the fork
-    server), drops its privileges and sets its limits before anything of the program runs."""
+def serve_program(sock: socket.socket, report_fd: int | None = None) -> None:
+    """The program process: wait for the program, run it, then answer the judge until EOF, and
+    return. It already runs under its run's limits and user. `report_fd`: a descriptor to keep
+    besides the socket (the fork-server child's report pipe, for its end record)."""
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    keep = sock.fileno()
-    os.closerange(3, keep)
-    os.closerange(keep + 1, 1 << 16)
-    # The filter depends on nothing but this process's pid: installed before the job arrives, off
-    # the run's time when the process was forked ahead.
+    low = 3
+    for keep in sorted({sock.fileno(), report_fd if report_fd is not None else sock.fileno()}):
+        os.closerange(low, keep)
+        low = keep + 1
+    os.closerange(low, 1 << 16)
+    # The filter depends on nothing but this process's pid: installed before the job arrives.
     confined = confine_program()
     job = receive(sock)
-    if prepare is not None:
-        try:
-            prepare(job)
-        except BaseException:  # noqa: BLE001 - never run a program unconfined: the judge sees EOF
-            os._exit(125)
     builtins.exit, builtins.quit = Quitter("exit"), Quitter("quit")
     sys.set_int_max_str_digits(0)
     sys.argv = ["program.py"]
@@ -162,7 +158,7 @@ def serve_program(sock: socket.socket, prepare: Any = None) -> None:
         try:
             request = receive(sock)
         except (EOFError, OSError, ValueError):
-            os._exit(0)
+            return
         if type(request) is dict and request.get("op") == "batch":
             send(sock, answer_batch(request, objects, make_handle))
         else:

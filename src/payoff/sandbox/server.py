@@ -27,6 +27,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections import deque
 from typing import Any
 
@@ -35,6 +36,7 @@ try:
     from payoff.containment import Containment
     from payoff.sandbox.child import prepare_interpreter
     from payoff.sandbox.limits import NOBODY, Limits, Usage, address_space, check_file_names, classify, decode, supervise
+    from payoff.sandbox.resident import Resident
     from payoff.sandbox.spares import Spare, SpareMaker, discard
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
@@ -66,6 +68,7 @@ except ImportError:
     _load("payoff_sandbox_compiled", _here / "compiled.py")
     _load("payoff_sandbox_program", _here / "program_side.py")
     harness = _load("payoff_harness", _here / "harness.py")
+    Resident = _load("payoff_sandbox_resident", _here / "resident.py").Resident
     # The child's side reads its siblings by the flat names loaded above.
     prepare_interpreter = _load("payoff_sandbox_child", _here / "child.py").prepare_interpreter
     _spares = _load("payoff_sandbox_spares", _here / "spares.py")
@@ -148,6 +151,8 @@ class Server:
         self.spares: deque[Spare] = deque()  # oldest first: the next run's child is spares[0]
         self.maker = SpareMaker(self.scratch, self.root, nproc=self.root and self.box.kind != "cgroup", chain=self.subreaper)
         self.expect_harness = False  # whether the next request is likely a test run (the last one was)
+        self.judge: Resident | None = None  # the resident judge, started at the first test run
+        self.judge_dir = ""
         self.leftovers: list[tuple[int | None, str]] = []
         # Children of finished runs on their way out (ended by their end record, killed, not yet
         # reaped), oldest first: each is the child of the one before until that one has exited.
@@ -165,7 +170,7 @@ class Server:
         """What a sweep of the cgroup spares: the server and the processes making the next
         children, and the children of `parents` (see `SpareMaker.keep`)."""
         keep, parents = self.maker.keep(self.spares)
-        return keep | {os.getpid()}, parents
+        return keep | {os.getpid(), self.judge.pid if self.judge else 0} - {0}, parents
 
     def _kill_run(self, pid: int, exiting: bool = False) -> None:
         """Kill a run's program and everything it started (never the server, its spares, their
@@ -193,6 +198,8 @@ class Server:
             self._reap()
         self.leftovers.clear()
         if fork:
+            if self.expect_harness and self.judge is None:
+                self._start_judge()
             self._fork_spare()
 
     def _reap(self) -> None:
@@ -206,6 +213,9 @@ class Server:
                 return
             if pid in self.exiting:
                 self.exiting.remove(pid)
+            if self.judge is not None and pid == self.judge.pid:  # it died: another is made for the next test run
+                self.judge.control.close()
+                self.judge = None
             for spare in self.spares:
                 if pid == spare.pid:  # a waiting child died: another is forked in its place
                     discard(spare)
@@ -258,7 +268,7 @@ class Server:
                 except OSError:
                     pass  # it died: `_reap` finds out and another is made
             try:
-                self.spares.append(self.maker.make(ahead=self.expect_harness))
+                self.spares.append(self.maker.make(for_tests=self.expect_harness))
             except OSError:
                 if not self.spares:
                     raise
@@ -269,11 +279,11 @@ class Server:
         try:
             limits = Limits(**request["limits"])
             check_file_names(request.get("files") or {})
-            # The server, the dormant copy, the spares (each with the program process it forks ahead
-            # when a test run is expected) and the child of the run before, which may still be
-            # exiting, count too; a test run's judge is one more process.
+            # The server, the dormant copy, the spares and the child of the run before, which may
+            # still be exiting, count too; for test runs the resident judge, and where it cannot
+            # serve a run, the judge that run's child becomes, which forks the program process.
             self.expect_harness = bool(request.get("harness"))
-            wanted = limits.max_procs + 3 + SPARES * (2 if self.expect_harness else 1) + self.expect_harness
+            wanted = limits.max_procs + 3 + SPARES + (2 if self.expect_harness else 0)
             if wanted != self.pids_limit:
                 keep, parents = self._making()
                 self.box.kill_members(os.getpid(), keep=keep, parents=parents, limit=wanted)
@@ -293,18 +303,25 @@ class Server:
             self.prepare()
             spare = self.spares.popleft()
             self.maker.pids(spare)
-        # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file.
-        # No bytes, no file: the child reads /dev/null.
+        # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file
+        # (for the resident judge, a memfd it alone gets). No bytes, no file: the child reads /dev/null.
         data = request.pop("stdin", b"") or b""
         request["stdin_file"] = bool(stdin_size or data)
-        if request["stdin_file"]:
-            stdin_fd = os.open(os.path.join(spare.workdir, ".stdin"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        verdicts = -1  # the read end of the resident judge's verdicts for this run, if it judges it
+        handed = bool(request.get("harness")) and spare.program is not None and self.judge is not None
+        if handed:  # the job is read now: into the judge's memfd, or the stdin file where no judge took it
+            verdicts = self._hand_to_judge(spare, protocol_fd, stdin_size, data)
+            request["stdin_file"] = verdicts < 0
+        if spare.program is not None:
+            spare.program.close()
+            spare.program = None
+        request["resident"] = verdicts >= 0
+        if request["stdin_file"] and not handed:
+            stdin_fd = self._stdin_file(spare)
             try:
                 if protocol_fd is not None:
                     copy_stdin(protocol_fd, stdin_fd, stdin_size)
                 os.write(stdin_fd, data)
-                if self.root:
-                    os.fchown(stdin_fd, NOBODY, NOBODY)
             finally:
                 os.close(stdin_fd)
         try:
@@ -320,7 +337,11 @@ class Server:
         def kill(exiting: bool = False) -> None:
             self._kill_run(spare.pid, exiting)
 
-        self.maker.program(spare)  # the pid records come first on the report pipe, written before the request
+        tail = -1
+        if verdicts >= 0:
+            # The run's stdout is the judge's verdicts; the child (the program process) has none.
+            os.close(spare.stdout_fd)
+            spare.stdout_fd, tail = verdicts, os.dup(verdicts)
         forced, out, err, wall, status, usage, report = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits,
                                                                    kill, report_fd=spare.ready_fd, reap=self._reap_run)
         if isinstance(usage, Usage):  # from its end record: the child is not reaped yet
@@ -328,6 +349,13 @@ class Server:
         self.leftovers.append((None, spare.workdir))
         os.close(spare.ready_fd)
         verdict, code, sig = classify(forced, status, err)
+        if tail >= 0:
+            rest, finished = self._rest_of_verdicts(tail, limits.output_bytes - len(out))
+            out += rest
+            if finished and not forced:
+                # The judge ended the program process (its tests were over, or it stopped
+                # answering): the run itself went as it should, as when the judge was the child.
+                verdict, code, sig = "ok", 0, None
         if not report.startswith(b"1"):
             return self._failed("the sandbox could not set up the run: " + decode(err)[-2000:].strip())
         return {
@@ -335,6 +363,81 @@ class Server:
             "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024,
             "isolation": self.isolation,
         }
+
+    def _start_judge(self) -> None:
+        if not self.judge_dir:
+            self.judge_dir = tempfile.mkdtemp(prefix="payoff-judge-", dir=self.scratch)
+            if self.root:
+                os.chown(self.judge_dir, NOBODY, NOBODY)
+        try:
+            self.judge = Resident(self.root, self.judge_dir)
+        except OSError:
+            self.judge = None  # no room for it now: test runs judge themselves meanwhile
+
+    def _stdin_file(self, spare: Spare) -> int:
+        fd = os.open(os.path.join(spare.workdir, ".stdin"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        if self.root:
+            os.fchown(fd, NOBODY, NOBODY)
+        return fd
+
+    def _hand_to_judge(self, spare: Spare, protocol_fd: int | None, stdin_size: int, data: bytes) -> int:
+        """Put a test run's job in a memfd and hand it, with the spare's program socket, a pidfd
+        of the spare and a verdict pipe, to the resident judge (started again once if it is gone).
+        Returns the verdict pipe's read end, or -1 where no judge took the job: then the job is in
+        the run's stdin file and the child judges it itself."""
+        job = os.memfd_create("payoff-job", os.MFD_CLOEXEC)
+        try:
+            if protocol_fd is not None:
+                copy_stdin(protocol_fd, job, stdin_size)
+            os.write(job, data)
+            pidfd = os.pidfd_open(spare.pid)
+            read_end, write_end = os.pipe()
+            try:
+                for attempt in (0, 1):
+                    try:
+                        self.judge.hand(job, spare.program, pidfd, write_end)  # type: ignore[union-attr]
+                        return read_end
+                    except OSError:
+                        self.judge.stop()  # type: ignore[union-attr]
+                        self.judge = None
+                        if attempt == 0:
+                            self._start_judge()
+                        if self.judge is None:
+                            break
+                os.close(read_end)
+                stdin_fd = self._stdin_file(spare)
+                try:
+                    os.sendfile(stdin_fd, job, 0, os.fstat(job).st_size)
+                finally:
+                    os.close(stdin_fd)
+                return -1
+            finally:
+                os.close(write_end)
+                os.close(pidfd)
+        finally:
+            os.close(job)
+
+    def _rest_of_verdicts(self, tail: int, room: int) -> tuple[bytes, bool]:
+        """What the resident judge writes after the run's child has ended (the verdicts of the
+        tests it had not reached when the program process died), up to its end of the pipe,
+        at most a second. A judge that does not get there in time is stuck in a test of its
+        own: it is killed, and the next test run gets a new one. Returns (bytes, whether the
+        judge finished its job)."""
+        rest, deadline = bytearray(), time.monotonic() + 1.0
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not select.select([tail], [], [], remaining)[0]:
+                    break
+                chunk = os.read(tail, 65536)
+                if not chunk:
+                    return bytes(rest[: max(room, 0)]), True
+                rest += chunk
+        finally:
+            os.close(tail)
+        if self.judge is not None:
+            self.judge.stop()
+            self.judge = None
+        return bytes(rest[: max(room, 0)]), False
 
     def _failed(self, why: str) -> dict[str, Any]:
         return {"status": "error", "stdout": "", "stderr": why, "exit_code": None, "signal": None,
@@ -346,9 +449,14 @@ class Server:
             os.close(spare.request_fd)  # the waiting child reads EOF and exits
             self.leftovers.append((spare.pid, spare.workdir))
         self.maker.close()
+        if self.judge is not None:
+            self.judge.stop()
+            self.judge = None
         self.prepare(fork=False)
         self.box.kill_members(os.getpid(), keep={os.getpid()})
         self.box.leave()
+        if self.judge_dir:
+            shutil.rmtree(self.judge_dir, ignore_errors=True)
 
 
 def main() -> None:

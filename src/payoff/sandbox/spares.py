@@ -39,12 +39,12 @@ class Spare:
     # its setup is done, before the program runs.
     ready_fd: int
     workdir: str
-    # Made for a test run (the last request was one): the child forks the harness's program
-    # process at once and writes b"P" + its pid (4 bytes, 0 if the fork failed) on `ready_fd`.
-    ahead: bool = False
+    # Made for a test run (the last request was one): the server's end of a socket pair whose
+    # other end the child holds. If the run is a test run, the child becomes its program process
+    # and this end goes to the resident judge (`payoff.sandbox.resident`).
+    program: socket.socket | None = None
     pid: int | None = None  # once read
     successor: int = 0  # the dormant copy it forked (0: none), once read
-    program_pid: int | None = None  # once read
 
 
 class SpareMaker:
@@ -54,21 +54,25 @@ class SpareMaker:
         self.dormant = 0  # its pid, as last known
         self.newest: Spare | None = None  # the last spare made: its successor is the dormant copy
 
-    def make(self, ahead: bool) -> Spare:
+    def make(self, for_tests: bool) -> Spare:
         """Have the dormant copy make the next run's child (forking a dormant copy first where
-        there is none)."""
+        there is none); `for_tests`: give it a program socket (see `Spare.program`)."""
         workdir = tempfile.mkdtemp(prefix="payoff-run-", dir=self.scratch)
         if self.root:
             os.chown(workdir, NOBODY, NOBODY)
         (request_r, request_w), (out_r, out_w), (err_r, err_w), (ready_r, ready_w) = (os.pipe() for _ in range(4))
-        message = (b"A" if ahead else b"R") + (b"C" if self.chain else b"-") + workdir.encode()
-        spare = Spare(request_w, out_r, err_r, ready_r, workdir, ahead)
+        theirs = None
+        message = b"R" + (b"C" if self.chain else b"-") + workdir.encode()
+        spare = Spare(request_w, out_r, err_r, ready_r, workdir)
+        if for_tests:
+            spare.program, theirs = socket.socketpair()
+        given = [request_r, out_w, err_w, ready_w] + ([theirs.fileno()] if theirs is not None else [])
         try:
             for attempt in (0, 1):
                 if self.control is None:
                     self._fork_dormant()
                 try:
-                    socket.send_fds(self.control, [message], [request_r, out_w, err_w, ready_w], socket.MSG_NOSIGNAL)
+                    socket.send_fds(self.control, [message], given, socket.MSG_NOSIGNAL)
                     break
                 except OSError:  # nobody at the other end: the dormant copy is gone
                     self.close()
@@ -82,6 +86,8 @@ class SpareMaker:
         finally:
             for fd in (request_r, out_w, err_w, ready_w):
                 os.close(fd)
+            if theirs is not None:
+                theirs.close()
         self.newest = spare
         return spare
 
@@ -105,37 +111,22 @@ class SpareMaker:
             if spare is self.newest:  # an older spare's successor is a newer spare, not the dormant copy
                 self.dormant = spare.successor
 
-    def program(self, spare: Spare, wait: bool = True) -> int:
-        """The pid of the program process a spare forked ahead (0: none, or not known yet where
-        not `wait`). Written by the spare the moment it starts: the read waits at most for its
-        forks (the dormant copy's, then the spare's own)."""
-        if spare.pid is None:
-            if not wait and not _readable(spare.ready_fd):
-                return 0
-            self.pids(spare)
-        if spare.program_pid is None:
-            if not spare.ahead:
-                spare.program_pid = 0
-            elif wait or _readable(spare.ready_fd):
-                data = _read(spare.ready_fd, 5)
-                spare.program_pid = int.from_bytes(data[1:], "big") if len(data) == 5 and data[:1] == b"P" else 0
-        return spare.program_pid or 0
-
     def keep(self, spares: Iterable[Spare]) -> tuple[set[int], set[int]]:
         """The processes of the making, for a sweep of a run's leftovers: (the processes to
-        spare, the processes whose children to spare too). The first holds the spares, their
-        program processes and the dormant copy, as far as they are known now; the second the
-        spares and the dormant copy, so that a child being forked this moment (the newest
-        spare's successor or program process, whose pids come later) is spared without waiting
-        for its pid. A run's process never has a spare for its parent: orphans go to the server,
+        spare, the processes whose children to spare too). The first holds the spares and the
+        dormant copy, as far as they are known now; the second the spares and the dormant copy,
+        so that a child being forked this moment (the newest spare's successor, whose pid comes
+        later) is spared without waiting for its pid. A run's process never has a spare for its parent: orphans go to the server,
         and a spare is no subreaper. Where the spares do not chain (no subreaper), the newest
         spare's own pid comes only from the spare: then this waits for it."""
         keep, parents = {self.dormant}, {self.dormant}
         for spare in spares:
-            try:
-                keep |= {self.program(spare, wait=not self.chain), spare.pid or 0, spare.successor}
-            except OSError:
-                pass  # it died before it started: the server finds out and makes another
+            if spare.pid is None and (not self.chain or _readable(spare.ready_fd)):
+                try:
+                    self.pids(spare)
+                except OSError:
+                    pass  # it died before it started: the server finds out and makes another
+            keep |= {spare.pid or 0, spare.successor}
             parents |= {spare.pid or 0, spare.successor}
         return keep - {0}, parents - {0}
 
@@ -148,6 +139,8 @@ class SpareMaker:
 def discard(spare: Spare) -> None:
     for fd in (spare.request_fd, spare.stdout_fd, spare.stderr_fd, spare.ready_fd):
         os.close(fd)
+    if spare.program is not None:
+        spare.program.close()
     shutil.rmtree(spare.workdir, ignore_errors=True)
 
 
