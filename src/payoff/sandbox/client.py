@@ -224,6 +224,10 @@ def run_tests(job: dict[str, Any], limits: Limits | None = None, backend: str = 
     limits = limits or Limits()
     if "compiled" not in job:
         job = {**job, "compiled": _packed_tests(tuple(str(test) for test in job.get("tests") or ()))}
+    if "program_compiled" not in job:
+        from payoff.sandbox.compiled import pack_program
+
+        job = {**job, "program_compiled": pack_program(str(job.get("setup") or ""), str(job.get("program", "")))}
     data = json.dumps(job).encode()
     if backend == "bwrap":
         folder = os.path.dirname(os.path.abspath(harness.__file__))

@@ -38,6 +38,34 @@ def pack_tests(tests: list[str]) -> list[str | None]:
 _CODE = type(compile("", "", "exec"))
 
 
+def program_source(setup: str, program: str) -> str:
+    """What the program process runs: the task's setup code, then the program."""
+    return setup + "\n" + program
+
+
+def pack_program(setup: str, program: str) -> str | None:
+    """The program compiled on the caller's side, packed like a test (None where it does not
+    compile): the program process loads it instead of compiling it, whose allocations cost a
+    forked child about a hundred copied pages."""
+    try:
+        return base64.b64encode(marshal.dumps(compile(program_source(setup, program), "program.py", "exec"))).decode()
+    except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
+        return None
+
+
+def load_program(setup: str, program: str, packed: Any) -> Any:
+    """The program's code object: `packed` loaded, or the source compiled here (raises what
+    compiling raises)."""
+    if type(packed) is str:
+        try:
+            code = marshal.loads(base64.b64decode(packed))
+        except (ValueError, EOFError, TypeError):
+            code = None
+        if type(code) is _CODE:
+            return code
+    return compile(program_source(setup, program), "program.py", "exec")
+
+
 def compile_tests(tests: list[str], packed: Any = None) -> list[Any]:
     """Each test's code object (loaded from `packed`, or compiled here), or the error compiling it
     raised (that test's failure)."""

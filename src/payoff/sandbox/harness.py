@@ -326,7 +326,8 @@ def judge_job(job: dict[str, Any], ours: socket.socket, stop: Callable[[], None]
     ours.settimeout(max(link.deadline - time.monotonic(), 0.001))
     compiled: list[Any] | None = None
     try:
-        send(ours, {"program": str(job["program"]), "setup": str(job.get("setup") or "")})
+        send(ours, {"program": str(job["program"]), "setup": str(job.get("setup") or ""),
+                    "compiled": job.get("program_compiled")})
         compiled = compile_tests(tests, job.get("compiled"))  # while the program process loads the program
         manifest = receive(ours)
         names = manifest["names"]

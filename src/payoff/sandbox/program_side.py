@@ -12,8 +12,10 @@ import sys
 from typing import Any
 
 try:
+    from payoff.sandbox.compiled import load_program
     from payoff.sandbox.wire import from_wire, receive, send, to_wire
-except ImportError:  # outside the package (lean fork server, bubblewrap): the sibling by its flat name
+except ImportError:  # outside the package (lean fork server, bubblewrap): the siblings by their flat names
+    from payoff_sandbox_compiled import load_program  # type: ignore[no-redef]
     from payoff_sandbox_wire import from_wire, receive, send, to_wire  # type: ignore[no-redef]
 
 
@@ -153,7 +155,7 @@ def serve_program(sock: socket.socket, report_fd: int | None = None) -> None:
     saved_builtins = dict(table)
     load_error = None
     try:
-        exec(compile(job["setup"] + "\n" + job["program"], "program.py", "exec"), namespace)
+        exec(load_program(job["setup"], job["program"], job.get("compiled")), namespace)
     except SystemExit:
         pass  # the program ended itself: the tests run against what it defined by then
     except BaseException as error:  # noqa: BLE001 - the program's own error, reported to the judge
