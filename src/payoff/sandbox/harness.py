@@ -46,13 +46,13 @@ try:
     from payoff.sandbox.batch import NAME as BATCH_NAME
     from payoff.sandbox.batch import batched, plan
     from payoff.sandbox.compiled import compile_tests, pack_tests
-    from payoff.sandbox.program_side import answer, ctypes_kit, describe, prebuild_filter, serve_program
+    from payoff.sandbox.program_side import answer, ctypes_kit, describe, prebuild_filter, program_builtins, serve_program
     from payoff.sandbox.wire import from_wire, pair, receive, send, text, to_wire
 except ImportError:  # outside the package (lean fork server, bubblewrap): the siblings by their flat names
     from payoff_sandbox_batch import NAME as BATCH_NAME  # type: ignore[no-redef]
     from payoff_sandbox_batch import batched, plan  # type: ignore[no-redef]
     from payoff_sandbox_compiled import compile_tests, pack_tests  # type: ignore[no-redef]
-    from payoff_sandbox_program import answer, ctypes_kit, describe, prebuild_filter, serve_program  # type: ignore[no-redef]
+    from payoff_sandbox_program import answer, ctypes_kit, describe, prebuild_filter, program_builtins, serve_program  # type: ignore[no-redef]
     from payoff_sandbox_wire import from_wire, pair, receive, send, text, to_wire  # type: ignore[no-redef]
 
 # Its siblings by their flat names, for whoever runs this file outside the package.
@@ -392,6 +392,7 @@ def warm_up(rounds: int = 64) -> None:
             json.loads(json.dumps({"program": "x", "tests": ["assert f(1) == [1, 2]"], "budget_s": 1.0}))
             json.dumps({"test": 0, "pass": False, "why": describe(ValueError("x"))})
         prebuild_filter()  # built, never installed: the server itself stays unfiltered
+        program_builtins()
     finally:
         del objects[:]
         ours.close()

@@ -130,6 +130,22 @@ class Quitter:
         raise SystemExit(code)
 
 
+_BUILTINS: list[Any] = []
+
+
+def program_builtins() -> Any:
+    """The program's copy of the builtins module, with ``exit`` and ``quit``: made once, in the
+    fork server (`harness.warm_up`). Copied in each program process (as a saved copy of the
+    builtins, to restore after the program), it cost about 80 copied pages: taking a reference
+    to each builtin writes its reference count."""
+    if not _BUILTINS:
+        own = type(sys)("builtins", builtins.__doc__)
+        own.__dict__.update(builtins.__dict__)
+        own.exit, own.quit = Quitter("exit"), Quitter("quit")
+        _BUILTINS.append(own)
+    return _BUILTINS[0]
+
+
 def serve_program(sock: socket.socket, report_fd: int | None = None) -> None:
     """The program process: wait for the program, run it, then answer the judge until EOF, and
     return. It already runs under its run's limits and user. `report_fd`: a descriptor to keep
@@ -145,14 +161,15 @@ def serve_program(sock: socket.socket, report_fd: int | None = None) -> None:
     # The filter depends on nothing but this process's pid: installed before the job arrives.
     confined = confine_program()
     job = receive(sock)
-    builtins.exit, builtins.quit = Quitter("exit"), Quitter("quit")
     sys.set_int_max_str_digits(0)
     sys.argv = ["program.py"]
-    namespace: dict[str, Any] = {"__name__": "program", "__builtins__": builtins}
-    # The serving code below runs on the builtins as they were, whatever the program patched
-    # while loading (its own process only: the judge's builtins are out of its reach anyway).
-    table = builtins.__dict__
-    saved_builtins = dict(table)
+    # The program runs on its own copy of the builtins module (also what `import builtins` gives
+    # it while it loads), so the serving code below runs on the builtins as they were, whatever
+    # the program patched (its own process only: the judge's builtins are out of its reach anyway).
+    own = program_builtins()
+    namespace: dict[str, Any] = {"__name__": "program", "__builtins__": own}
+    real = sys.modules["builtins"]
+    sys.modules["builtins"] = own
     load_error = None
     try:
         exec(load_program(job["setup"], job["program"], job.get("compiled")), namespace)
@@ -160,8 +177,8 @@ def serve_program(sock: socket.socket, report_fd: int | None = None) -> None:
         pass  # the program ended itself: the tests run against what it defined by then
     except BaseException as error:  # noqa: BLE001 - the program's own error, reported to the judge
         load_error = describe(error)
-    table.clear()
-    table.update(saved_builtins)
+    finally:
+        sys.modules["builtins"] = real
     objects: list[Any] = []
 
     def make_handle(value: Any) -> int:
