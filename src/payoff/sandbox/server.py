@@ -35,7 +35,9 @@ try:
     import payoff.sandbox.harness as harness
     from payoff.containment import Containment
     from payoff.sandbox.child import prepare_interpreter
+    from payoff.sandbox.isolation import READABLE, private_filesystem, set_child_subreaper, unshare_network
     from payoff.sandbox.limits import NOBODY, Limits, Usage, address_space, check_file_names, classify, decode, supervise
+    from payoff.sandbox.protocol import copy_stdin, read_request, write_message
     from payoff.sandbox.resident import Resident
     from payoff.sandbox.spares import Spare, SpareMaker, discard
 except ImportError:
