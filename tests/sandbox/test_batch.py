@@ -72,15 +72,16 @@ def test_verdicts_are_those_of_calling_one_at_a_time(last_passes: bool) -> None:
 
 
 @pytest.mark.parametrize("open_files", [48, 40])
-def test_a_program_process_forked_ahead_is_confined_like_one_forked_after(open_files: int) -> None:
-    # After a test run the fork server's spare forks the next run's program process at once, as
-    # root and before the run's limits are known; it drops to nobody and sets the limits the job
-    # carries before the program's first line. Consecutive runs with different limits see theirs.
+def test_a_program_process_made_ahead_is_confined_by_its_own_runs_limits(open_files: int) -> None:
+    # After a test run the fork server makes the next run's child, the next program process, as
+    # root and before the run's limits are known (the first test run's child judges and forks its
+    # program itself); each drops to nobody and sets the limits its own request carries before
+    # the program's first line. Consecutive runs with different limits see theirs.
     program = ("import os, resource\n"
                "def facts():\n    return [os.getuid(), resource.getrlimit(resource.RLIMIT_NOFILE)[0],"
                " resource.getrlimit(resource.RLIMIT_CPU)[0]]\n")
     expected = [65534 if os.getuid() == 0 else os.getuid(), open_files, open_files // 8]
-    for _ in range(2):  # the second one's program was forked ahead
+    for _ in range(3):  # the later ones' program processes were made ahead, for the resident judge
         job = {"program": program, "setup": "", "tests": [f"assert facts() == {expected}"], "compare": "canonical",
                "budget_s": 5.0}
         result = run_tests(job, Limits(timeout_s=6, cpu_s=open_files // 8, open_files=open_files))

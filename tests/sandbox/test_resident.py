@@ -1,0 +1,138 @@
+"""The resident judge (payoff.sandbox.resident): one judge process per fork server runs every test
+run's tests, and each test run's child is its program process. Real fork server, real runs; each
+test looks only at its own fork server's processes."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from payoff.sandbox import Limits, run_tests
+from payoff.sandbox.client import ForkServer, fork_server
+from payoff.sandbox.resident import NAME
+
+LIMITS = Limits(timeout_s=4, cpu_s=4)
+
+
+def _job(program: str, tests: list[str], budget_s: float = 3.0) -> dict:
+    return {"program": program, "setup": "", "tests": tests, "compare": "canonical", "budget_s": budget_s}
+
+
+def _events(job: dict, limits: Limits = LIMITS) -> list[dict]:
+    return [json.loads(line) for line in run_tests(job, limits).stdout.splitlines()]
+
+
+def _passes(job: dict, limits: Limits = LIMITS) -> list[bool]:
+    return [e["pass"] for e in _events(job, limits) if "test" in e]
+
+
+def _judges() -> list[psutil.Process]:
+    """This test process's fork server's resident judges (live ones)."""
+    server = psutil.Process(fork_server().process.pid)
+    found = []
+    for child in server.children():
+        try:
+            if child.name() == NAME.decode() and child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def _poll(condition, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return bool(value)
+
+
+DOUBLE = "def f(x):\n    return 2 * x\n"
+
+
+@pytest.fixture
+def judge() -> psutil.Process:
+    """Two test runs first: the first starts the resident judge, the second is judged by it."""
+    for _ in range(2):
+        assert _passes(_job(DOUBLE, ["assert f(1) == 2"])) == [True]
+    judges = _judges()
+    assert len(judges) == 1, judges
+    return judges[0]
+
+
+def test_one_judge_serves_every_test_run_and_the_program_runs_elsewhere(judge: psutil.Process) -> None:
+    program = DOUBLE + "import os\ndef me():\n    return [os.getpid(), os.getppid()]\n"
+    seen = set()
+    for _ in range(4):
+        events = _events(_job(program, ["assert f(2) == 4", f"assert me()[0] != {judge.pid}",
+                                        f"assert me()[1] != {judge.pid}"]))
+        assert [e["pass"] for e in events if "test" in e] == [True, True, True], events
+        assert events[0]["confined"] is True
+        seen.add(tuple(_judges()))
+    assert seen == {(judge,)}  # the same process all along
+    assert judge.uids().real == (65534 if os.getuid() == 0 else os.getuid())
+
+
+def test_one_jobs_tests_leave_nothing_in_the_next_jobs_namespace(judge: psutil.Process) -> None:
+    assert _passes(_job(DOUBLE, ["LEFT = 1\nassert f(1) == 2"])) == [True]
+    assert _passes(_job(DOUBLE, ["assert 'LEFT' not in globals()", "assert 'check' not in globals()"])) == [True, True]
+
+
+def test_the_program_cannot_signal_the_resident_judge(judge: psutil.Process) -> None:
+    program = ("import os, signal\n"
+               "def hit(pid):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError as error:\n"
+               "        return error.errno\n    return 0\n")
+    events = _events(_job(program, [f"assert hit({judge.pid}) == {errno.EPERM}"]))
+    if not events[0]["confined"]:
+        pytest.skip("no seccomp filter on this machine: the program process is not confined")
+    assert [e["pass"] for e in events if "test" in e] == [True], events
+    assert judge.is_running() and judge.status() != psutil.STATUS_ZOMBIE
+    assert _judges() == [judge]
+
+
+def test_a_judge_stuck_in_a_test_of_its_own_is_replaced(judge: psutil.Process) -> None:
+    # The test, not the program, loops: only the run's deadline ends it. The judge is killed and
+    # the next test run gets another; every later run is judged as before.
+    result = run_tests(_job(DOUBLE, ["while True:\n    pass", "assert f(1) == 2"], budget_s=1.0), Limits(timeout_s=1.5, cpu_s=3))
+    assert result.status == "timeout"
+    assert _poll(lambda: not judge.is_running() or judge.status() == psutil.STATUS_ZOMBIE)
+    for _ in range(2):
+        assert _passes(_job(DOUBLE, ["assert f(3) == 6", "assert f(3) == 7"])) == [True, False]
+    assert len(_judges()) == 1 and _judges()[0].pid != judge.pid
+
+
+def test_a_judge_that_dies_between_runs_loses_no_run(judge: psutil.Process) -> None:
+    os.kill(judge.pid, signal.SIGKILL)
+    assert _poll(lambda: not judge.is_running() or judge.status() == psutil.STATUS_ZOMBIE)
+    for _ in range(3):
+        assert _passes(_job(DOUBLE, ["assert f(4) == 8", "assert f(4) == 9"])) == [True, False]
+    assert len(_judges()) == 1
+
+
+def test_a_program_that_patches_the_builtins_is_still_served(judge: psutil.Process) -> None:
+    # The serving code answers on the builtins as they were: the program patched its own copy.
+    program = ("import builtins\nbuiltins.len = lambda x: 0\nbuiltins.isinstance = lambda *a: False\n"
+               "__builtins__.type = None\n" + DOUBLE + "def size(xs):\n    return len(xs)\n")
+    assert _passes(_job(program, ["assert f([1]) == [1, 1]", "assert size([1, 2, 3]) == 0",
+                                  "assert len([1, 2]) == 2"])) == [True, True, True]
+
+
+def test_a_closed_fork_server_leaves_no_judge_behind() -> None:
+    server = ForkServer()
+    try:
+        data = json.dumps(_job(DOUBLE, ["assert f(1) == 2"])).encode()
+        for _ in range(2):
+            reply = server.request({"code": "", "language": "python", "harness": True, "files": {},
+                                    "limits": LIMITS.to_dict()}, data)
+            assert '"pass": true' in reply["stdout"], reply
+        judges = [c for c in psutil.Process(server.process.pid).children() if c.name() == NAME.decode()]
+        assert len(judges) == 1
+    finally:
+        server.close()
+    assert server.process.returncode == 0
+    assert _poll(lambda: not judges[0].is_running())
