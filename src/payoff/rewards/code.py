@@ -27,6 +27,7 @@ from annotated_types import Ge, Gt
 
 from payoff.core import Outcome, Sample, reward
 from payoff.sandbox import Limits, SandboxError, run, run_tests
+from payoff.sandbox.compiled import compile_program, pack_code
 
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL)
 
@@ -46,14 +47,15 @@ def _parse_reference(reference: Any) -> dict[str, Any] | None:
     return reference if isinstance(reference, dict) and ("tests" in reference or "cases" in reference) else None
 
 
-def _syntax_error(program: str) -> str | None:
+def _compiled(program: str) -> tuple[Any, str | None]:
+    """(the program's code object as the sandbox runs it without setup code, None) or (None, what
+    is wrong with its syntax)."""
     try:
-        compile(program, "program.py", "exec")
+        return compile_program("", program), None
     except SyntaxError as error:
-        return f"SyntaxError: {error.msg} (line {error.lineno})"
+        return None, f"SyntaxError: {error.msg} (line {error.lineno})"
     except (ValueError, MemoryError, RecursionError) as error:
-        return f"{type(error).__name__}: {error}"
-    return None
+        return None, f"{type(error).__name__}: {error}"
 
 
 def _lines(text: str) -> list[str]:
@@ -85,26 +87,28 @@ def code(
     program = extract_code(sample.completion)
     if not program.strip():
         return Outcome.ok(0.0, {"passed": 0.0}, error="no code found")
-    problem = _syntax_error(program)
+    compiled, problem = _compiled(program)
     if problem:
         return Outcome.ok(0.0, {"passed": 0.0, "syntax_ok": 0.0}, error=problem)
     # The wall deadline decides; the CPU rlimit sits above it as a backstop.
     limits = Limits(timeout_s=timeout_s, cpu_s=int(timeout_s) + 1, memory_mb=memory_mb)
     try:
         if "tests" in reference:
-            return _run_tests(program, reference, limits, all_or_nothing, backend, compare, timeout_s)
+            return _run_tests(program, compiled, reference, limits, all_or_nothing, backend, compare, timeout_s)
         return _run_cases(program, reference["cases"], limits, all_or_nothing, backend)
     except SandboxError as error:
         return Outcome.error(f"sandbox: {error}")
 
 
-def _run_tests(program: str, reference: dict[str, Any], limits: Limits, all_or_nothing: bool, backend: str,
-               compare: str, timeout_s: float) -> Outcome:
+def _run_tests(program: str, compiled: Any, reference: dict[str, Any], limits: Limits, all_or_nothing: bool,
+               backend: str, compare: str, timeout_s: float) -> Outcome:
     tests = [str(t) for t in reference.get("tests") or []]
     if not tests:
         return Outcome.abstain("no tests in the reference")
-    job = {"program": program, "setup": str(reference.get("setup") or ""), "tests": tests, "compare": compare,
-           "budget_s": timeout_s}
+    setup = str(reference.get("setup") or "")
+    job = {"program": program, "setup": setup, "tests": tests, "compare": compare, "budget_s": timeout_s}
+    if not setup:  # the syntax check's code object is the program process's (with setup, run_tests compiles it)
+        job["program_compiled"] = pack_code(compiled)
     # The judge stops the tests at timeout_s itself; the sandbox's deadline is the backstop.
     result = run_tests(job, Limits(**{**limits.to_dict(), "timeout_s": timeout_s + 1.0}), backend=backend)
     events = _events(result.stdout)

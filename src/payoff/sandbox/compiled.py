@@ -29,7 +29,7 @@ def pack_tests(tests: list[str]) -> list[str | None]:
     packed: list[str | None] = []
     for index, test in enumerate(tests):
         try:
-            packed.append(base64.b64encode(marshal.dumps(compile_test(test, index, len(tests)))).decode())
+            packed.append(pack_code(compile_test(test, index, len(tests))))
         except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
             packed.append(None)
     return packed
@@ -40,7 +40,15 @@ _CODE = type(compile("", "", "exec"))
 
 def program_source(setup: str, program: str) -> str:
     """What the program process runs: the task's setup code, then the program."""
-    return setup + "\n" + program
+    return setup + "\n" + program if setup else program
+
+
+def compile_program(setup: str, program: str) -> Any:
+    return compile(program_source(setup, program), "program.py", "exec")
+
+
+def pack_code(code: Any) -> str:
+    return base64.b64encode(marshal.dumps(code)).decode()
 
 
 def pack_program(setup: str, program: str) -> str | None:
@@ -48,7 +56,7 @@ def pack_program(setup: str, program: str) -> str | None:
     compile): the program process loads it instead of compiling it, whose allocations cost a
     forked child about a hundred copied pages."""
     try:
-        return base64.b64encode(marshal.dumps(compile(program_source(setup, program), "program.py", "exec"))).decode()
+        return pack_code(compile_program(setup, program))
     except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError):
         return None
 
@@ -63,7 +71,7 @@ def load_program(setup: str, program: str, packed: Any) -> Any:
             code = None
         if type(code) is _CODE:
             return code
-    return compile(program_source(setup, program), "program.py", "exec")
+    return compile_program(setup, program)
 
 
 def compile_tests(tests: list[str], packed: Any = None) -> list[Any]:
