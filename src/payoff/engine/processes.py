@@ -34,6 +34,7 @@ class Workers:
         self.pool: ProcessPool | None = None
         self.containment: Containment | None = None
         self.slots: Any = None
+        self.turns: Any = None
         self.nslots = 0
         self.pids: set[int] = set()
         self.final = False  # shut down for good: no restart (a scoring call in flight ends in an error)
@@ -92,10 +93,11 @@ class Workers:
             self.nslots = 2 * self.workers + 2
             self.slots = RawArray("d", self.nslots * SLOT_WIDTH)
             self.free = list(range(self.nslots))
+            self.turns = multiprocessing.get_context(self.start_method).Value("i", 0)  # see worker.place_sandbox
         self.pool = ProcessPool(
             max_workers=self.workers,
             initializer=init_worker,
-            initargs=(self.reward, self.slots, self.containment, self.memory_mb, self.output_chars),
+            initargs=(self.reward, self.slots, self.containment, self.memory_mb, self.output_chars, self.turns),
             context=multiprocessing.get_context(self.start_method),
         )
 

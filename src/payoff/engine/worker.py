@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from payoff.core import Outcome, Reward, Sample
+from payoff.sandbox.client import SANDBOX_CPU
 
 # Slot layout: [pid, unit index within the chunk, unit start (time.monotonic), state].
 SLOT_WIDTH = 4
@@ -60,11 +61,14 @@ class CappedText(io.TextIOBase):
 WORKER_NICENESS = 10
 
 
-def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | None, output_chars: int) -> None:
-    """Pool initializer: box the worker, cap its memory, silence its file descriptors."""
+def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | None, output_chars: int,
+                turns: Any = None) -> None:
+    """Pool initializer: box the worker, cap its memory, silence its file descriptors, give its
+    sandbox a core (`place_sandbox`)."""
     global _reward, _slots, _output_chars
     _reward, _slots, _output_chars = reward, slots, output_chars
     containment.enter()
+    place_sandbox(turns)
     _die_with_parent()
     # A reward's processes (a busy loop, a fork bomb and its 64 children) run below the parent, so
     # the watchdog that enforces their deadlines and kills them gets the CPU first: at the same
@@ -87,6 +91,23 @@ def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | N
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     os.close(devnull)
+
+
+def place_sandbox(turns: Any) -> None:
+    """Give this worker's sandbox (its fork server, the resident judge and every run they make) a
+    core of its own: the workers take the cores this process may use in turn (`turns`, a shared
+    counter). A test run is four processes waking each other (worker, server, judge, program);
+    where they share one core each wake-up is local, while across cores every wake-up is an
+    inter-processor interrupt, which costs a virtual machine an exit. The worker itself stays
+    free to run anywhere. ``PAYOFF_SANDBOX_CPU`` set in the environment (a core number, or
+    ``any`` for no placement) is left as it is."""
+    if turns is None or SANDBOX_CPU in os.environ:
+        return
+    with turns.get_lock():
+        turn = turns.value
+        turns.value = turn + 1
+    cpus = sorted(os.sched_getaffinity(0))
+    os.environ[SANDBOX_CPU] = str(cpus[turn % len(cpus)])
 
 
 def _die_with_parent() -> None:

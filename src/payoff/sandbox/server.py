@@ -461,12 +461,20 @@ class Server:
             shutil.rmtree(self.judge_dir, ignore_errors=True)
 
 
+def place(cpu: str) -> None:
+    """Keep the server, and so every process it makes, on core `cpu` (see
+    `payoff.engine.worker.place_sandbox`), where that is a core this process may use."""
+    if cpu.isdigit() and int(cpu) in os.sched_getaffinity(0):
+        os.sched_setaffinity(0, {int(cpu)})
+
+
 def main() -> None:
     protocol_in = os.dup(0)
     protocol_out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    place(os.environ.get("PAYOFF_SANDBOX_CPU", ""))
     server = Server()
     try:
         server.prepare()
