@@ -12,22 +12,27 @@ source); it uses the standard library only. Two processes, both inside the sandb
   the judge holds a handle to it: methods and attributes work through the handle, but
   comparing it, hashing it or testing its truth raises, unless the task opts into the
   program's own comparisons (``compare="program"``, for tasks that return custom objects).
-- the *program* process runs the model's code and serves the judge's calls. It is forked from
-  the judge before the judge reads its job (by the fork server's spare before the run's request
-  even arrives, `start_program`), so its memory never holds the tests. It has no file
-  descriptor but its socket (its output goes to /dev/null), cannot be signalled, ptraced or read
-  by the judge (the judge is not dumpable, and a seccomp filter where the kernel has one refuses
-  the program's kill/ptrace/process_vm calls on any process but itself).
+- the *program* process runs the model's code and serves the judge's calls. Its memory never
+  holds the tests: under the fork server it is the run's own child, made by the server's dormant
+  copy, which never held a job, and the judge is the server's resident judge
+  (`payoff.sandbox.resident`); where no resident judge serves the run (bubblewrap, the first
+  test run of a server) the run's child is the judge and forks the program process before it
+  reads its job (`start_program`). The program process has no file descriptor but its socket
+  (and, as a fork-server child, its report pipe); its output goes to /dev/null; it cannot
+  signal, ptrace or read the judge (the judge is not dumpable, and a seccomp filter where the
+  kernel has one refuses the program's kill/ptrace/process_vm calls on any process but itself).
 
-The judge writes one JSON line per event to its stdout, which only it holds: ``{"ready": ...}``
-once the program is loaded, ``{"test": i, "pass": bool, "why": str}`` per test and
-``{"done": true}``. A test without a line did not pass. A run of literal asserts sends its calls
-in one message (`payoff.sandbox.batch`).
+The judge writes one JSON line per event to its verdict descriptor, which only it holds (the
+run's stdout, or a pipe to the fork server): ``{"ready": ...}`` once the program is loaded,
+``{"test": i, "pass": bool, "why": str}`` per test and ``{"done": true}``. A test without a line
+did not pass. A run of literal asserts sends its calls in one message (`payoff.sandbox.batch`).
 
-The job arrives on stdin as JSON: ``program``, ``setup``, ``tests``, ``compare``
-(``canonical`` or ``program``), ``budget_s`` (the judge's time for all the tests) and, optionally,
-``compiled``: each test's code object as the caller compiled it (`pack_tests`: marshal, base64),
-which the judge loads instead of compiling the test itself.
+The job (on stdin, or in a memfd for the resident judge) is JSON: ``program``, ``setup``,
+``tests``, ``compare`` (``canonical`` or ``program``), ``budget_s`` (the judge's time for all the
+tests) and, optionally, ``compiled``: each test's code object as the caller compiled it
+(`pack_tests`: marshal, base64), which the judge loads instead of compiling the test itself, and
+``program_compiled``: the setup and program compiled the same way (`pack_program`), which the
+program process loads.
 """
 
 from __future__ import annotations
