@@ -45,6 +45,9 @@ NAME = b"payoff-judge"  # the process's name in ps and /proc (comm)
 # The judge's own address space beyond what it starts with: tests are trusted, but what they
 # build from the program's answers is not bounded by the program's limits.
 JUDGE_MEMORY_MB = 2048
+# Jobs a judge runs before it exits and the server starts another at the next test run: what
+# trusted tests leave in a long-lived process (modules, caches, a fragmented heap) stays bounded.
+JOBS = 10_000
 
 
 class Resident:
@@ -98,7 +101,7 @@ def serve(control_fd: int, root: bool, workdir: str) -> NoReturn:
     except BaseException:  # noqa: BLE001 - could not set itself up: the server falls back
         os._exit(125)
     control = socket.socket(fileno=3)
-    while True:
+    for _ in range(JOBS):
         try:
             message, fds, _, _ = socket.recv_fds(control, 65536, 4)
         except InterruptedError:
@@ -108,6 +111,7 @@ def serve(control_fd: int, root: bool, workdir: str) -> NoReturn:
         if len(fds) != 4 or not message:  # the server closed its end
             os._exit(0)
         _judge_one(*fds)
+    os._exit(0)
 
 
 def _judge_one(job_fd: int, program_fd: int, pidfd: int, verdict_fd: int) -> None:

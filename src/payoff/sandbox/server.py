@@ -154,6 +154,7 @@ class Server:
         self.maker = SpareMaker(self.scratch, self.root, nproc=self.root and self.box.kind != "cgroup", chain=self.subreaper)
         self.expect_harness = False  # whether the next request is likely a test run (the last one was)
         self.judge: Resident | None = None  # the resident judge, started at the first test run
+        self.judge_broken = False  # a judge started afresh could not take a job: runs judge themselves
         self.judge_dir = ""
         self.leftovers: list[tuple[int | None, str]] = []
         # Children of finished runs on their way out (ended by their end record, killed, not yet
@@ -200,7 +201,7 @@ class Server:
             self._reap()
         self.leftovers.clear()
         if fork:
-            if self.expect_harness and self.judge is None:
+            if self.expect_harness and self.judge is None and not self.judge_broken:
                 self._start_judge()
             self._fork_spare()
 
@@ -404,6 +405,8 @@ class Server:
                         self.judge = None
                         if attempt == 0:
                             self._start_judge()
+                        else:
+                            self.judge_broken = True
                         if self.judge is None:
                             break
                 os.close(read_end)
