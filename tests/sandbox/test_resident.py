@@ -15,6 +15,7 @@ import pytest
 
 from payoff.sandbox import Limits, run_tests
 from payoff.sandbox.client import ForkServer, fork_server
+from payoff.sandbox.limits import JUDGE_UID
 from payoff.sandbox.resident import NAME
 
 LIMITS = Limits(timeout_s=4, cpu_s=4)
@@ -52,6 +53,12 @@ def _poll(condition, timeout_s: float = 5.0) -> bool:
     return bool(value)
 
 
+def _address_space_limit(process: psutil.Process) -> str:
+    """Its "Max address space" line, as /proc shows it to anyone."""
+    with open(f"/proc/{process.pid}/limits") as handle:
+        return next(line for line in handle if line.startswith("Max address space"))
+
+
 DOUBLE = "def f(x):\n    return 2 * x\n"
 
 
@@ -75,12 +82,39 @@ def test_one_judge_serves_every_test_run_and_the_program_runs_elsewhere(judge: p
         assert events[0]["confined"] is True
         seen.add(tuple(_judges()))
     assert seen == {(judge,)}  # the same process all along
-    assert judge.uids().real == (65534 if os.getuid() == 0 else os.getuid())
+    # Where the server is root, a user of its own: not the programs' nobody.
+    assert judge.uids().real == (JUDGE_UID if os.getuid() == 0 else os.getuid())
 
 
 def test_one_jobs_tests_leave_nothing_in_the_next_jobs_namespace(judge: psutil.Process) -> None:
     assert _passes(_job(DOUBLE, ["LEFT = 1\nassert f(1) == 2"])) == [True]
     assert _passes(_job(DOUBLE, ["assert 'LEFT' not in globals()", "assert 'check' not in globals()"])) == [True, True]
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root: without it the judge and the programs share a user")
+def test_the_program_cannot_change_the_resident_judge(judge: psutil.Process) -> None:
+    # What a process of the judge's own user could do to it for every later run: lower its
+    # memory limit, its priority, have SIGSTOP sent to it through a pipe's owner.
+    program = ("import ctypes, os, resource, signal\n"
+               "def tries(pid):\n"
+               "    out = []\n"
+               "    for attempt in (lambda: resource.prlimit(pid, resource.RLIMIT_AS, (1 << 26, 1 << 26)),\n"
+               "                    lambda: os.setpriority(os.PRIO_PROCESS, pid, 19),\n"
+               "                    lambda: os.sched_setaffinity(pid, {0})):\n"
+               "        try:\n            attempt()\n            out.append('done')\n"
+               "        except OSError as error:\n            out.append(error.errno)\n"
+               "    r, w = os.pipe()\n"
+               "    libc = ctypes.CDLL(None)\n"  # fcntl: F_SETOWN 8, F_SETSIG 10, F_SETFL 4 (O_ASYNC | O_NONBLOCK)
+               "    libc.fcntl(r, 8, pid)\n    libc.fcntl(r, 10, int(signal.SIGSTOP))\n    libc.fcntl(r, 4, 0o20000 | 0o4000)\n"
+               "    os.write(w, b'x')\n"
+               "    return out\n")
+    limit, nice = _address_space_limit(judge), judge.nice()
+    events = _events(_job(program, [f"assert tries({judge.pid}) == [{errno.EPERM}] * 3"]))
+    assert [e["pass"] for e in events if "test" in e] == [True], events
+    assert _address_space_limit(judge) == limit and judge.nice() == nice
+    assert judge.status() != psutil.STATUS_STOPPED
+    assert _passes(_job(DOUBLE, ["assert f(5) == 10"])) == [True]
+    assert _judges() == [judge]
 
 
 def test_the_program_cannot_signal_the_resident_judge(judge: psutil.Process) -> None:
@@ -136,3 +170,38 @@ def test_a_closed_fork_server_leaves_no_judge_behind() -> None:
         server.close()
     assert server.process.returncode == 0
     assert _poll(lambda: not judges[0].is_running())
+
+
+def test_a_program_name_never_replaces_the_tests_own_names_nor_imports_a_module(judge: psutil.Process) -> None:
+    # A wrong f, with an `abs` that answers 0 and a `math` whose isclose says yes: the tests'
+    # own abs (a builtin) and math (imported by the setup) decide. A module the program binds
+    # is not imported into the judge for it.
+    program = ("import types\nmod = types.ModuleType('this')\n"
+               "def f(x):\n    return -1\n"
+               "def abs(x):\n    return 0\n"
+               "class math:\n    isclose = staticmethod(lambda *a, **k: True)\n")
+    job = {**_job(program, ["assert abs(f(1) - 0.5) < 1e-6", "assert math.isclose(f(2), 3.25)",
+                            "import sys\nassert 'this' not in sys.modules and 'mod' not in globals()"]),
+           "setup": "import math"}
+    assert _passes(job) == [False, False, True]
+
+
+def test_each_job_starts_from_the_judges_own_settings_in_its_runs_directory(judge: psutil.Process) -> None:
+    program = "def read(name):\n    with open(name) as handle:\n        return handle.read()\n"
+    first = ("import signal, sys\nsys.setrecursionlimit(60)\nsignal.signal(signal.SIGALRM, lambda *a: 1 / 0)\n"
+             "signal.alarm(30)\nwith open('data.txt', 'w') as handle:\n    handle.write('7')\n"
+             "assert read('data.txt') == '7'")
+    assert _passes(_job(program, [first])) == [True]
+    later = ("import os, signal, sys\nassert sys.getrecursionlimit() > 60\nassert signal.alarm(0) == 0\n"
+             "assert not os.path.exists('data.txt') and os.environ['HOME'] == os.getcwd()")
+    assert _passes(_job(program, [later])) == [True]
+
+
+def test_a_program_that_hangs_ends_with_its_verdicts_not_at_the_runs_deadline(judge: psutil.Process) -> None:
+    program = "def f(x):\n    while True:\n        pass\n"
+    result = run_tests(_job(program, ["assert f(1) == 2", "assert True"], budget_s=1.0), Limits(timeout_s=30, cpu_s=30))
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    # The judge stopped waiting at its budget; the run ended with its verdicts, not 30 s later.
+    assert result.status == "ok" and result.wall_s < 20, result
+    assert [e["pass"] for e in events if "test" in e] == [False, False], events  # the second: the program is gone
+    assert _judges() == [judge]

@@ -82,8 +82,8 @@ class Link:
     """The judge's end of the socket, with the deadline every call counts against."""
 
     def __init__(self, sock: socket.socket, stop: Callable[[], None], deadline: float, trust_program: bool) -> None:
-        # `stop()` kills the program process (by pid where the judge forked it, by pidfd where the
-        # resident judge serves another process's child: its pid could be reused once reaped).
+        # `stop()` ends the program process (killed, where the judge forked it; its socket shut
+        # down, where the resident judge serves a run's child it may not signal).
         self.sock, self.stop, self.deadline, self.trust_program = sock, stop, deadline, trust_program
         self.gone: str | None = None
         self.ahead: list[tuple[dict[str, Any], Any]] = []  # (call, its answer) sent ahead, in order (`batch`)
@@ -318,7 +318,7 @@ def _kill(pid: int) -> None:
 
 def judge_job(job: dict[str, Any], ours: socket.socket, stop: Callable[[], None], verdict_fd: int, started: float) -> None:
     """Run one job's tests against the program process at the other end of `ours`, writing the
-    verdicts on `verdict_fd` (see the module's docstring); `stop()` kills the program process."""
+    verdicts on `verdict_fd` (see the module's docstring); `stop()` ends the program process."""
     sys.set_int_max_str_digits(100_000)
     tests = [str(test) for test in job["tests"]]
     link = Link(ours, stop, started + float(job.get("budget_s", 5.0)), job.get("compare") == "program")
@@ -338,15 +338,20 @@ def judge_job(job: dict[str, Any], ours: socket.socket, stop: Callable[[], None]
         names = manifest["names"]
         if type(names) is not dict:
             raise ValueError("malformed manifest")
+        own = set(namespace)  # what the setup code bound: the tests' own, like the builtins
         for name, entry in names.items():
+            name = str(name)
+            if name in own or name in builtins.__dict__:
+                continue  # a program's `abs` or `math` does not replace the one the tests call
             kind, payload = pair(entry)
             if kind == "module":
-                try:
-                    namespace[str(name)] = __import__(text(payload))
-                except ImportError:
-                    pass
+                # Only a module this judge has imported already: a module the program names is
+                # never imported for it (an import runs code in the judge).
+                module = sys.modules.get(text(payload))
+                if module is not None:
+                    namespace[name] = module
             else:
-                namespace[str(name)] = from_wire(payload, link.handle)
+                namespace[name] = from_wire(payload, link.handle)
         load_error = manifest.get("load_error")
         _emit(verdict_fd, {"ready": True, "load_error": str(load_error)[:300] if load_error else None,
                            "confined": manifest.get("confined") is True})

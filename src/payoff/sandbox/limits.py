@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 NOBODY = 65534
+# The resident judge's user where the server is root (`payoff.sandbox.resident`): not the
+# programs' user, so no program can signal it, change its limits or priority, or trace it; it
+# keeps nobody's group, through which it enters the runs' working directories.
+JUDGE_UID = 65533
 
 # What a fork-server child writes on its report pipe once its program has ended and its streams
 # are closed: b"E", the exit status, CPU seconds (its own and its reaped children's) and peak RSS
@@ -112,7 +116,7 @@ def apply_rlimits(limits: Limits, nproc: bool = False, baseline: int | None = No
 
 def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Callable[..., None],
               report_fd: int | None = None, reap: Callable[[int], tuple[int, Any]] | None = None,
-              ) -> tuple[str | None, bytes, bytes, float, int, Any, bytes]:
+              settle_s: float | None = None) -> tuple[str | None, bytes, bytes, float, int, Any, bytes]:
     """Collect both streams and reap the child, killing it (and everything it started) at the
     deadline or when a stream passes its cap. Returns (forced status or None, stdout, stderr,
     wall seconds, wait status, rusage, what came on `report_fd`). The child's exit is watched
@@ -126,7 +130,11 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
     would: its streams must be closed, and everything of the run is killed at once.
 
     `reap(pid)` -> (wait status, rusage) replaces `os.wait4` (the fork server's children become
-    its own only once the run before has exited)."""
+    its own only once the run before has exited).
+
+    `settle_s`: the run is over when stdout closes (a test run's verdicts, written by the
+    resident judge); the child then has `settle_s` seconds to end itself before it is killed,
+    which is not a timeout."""
     start = time.monotonic()
     deadline = start + limits.timeout_s
     reap = reap or (lambda child: os.wait4(child, 0)[1:])
@@ -142,11 +150,11 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
         os.set_blocking(report_fd, False)
         poller.register(report_fd, select.POLLIN)
     forced: str | None = None
-    open_streams, exited, ended = 2, False, False
+    open_streams, exited, ended, over = 2, False, False, False
     while (open_streams or not (exited or ended)) and forced is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            forced = "timeout"
+            forced = "settled" if over else "timeout"
             break
         for fd, _ in poller.poll(min(remaining, 0.5) * 1000 + 1):
             if fd == exit_fd:
@@ -163,6 +171,9 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
             if not chunk:
                 poller.unregister(fd)
                 open_streams -= 1
+                if fd == stdout_fd and settle_s is not None:
+                    over = True
+                    deadline = min(deadline, time.monotonic() + settle_s)
                 continue
             buffer = buffers[fd]
             room = limits.output_bytes - len(buffer)
@@ -188,6 +199,8 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
     if forced:
         kill()  # the program and everything it started, at the deadline or past a stream's cap
         status, usage = reap(pid)
+        if forced == "settled":
+            forced = None
     elif ended and not exited:
         # The child is on its way out: made sure of (a forged record), not waited for, reaped
         # later by the caller; whatever else of the run is left is killed.

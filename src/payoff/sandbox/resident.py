@@ -8,17 +8,27 @@ The resident judge is forked once from the fork server while the server is still
 holds a job), and lives as long as it. Each test run's child is then the program process itself
 (`child.run_child` with the spare's program socket), and the server hands the judge, over a
 SOCK_SEQPACKET socket, the run's job (in a memfd: the tests and expected values never pass
-through the server's memory), the judge's end of the program socket, a pidfd of the program
-process and the write end of a pipe for the verdicts, which the server reads as the run's stdout.
+through the server's memory), the judge's end of the program socket, the write end of a pipe for
+the verdicts, which the server reads as the run's stdout, and the run's working directory.
 
 Why the program still cannot reach the judge: its memory was never the judge's (the program
-process is forked by the server's dormant copy, which never held a job); the judge is not
-dumpable, so a program of the same uid can neither ptrace it nor open its /proc files, and the
-program's seccomp filter refuses kill/ptrace/process_vm calls on any process but itself; only
-plain data crosses the socket, rebuilt by the judge's decoder; the verdict pipe is the judge's
-alone. What one job's tests leave in the judge (modules they import, state they change) stays for
-the next: the tests are trusted code, and each job gets a fresh namespace. A judge that does not
-finish its job by the run's deadline is killed and another is forked for the next run.
+process is forked by the server's dormant copy, which never held a job). Where the server is
+root, the judge runs as a user of its own (`limits.JUDGE_UID`), so a program, which runs as
+nobody, can neither signal it, nor change its rlimits or priority, nor trace it or read its
+/proc files; the judge is not dumpable either, and the program's seccomp filter refuses
+kill/ptrace/process_vm calls on any process but itself. Only plain data crosses the socket,
+rebuilt by the judge's decoder; a name the program binds to a module is bound in the tests only
+to a module the judge has already imported, never imported for it. The verdict pipe is the
+judge's alone. (Without root there is no second user: the program runs as the caller's user and
+could reach the fork server itself, resident judge or not.)
+
+Each job starts from the same state: a fresh namespace, the run's working directory, and the
+interpreter settings the judge started with (recursion limit, sys.path, environment, no trace or
+profile hook, no pending alarm and SIGALRM's own disposition). What a job's trusted tests change
+in the judge's modules stays for the next. The judge does not signal the program process (it may
+not): to stop it, the judge shuts down its socket, and the server kills the run's child once the
+verdicts are in. A judge that has not finished its job a second after its run's deadline is
+killed, and the next test run gets another; the server also retires a judge after `JOBS` jobs.
 
 Standard library only (the server may run as a lean ``python -I -S``).
 """
@@ -36,35 +46,38 @@ from typing import NoReturn
 
 try:
     import payoff.sandbox.harness as harness
-    from payoff.sandbox.limits import NOBODY, address_space
+    from payoff.sandbox.limits import JUDGE_UID, NOBODY, address_space
 except ImportError:  # loaded by path by a lean server.py, after these siblings
     harness = sys.modules["payoff_harness"]
-    NOBODY, address_space = sys.modules["payoff_limits"].NOBODY, sys.modules["payoff_limits"].address_space
+    _limits = sys.modules["payoff_limits"]
+    JUDGE_UID, NOBODY, address_space = _limits.JUDGE_UID, _limits.NOBODY, _limits.address_space
 
 NAME = b"payoff-judge"  # the process's name in ps and /proc (comm)
 # The judge's own address space beyond what it starts with: tests are trusted, but what they
 # build from the program's answers is not bounded by the program's limits.
 JUDGE_MEMORY_MB = 2048
-# Jobs a judge runs before it exits and the server starts another at the next test run: what
-# trusted tests leave in a long-lived process (modules, caches, a fragmented heap) stays bounded.
+# Jobs the server hands a judge before it retires it and starts another at the next test run:
+# what trusted tests leave in a long-lived process (modules, caches, a fragmented heap) stays bounded.
 JOBS = 10_000
 
 
 class Resident:
     """The server's handle on its resident judge."""
 
-    def __init__(self, root: bool, workdir: str) -> None:
+    def __init__(self, root: bool) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
             ours.close()
-            serve(theirs.detach(), root, workdir)
+            serve(theirs.detach(), root)
         theirs.close()
-        self.control, self.pid = ours, pid
+        self.control, self.pid, self.jobs = ours, pid, 0
 
-    def hand(self, job_fd: int, program: socket.socket, program_pidfd: int, verdict_fd: int) -> None:
+    def hand(self, job_fd: int, program: socket.socket, verdict_fd: int, workdir: str, workdir_fd: int) -> None:
         """Give the judge one run's job; raises OSError where the judge is gone."""
-        socket.send_fds(self.control, [b"job"], [job_fd, program.fileno(), program_pidfd, verdict_fd], socket.MSG_NOSIGNAL)
+        socket.send_fds(self.control, [workdir.encode()], [job_fd, program.fileno(), verdict_fd, workdir_fd],
+                        socket.MSG_NOSIGNAL)
+        self.jobs += 1
 
     def stop(self) -> None:
         """Kill it (it did not finish a job in time, or the server is closing); the server reaps it."""
@@ -75,7 +88,7 @@ class Resident:
             pass
 
 
-def serve(control_fd: int, root: bool, workdir: str) -> NoReturn:
+def serve(control_fd: int, root: bool) -> NoReturn:
     """In the judge: wait for jobs on `control_fd` and judge each. Never returns."""
     try:
         os.setsid()  # out of the server's process group: no run's kill reaches it by group
@@ -92,16 +105,18 @@ def serve(control_fd: int, root: bool, workdir: str) -> NoReturn:
         if root:
             os.setgroups([])
             os.setgid(NOBODY)
-            os.setuid(NOBODY)
+            os.setuid(JUDGE_UID)
         harness.undumpable()  # after the uid change, which resets it
-        os.chdir(workdir)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG (the uid change clears it): gone with the server
+        os.chdir("/")
         space = address_space() + (JUDGE_MEMORY_MB << 20)
         resource.setrlimit(resource.RLIMIT_AS, (space, space))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        start = _State()
     except BaseException:  # noqa: BLE001 - could not set itself up: the server falls back
         os._exit(125)
     control = socket.socket(fileno=3)
-    for _ in range(JOBS):
+    while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 65536, 4)
         except InterruptedError:
@@ -110,21 +125,47 @@ def serve(control_fd: int, root: bool, workdir: str) -> NoReturn:
             os._exit(0)
         if len(fds) != 4 or not message:  # the server closed its end
             os._exit(0)
+        start.restore(message.decode())
         _judge_one(*fds)
-    os._exit(0)
 
 
-def _judge_one(job_fd: int, program_fd: int, pidfd: int, verdict_fd: int) -> None:
+class _State:
+    """What a job's trusted code may change in the interpreter that the next job must not see."""
+
+    def __init__(self) -> None:
+        self.recursion, self.path, self.environ = sys.getrecursionlimit(), list(sys.path), dict(os.environ)
+        self.alarm = signal.getsignal(signal.SIGALRM)
+        self.streams = (sys.stdin, sys.stdout, sys.stderr)
+
+    def restore(self, workdir: str) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)  # also cancels signal.alarm
+        signal.signal(signal.SIGALRM, self.alarm)
+        sys.settrace(None)
+        sys.setprofile(None)
+        sys.setrecursionlimit(self.recursion)
+        sys.path[:] = self.path
+        sys.stdin, sys.stdout, sys.stderr = self.streams
+        os.environ.clear()
+        os.environ.update(self.environ)
+        os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+
+
+def _judge_one(job_fd: int, program_fd: int, verdict_fd: int, workdir_fd: int) -> None:
     started = time.monotonic()
     program = socket.socket(fileno=program_fd)
 
     def stop() -> None:
+        # The judge may not signal the program process: its socket ends, and the server kills
+        # the run's child once the verdicts are in.
         try:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            program.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 
     try:
+        os.fchdir(workdir_fd)  # where the run's program is: a test's files are where it looks
+        os.close(workdir_fd)
+        workdir_fd = -1
         chunks, offset = [], 0
         while chunk := os.pread(job_fd, 1 << 20, offset):
             chunks.append(chunk)
@@ -144,6 +185,7 @@ def _judge_one(job_fd: int, program_fd: int, pidfd: int, verdict_fd: int) -> Non
         # socket closes, and the server must find every verdict written by then.
         os.close(verdict_fd)
         program.close()
-        for fd in (pidfd, job_fd):
+        for fd in (job_fd, workdir_fd):
             if fd >= 0:
                 os.close(fd)
+        os.chdir("/")

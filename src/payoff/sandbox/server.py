@@ -38,7 +38,7 @@ try:
     from payoff.sandbox.isolation import READABLE, private_filesystem, set_child_subreaper, unshare_network
     from payoff.sandbox.limits import NOBODY, Limits, Usage, address_space, check_file_names, classify, decode, supervise
     from payoff.sandbox.protocol import copy_stdin, read_request, write_message
-    from payoff.sandbox.resident import Resident
+    from payoff.sandbox.resident import JOBS, Resident
     from payoff.sandbox.spares import Spare, SpareMaker, discard
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
@@ -70,7 +70,8 @@ except ImportError:
     _load("payoff_sandbox_compiled", _here / "compiled.py")
     _load("payoff_sandbox_program", _here / "program_side.py")
     harness = _load("payoff_harness", _here / "harness.py")
-    Resident = _load("payoff_sandbox_resident", _here / "resident.py").Resident
+    _resident = _load("payoff_sandbox_resident", _here / "resident.py")
+    JOBS, Resident = _resident.JOBS, _resident.Resident
     # The child's side reads its siblings by the flat names loaded above.
     prepare_interpreter = _load("payoff_sandbox_child", _here / "child.py").prepare_interpreter
     _spares = _load("payoff_sandbox_spares", _here / "spares.py")
@@ -87,6 +88,10 @@ PRELOADED = (
 # fork, then the child's own set-up) than a trivial run and the caller's turnaround together, so
 # with one the next request often waited for the end of its child's set-up.
 SPARES = 2
+# How long a test run's program process may take to end itself once the resident judge's
+# verdicts are in (it normally ends within a millisecond of its socket's end; one that does not is
+# killed, the verdicts stand).
+SETTLE_S = 0.1
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
 
 
@@ -155,7 +160,6 @@ class Server:
         self.expect_harness = False  # whether the next request is likely a test run (the last one was)
         self.judge: Resident | None = None  # the resident judge, started at the first test run
         self.judge_broken = False  # a judge started afresh could not take a job: runs judge themselves
-        self.judge_dir = ""
         self.leftovers: list[tuple[int | None, str]] = []
         # Children of finished runs on their way out (ended by their end record, killed, not yet
         # reaped), oldest first: each is the child of the one before until that one has exited.
@@ -201,6 +205,9 @@ class Server:
             self._reap()
         self.leftovers.clear()
         if fork:
+            if self.judge is not None and self.judge.jobs >= JOBS:  # retired: see resident.JOBS
+                self.judge.stop()
+                self.judge = None
             if self.expect_harness and self.judge is None and not self.judge_broken:
                 self._start_judge()
             self._fork_spare()
@@ -313,8 +320,11 @@ class Server:
         verdicts = -1  # the read end of the resident judge's verdicts for this run, if it judges it
         handed = bool(request.get("harness")) and spare.program is not None and self.judge is not None
         if handed:  # the job is read now: into the judge's memfd, or the stdin file where no judge took it
-            verdicts = self._hand_to_judge(spare, protocol_fd, stdin_size, data)
-            request["stdin_file"] = verdicts < 0
+            handing = self._hand_to_judge(spare, protocol_fd, stdin_size, data)
+            handed = handing is not None
+            if handing is not None:
+                verdicts = handing
+                request["stdin_file"] = verdicts < 0
         if spare.program is not None:
             spare.program.close()
             spare.program = None
@@ -345,8 +355,11 @@ class Server:
             # The run's stdout is the judge's verdicts; the child (the program process) has none.
             os.close(spare.stdout_fd)
             spare.stdout_fd, tail = verdicts, os.dup(verdicts)
+        # With the resident judge, the run is over once its verdicts are: the program process gets
+        # a moment to end itself (the judge has closed its socket), then it is killed.
         forced, out, err, wall, status, usage, report = supervise(spare.pid, spare.stdout_fd, spare.stderr_fd, limits,
-                                                                   kill, report_fd=spare.ready_fd, reap=self._reap_run)
+                                                                   kill, report_fd=spare.ready_fd, reap=self._reap_run,
+                                                                   settle_s=SETTLE_S if tail >= 0 else None)
         if isinstance(usage, Usage):  # from its end record: the child is not reaped yet
             self.exiting.append(spare.pid)
         self.leftovers.append((None, spare.workdir))
@@ -368,12 +381,8 @@ class Server:
         }
 
     def _start_judge(self) -> None:
-        if not self.judge_dir:
-            self.judge_dir = tempfile.mkdtemp(prefix="payoff-judge-", dir=self.scratch)
-            if self.root:
-                os.chown(self.judge_dir, NOBODY, NOBODY)
         try:
-            self.judge = Resident(self.root, self.judge_dir)
+            self.judge = Resident(self.root)
         except OSError:
             self.judge = None  # no room for it now: test runs judge themselves meanwhile
 
@@ -383,42 +392,54 @@ class Server:
             os.fchown(fd, NOBODY, NOBODY)
         return fd
 
-    def _hand_to_judge(self, spare: Spare, protocol_fd: int | None, stdin_size: int, data: bytes) -> int:
-        """Put a test run's job in a memfd and hand it, with the spare's program socket, a pidfd
-        of the spare and a verdict pipe, to the resident judge (started again once if it is gone).
-        Returns the verdict pipe's read end, or -1 where no judge took the job: then the job is in
-        the run's stdin file and the child judges it itself."""
-        job = os.memfd_create("payoff-job", os.MFD_CLOEXEC)
+    def _hand_to_judge(self, spare: Spare, protocol_fd: int | None, stdin_size: int, data: bytes) -> int | None:
+        """Put a test run's job in a memfd and hand it, with the spare's program socket, a verdict
+        pipe and the run's working directory, to the resident judge (started again once if it is
+        gone). Returns the verdict pipe's read end, or -1 where no judge took the job: then the
+        job is in the run's stdin file and the child judges it itself; None where not even a
+        memfd could be made (the job is still in the protocol pipe)."""
+        try:
+            job = os.memfd_create("payoff-job", os.MFD_CLOEXEC)
+        except OSError:
+            return None
         try:
             if protocol_fd is not None:
                 copy_stdin(protocol_fd, job, stdin_size)
             os.write(job, data)
-            pidfd = os.pidfd_open(spare.pid)
-            read_end, write_end = os.pipe()
+            try:
+                read_end, write_end = os.pipe()
+            except OSError:
+                read_end = write_end = -1  # out of descriptors: the child judges it
+            try:
+                workdir_fd = os.open(spare.workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if write_end >= 0 else -1
+            except OSError:
+                workdir_fd = -1
             try:
                 for attempt in (0, 1):
+                    if workdir_fd < 0 or self.judge is None:
+                        break
                     try:
-                        self.judge.hand(job, spare.program, pidfd, write_end)  # type: ignore[union-attr]
+                        self.judge.hand(job, spare.program, write_end, spare.workdir, workdir_fd)  # type: ignore[arg-type]
                         return read_end
                     except OSError:
-                        self.judge.stop()  # type: ignore[union-attr]
+                        self.judge.stop()
                         self.judge = None
                         if attempt == 0:
                             self._start_judge()
                         else:
                             self.judge_broken = True
-                        if self.judge is None:
-                            break
-                os.close(read_end)
-                stdin_fd = self._stdin_file(spare)
-                try:
-                    os.sendfile(stdin_fd, job, 0, os.fstat(job).st_size)
-                finally:
-                    os.close(stdin_fd)
-                return -1
             finally:
-                os.close(write_end)
-                os.close(pidfd)
+                for fd in (write_end, workdir_fd):
+                    if fd >= 0:
+                        os.close(fd)
+            if read_end >= 0:
+                os.close(read_end)
+            stdin_fd = self._stdin_file(spare)
+            try:
+                os.sendfile(stdin_fd, job, 0, os.fstat(job).st_size)
+            finally:
+                os.close(stdin_fd)
+            return -1
         finally:
             os.close(job)
 
@@ -460,8 +481,6 @@ class Server:
         self.prepare(fork=False)
         self.box.kill_members(os.getpid(), keep={os.getpid()})
         self.box.leave()
-        if self.judge_dir:
-            shutil.rmtree(self.judge_dir, ignore_errors=True)
 
 
 def place(cpu: str) -> None:

@@ -60,6 +60,7 @@ class SpareMaker:
         workdir = tempfile.mkdtemp(prefix="payoff-run-", dir=self.scratch)
         if self.root:
             os.chown(workdir, NOBODY, NOBODY)
+            os.chmod(workdir, 0o770)  # nobody's group: the resident judge works there too
         (request_r, request_w), (out_r, out_w), (err_r, err_w), (ready_r, ready_w) = (os.pipe() for _ in range(4))
         theirs = None
         message = b"R" + (b"C" if self.chain else b"-") + workdir.encode()
