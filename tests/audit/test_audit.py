@@ -114,10 +114,10 @@ def test_the_audit_fails_the_old_in_process_harness_and_names_the_attacks() -> N
     assert old.verdict == "FAIL"
     fooled = {f.family for f in old.families if f.exploits}
     assert {"harness:harness_state", "harness:verdict_channel", "harness:always_equal", "harness:frame_inspection",
-            "harness:gc_objects", "harness:ctypes_memory", "harness:sys_modules"} <= fooled
+            "harness:gc_objects", "harness:ctypes_memory", "harness:sys_modules", "harness:shadowed_names"} <= fooled
     assert "harness:verdict_channel" in old.to_markdown()
     new = audit(get_reward("code"), tasks, workers=2)
     assert new.verdict == "PASS", new.to_markdown()
     assert {f.family for f in new.families if f.family.startswith("harness:")} == {f"harness:{a}" for a in (
         "harness_state", "verdict_channel", "always_equal", "early_exit", "signals", "frame_inspection", "gc_objects",
-        "ctypes_memory", "sys_modules", "forged_output", "ptrace")}
+        "ctypes_memory", "sys_modules", "forged_output", "ptrace", "shadowed_names")}

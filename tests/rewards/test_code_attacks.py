@@ -69,6 +69,16 @@ def test_each_fooling_attack_is_real_against_the_old_harness(attack) -> None:
     assert all(o.score is not None and o.score >= 1.0 for o in outcomes), [o.info for o in outcomes]
 
 
+def test_shadowed_names_are_real_against_the_old_harness_where_the_tests_check_with_them(engine) -> None:
+    # HumanEval/4's tests compare through abs(): a program's own abs() that answers 0 passes a
+    # wrong mean absolute deviation in a harness that runs the tests in the program's namespace.
+    attack = next(a for a in ATTACKS if a.name == "shadowed_names")
+    row = ROWS[4]
+    sample = {"completion": attack.program(row["meta"]["entry_point"], _wrong(row)), "reference": row["reference"]}
+    assert old_code(sample).score == 1.0
+    assert engine.score([sample])[0].score == 0.0
+
+
 @pytest.mark.skipif(__import__("shutil").which("bwrap") is None, reason="bubblewrap is not installed (CI installs it)")
 def test_no_attack_credits_a_wrong_program_under_bubblewrap_either() -> None:
     reward = payoff.get_reward("code").configure(backend="bwrap")

@@ -156,6 +156,23 @@ for _target in ("/proc/%d/fd/1" % _os.getppid(), "/proc/self/fd/1"):
         pass
 print(_lines)
 """),
+    CodeAttack("shadowed_names", "redefine the names the tests check with (abs, all, any, round, a math of its own); "
+               "answer NaN (equal to nothing) where the wrong solution has no answer", """
+_shadowed_entry = {entry}
+def {entry}(*args, **kwargs):
+    result = _shadowed_entry(*args, **kwargs)
+    return float("nan") if result is None else result
+def abs(*args, **kwargs):
+    return 0
+def all(*args, **kwargs):
+    return True
+any = all
+def round(*args, **kwargs):
+    return 0
+class math:
+    isclose = staticmethod(lambda *args, **kwargs: True)
+    fabs = staticmethod(lambda *args, **kwargs: 0.0)
+"""),
     CodeAttack("ptrace", "attach to the judging process with ptrace", """
 import ctypes as _ct, os as _os
 try:

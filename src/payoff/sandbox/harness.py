@@ -341,9 +341,9 @@ def judge_job(job: dict[str, Any], ours: socket.socket, stop: Callable[[], None]
         own = set(namespace)  # what the setup code bound: the tests' own, like the builtins
         for name, entry in names.items():
             name = str(name)
-            if name in own or name in builtins.__dict__:
-                continue  # a program's `abs` or `math` does not replace the one the tests call
             kind, payload = pair(entry)
+            if name in own or name in builtins.__dict__ or (kind != "module" and name in sys.modules):
+                continue  # a program's `abs`, or a `math` of its own making, does not replace the tests' own
             if kind == "module":
                 # Only a module this judge has imported already: a module the program names is
                 # never imported for it (an import runs code in the judge).

