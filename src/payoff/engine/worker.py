@@ -20,8 +20,8 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from payoff.containment import SANDBOX_CPU
 from payoff.core import Outcome, Reward, Sample
-from payoff.sandbox.client import SANDBOX_CPU
 
 # Slot layout: [pid, unit index within the chunk, unit start (time.monotonic), state].
 SLOT_WIDTH = 4

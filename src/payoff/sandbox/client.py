@@ -16,10 +16,6 @@ from payoff.containment import Containment
 from payoff.sandbox.limits import Limits, RunResult, apply_rlimits, check_file_names, classify, decode, supervise, write_files
 from payoff.sandbox.protocol import read_message, write_message
 
-# The core a fork server keeps itself and its runs on (see `payoff.engine.worker.place_sandbox`);
-# anything but a core number this process may use: no placement.
-SANDBOX_CPU = "PAYOFF_SANDBOX_CPU"
-
 
 class SandboxError(RuntimeError):
     """The sandbox could not run the program at all (as opposed to the program failing)."""

@@ -33,7 +33,7 @@ from typing import Any
 
 try:
     import payoff.sandbox.harness as harness
-    from payoff.containment import Containment
+    from payoff.containment import SANDBOX_CPU, Containment
     from payoff.sandbox.child import prepare_interpreter
     from payoff.sandbox.isolation import READABLE, private_filesystem, set_child_subreaper, unshare_network
     from payoff.sandbox.limits import NOBODY, Limits, Usage, address_space, check_file_names, classify, decode, supervise
@@ -55,7 +55,8 @@ except ImportError:
         return module
 
     _here = Path(__file__).resolve().parent
-    Containment = _load("payoff_containment", _here.parent / "containment.py").Containment
+    _containment = _load("payoff_containment", _here.parent / "containment.py")
+    Containment, SANDBOX_CPU = _containment.Containment, _containment.SANDBOX_CPU
     _limits = _load("payoff_limits", _here / "limits.py")
     NOBODY, Limits, classify, address_space = _limits.NOBODY, _limits.Limits, _limits.classify, _limits.address_space
     check_file_names, decode, supervise, Usage = _limits.check_file_names, _limits.decode, _limits.supervise, _limits.Usage
@@ -496,7 +497,7 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    place(os.environ.get("PAYOFF_SANDBOX_CPU", ""))
+    place(os.environ.get(SANDBOX_CPU, ""))
     server = Server()
     try:
         server.prepare()
