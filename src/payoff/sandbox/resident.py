@@ -38,17 +38,21 @@ from __future__ import annotations
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 try:
     import payoff.sandbox.harness as harness
     from payoff.sandbox.limits import JUDGE_UID, NOBODY, address_space
+    from payoff.sandbox.protocol import copy_stdin
 except ImportError:  # loaded by path by a lean server.py, after these siblings
     harness = sys.modules["payoff_harness"]
+    copy_stdin = sys.modules["payoff_sandbox_protocol"].copy_stdin
     _limits = sys.modules["payoff_limits"]
     JUDGE_UID, NOBODY, address_space = _limits.JUDGE_UID, _limits.NOBODY, _limits.address_space
 
@@ -61,31 +65,127 @@ JUDGE_MEMORY_MB = 2048
 JOBS = 10_000
 
 
-class Resident:
-    """The server's handle on its resident judge."""
+class ResidentJudge:
+    """The server's side: starts the judge process (at the first test run), hands it each test
+    run's job, and replaces it when it is gone, stuck or due (`JOBS`)."""
 
     def __init__(self, root: bool) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
-        if pid == 0:
-            ours.close()
-            serve(theirs.detach(), root)
-        theirs.close()
-        self.control, self.pid, self.jobs = ours, pid, 0
+        self.root = root
+        self.control: socket.socket | None = None  # the server's end of the judge's job socket
+        self.pid = 0  # the judge's, while there is one
+        self.jobs = 0
+        self.broken = False  # a judge started afresh could not take a job: runs judge themselves
 
-    def hand(self, job_fd: int, program: socket.socket, verdict_fd: int, workdir: str, workdir_fd: int) -> None:
-        """Give the judge one run's job; raises OSError where the judge is gone."""
-        socket.send_fds(self.control, [workdir.encode()], [job_fd, program.fileno(), verdict_fd, workdir_fd],
-                        socket.MSG_NOSIGNAL)
-        self.jobs += 1
+    def ready(self) -> bool:
+        """Start a judge where there is none (or retire one that is due); whether one is there."""
+        if self.control is not None and self.jobs >= JOBS:
+            self.stop()
+        if self.control is None and not self.broken:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                pid = os.fork()
+            except OSError:
+                ours.close()
+                theirs.close()
+                return False  # no room for it now: test runs judge themselves meanwhile
+            if pid == 0:
+                ours.close()
+                serve(theirs.detach(), self.root)
+            theirs.close()
+            self.control, self.pid, self.jobs = ours, pid, 0
+        return self.control is not None
+
+    def reaped(self, pid: int) -> None:
+        """The server reaped `pid`: if it was the judge, the next test run gets another."""
+        if pid == self.pid and self.control is not None:
+            self.control.close()
+            self.control, self.pid = None, 0
+
+    def take(self, workdir: str, program: socket.socket, protocol_fd: int | None, stdin_size: int, data: bytes,
+             stdin_file: Callable[[], int]) -> int | None:
+        """Put a test run's job (its stdin bytes: `stdin_size` still in `protocol_fd`, then `data`)
+        in a memfd and hand it, with the run's program socket, a verdict pipe and its working
+        directory, to the judge (started again once if it is gone). Returns the verdict pipe's read
+        end, or -1 where no judge took the job: then the job is in the run's stdin file
+        (`stdin_file()` opens it) and the run's child judges it itself; None where not even a
+        memfd could be made (the bytes are still in the protocol pipe)."""
+        try:
+            job = os.memfd_create("payoff-job", os.MFD_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            if protocol_fd is not None:
+                copy_stdin(protocol_fd, job, stdin_size)
+            os.write(job, data)
+            read_end = self._hand(job, workdir, program)
+            if read_end >= 0:
+                return read_end
+            fd = stdin_file()
+            try:
+                os.sendfile(fd, job, 0, os.fstat(job).st_size)
+            finally:
+                os.close(fd)
+            return -1
+        finally:
+            os.close(job)
+
+    def _hand(self, job: int, workdir: str, program: socket.socket) -> int:
+        try:
+            read_end, write_end = os.pipe()
+        except OSError:
+            return -1  # out of descriptors
+        try:
+            workdir_fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            workdir_fd = -1
+        try:
+            for attempt in (0, 1):
+                if workdir_fd < 0 or not self.ready():
+                    break
+                try:
+                    socket.send_fds(self.control, [workdir.encode()], [job, program.fileno(), write_end, workdir_fd],  # type: ignore[arg-type]
+                                    socket.MSG_NOSIGNAL)
+                    self.jobs += 1
+                    return read_end
+                except OSError:  # nobody at the other end: the judge is gone
+                    self.stop()
+                    self.broken = attempt == 1
+        finally:
+            for fd in (write_end, workdir_fd):
+                if fd >= 0:
+                    os.close(fd)
+        os.close(read_end)
+        return -1
+
+    def rest(self, tail: int, room: int) -> tuple[bytes, bool]:
+        """What the judge writes on a run's verdict pipe (`tail`, closed here) after the run's
+        child has ended (the verdicts of the tests it had not reached when the program process
+        died), up to its end of the pipe, at most a second: a judge that does not get there in time
+        is stuck in a test of its own, and is killed. Returns (at most `room` bytes, whether the
+        judge finished its job)."""
+        rest, deadline = bytearray(), time.monotonic() + 1.0
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not select.select([tail], [], [], remaining)[0]:
+                    break
+                chunk = os.read(tail, 65536)
+                if not chunk:
+                    return bytes(rest[: max(room, 0)]), True
+                rest += chunk
+        finally:
+            os.close(tail)
+        self.stop()
+        return bytes(rest[: max(room, 0)]), False
 
     def stop(self) -> None:
-        """Kill it (it did not finish a job in time, or the server is closing); the server reaps it."""
-        self.control.close()
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except OSError:
-            pass
+        """Kill the judge, if there is one (the server reaps it)."""
+        if self.control is not None:
+            self.control.close()
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.control, self.pid = None, 0
 
 
 def serve(control_fd: int, root: bool) -> NoReturn:

@@ -27,7 +27,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from collections import deque
 from typing import Any
 
@@ -38,7 +37,7 @@ try:
     from payoff.sandbox.isolation import READABLE, private_filesystem, set_child_subreaper, unshare_network
     from payoff.sandbox.limits import NOBODY, Limits, Usage, address_space, check_file_names, classify, decode, supervise
     from payoff.sandbox.protocol import copy_stdin, read_request, write_message
-    from payoff.sandbox.resident import JOBS, Resident
+    from payoff.sandbox.resident import ResidentJudge
     from payoff.sandbox.spares import Spare, SpareMaker, discard
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
@@ -71,8 +70,7 @@ except ImportError:
     _load("payoff_sandbox_compiled", _here / "compiled.py")
     _load("payoff_sandbox_program", _here / "program_side.py")
     harness = _load("payoff_harness", _here / "harness.py")
-    _resident = _load("payoff_sandbox_resident", _here / "resident.py")
-    JOBS, Resident = _resident.JOBS, _resident.Resident
+    ResidentJudge = _load("payoff_sandbox_resident", _here / "resident.py").ResidentJudge
     # The child's side reads its siblings by the flat names loaded above.
     prepare_interpreter = _load("payoff_sandbox_child", _here / "child.py").prepare_interpreter
     _spares = _load("payoff_sandbox_spares", _here / "spares.py")
@@ -159,8 +157,7 @@ class Server:
         self.spares: deque[Spare] = deque()  # oldest first: the next run's child is spares[0]
         self.maker = SpareMaker(self.scratch, self.root, nproc=self.root and self.box.kind != "cgroup", chain=self.subreaper)
         self.expect_harness = False  # whether the next request is likely a test run (the last one was)
-        self.judge: Resident | None = None  # the resident judge, started at the first test run
-        self.judge_broken = False  # a judge started afresh could not take a job: runs judge themselves
+        self.judge = ResidentJudge(self.root)
         self.leftovers: list[tuple[int | None, str]] = []
         # Children of finished runs on their way out (ended by their end record, killed, not yet
         # reaped), oldest first: each is the child of the one before until that one has exited.
@@ -178,7 +175,7 @@ class Server:
         """What a sweep of the cgroup spares: the server and the processes making the next
         children, and the children of `parents` (see `SpareMaker.keep`)."""
         keep, parents = self.maker.keep(self.spares)
-        return keep | {os.getpid(), self.judge.pid if self.judge else 0} - {0}, parents
+        return keep | {os.getpid(), self.judge.pid} - {0}, parents
 
     def _kill_run(self, pid: int, exiting: bool = False) -> None:
         """Kill a run's program and everything it started (never the server, its spares, their
@@ -206,11 +203,8 @@ class Server:
             self._reap()
         self.leftovers.clear()
         if fork:
-            if self.judge is not None and self.judge.jobs >= JOBS:  # retired: see resident.JOBS
-                self.judge.stop()
-                self.judge = None
-            if self.expect_harness and self.judge is None and not self.judge_broken:
-                self._start_judge()
+            if self.expect_harness:
+                self.judge.ready()
             self._fork_spare()
 
     def _reap(self) -> None:
@@ -224,9 +218,7 @@ class Server:
                 return
             if pid in self.exiting:
                 self.exiting.remove(pid)
-            if self.judge is not None and pid == self.judge.pid:  # it died: another is made for the next test run
-                self.judge.control.close()
-                self.judge = None
+            self.judge.reaped(pid)
             for spare in self.spares:
                 if pid == spare.pid:  # a waiting child died: another is forked in its place
                     discard(spare)
@@ -319,9 +311,10 @@ class Server:
         data = request.pop("stdin", b"") or b""
         request["stdin_file"] = bool(stdin_size or data)
         verdicts = -1  # the read end of the resident judge's verdicts for this run, if it judges it
-        handed = bool(request.get("harness")) and spare.program is not None and self.judge is not None
+        handed = bool(request.get("harness")) and spare.program is not None and self.judge.ready()
         if handed:  # the job is read now: into the judge's memfd, or the stdin file where no judge took it
-            handing = self._hand_to_judge(spare, protocol_fd, stdin_size, data)
+            handing = self.judge.take(spare.workdir, spare.program, protocol_fd, stdin_size, data,  # type: ignore[arg-type]
+                                      lambda: self._stdin_file(spare))
             handed = handing is not None
             if handing is not None:
                 verdicts = handing
@@ -367,7 +360,7 @@ class Server:
         os.close(spare.ready_fd)
         verdict, code, sig = classify(forced, status, err)
         if tail >= 0:
-            rest, finished = self._rest_of_verdicts(tail, limits.output_bytes - len(out))
+            rest, finished = self.judge.rest(tail, limits.output_bytes - len(out))
             out += rest
             if finished and not forced:
                 # The judge ended the program process (its tests were over, or it stopped
@@ -381,90 +374,11 @@ class Server:
             "isolation": self.isolation,
         }
 
-    def _start_judge(self) -> None:
-        try:
-            self.judge = Resident(self.root)
-        except OSError:
-            self.judge = None  # no room for it now: test runs judge themselves meanwhile
-
     def _stdin_file(self, spare: Spare) -> int:
         fd = os.open(os.path.join(spare.workdir, ".stdin"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         if self.root:
             os.fchown(fd, NOBODY, NOBODY)
         return fd
-
-    def _hand_to_judge(self, spare: Spare, protocol_fd: int | None, stdin_size: int, data: bytes) -> int | None:
-        """Put a test run's job in a memfd and hand it, with the spare's program socket, a verdict
-        pipe and the run's working directory, to the resident judge (started again once if it is
-        gone). Returns the verdict pipe's read end, or -1 where no judge took the job: then the
-        job is in the run's stdin file and the child judges it itself; None where not even a
-        memfd could be made (the job is still in the protocol pipe)."""
-        try:
-            job = os.memfd_create("payoff-job", os.MFD_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            if protocol_fd is not None:
-                copy_stdin(protocol_fd, job, stdin_size)
-            os.write(job, data)
-            try:
-                read_end, write_end = os.pipe()
-            except OSError:
-                read_end = write_end = -1  # out of descriptors: the child judges it
-            try:
-                workdir_fd = os.open(spare.workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if write_end >= 0 else -1
-            except OSError:
-                workdir_fd = -1
-            try:
-                for attempt in (0, 1):
-                    if workdir_fd < 0 or self.judge is None:
-                        break
-                    try:
-                        self.judge.hand(job, spare.program, write_end, spare.workdir, workdir_fd)  # type: ignore[arg-type]
-                        return read_end
-                    except OSError:
-                        self.judge.stop()
-                        self.judge = None
-                        if attempt == 0:
-                            self._start_judge()
-                        else:
-                            self.judge_broken = True
-            finally:
-                for fd in (write_end, workdir_fd):
-                    if fd >= 0:
-                        os.close(fd)
-            if read_end >= 0:
-                os.close(read_end)
-            stdin_fd = self._stdin_file(spare)
-            try:
-                os.sendfile(stdin_fd, job, 0, os.fstat(job).st_size)
-            finally:
-                os.close(stdin_fd)
-            return -1
-        finally:
-            os.close(job)
-
-    def _rest_of_verdicts(self, tail: int, room: int) -> tuple[bytes, bool]:
-        """What the resident judge writes after the run's child has ended (the verdicts of the
-        tests it had not reached when the program process died), up to its end of the pipe,
-        at most a second. A judge that does not get there in time is stuck in a test of its
-        own: it is killed, and the next test run gets a new one. Returns (bytes, whether the
-        judge finished its job)."""
-        rest, deadline = bytearray(), time.monotonic() + 1.0
-        try:
-            while (remaining := deadline - time.monotonic()) > 0:
-                if not select.select([tail], [], [], remaining)[0]:
-                    break
-                chunk = os.read(tail, 65536)
-                if not chunk:
-                    return bytes(rest[: max(room, 0)]), True
-                rest += chunk
-        finally:
-            os.close(tail)
-        if self.judge is not None:
-            self.judge.stop()
-            self.judge = None
-        return bytes(rest[: max(room, 0)]), False
 
     def _failed(self, why: str) -> dict[str, Any]:
         return {"status": "error", "stdout": "", "stderr": why, "exit_code": None, "signal": None,
@@ -476,9 +390,7 @@ class Server:
             os.close(spare.request_fd)  # the waiting child reads EOF and exits
             self.leftovers.append((spare.pid, spare.workdir))
         self.maker.close()
-        if self.judge is not None:
-            self.judge.stop()
-            self.judge = None
+        self.judge.stop()
         self.prepare(fork=False)
         self.box.kill_members(os.getpid(), keep={os.getpid()})
         self.box.leave()
