@@ -82,7 +82,7 @@ def _floors(runs: int) -> dict[str, float]:
         "import importlib.util, os, sys, time, statistics\n"
         f"spec = importlib.util.spec_from_file_location('s', {_server_path()!r})\n"
         "s = importlib.util.module_from_spec(spec); sys.modules['s'] = s; spec.loader.exec_module(s)\n"
-        "s._preload(); s.harness.warm_up(); s._warm_up_child_paths()\n"
+        "s.warm()\n"
         "import gc; gc.collect(); gc.freeze()\n"
         "times = []\n"
         f"for _ in range({runs}):\n"

@@ -35,7 +35,7 @@ from payoff.envs.base import Tool, ToolEnv
 from payoff.sandbox import SandboxError
 from payoff.sandbox.isolation import unshare_network
 from payoff.sandbox.limits import NOBODY, Limits, apply_rlimits
-from payoff.sandbox.server import PRELOADED
+from payoff.sandbox.warm import PRELOADED
 
 # The session's side: standard library only, run as `python -I -S -c`, one JSON line per cell.
 REPL = r'''

@@ -22,12 +22,14 @@ try:
     import payoff.sandbox.harness as harness
     from payoff.sandbox.limits import END_RECORD, NOBODY, Limits, address_space, apply_rlimits, write_files
     from payoff.sandbox.program_side import Quitter
+    from payoff.sandbox.protocol import receive_fds
 except ImportError:  # loaded by path by a lean server.py, after these siblings
     harness = sys.modules["payoff_harness"]
     _limits = sys.modules["payoff_limits"]
     NOBODY, Limits, apply_rlimits, write_files = _limits.NOBODY, _limits.Limits, _limits.apply_rlimits, _limits.write_files
     address_space, END_RECORD = _limits.address_space, _limits.END_RECORD
     Quitter = sys.modules["payoff_sandbox_program"].Quitter
+    receive_fds = sys.modules["payoff_sandbox_protocol"].receive_fds
 
 # A request like a real one, for `_rehearse` (made here, in the fork server, before it forks).
 STAND_IN = pickle.dumps({"code": "pass", "language": "python", "files": {}, "limits": Limits().to_dict(), "stdin_file": False},
@@ -56,12 +58,7 @@ def lie_dormant(control_fd: int, root: bool, nproc: bool) -> NoReturn:
         _signal.signal(number, _signal.SIG_DFL)  # the C call: signal.signal's enum wrapping writes pages
     control = socket.socket(fileno=3)
     while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(control, 4096, 5)
-        except InterruptedError:
-            continue
-        except OSError:
-            os._exit(0)
+        message, fds = receive_fds(control, 4096, 5)
         if len(fds) not in (4, 5) or len(message) < 3:  # the server closed its end
             os._exit(0)
         successor = -1

@@ -49,15 +49,15 @@ from typing import Any
 
 try:
     from payoff.sandbox.batch import NAME as BATCH_NAME
-    from payoff.sandbox.batch import batched, plan
-    from payoff.sandbox.compiled import compile_tests, pack_tests
-    from payoff.sandbox.program_side import answer, ctypes_kit, describe, prebuild_filter, program_builtins, serve_program
+    from payoff.sandbox.batch import plan
+    from payoff.sandbox.compiled import compile_tests
+    from payoff.sandbox.program_side import ctypes_kit, describe, serve_program
     from payoff.sandbox.wire import from_wire, pair, receive, send, text, to_wire
 except ImportError:  # outside the package (lean fork server, bubblewrap): the siblings by their flat names
     from payoff_sandbox_batch import NAME as BATCH_NAME  # type: ignore[no-redef]
-    from payoff_sandbox_batch import batched, plan  # type: ignore[no-redef]
-    from payoff_sandbox_compiled import compile_tests, pack_tests  # type: ignore[no-redef]
-    from payoff_sandbox_program import answer, ctypes_kit, describe, prebuild_filter, program_builtins, serve_program  # type: ignore[no-redef]
+    from payoff_sandbox_batch import plan  # type: ignore[no-redef]
+    from payoff_sandbox_compiled import compile_tests  # type: ignore[no-redef]
+    from payoff_sandbox_program import ctypes_kit, describe, serve_program  # type: ignore[no-redef]
     from payoff_sandbox_wire import from_wire, pair, receive, send, text, to_wire  # type: ignore[no-redef]
 
 # Its siblings by their flat names, for whoever runs this file outside the package.
@@ -372,41 +372,6 @@ def judge_job(job: dict[str, Any], ours: socket.socket, stop: Callable[[], None]
             record = {"test": index, "pass": False, "why": describe(error)}
         _emit(verdict_fd, record)
     _emit(verdict_fd, {"done": True})
-
-
-def warm_up(rounds: int = 64) -> None:
-    """Run the judge's and the program's code paths in the fork server before it freezes its
-    heap. CPython 3.11 writes into a function's code object the first times it runs (warm-up
-    counters, specialisation); in a forked child every such write copies a page. Warmed here, the
-    children share that code read-only: about half the page faults of a test run. Synthetic data
-    only: nothing of a real run is in the server when it forks."""
-    ours, theirs = socket.socketpair()
-    objects: list[Any] = [lambda *args, **kwargs: (args, kwargs)]
-
-    def make_handle(value: Any) -> int:
-        objects.append(value)
-        return len(objects) - 1
-
-    link = Link(ours, lambda: None, time.monotonic() + 3600, False)
-    value = {"n": [1, 2.5, None, True, "s"], "t": (1, (2,)), "s": {1}, "f": frozenset({2}), "b": b"x", "c": 1j}
-    try:
-        for _ in range(rounds):
-            send(theirs, answer({"op": "call", "target": 0, "args": to_wire([value], None)}, objects, make_handle))
-            result = Remote(link, 0, "function")(value, [3, 1], key="k")
-            answer(receive(theirs), objects, make_handle)
-            assert from_wire(to_wire(result, make_handle), link.handle) == result
-            namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-            test = "def check(f):\n    assert f(1) == [1, 2]\n    assert abs(f(-2)[0]) == 2\n"
-            exec(compile(batched(test) or test, "warm_up", "exec"), namespace)  # type: ignore[call-overload]
-            exec(compile_tests([test], pack_tests([test]))[0], namespace)
-            json.loads(json.dumps({"program": "x", "tests": ["assert f(1) == [1, 2]"], "budget_s": 1.0}))
-            json.dumps({"test": 0, "pass": False, "why": describe(ValueError("x"))})
-        prebuild_filter()  # built, never installed: the server itself stays unfiltered
-        program_builtins()
-    finally:
-        del objects[:]
-        ours.close()
-        theirs.close()
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ _TYPES: list[Any] = []  # (libc, Filter, Program), made once: in the fork server
 
 
 def ctypes_kit() -> list[Any]:
-    """libc and the seccomp program structure, built once, in the fork server (`harness.warm_up`):
+    """libc and the seccomp program structure, built once, in the fork server (`warm.harness_paths`):
     made in each process that needs them they cost it fresh types and the pages it writes."""
     if not _TYPES:
         import ctypes
@@ -135,7 +135,7 @@ _BUILTINS: list[Any] = []
 
 def program_builtins() -> Any:
     """The program's copy of the builtins module, with ``exit`` and ``quit``: made once, in the
-    fork server (`harness.warm_up`). Copied in each program process (as a saved copy of the
+    fork server (`warm.harness_paths`). Copied in each program process (as a saved copy of the
     builtins, to restore after the program), it cost about 80 copied pages: taking a reference
     to each builtin writes its reference count."""
     if not _BUILTINS:

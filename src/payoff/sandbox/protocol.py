@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import socket
 import struct
 from typing import Any
 
@@ -49,6 +50,20 @@ def copy_stdin(source_fd: int, target_fd: int, size: int) -> None:
         if not moved:
             raise EOFError("the client closed the pipe mid-request")
         size -= moved
+
+
+def receive_fds(control: socket.socket, size: int, most: int) -> tuple[bytes, list[int]]:
+    """One message and the descriptors that came with it on a SOCK_SEQPACKET socket between the
+    server and a process of its own (the dormant copy, the resident judge); (b"", []) once the
+    server has closed its end."""
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, size, most)
+            return message, fds
+        except InterruptedError:
+            continue
+        except OSError:
+            return b"", []
 
 
 def write_message(stream: Any, message: Any, flush: bool = True) -> None:

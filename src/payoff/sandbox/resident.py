@@ -49,10 +49,10 @@ from typing import NoReturn
 try:
     import payoff.sandbox.harness as harness
     from payoff.sandbox.limits import JUDGE_UID, NOBODY, address_space
-    from payoff.sandbox.protocol import copy_stdin
+    from payoff.sandbox.protocol import copy_stdin, receive_fds
 except ImportError:  # loaded by path by a lean server.py, after these siblings
     harness = sys.modules["payoff_harness"]
-    copy_stdin = sys.modules["payoff_sandbox_protocol"].copy_stdin
+    copy_stdin, receive_fds = sys.modules["payoff_sandbox_protocol"].copy_stdin, sys.modules["payoff_sandbox_protocol"].receive_fds
     _limits = sys.modules["payoff_limits"]
     JUDGE_UID, NOBODY, address_space = _limits.JUDGE_UID, _limits.NOBODY, _limits.address_space
 
@@ -217,12 +217,7 @@ def serve(control_fd: int, root: bool) -> NoReturn:
         os._exit(125)
     control = socket.socket(fileno=3)
     while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(control, 65536, 4)
-        except InterruptedError:
-            continue
-        except OSError:
-            os._exit(0)
+        message, fds = receive_fds(control, 65536, 4)
         if len(fds) != 4 or not message:  # the server closed its end
             os._exit(0)
         start.restore(message.decode())

@@ -31,7 +31,6 @@ from collections import deque
 from typing import Any
 
 try:
-    import payoff.sandbox.harness as harness
     from payoff.containment import SANDBOX_CPU, Containment
     from payoff.sandbox.child import prepare_interpreter
     from payoff.sandbox.isolation import READABLE, private_filesystem, set_child_subreaper, unshare_network
@@ -39,6 +38,7 @@ try:
     from payoff.sandbox.protocol import copy_stdin, read_request, write_message
     from payoff.sandbox.resident import ResidentJudge
     from payoff.sandbox.spares import Spare, SpareMaker, discard
+    from payoff.sandbox.warm import warm
 except ImportError:
     # Started as `python -I -S server.py` (see client.py): a lean interpreter forks faster and its
     # children take fewer copy-on-write faults, so load the two sibling modules it needs by path
@@ -69,20 +69,14 @@ except ImportError:
     _load("payoff_sandbox_batch", _here / "batch.py")
     _load("payoff_sandbox_compiled", _here / "compiled.py")
     _load("payoff_sandbox_program", _here / "program_side.py")
-    harness = _load("payoff_harness", _here / "harness.py")
+    _load("payoff_harness", _here / "harness.py")
+    warm = _load("payoff_sandbox_warm", _here / "warm.py").warm
     ResidentJudge = _load("payoff_sandbox_resident", _here / "resident.py").ResidentJudge
     # The child's side reads its siblings by the flat names loaded above.
     prepare_interpreter = _load("payoff_sandbox_child", _here / "child.py").prepare_interpreter
     _spares = _load("payoff_sandbox_spares", _here / "spares.py")
     Spare, SpareMaker, discard = _spares.Spare, _spares.SpareMaker, _spares.discard
 
-# Imported once here so every child has them: faster runs, and the unprivileged run user may not
-# be able to read the interpreter's own directory (a Python under /root, for instance).
-PRELOADED = (
-    "abc array base64 binascii bisect calendar cmath collections collections.abc contextlib copy csv dataclasses "
-    "datetime decimal encodings.idna enum fractions functools hashlib heapq io itertools json keyword math numbers "
-    "operator pprint queue random re socket statistics string struct textwrap threading time typing unicodedata"
-).split()
 # Children made ahead of their requests. Two: a child takes longer to make (the dormant copy's
 # fork, then the child's own set-up) than a trivial run and the caller's turnaround together, so
 # with one the next request often waited for the end of its child's set-up.
@@ -94,44 +88,9 @@ SETTLE_S = 0.1
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
 
 
-def _preload() -> list[str]:
-    import importlib
-
-    # threading registers an after-fork handler that rebuilds its locks and thread table for the
-    # case where another thread held them at the fork. The server and its children fork from their
-    # only thread, so there is nothing to rebuild, and running it costs every fork about 120 page
-    # faults (0.6 ms of CPU on a 2-core VM, three forks per test run). Imported here without it.
-    register = os.register_at_fork
-    os.register_at_fork = lambda **_: None
-    try:
-        import threading  # noqa: F401
-    finally:
-        os.register_at_fork = register
-    missing = []
-    for name in PRELOADED:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
-    return missing
-
-
-def _warm_up_child_paths(rounds: int = 64) -> None:
-    """Run what every child runs before its program (rlimits, random's reseed) in the server
-    first: see `harness.warm_up` (code run the first times writes into its code object, and a
-    child that writes a page copies it)."""
-    import random
-
-    for _ in range(rounds):
-        address_space()
-        random.seed()  # what random's own after-fork handler runs in every child
-
-
 class Server:
     def __init__(self) -> None:
-        _preload()
-        harness.warm_up()
-        _warm_up_child_paths()
+        warm()
         prepare_interpreter()
         # Move every object the server holds out of the collector's reach: a child's first garbage
         # collection would otherwise touch (and so copy) every inherited page.
