@@ -33,7 +33,7 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # The environment variable naming the core a sandbox's fork server keeps itself and its runs on:
 # set by each engine worker for the server it starts (`payoff.engine.worker.place_sandbox`), read
-# by the server (`payoff.sandbox.server.place`); anything but a core number the process may use
+# by the server (`payoff.sandbox.isolation.place`); anything but a core number the process may use
 # means no placement. Here, below both, since neither imports the other.
 SANDBOX_CPU = "PAYOFF_SANDBOX_CPU"
 

@@ -1,5 +1,5 @@
-"""What the fork server sets up once for every run: its own network and mount namespaces and
-child-subreaping. Standard library only (the server runs as a lean `python -I -S`)."""
+"""What the fork server sets up once for every run: its own network and mount namespaces,
+child-subreaping, and the core it keeps to. Standard library only (the server runs as a lean `python -I -S`)."""
 
 from __future__ import annotations
 
@@ -51,3 +51,10 @@ def unshare_network() -> bool:
         return libc.unshare(CLONE_NEWNET) == 0
     except (OSError, AttributeError):
         return False
+
+
+def place(cpu: str) -> None:
+    """Keep the server, and so every process it makes, on core `cpu` (see
+    `payoff.engine.worker.place_sandbox`), where that is a core this process may use."""
+    if cpu.isdigit() and int(cpu) in os.sched_getaffinity(0):
+        os.sched_setaffinity(0, {int(cpu)})

@@ -33,7 +33,7 @@ from typing import Any
 try:
     from payoff.containment import SANDBOX_CPU, Containment
     from payoff.sandbox.child import prepare_interpreter
-    from payoff.sandbox.isolation import READABLE, private_filesystem, set_child_subreaper, unshare_network
+    from payoff.sandbox.isolation import READABLE, place, private_filesystem, set_child_subreaper, unshare_network
     from payoff.sandbox.limits import NOBODY, Limits, Usage, address_space, check_file_names, classify, decode, supervise
     from payoff.sandbox.protocol import copy_stdin, read_request, write_message
     from payoff.sandbox.resident import ResidentJudge
@@ -61,7 +61,7 @@ except ImportError:
     check_file_names, decode, supervise, Usage = _limits.check_file_names, _limits.decode, _limits.supervise, _limits.Usage
     _isolation = _load("payoff_sandbox_isolation", _here / "isolation.py")
     READABLE, private_filesystem = _isolation.READABLE, _isolation.private_filesystem
-    set_child_subreaper, unshare_network = _isolation.set_child_subreaper, _isolation.unshare_network
+    set_child_subreaper, unshare_network, place = _isolation.set_child_subreaper, _isolation.unshare_network, _isolation.place
     _protocol = _load("payoff_sandbox_protocol", _here / "protocol.py")
     copy_stdin, read_request, write_message = _protocol.copy_stdin, _protocol.read_request, _protocol.write_message
     # The harness imports its siblings by these flat names when it is not in a package.
@@ -353,13 +353,6 @@ class Server:
         self.prepare(fork=False)
         self.box.kill_members(os.getpid(), keep={os.getpid()})
         self.box.leave()
-
-
-def place(cpu: str) -> None:
-    """Keep the server, and so every process it makes, on core `cpu` (see
-    `payoff.engine.worker.place_sandbox`), where that is a core this process may use."""
-    if cpu.isdigit() and int(cpu) in os.sched_getaffinity(0):
-        os.sched_setaffinity(0, {int(cpu)})
 
 
 def main() -> None:
