@@ -108,10 +108,7 @@ def _run_tests(program: str, compiled: Any, reference: dict[str, Any], limits: L
     setup = str(reference.get("setup") or "")
     job = {"program": program, "setup": setup, "tests": tests, "compare": compare, "budget_s": timeout_s}
     if not setup:  # the syntax check's code object is the program process's (with setup, run_tests compiles it)
-        try:
-            job["program_compiled"] = pack_code(compiled)
-        except (ValueError, RecursionError, MemoryError):  # marshal refuses some code objects: compiled where it runs
-            pass
+        job["program_compiled"] = pack_code(compiled)
     # The judge stops the tests at timeout_s itself; the sandbox's deadline is the backstop.
     result = run_tests(job, Limits(**{**limits.to_dict(), "timeout_s": timeout_s + 1.0}), backend=backend)
     events = _events(result.stdout)

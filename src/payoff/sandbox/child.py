@@ -59,10 +59,10 @@ def lie_dormant(control_fd: int, root: bool, nproc: bool) -> NoReturn:
     control = socket.socket(fileno=3)
     while True:
         message, fds = receive_fds(control, 4096, 5)
-        if len(fds) not in (4, 5) or len(message) < 3:  # the server closed its end
+        if len(fds) not in (4, 5) or len(message) < 2:  # the server closed its end
             os._exit(0)
         successor = -1
-        if message[1:2] == b"C":  # the server is a subreaper: it will inherit the successor
+        if message[:1] == b"C":  # the server is a subreaper: it will inherit the successor
             try:
                 successor = os.fork()
             except OSError:
@@ -76,7 +76,7 @@ def lie_dormant(control_fd: int, root: bool, nproc: bool) -> NoReturn:
         os.dup2(ready_w, 3)
         os.close(ready_w)
         os.write(3, os.getpid().to_bytes(4, "big") + max(successor, 0).to_bytes(4, "big"))
-        workdir = message[2:].decode()
+        workdir = message[1:].decode()
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
         run_child(request_fd, out_w, err_w, workdir, fds[4] if len(fds) == 5 else None, root, nproc)
 

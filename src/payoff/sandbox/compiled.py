@@ -47,8 +47,13 @@ def compile_program(setup: str, program: str) -> Any:
     return compile(program_source(setup, program), "program.py", "exec")
 
 
-def pack_code(code: Any) -> str:
-    return base64.b64encode(marshal.dumps(code)).decode()
+def pack_code(code: Any) -> str | None:
+    """A code object marshalled and base64-encoded; None where marshal refuses it (some deeply
+    nested code): then it is compiled where it runs."""
+    try:
+        return base64.b64encode(marshal.dumps(code)).decode()
+    except (ValueError, RecursionError, MemoryError):
+        return None
 
 
 def pack_program(setup: str, program: str) -> str | None:

@@ -290,15 +290,15 @@ def undumpable() -> None:
         pass
 
 
-def judge(program: tuple[socket.socket, int] | None = None) -> None:
+def judge() -> None:
     """The judge as the run's own child (bubblewrap, or a fork server without a resident judge:
-    see `payoff.sandbox.resident`). `program`: a program process already forked; None: fork it
-    here, before reading the job, so the program's memory never holds the tests."""
+    see `payoff.sandbox.resident`). It forks the program process before it reads its job, so the
+    program's memory never holds the tests."""
     started = time.monotonic()
     undumpable()
     verdict_fd = os.dup(1)
     os.set_inheritable(verdict_fd, False)
-    ours, pid = program if program is not None else start_program()
+    ours, pid = start_program()
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)  # what the tests print does not land among the verdicts
     job = json.loads(sys.stdin.buffer.read())

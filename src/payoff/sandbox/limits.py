@@ -150,11 +150,12 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
         os.set_blocking(report_fd, False)
         poller.register(report_fd, select.POLLIN)
     forced: str | None = None
-    open_streams, exited, ended, over = 2, False, False, False
+    open_streams, exited, ended, over, settled = 2, False, False, False, False
     while (open_streams or not (exited or ended)) and forced is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            forced = "settled" if over else "timeout"
+            settled = over  # past the moment given to end itself: killed, which is no timeout
+            forced = None if over else "timeout"
             break
         for fd, _ in poller.poll(min(remaining, 0.5) * 1000 + 1):
             if fd == exit_fd:
@@ -196,11 +197,9 @@ def supervise(pid: int, stdout_fd: int, stderr_fd: int, limits: Limits, kill: Ca
         os.close(fd)
     if report_fd is not None and not ended:
         _read_report(report_fd, report, None)  # the set-up byte, where the exit came first
-    if forced:
+    if forced or settled:
         kill()  # the program and everything it started, at the deadline or past a stream's cap
         status, usage = reap(pid)
-        if forced == "settled":
-            forced = None
     elif ended and not exited:
         # The child is on its way out: made sure of (a forged record), not waited for, reaped
         # later by the caller; whatever else of the run is left is killed.

@@ -154,7 +154,7 @@ def serve_program(sock: socket.socket, report_fd: int | None = None) -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     low = 3
-    for keep in sorted({sock.fileno(), report_fd if report_fd is not None else sock.fileno()}):
+    for keep in sorted({sock.fileno()} | ({report_fd} if report_fd is not None else set())):
         os.closerange(low, keep)
         low = keep + 1
     os.closerange(low, 1 << 16)

@@ -52,6 +52,14 @@ def copy_stdin(source_fd: int, target_fd: int, size: int) -> None:
         size -= moved
 
 
+def write_stdin(target_fd: int, source_fd: int | None, size: int, data: bytes) -> None:
+    """A run's stdin bytes into `target_fd`: the `size` still in the protocol pipe `source_fd`
+    (moved by the kernel), then `data` (bytes a caller in this process passed along)."""
+    if source_fd is not None:
+        copy_stdin(source_fd, target_fd, size)
+    os.write(target_fd, data)
+
+
 def receive_fds(control: socket.socket, size: int, most: int) -> tuple[bytes, list[int]]:
     """One message and the descriptors that came with it on a SOCK_SEQPACKET socket between the
     server and a process of its own (the dormant copy, the resident judge); (b"", []) once the

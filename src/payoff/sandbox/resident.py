@@ -49,10 +49,10 @@ from typing import NoReturn
 try:
     import payoff.sandbox.harness as harness
     from payoff.sandbox.limits import JUDGE_UID, NOBODY, address_space
-    from payoff.sandbox.protocol import copy_stdin, receive_fds
+    from payoff.sandbox.protocol import receive_fds, write_stdin
 except ImportError:  # loaded by path by a lean server.py, after these siblings
     harness = sys.modules["payoff_harness"]
-    copy_stdin, receive_fds = sys.modules["payoff_sandbox_protocol"].copy_stdin, sys.modules["payoff_sandbox_protocol"].receive_fds
+    receive_fds, write_stdin = sys.modules["payoff_sandbox_protocol"].receive_fds, sys.modules["payoff_sandbox_protocol"].write_stdin
     _limits = sys.modules["payoff_limits"]
     JUDGE_UID, NOBODY, address_space = _limits.JUDGE_UID, _limits.NOBODY, _limits.address_space
 
@@ -102,21 +102,23 @@ class ResidentJudge:
             self.control, self.pid = None, 0
 
     def take(self, workdir: str, program: socket.socket, protocol_fd: int | None, stdin_size: int, data: bytes,
-             stdin_file: Callable[[], int]) -> int | None:
+             stdin_file: Callable[[], int]) -> int:
         """Put a test run's job (its stdin bytes: `stdin_size` still in `protocol_fd`, then `data`)
         in a memfd and hand it, with the run's program socket, a verdict pipe and its working
         directory, to the judge (started again once if it is gone). Returns the verdict pipe's read
         end, or -1 where no judge took the job: then the job is in the run's stdin file
-        (`stdin_file()` opens it) and the run's child judges it itself; None where not even a
-        memfd could be made (the bytes are still in the protocol pipe)."""
+        (`stdin_file()` opens it) and the run's child judges it itself."""
         try:
             job = os.memfd_create("payoff-job", os.MFD_CLOEXEC)
-        except OSError:
-            return None
+        except OSError:  # no memfd: straight into the stdin file
+            fd = stdin_file()
+            try:
+                write_stdin(fd, protocol_fd, stdin_size, data)
+            finally:
+                os.close(fd)
+            return -1
         try:
-            if protocol_fd is not None:
-                copy_stdin(protocol_fd, job, stdin_size)
-            os.write(job, data)
+            write_stdin(job, protocol_fd, stdin_size, data)
             read_end = self._hand(job, workdir, program)
             if read_end >= 0:
                 return read_end

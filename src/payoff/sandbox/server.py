@@ -35,7 +35,7 @@ try:
     from payoff.sandbox.child import prepare_interpreter
     from payoff.sandbox.isolation import READABLE, place, private_filesystem, set_child_subreaper, unshare_network
     from payoff.sandbox.limits import NOBODY, Limits, Usage, address_space, check_file_names, classify, decode, supervise
-    from payoff.sandbox.protocol import copy_stdin, read_request, write_message
+    from payoff.sandbox.protocol import copy_stdin, read_request, write_message, write_stdin
     from payoff.sandbox.resident import ResidentJudge
     from payoff.sandbox.spares import Spare, SpareMaker, discard
     from payoff.sandbox.warm import warm
@@ -64,6 +64,7 @@ except ImportError:
     set_child_subreaper, unshare_network, place = _isolation.set_child_subreaper, _isolation.unshare_network, _isolation.place
     _protocol = _load("payoff_sandbox_protocol", _here / "protocol.py")
     copy_stdin, read_request, write_message = _protocol.copy_stdin, _protocol.read_request, _protocol.write_message
+    write_stdin = _protocol.write_stdin
     # The harness imports its siblings by these flat names when it is not in a package.
     _load("payoff_sandbox_wire", _here / "wire.py")
     _load("payoff_sandbox_batch", _here / "batch.py")
@@ -268,28 +269,22 @@ class Server:
         # The stdin bytes follow the request in the pipe: the kernel moves them into the run's file
         # (for the resident judge, a memfd it alone gets). No bytes, no file: the child reads /dev/null.
         data = request.pop("stdin", b"") or b""
-        request["stdin_file"] = bool(stdin_size or data)
         verdicts = -1  # the read end of the resident judge's verdicts for this run, if it judges it
-        handed = bool(request.get("harness")) and spare.program is not None and self.judge.ready()
-        if handed:  # the job is read now: into the judge's memfd, or the stdin file where no judge took it
-            handing = self.judge.take(spare.workdir, spare.program, protocol_fd, stdin_size, data,  # type: ignore[arg-type]
-                                      lambda: self._stdin_file(spare))
-            handed = handing is not None
-            if handing is not None:
-                verdicts = handing
-                request["stdin_file"] = verdicts < 0
+        if request.get("harness") and spare.program is not None and self.judge.ready():
+            # The job goes to the judge, or where no judge takes it into the stdin file as below.
+            verdicts = self.judge.take(spare.workdir, spare.program, protocol_fd, stdin_size, data,
+                                       lambda: self._stdin_file(spare))
+        elif stdin_size or data:
+            stdin_fd = self._stdin_file(spare)
+            try:
+                write_stdin(stdin_fd, protocol_fd, stdin_size, data)
+            finally:
+                os.close(stdin_fd)
         if spare.program is not None:
             spare.program.close()
             spare.program = None
         request["resident"] = verdicts >= 0
-        if request["stdin_file"] and not handed:
-            stdin_fd = self._stdin_file(spare)
-            try:
-                if protocol_fd is not None:
-                    copy_stdin(protocol_fd, stdin_fd, stdin_size)
-                os.write(stdin_fd, data)
-            finally:
-                os.close(stdin_fd)
+        request["stdin_file"] = bool(stdin_size or data) and verdicts < 0
         try:
             os.write(spare.request_fd, pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
         except BrokenPipeError:

@@ -63,7 +63,7 @@ class SpareMaker:
             os.chmod(workdir, 0o770)  # nobody's group: the resident judge works there too
         (request_r, request_w), (out_r, out_w), (err_r, err_w), (ready_r, ready_w) = (os.pipe() for _ in range(4))
         theirs = None
-        message = b"R" + (b"C" if self.chain else b"-") + workdir.encode()
+        message = (b"C" if self.chain else b"-") + workdir.encode()
         spare = Spare(request_w, out_r, err_r, ready_r, workdir)
         if for_tests:
             spare.program, theirs = socket.socketpair()
@@ -117,9 +117,10 @@ class SpareMaker:
         spare, the processes whose children to spare too). The first holds the spares and the
         dormant copy, as far as they are known now; the second the spares and the dormant copy,
         so that a child being forked this moment (the newest spare's successor, whose pid comes
-        later) is spared without waiting for its pid. A run's process never has a spare for its parent: orphans go to the server,
-        and a spare is no subreaper. Where the spares do not chain (no subreaper), the newest
-        spare's own pid comes only from the spare: then this waits for it."""
+        later) is spared without waiting for its pid. A run's process never has a spare for its
+        parent: orphans go to the server, and a spare is no subreaper. Where the spares do not
+        chain (no subreaper), the newest spare's own pid comes only from the spare: then this
+        waits for it."""
         keep, parents = {self.dormant}, {self.dormant}
         for spare in spares:
             if spare.pid is None and (not self.chain or _readable(spare.ready_fd)):
