@@ -73,10 +73,14 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
 # TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
+                "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
                 "trl_bf16": {"gradient_checkpointing": False, "bf16": True}}
+# payoff_mkl: payoff with its float32 route probe off (PyTorch's default library, as TRL has);
+# trl_onednn: TRL with the float32 products routed to oneDNN by hand, as payoff's probe does
+ENVIRONMENTS = {"payoff_mkl": {"PAYOFF_FP32_MATMUL": "default"}}
 
 
 def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
@@ -97,6 +101,8 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                    lr_scheduler_type="linear", warmup_steps=0, report_to="none", save_strategy="no", eval_strategy="no",
                    logging_steps=10, use_cpu=True, dataloader_num_workers=0, seed=0)
     options.update(TRL_SETTINGS[tool])
+    if tool == "trl_onednn":
+        torch.backends.mkldnn.matmul.fp32_precision = "bf16"  # float32-exact on a CPU without AMX (payoff.models.matmul)
     trainer = RewardTrainer(model=model, args=RewardConfig(**options), train_dataset=load(args.train_conv),
                             eval_dataset=load(args.eval_conv), processing_class=tokenizer)
     started = time.perf_counter()
@@ -158,7 +164,8 @@ def main() -> None:
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--train-conv", args.train_conv,
                        "--eval-conv", args.eval_conv, "--steps", str(args.steps), "--batch", str(args.batch),
                        "--max-length", str(args.max_length), "--lr", str(args.lr)]
-            result = run_child(command, tool, timeout=args.defaults_timeout if tool == "trl_defaults" else None)
+            result = run_child(command, tool, env={**os.environ, **ENVIRONMENTS.get(tool, {})},
+                               timeout=args.defaults_timeout if tool == "trl_defaults" else None)
             if result is None:
                 continue
             results[tool].append(result)

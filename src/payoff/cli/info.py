@@ -39,6 +39,13 @@ def doctor_command() -> None:
         sandbox_rows = [(f"sandbox {key}", str(value)) for key, value in sandbox.items()]
     except Exception as error:  # noqa: BLE001 - doctor reports, never crashes
         sandbox_rows = [("sandbox", f"unavailable: {error}")]
+    try:
+        from payoff.models.matmul import fast_fp32_matmul
+
+        route = fast_fp32_matmul()
+        matmul_rows = [("float32 matrix products", f"{route.library}: {route.why}")]
+    except Exception as error:  # noqa: BLE001
+        matmul_rows = [("float32 matrix products", f"not probed: {error}")]
     rows = [
         ("python", sys.version.split()[0]),
         ("platform", platform.platform()),
@@ -47,6 +54,7 @@ def doctor_command() -> None:
         ("worker memory limit", "RLIMIT_AS"),
         ("bubblewrap (bwrap)", shutil.which("bwrap") or "not installed"),
         *sandbox_rows,
+        *matmul_rows,
     ]
     table = Table(title="payoff doctor")
     table.add_column("check", style="bold")

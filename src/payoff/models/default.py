@@ -76,6 +76,9 @@ def load_policy(name: str = DEFAULT_POLICY, dtype: str = "float32") -> tuple[Any
     import torch
     from transformers import AutoModelForCausalLM
 
+    from payoff.models.matmul import fast_fp32_matmul
+
+    fast_fp32_matmul()  # float32 products through oneDNN where exact and faster (AMD CPUs)
     path = policy_path(name)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
     return model, load_tokenizer(name)

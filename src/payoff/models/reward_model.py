@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from payoff.core import Text
+from payoff.models.matmul import fast_fp32_matmul
 
 FORMAT_VERSION = 1
 
@@ -93,6 +94,7 @@ def load_trunk(name: str, dtype: str = "float32") -> tuple[Any, Any]:
     quiet_loading()
     from payoff.models.default import policy_path
 
+    fast_fp32_matmul()  # float32 products through oneDNN where exact and faster (AMD CPUs)
     path = policy_path(name)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
@@ -191,6 +193,7 @@ def load_reward_model(path: str | Path, merge: bool = True, dtype: str = "float3
     from payoff.models.default import quiet_loading
 
     quiet_loading()
+    fast_fp32_matmul()
     folder = model_folder(path)
     info = ModelInfo.read(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
