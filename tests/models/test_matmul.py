@@ -7,8 +7,6 @@ import os
 import subprocess
 import sys
 
-import torch
-
 from payoff.models.matmul import ENV, ROUTE, exact
 
 PROBE = """
