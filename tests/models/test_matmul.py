@@ -10,15 +10,20 @@ import sys
 from payoff.models.matmul import ENV, ROUTE, exact
 
 PROBE = """
-import json, torch
+import json, threading, torch
 from payoff.models.matmul import fast_fp32_matmul, exact
 before = torch.backends.mkldnn.matmul.fp32_precision
+answers = []
+threads = [threading.Thread(target=lambda: answers.append(fast_fp32_matmul())) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
 route = fast_fp32_matmul()
-again = fast_fp32_matmul()
 with torch.no_grad():
     ok = exact(lambda a, b: a @ b)
 print(json.dumps({"before": before, "library": route.library, "why": route.why, "after": torch.backends.mkldnn.matmul.fp32_precision,
-                  "cached": again is route, "exact": ok}))
+                  "cached": len(answers) == 4 and all(a is route for a in answers), "exact": ok}))
 """
 
 
@@ -35,7 +40,7 @@ def test_exact_accepts_float32_products_and_rejects_bfloat16_rounded_inputs() ->
     assert not exact(lambda a, b: (a @ b) * (1 + 1e-4))
 
 
-def test_the_probe_keeps_only_an_exact_route_and_runs_once_per_process() -> None:
+def test_the_probe_keeps_only_an_exact_route_and_runs_once_per_process_whichever_thread_asks() -> None:
     got = probe({ENV: "auto"})
     assert got["before"] == "none" and got["cached"] and got["exact"]
     if got["library"] == "onednn":  # this machine's oneDNN was exact and faster: the products go there
@@ -47,6 +52,8 @@ def test_the_probe_keeps_only_an_exact_route_and_runs_once_per_process() -> None
 def test_the_probe_can_be_turned_off_and_leaves_a_users_own_setting_alone() -> None:
     off = probe({ENV: "default"})
     assert (off["library"], off["after"]) == ("default", "none") and ENV in off["why"]
+    typo = probe({ENV: "off"})
+    assert (typo["library"], typo["after"]) == ("default", "none") and "not 'auto' or 'default'" in typo["why"]
     mine = probe({ENV: "auto"}, "import torch\ntorch.backends.mkldnn.matmul.fp32_precision = 'ieee'\n")
     assert (mine["library"], mine["after"]) == ("default", "ieee") and "already 'ieee'" in mine["why"]
 

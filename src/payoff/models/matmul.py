@@ -3,13 +3,13 @@
 PyTorch's CPU builds send a float32 matrix product to MKL. MKL picks its code path by CPU vendor,
 and on AMD processors it takes an AVX2 path even where the core has AVX-512: on this project's
 AMD EPYC (Zen 5), a [1024 x 576] x [576 x 1536] product ran at 99 GFLOP/s through MKL and 240
-GFLOP/s through oneDNN, which picks its path by the instructions the CPU reports. A GRPO-sized
-forward and backward of SmolLM2 took 1.1-1.75x less time and sampling 1.5x less, with the same
-sampled tokens (docs/train.md, "Precision").
+GFLOP/s through oneDNN, which picks its path by the instructions the CPU reports. There a
+GRPO-sized forward and backward of SmolLM2 ran 1.34-1.69x faster, sampling 1.57-1.65x, and a step
+of the demo 1.25-1.38x (docs/train.md, "float32 products: MKL or oneDNN").
 
 PyTorch routes float32 products to oneDNN only when ``torch.backends.mkldnn.matmul.fp32_precision``
-is ``"bf16"``: that setting *allows* oneDNN to round the inputs to bfloat16, which it does on
-cores with AMX and not on others. So payoff never trusts the setting's name: `fast_fp32_matmul`
+is ``"bf16"``: that setting *allows* oneDNN to round the inputs to bfloat16, which it may do
+where the core has the instructions to gain from it (AMX, for one). So payoff never trusts the setting's name: `fast_fp32_matmul`
 multiplies a few fixed matrices both ways and keeps oneDNN only if every product is float32-exact
 (its error against float64 no larger than a float32 product's, far below bfloat16's rounding) and
 it is clearly faster. Otherwise nothing changes. ``PAYOFF_FP32_MATMUL=default`` turns the probe off.
@@ -20,7 +20,6 @@ the products stay float32, only their kernel (and so their summation order) chan
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import time
@@ -37,13 +36,15 @@ MIN_SPEEDUP = 1.2  # below this the two are within the machine's noise: keep PyT
 MAX_RELATIVE_ERROR = 1e-5
 SHAPES = ((1, 576, 1536), (64, 576, 576), (512, 576, 1536))  # decode, small and large products
 
-_lock = threading.Lock()
-
 
 @dataclass(frozen=True)
 class Route:
     library: str  # "onednn" or "default"
     why: str
+
+
+_lock = threading.Lock()
+_route: Route | None = None  # the probe's answer, once it has run
 
 
 def exact(product: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
@@ -76,29 +77,37 @@ def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.matmul(a, b)
 
 
-@functools.cache
 def fast_fp32_matmul() -> Route:
     """Route this process's float32 matrix products to oneDNN where that is exact and faster
-    (module docstring); returns the route taken and why. Runs its probe once per process."""
+    (module docstring); returns the route taken and why. The probe runs once per process; threads
+    that ask meanwhile wait for its answer."""
+    global _route
     with _lock:
-        if os.environ.get(ENV, "auto") == "default":
-            return Route("default", f"{ENV}=default")
-        settings = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
-        if not torch.backends.mkldnn.is_available() or settings is None or not hasattr(settings, "fp32_precision"):
-            return Route("default", "this PyTorch has no oneDNN float32 route")
-        before = settings.fp32_precision
-        if before != "none":
-            return Route("default", f"torch.backends.mkldnn.matmul.fp32_precision is already {before!r}")
-        default_s = _seconds(_matmul)
-        settings.fp32_precision = ROUTE
-        try:
-            onednn_s = _seconds(_matmul)
-            if not exact(_matmul):
-                raise ValueError("oneDNN rounds float32 inputs here (bfloat16 down-conversion)")
-            if default_s < MIN_SPEEDUP * onednn_s:
-                raise ValueError(f"oneDNN not faster here ({default_s / onednn_s:.2f}x the default library)")
-        except ValueError as why:
-            settings.fp32_precision = before
-            return Route("default", str(why))
-        return Route("onednn", f"float32-exact, {default_s / onednn_s:.1f}x the default library's speed on a "
-                               f"{SHAPES[-1][0]}x{SHAPES[-1][1]} by {SHAPES[-1][1]}x{SHAPES[-1][2]} product")
+        if _route is None:
+            _route = _probe()
+        return _route
+
+
+def _probe() -> Route:
+    asked = os.environ.get(ENV, "auto")
+    if asked != "auto":  # "default", or a value we do not know: leave PyTorch's choice alone
+        return Route("default", f"{ENV}={asked}" + ("" if asked == "default" else " (not 'auto' or 'default')"))
+    settings = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
+    if not torch.backends.mkldnn.is_available() or settings is None or not hasattr(settings, "fp32_precision"):
+        return Route("default", "this PyTorch has no oneDNN float32 route")
+    before = settings.fp32_precision
+    if before != "none":
+        return Route("default", f"torch.backends.mkldnn.matmul.fp32_precision is already {before!r}")
+    default_s = _seconds(_matmul)
+    settings.fp32_precision = ROUTE
+    try:
+        onednn_s = _seconds(_matmul)
+        if not exact(_matmul):
+            raise ValueError("oneDNN rounds float32 inputs here (bfloat16 down-conversion)")
+        if default_s < MIN_SPEEDUP * onednn_s:
+            raise ValueError(f"oneDNN not faster here ({default_s / onednn_s:.2f}x the default library)")
+    except Exception as why:  # noqa: BLE001 - not exact, not faster, or oneDNN failed: PyTorch's default
+        settings.fp32_precision = before
+        return Route("default", str(why) or type(why).__name__)
+    return Route("onednn", f"float32-exact, {default_s / onednn_s:.1f}x the default library's speed on a "
+                           f"{SHAPES[-1][0]}x{SHAPES[-1][1]} by {SHAPES[-1][1]}x{SHAPES[-1][2]} product")
