@@ -64,10 +64,14 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     return {"f1": summary["f1_after"], "step_accuracy": summary["step_accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
+                "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
                 "trl_bf16": {"gradient_checkpointing": False, "bf16": True},
                 "trl_grouped": {"gradient_checkpointing": False, "bf16": False, "train_sampling_strategy": "group_by_length"}}
+# payoff_mkl: payoff with its float32 route probe off (PyTorch's default library, as TRL has);
+# trl_onednn: TRL with the float32 products routed to oneDNN by hand, as payoff's probe does
+ENVIRONMENTS = {"payoff_mkl": {"PAYOFF_FP32_MATMUL": "default"}}
 
 
 def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
@@ -91,6 +95,8 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                    max_length=args.max_length, step_separator="\n", lr_scheduler_type="linear", warmup_steps=0, report_to="none",
                    save_strategy="no", eval_strategy="no", logging_steps=10, use_cpu=True, dataloader_num_workers=0, seed=0)
     options.update(TRL_SETTINGS[tool])
+    if tool == "trl_onednn":
+        torch.backends.mkldnn.matmul.fp32_precision = "bf16"  # float32-exact on a CPU without AMX (payoff.models.matmul)
     trainer = PRMTrainer(model=model, args=PRMConfig(**options), train_dataset=train, processing_class=tokenizer)
     started = time.perf_counter()
     trainer.train()
@@ -153,7 +159,7 @@ def main() -> None:
         for tool in tools:  # interleaved, so drift on a noisy machine hits every tool alike
             if tool == "trl_defaults" and args.defaults_repeats is not None and repeat >= args.defaults_repeats:
                 continue
-            env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1"}
+            env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1", **ENVIRONMENTS.get(tool, {})}
             if tool not in PAYOFF_SETTINGS:
                 env["PYTHONPATH"] = os.pathsep.join([str(TRL_DIR), env.get("PYTHONPATH", "")])
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--steps", str(args.steps),

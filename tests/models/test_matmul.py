@@ -58,11 +58,18 @@ def test_the_probe_can_be_turned_off_and_leaves_a_users_own_setting_alone() -> N
     assert (mine["library"], mine["after"]) == ("default", "ieee") and "already 'ieee'" in mine["why"]
 
 
-def test_loading_a_model_applies_the_probe() -> None:
-    # a model loader runs the probe: after load_trunk the route is whatever the probe decided
-    script = ("import json, torch\nfrom payoff.models.reward_model import load_trunk\nfrom payoff.models.matmul import fast_fp32_matmul\n"
-              "load_trunk('smollm2-135m-instruct')\nroute = fast_fp32_matmul()\n"
-              "print(json.dumps([route.library, torch.backends.mkldnn.matmul.fp32_precision]))")
+def test_loading_a_model_runs_the_probe() -> None:
+    # each model loader runs the probe itself; the setting afterwards is what the probe decided
+    script = """
+import json, torch
+import payoff.models.matmul as matmul
+from payoff.models.default import load_policy
+ran = matmul._route is not None
+load_policy()
+route = matmul._route
+print(json.dumps([ran, route is not None, route and route.library, torch.backends.mkldnn.matmul.fp32_precision]))
+"""
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env={**os.environ, ENV: "auto"})
-    library, setting = json.loads(done.stdout.strip().splitlines()[-1])
+    ran_before, ran_after, library, setting = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not ran_before and ran_after
     assert setting == (ROUTE if library == "onednn" else "none")

@@ -9,10 +9,10 @@ of the demo 1.25-1.38x (docs/train.md, "float32 products: MKL or oneDNN").
 
 PyTorch routes float32 products to oneDNN only when ``torch.backends.mkldnn.matmul.fp32_precision``
 is ``"bf16"``: that setting *allows* oneDNN to round the inputs to bfloat16, which it may do
-where the core has the instructions to gain from it (AMX, for one). So payoff never trusts the setting's name: `fast_fp32_matmul`
-multiplies a few fixed matrices both ways and keeps oneDNN only if every product is float32-exact
-(its error against float64 no larger than a float32 product's, far below bfloat16's rounding) and
-it is clearly faster. Otherwise nothing changes. ``PAYOFF_FP32_MATMUL=default`` turns the probe off.
+where the core gains from it (AMX, for one). So payoff never trusts the setting's name:
+`fast_fp32_matmul` multiplies a few fixed matrices both ways and keeps oneDNN only if every
+product is float32-exact (its error against float64 that of a float32 product, far below
+bfloat16's rounding) and it is clearly faster. Otherwise nothing changes. ``PAYOFF_FP32_MATMUL=default`` turns the probe off.
 
 Every payoff model loader calls it, so it applies to the process once a payoff model is loaded:
 the products stay float32, only their kernel (and so their summation order) changes.
