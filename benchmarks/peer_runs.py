@@ -4,11 +4,35 @@ prints one ``RESULT {json}`` line, and the parent takes medians over the repeats
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
+
+# Beside each tool's own settings, the float32 route (payoff.models.matmul) both ways: payoff_mkl
+# is payoff with its probe off (PyTorch's default library, as TRL has); trl_onednn is TRL with its
+# float32 products routed to oneDNN by hand (`route_by_hand`), as payoff's probe does here. Both
+# import payoff.models.matmul (and so torch) only when called: the sandbox benchmarks' children
+# import this module too.
+
+
+def tool_env(tool: str) -> dict[str, str]:
+    """The environment ``tool``'s child runs in: this one's, with the probe off for payoff_mkl."""
+    from payoff.models.matmul import ENV
+
+    return {**os.environ, **({ENV: "default"} if tool == "payoff_mkl" else {})}
+
+
+def route_by_hand() -> None:
+    """In a peer's child: float32 products through oneDNN, without payoff's probe (float32-exact
+    on a CPU without AMX; payoff.models.matmul)."""
+    import torch
+
+    from payoff.models.matmul import ROUTE
+
+    torch.backends.mkldnn.matmul.fp32_precision = ROUTE
 
 
 def report_result(result: dict) -> None:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_runs import medians, report_result, run_child  # noqa: E402
+from peer_runs import medians, report_result, route_by_hand, run_child, tool_env  # noqa: E402
 
 TRL_DIR = Path(os.environ.get("PAYOFF_CACHE", Path.home() / ".cache" / "payoff")) / "trl-1.13.0"
 
@@ -69,9 +69,6 @@ TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
                 "trl_bf16": {"gradient_checkpointing": False, "bf16": True},
                 "trl_grouped": {"gradient_checkpointing": False, "bf16": False, "train_sampling_strategy": "group_by_length"}}
-# payoff_mkl: payoff with its float32 route probe off (PyTorch's default library, as TRL has);
-# trl_onednn: TRL with the float32 products routed to oneDNN by hand, as payoff's probe does
-ENVIRONMENTS = {"payoff_mkl": {"PAYOFF_FP32_MATMUL": "default"}}
 
 
 def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
@@ -96,7 +93,7 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                    save_strategy="no", eval_strategy="no", logging_steps=10, use_cpu=True, dataloader_num_workers=0, seed=0)
     options.update(TRL_SETTINGS[tool])
     if tool == "trl_onednn":
-        torch.backends.mkldnn.matmul.fp32_precision = "bf16"  # float32-exact on a CPU without AMX (payoff.models.matmul)
+        route_by_hand()
     trainer = PRMTrainer(model=model, args=PRMConfig(**options), train_dataset=train, processing_class=tokenizer)
     started = time.perf_counter()
     trainer.train()
@@ -159,7 +156,7 @@ def main() -> None:
         for tool in tools:  # interleaved, so drift on a noisy machine hits every tool alike
             if tool == "trl_defaults" and args.defaults_repeats is not None and repeat >= args.defaults_repeats:
                 continue
-            env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1", **ENVIRONMENTS.get(tool, {})}
+            env = {**tool_env(tool), "TRL_EXPERIMENTAL_SILENCE": "1"}
             if tool not in PAYOFF_SETTINGS:
                 env["PYTHONPATH"] = os.pathsep.join([str(TRL_DIR), env.get("PYTHONPATH", "")])
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--steps", str(args.steps),

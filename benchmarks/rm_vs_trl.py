@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_runs import medians, report_result, run_child  # noqa: E402
+from peer_runs import medians, report_result, route_by_hand, run_child, tool_env  # noqa: E402
 
 
 def procedural_pairs(path: Path, n: int, seed: int) -> Path:
@@ -78,9 +78,6 @@ PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16"
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
                 "trl_bf16": {"gradient_checkpointing": False, "bf16": True}}
-# payoff_mkl: payoff with its float32 route probe off (PyTorch's default library, as TRL has);
-# trl_onednn: TRL with the float32 products routed to oneDNN by hand, as payoff's probe does
-ENVIRONMENTS = {"payoff_mkl": {"PAYOFF_FP32_MATMUL": "default"}}
 
 
 def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
@@ -102,7 +99,7 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                    logging_steps=10, use_cpu=True, dataloader_num_workers=0, seed=0)
     options.update(TRL_SETTINGS[tool])
     if tool == "trl_onednn":
-        torch.backends.mkldnn.matmul.fp32_precision = "bf16"  # float32-exact on a CPU without AMX (payoff.models.matmul)
+        route_by_hand()
     trainer = RewardTrainer(model=model, args=RewardConfig(**options), train_dataset=load(args.train_conv),
                             eval_dataset=load(args.eval_conv), processing_class=tokenizer)
     started = time.perf_counter()
@@ -164,7 +161,7 @@ def main() -> None:
             command = [sys.executable, __file__, "--tool", tool, "--train", args.train, "--eval", args.eval, "--train-conv", args.train_conv,
                        "--eval-conv", args.eval_conv, "--steps", str(args.steps), "--batch", str(args.batch),
                        "--max-length", str(args.max_length), "--lr", str(args.lr)]
-            result = run_child(command, tool, env={**os.environ, **ENVIRONMENTS.get(tool, {})},
+            result = run_child(command, tool, env=tool_env(tool),
                                timeout=args.defaults_timeout if tool == "trl_defaults" else None)
             if result is None:
                 continue

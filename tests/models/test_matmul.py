@@ -20,8 +20,7 @@ for thread in threads:
 for thread in threads:
     thread.join()
 route = fast_fp32_matmul()
-with torch.no_grad():
-    ok = exact(lambda a, b: a @ b)
+ok = exact(torch.matmul)
 print(json.dumps({"before": before, "library": route.library, "why": route.why, "after": torch.backends.mkldnn.matmul.fp32_precision,
                   "cached": len(answers) == 4 and all(a is route for a in answers), "exact": ok}))
 """

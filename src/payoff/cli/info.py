@@ -44,7 +44,7 @@ def doctor_command() -> None:
 
         route = fast_fp32_matmul()
         matmul_rows = [("float32 matrix products", f"{route.library}: {route.why}")]
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 - doctor reports, never crashes
         matmul_rows = [("float32 matrix products", f"not probed: {error}")]
     rows = [
         ("python", sys.version.split()[0]),

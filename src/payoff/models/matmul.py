@@ -12,7 +12,8 @@ is ``"bf16"``: that setting *allows* oneDNN to round the inputs to bfloat16, whi
 where the core gains from it (AMX, for one). So payoff never trusts the setting's name:
 `fast_fp32_matmul` multiplies a few fixed matrices both ways and keeps oneDNN only if every
 product is float32-exact (its error against float64 that of a float32 product, far below
-bfloat16's rounding) and it is clearly faster. Otherwise nothing changes. ``PAYOFF_FP32_MATMUL=default`` turns the probe off.
+bfloat16's rounding) and it is clearly faster. Otherwise nothing changes.
+``PAYOFF_FP32_MATMUL=default`` turns the probe off.
 
 Every payoff model loader calls it, so it applies to the process once a payoff model is loaded:
 the products stay float32, only their kernel (and so their summation order) changes.
@@ -72,11 +73,6 @@ def _seconds(product: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> f
     return best
 
 
-def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.matmul(a, b)
-
-
 def fast_fp32_matmul() -> Route:
     """Route this process's float32 matrix products to oneDNN where that is exact and faster
     (module docstring); returns the route taken and why. The probe runs once per process; threads
@@ -92,17 +88,17 @@ def _probe() -> Route:
     asked = os.environ.get(ENV, "auto")
     if asked != "auto":  # "default", or a value we do not know: leave PyTorch's choice alone
         return Route("default", f"{ENV}={asked}" + ("" if asked == "default" else " (not 'auto' or 'default')"))
-    settings = getattr(getattr(torch.backends, "mkldnn", None), "matmul", None)
-    if not torch.backends.mkldnn.is_available() or settings is None or not hasattr(settings, "fp32_precision"):
+    settings = getattr(torch.backends.mkldnn, "matmul", None)
+    if not torch.backends.mkldnn.is_available() or not hasattr(settings, "fp32_precision"):
         return Route("default", "this PyTorch has no oneDNN float32 route")
     before = settings.fp32_precision
     if before != "none":
         return Route("default", f"torch.backends.mkldnn.matmul.fp32_precision is already {before!r}")
-    default_s = _seconds(_matmul)
+    default_s = _seconds(torch.matmul)
     settings.fp32_precision = ROUTE
     try:
-        onednn_s = _seconds(_matmul)
-        if not exact(_matmul):
+        onednn_s = _seconds(torch.matmul)
+        if not exact(torch.matmul):
             raise ValueError("oneDNN rounds float32 inputs here (bfloat16 down-conversion)")
         if default_s < MIN_SPEEDUP * onednn_s:
             raise ValueError(f"oneDNN not faster here ({default_s / onednn_s:.2f}x the default library)")
