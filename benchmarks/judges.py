@@ -8,11 +8,12 @@ OpenAI-compatible server (llama.cpp's, serving the same model from its GGUF on 1
 3. judgments/s: the local backend on reference-judge prompts (the built-in template filled in with
    arithmetic questions and answers of varying length): one prompt per forward, then each of
    ``--sizes`` prompts per forward without and with the template's shared prefix computed once
-   per call (its key/value cache expanded over each batch); and the server with 8 requests in flight vs
-   sequential calls. ``--local-only`` measures the local backend alone (no llama.cpp server).
+   per call (its key/value cache expanded over each batch); with ``--group G``, GRPO-shaped calls
+   (G responses per question, whose question and reference are shared too) and one call per group;
+   and the server with 8 requests in flight vs sequential calls. ``--local-only`` measures the local backend alone (no llama.cpp server).
 
     python benchmarks/judges.py [--tasks 10] [--pairs 40] [--local-only] [--prompts 96] [--sizes 8,16,48,96] [--threads 1]
-        [--precisions fp32,bf16]
+        [--precisions fp32,bf16] [--group 8]
 """
 
 from __future__ import annotations
@@ -54,15 +55,24 @@ def pairwise(judge, pairs) -> dict[str, float]:
             "conservative_loss": sum(o.score == 0.0 for o in outcomes) / len(outcomes)}
 
 
-def judge_prompts(n: int) -> list[str]:
-    """Reference-judge prompts as the judge renders them: one template, answers of varying length."""
+STEPS = ["Let me add the numbers.", "First I line up the digits.", "Carrying the one.", "Checking the sum again.", "So the total is clear."]
+
+
+def judge_prompts(n: int, group: int = 1) -> list[str]:
+    """Reference-judge prompts as the judge renders them: one template, answers of varying length.
+    ``group`` > 1: a GRPO batch, ``n // group`` questions with ``group`` different responses each
+    (some right, some wrong), the group's members side by side as a trainer passes them."""
     from payoff.judges.templates import load_template
 
     template, rng = load_template("reference"), random.Random(3)
-    rows = arithmetic(n, seed=7)
-    return [template.render(prompt=r["prompt"], reference=r["reference"],
-                            response=" ".join(["Let me add the numbers."] * rng.randint(0, 3)) + f" The answer is {r['reference']}.")
-            for r in rows]
+    rows = arithmetic(max(1, n // group), seed=7)
+    prompts = []
+    for k in range(n):
+        r = rows[k // group] if group > 1 else rows[k % len(rows)]
+        answer = r["reference"] if group == 1 or rng.random() < 0.6 else str(int(r["reference"]) + rng.randint(1, 9))
+        steps = rng.sample(STEPS, rng.randint(0, 3)) if group > 1 else ["Let me add the numbers."] * rng.randint(0, 3)
+        prompts.append(template.render(prompt=r["prompt"], reference=r["reference"], response=" ".join(steps) + f" The answer is {answer}."))
+    return prompts
 
 
 def local_settings(sizes: list[int], precisions: list[str]) -> list[tuple[str, int, bool | None, str]]:
@@ -76,18 +86,24 @@ def local_settings(sizes: list[int], precisions: list[str]) -> list[tuple[str, i
     return settings
 
 
-def local_throughput(prompts: list[str], repeats: int, sizes: list[int], precisions: list[str]) -> dict[str, float]:
-    """Median judgments/s of each local setting over ``repeats`` rounds (settings interleaved)."""
+def local_throughput(prompts: list[str], repeats: int, sizes: list[int], precisions: list[str], group: int = 1) -> dict[str, float]:
+    """Median judgments/s of each local setting over ``repeats`` rounds (settings interleaved).
+    ``group`` > 1 adds one call per group (the judge reward's ``batch_size`` set to the group's size,
+    so each call's common prefix is its group's), at the default settings."""
     import statistics
 
     LocalBackend().verdicts(prompts[:2], ["Yes", "No"])  # load the model once
     settings = local_settings(sizes, precisions)
+    if group > 1:
+        settings += [(f"local_call_per_group{'' if p == 'fp32' else '_' + p}", -group, None, p) for p in precisions]
     seconds: dict[str, list[float]] = {label: [] for label, _, _, _ in settings}
     for _ in range(repeats):
         for label, size, share, precision in settings:
-            backend = LocalBackend(batch_size=size, share_prefix=share, precision=precision)
+            backend = LocalBackend(batch_size=max(size, 1) if size > 0 else None, share_prefix=share, precision=precision)
+            calls = [prompts] if size > 0 else [prompts[k:k - size] for k in range(0, len(prompts), -size)]
             started = time.perf_counter()
-            backend.verdicts(prompts, ["Yes", "No"])
+            for call in calls:
+                backend.verdicts(call, ["Yes", "No"])
             seconds[label].append(time.perf_counter() - started)
             print(f"  round {len(seconds[label])} {label}: {seconds[label][-1]:.1f} s", file=sys.stderr, flush=True)
     return {label: len(prompts) / statistics.median(times) for label, times in seconds.items()}
@@ -95,7 +111,8 @@ def local_throughput(prompts: list[str], repeats: int, sizes: list[int], precisi
 
 def print_local(t: dict[str, float], sizes: list[int], precisions: list[str]) -> None:
     """Each setting against one prompt per forward at its own precision, and against fp32's."""
-    for label, _, _, precision in local_settings(sizes, precisions):
+    extra = [(label, 0, None, label.rpartition("_")[2] if label.endswith("bf16") else "fp32") for label in t if "call_per_group" in label]
+    for label, _, _, precision in local_settings(sizes, precisions) + extra:
         own = t["local_one_per_forward" + ("" if precision == "fp32" else f"_{precision}")]
         print(f"  {label:<31} {t[label]:>6.2f} judgments/s  {t[label] / own:>5.2f}x one per forward  "
               f"{t[label] / t['local_one_per_forward']:>5.2f}x fp32's one per forward")
@@ -103,7 +120,7 @@ def print_local(t: dict[str, float], sizes: list[int], precisions: list[str]) ->
 
 def throughput(args, url: str) -> dict[str, float]:
     prompts = [f"Is {n} a prime number? Reply with exactly one word: Yes or No." for n in range(args.prompts)]
-    result = local_throughput(judge_prompts(args.prompts), args.repeats, args.sizes, args.precisions)
+    result = local_throughput(judge_prompts(args.prompts, args.group), args.repeats, args.sizes, args.precisions, args.group)
     for label, concurrency in (("server_sequential", 1), ("server_8_in_flight", 8)):
         backend = OpenAIBackend(url, "smollm2", concurrency=concurrency, cache=None)
         started = time.perf_counter()
@@ -121,6 +138,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=lambda v: [int(x) for x in v.split(",")], default=[8, 16, 48, 96],
                         help="prompts per forward to measure, comma-separated")
     parser.add_argument("--pairs-file", default="out/rm_example/pairs.eval.jsonl")
+    parser.add_argument("--group", type=int, default=1,
+                        help="completions per question (a GRPO group; 1: every prompt its own question)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the local throughput settings (median)")
     parser.add_argument("--precisions", type=lambda v: v.split(","), default=["fp32"],
                         help="the local backend's precisions, comma-separated (fp32,bf16: both, interleaved)")
@@ -134,8 +153,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     os.environ["PAYOFF_JUDGE_CACHE"] = "off"
     if args.local_only:
-        t = local_throughput(judge_prompts(args.prompts), args.repeats, args.sizes, args.precisions)
-        print(f"local backend, {args.prompts} reference-judge prompts, median of {args.repeats}, {args.threads or 'default'} threads:")
+        prompts = judge_prompts(args.prompts, args.group)
+        t = local_throughput(prompts, args.repeats, args.sizes, args.precisions, args.group)
+        print(f"local backend, {args.prompts} reference-judge prompts ({len(set(prompts))} distinct, groups of {args.group}), "
+              f"median of {args.repeats}, {args.threads or 'default'} threads:")
         print_local(t, args.sizes, args.precisions)
         print(json.dumps(t))
         return

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from payoff.judges import sharing
+
 Verdict = dict[str, float]  # choice -> probability (normalised over the choices)
 
 
@@ -43,13 +45,14 @@ class LocalBackend:
 
     ``batch_size`` prompts go through one forward (None: all of a call's prompts, up to
     ``MAX_ROWS``; a judge reward's own ``batch_size`` then sets how many that is). Prompts are
-    batched shortest first so a batch pads little. The judge prompts of one call are one template
-    filled in: they share a long token prefix (the chat template's system turn and the template's
-    instructions). With ``share_prefix`` that prefix runs through the model once per call; every
-    batch starts from its key/value cache, expanded over the batch's rows, and only the rest of each
-    prompt is computed. ``None`` (the default) shares it where it measured faster than plain
-    batching (docs/judges.md): a prefix of at least ``SHARE_MIN_TOKENS`` tokens and forwards of at
-    least ``SHARE_MIN_ROWS`` prompts.
+    batched shortest first so a batch pads little. With ``share_prefix`` the tokens the prompts
+    share run through the model once per call (`payoff.judges.sharing`): the template's head, which
+    every prompt of a call shares, and the longer prefix of each group of prompts that differ only
+    in their responses (a GRPO group's completions of one question); every batch continues their
+    key/value cache and computes only the rest of each prompt. Repeated prompts are judged once.
+    ``None`` (the default) shares where it measured faster than plain batching (docs/judges.md):
+    at least ``SHARE_MIN_TOKENS`` shared tokens per prompt on average and forwards of at least
+    ``SHARE_MIN_ROWS`` prompts.
 
     A prompt longer than ``max_prompt_tokens`` (default: the model's context,
     ``max_position_embeddings``) is not run: past it the model's positions are untrained and a
@@ -122,65 +125,33 @@ class LocalBackend:
         kept = [i for i in range(len(ids)) if not cap or len(ids[i]) <= cap]
         if not kept:
             return results
-        rows_per_forward = min(self.batch_size or self.MAX_ROWS, len(kept))
-        # The shared prefix: equal token ids at equal positions have equal keys and values (the
-        # model is causal), so it is cut from the ids themselves; every row keeps a token of its own.
-        shared = 0
-        if len(kept) > 1 and self.share_prefix is not False:
-            shared = min(_common_prefix([ids[i] for i in kept]), min(len(ids[i]) for i in kept) - 1)
-        if self.share_prefix is None and (shared < self.SHARE_MIN_TOKENS or rows_per_forward < self.SHARE_MIN_ROWS):
-            shared = 0
+        the_plan = sharing.plan(ids, kept)
+        rows_per_forward = min(self.batch_size or self.MAX_ROWS, len(the_plan.rows))
+        worth = rows_per_forward >= self.SHARE_MIN_ROWS and \
+            sum(map(the_plan.shared, the_plan.rows)) >= self.SHARE_MIN_TOKENS * len(the_plan.rows)
+        if self.share_prefix is False or (self.share_prefix is None and not worth):
+            the_plan = sharing.Plan(rows=the_plan.rows, same=the_plan.same)  # whole prompts (plain batching measured faster)
+        pad_id = int(tokenizer.pad_token_id or 0)
         # bf16: autocast casts the weights once per call (it keeps the copies until the context ends)
         with torch.no_grad(), autocast(self.precision, model.device):
-            past = None
-            if shared > 0:
-                head = torch.tensor([ids[kept[0]][:shared]])
-                past = model(input_ids=head, attention_mask=torch.ones_like(head), use_cache=True, logits_to_keep=1).past_key_values
-            order = sorted(kept, key=lambda i: len(ids[i]))
+            head = sharing.head_cache(model, ids[the_plan.rows[0]][:the_plan.head]) if the_plan.head else None
+            groups = sharing.group_caches(model, ids, the_plan, head, pad_id, rows_per_forward) if the_plan.groups else None
+            order = sorted(the_plan.rows, key=lambda i: len(ids[i]) - the_plan.shared(i))
             for start in range(0, len(order), rows_per_forward):
                 rows = order[start:start + rows_per_forward]
-                logits = _last_logits(model, [ids[i][shared:] for i in rows], int(tokenizer.pad_token_id or 0), shared, past)
+                logits = sharing.last_logits(model, ids, rows, the_plan, pad_id, head, groups)
                 for i, row in zip(rows, torch.softmax(logits.float(), -1)):
                     masses = {c: float(sum(row[t] for t in toks)) for c, toks in token_sets.items()}
                     try:
                         verdict = _normalise(masses)
                         verdict["_mass"] = sum(masses.values())  # how much the model put on allowed verdicts at all
-                        verdict["_shared"] = float(shared)  # prefix tokens computed once for the call
+                        verdict["_shared"] = float(the_plan.shared(i))  # prefix tokens computed once for the call
                         results[i] = verdict
                     except JudgeCallError as error:
                         results[i] = error
+        for i, first in the_plan.same.items():  # a repeated prompt: the verdict of its first occurrence
+            results[i] = dict(results[first]) if isinstance(results[first], dict) else results[first]
         return results
-
-
-def _common_prefix(sequences: Sequence[Sequence[int]]) -> int:
-    first, n = sequences[0], min(len(s) for s in sequences)
-    for k in range(n):
-        if any(s[k] != first[k] for s in sequences):
-            return k
-    return n
-
-
-def _last_logits(model: Any, rows: Sequence[Sequence[int]], pad_id: int, shared: int, past: Any) -> Any:
-    """The next-token logits after each of ``rows`` (left-padded), which continue the ``shared``
-    tokens whose key/value cache is ``past`` (None when nothing is shared)."""
-    import copy
-
-    import torch
-
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), shared + width), dtype=torch.long)
-    mask[:, :shared] = 1
-    for n, row in enumerate(rows):
-        ids[n, width - len(row):] = torch.tensor(row, dtype=torch.long)
-        mask[n, shared + width - len(row):] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
-    options: dict[str, Any] = {}
-    if past is not None:
-        cache = copy.deepcopy(past)  # a forward appends to the cache it is given: each batch gets its own copy
-        cache.batch_repeat_interleave(len(rows))
-        options = {"past_key_values": cache, "use_cache": True}
-    return model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1, **options).logits[:, -1]
 
 
 class OpenAIBackend:

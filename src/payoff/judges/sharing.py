@@ -1,0 +1,176 @@
+"""The token prefixes a local judge's prompts share, computed once (the idea of SGLang's
+RadixAttention, cut to the two levels a judge call has).
+
+A judge call's prompts are one template filled in. All of them share the template's head (the
+chat template's system turn and the instructions): the call's *head*. In RL they also come in
+groups: the G completions of one prompt, judged against one question and one reference, share
+everything up to the response: a *group prefix*. A causal model gives equal token ids at equal
+positions equal keys and values, so both are cut from the ids themselves and computed once: the
+head by one forward, every group's continuation of it by one more (all groups in a batch), and
+each prompt then runs only the tokens after its own prefix, from a key/value cache assembled
+per batch (head, group continuation, padding masked out). Identical prompts (a group's repeated
+answers) are judged once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+GROUP_MIN_TOKENS = 16  # a group continuation shorter than this saves less than its forward costs
+
+
+@dataclass
+class Plan:
+    """Which tokens of each prompt are computed once. ``rows`` are the distinct prompts (indices
+    into the call's ids); ``same`` maps a repeated prompt to the row judged for it."""
+
+    rows: list[int]
+    head: int = 0
+    groups: list[tuple[int, int]] = field(default_factory=list)  # (a member row, its prefix length)
+    group_of: dict[int, int] = field(default_factory=dict)  # row -> index into groups
+    same: dict[int, int] = field(default_factory=dict)
+
+    def shared(self, row: int) -> int:
+        """Tokens of ``row`` computed once for the call (head and group continuation)."""
+        group = self.group_of.get(row)
+        return self.head if group is None else self.groups[group][1]
+
+
+def common_prefix(sequences: Sequence[Sequence[int]]) -> int:
+    first, n = sequences[0], min(len(s) for s in sequences)
+    for k in range(n):
+        if any(s[k] != first[k] for s in sequences):
+            return k
+    return n
+
+
+def plan(ids: Sequence[Sequence[int]], kept: Sequence[int]) -> Plan:
+    """The head every distinct prompt shares and the groups that share more (every prompt keeps
+    at least one token of its own, whose logits are the verdict)."""
+    first: dict[tuple[int, ...], int] = {}
+    same: dict[int, int] = {}
+    for i in kept:
+        same_as = first.setdefault(tuple(ids[i]), i)
+        if same_as != i:
+            same[i] = same_as
+    rows = [i for i in kept if i not in same]
+    result = Plan(rows=rows, same=same)
+    if len(rows) < 2:
+        return result
+    result.head = min(common_prefix([ids[i] for i in rows]), min(len(ids[i]) for i in rows) - 1)
+    ordered = sorted(rows, key=lambda i: ids[i])  # lexicographic: prompts sharing a prefix are neighbours
+    joins = [common_prefix([ids[a], ids[b]]) for a, b in zip(ordered, ordered[1:])]
+    for members in _best_groups(ordered, joins, result.head):
+        length = min(min(joins[ordered.index(members[0]):ordered.index(members[-1])]), min(len(ids[i]) for i in members) - 1)
+        if length - result.head >= GROUP_MIN_TOKENS:
+            for i in members:
+                result.group_of[i] = len(result.groups)
+            result.groups.append((members[0], length))
+    return result
+
+
+def _best_groups(ordered: list[int], joins: list[int], head: int) -> list[list[int]]:
+    """Cut the lexicographic run into groups that save the most tokens: a group of k prompts
+    sharing p tokens past the head saves (k - 1) * p; a run is kept whole or split where its
+    neighbours share least, whichever saves more (a trie's best cut, recursively)."""
+    done: dict[tuple[int, int], tuple[int, list[list[int]]]] = {}
+    stack = [(0, len(ordered) - 1)]  # rows ordered[lo..hi]; a loop, not recursion: a run can be long
+    while stack:
+        lo, hi = stack[-1]
+        if lo == hi:
+            done[stack.pop()] = (0, [])
+            continue
+        weakest = min(range(lo, hi), key=joins.__getitem__)
+        parts = [(lo, weakest), (weakest + 1, hi)]
+        if any(part not in done for part in parts):
+            stack.extend(part for part in parts if part not in done)
+            continue
+        stack.pop()
+        (left, left_groups), (right, right_groups) = (done.pop(part) for part in parts)
+        whole = (hi - lo) * (joins[weakest] - head) if joins[weakest] - head >= GROUP_MIN_TOKENS else 0
+        done[(lo, hi)] = (left + right, left_groups + right_groups) if left + right > whole else \
+            (whole, [ordered[lo:hi + 1]] if whole else [])
+    return done[(0, len(ordered) - 1)][1]
+
+
+def head_cache(model: Any, ids: Sequence[int]) -> list[tuple[Any, Any]]:
+    """Keys and values of one row of tokens, per layer."""
+    import torch
+
+    row = torch.tensor([list(ids)])
+    cache = model(input_ids=row, attention_mask=torch.ones_like(row), use_cache=True, logits_to_keep=1).past_key_values
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def group_caches(model: Any, ids: Sequence[Sequence[int]], the_plan: Plan, head: list[tuple[Any, Any]] | None,
+                 pad_id: int, rows_per_forward: int) -> tuple[list[tuple[Any, Any]], list[int]]:
+    """Every group's continuation of the head, right-padded to the longest: keys and values per
+    layer with the groups as the batch, and each group's continuation length."""
+    import torch
+
+    lengths = [length - the_plan.head for _, length in the_plan.groups]
+    width = max(lengths)
+    pieces: list[list[tuple[Any, Any]]] = []
+    for start in range(0, len(the_plan.groups), rows_per_forward):
+        chunk = the_plan.groups[start:start + rows_per_forward]
+        tokens = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), the_plan.head + width), dtype=torch.long)
+        mask[:, :the_plan.head] = 1
+        for n, (row, length) in enumerate(chunk):
+            tokens[n, :length - the_plan.head] = torch.tensor(ids[row][the_plan.head:length], dtype=torch.long)
+            mask[n, :length] = 1
+        # right padding: a continuation's own tokens never see the pads after them (causal)
+        positions = torch.arange(the_plan.head, the_plan.head + width).expand(len(chunk), -1)
+        options: dict[str, Any] = {"use_cache": True}
+        if head is not None:
+            options["past_key_values"] = _cache(model, [(k.expand(len(chunk), -1, -1, -1), v.expand(len(chunk), -1, -1, -1))
+                                                        for k, v in head])
+        cache = model(input_ids=tokens, attention_mask=mask, position_ids=positions, logits_to_keep=1, **options).past_key_values
+        pieces.append([(layer.keys[:, :, the_plan.head:], layer.values[:, :, the_plan.head:]) for layer in cache.layers])
+    layers = [(torch.cat([p[n][0] for p in pieces]), torch.cat([p[n][1] for p in pieces])) for n in range(len(pieces[0]))]
+    return layers, lengths
+
+
+def last_logits(model: Any, ids: Sequence[Sequence[int]], rows: Sequence[int], the_plan: Plan, pad_id: int,
+                head: list[tuple[Any, Any]] | None, groups: tuple[list[tuple[Any, Any]], list[int]] | None) -> Any:
+    """The next-token logits after each of ``rows``: its tokens past its shared prefix
+    (left-padded), continuing a cache of the head and its group's continuation."""
+    import torch
+
+    cont = [0 if the_plan.group_of.get(r) is None else groups[1][the_plan.group_of[r]] for r in rows] if groups else [0] * len(rows)
+    extra = max(cont)
+    own = [ids[r][the_plan.head + c:] for r, c in zip(rows, cont)]
+    width = max(len(o) for o in own)
+    past = the_plan.head + extra
+    tokens = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), past + width), dtype=torch.long)
+    mask[:, :the_plan.head] = 1
+    for n, (row, c) in enumerate(zip(own, cont)):
+        mask[n, the_plan.head:the_plan.head + c] = 1
+        tokens[n, width - len(row):] = torch.tensor(row, dtype=torch.long)
+        mask[n, past + width - len(row):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]
+    options: dict[str, Any] = {}
+    if past:
+        layers = []
+        for n in range(len(head or groups[0])):
+            keys, values = [], []
+            if head is not None:
+                keys.append(head[n][0].expand(len(rows), -1, -1, -1))
+                values.append(head[n][1].expand(len(rows), -1, -1, -1))
+            if extra:
+                pick = torch.tensor([max(the_plan.group_of.get(r, 0), 0) for r in rows])
+                keys.append(groups[0][n][0].index_select(0, pick)[:, :, :extra])
+                values.append(groups[0][n][1].index_select(0, pick)[:, :, :extra])
+            layers.append((torch.cat(keys, 2).contiguous(), torch.cat(values, 2).contiguous()))
+        options = {"past_key_values": _cache(model, layers), "use_cache": True}
+    return model(input_ids=tokens, attention_mask=mask, position_ids=positions, logits_to_keep=1, **options).logits[:, -1]
+
+
+def _cache(model: Any, layers: list[tuple[Any, Any]]) -> Any:
+    from transformers import DynamicCache
+
+    # expanded views made whole; a forward's append concatenates, so the call's head is never written
+    return DynamicCache(ddp_cache_data=[(k.contiguous(), v.contiguous()) for k, v in layers], config=model.config)
