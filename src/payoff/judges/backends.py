@@ -66,7 +66,7 @@ class LocalBackend:
 
     MAX_ROWS = 64
     SHARE_MIN_TOKENS = 32
-    SHARE_MIN_ROWS = 8
+    SHARE_MIN_ROWS = 2
 
     _cache: dict[str, tuple[Any, Any]] = {}
     _lock = threading.Lock()
