@@ -87,6 +87,11 @@ class LocalBackend:
 
                 quiet_loading()
                 model, tokenizer = load_policy(self.name)
+                if model.device.type == "cpu":
+                    # a judge's forwards are short rows over a cached prefix, where PyTorch's CPU
+                    # flash attention is slower than plain attention (docs/judges.md: 1.4x with the
+                    # shared prefix, 1.1x one prompt per forward; float32 verdicts within 1e-5)
+                    model.set_attn_implementation("eager")
                 self._cache[self.name] = (model.eval(), tokenizer)
             return self._cache[self.name]
 
