@@ -13,7 +13,7 @@ OpenAI-compatible server (llama.cpp's, serving the same model from its GGUF on 1
    and the server with 8 requests in flight vs sequential calls. ``--local-only`` measures the local backend alone (no llama.cpp server).
 
     python benchmarks/judges.py [--tasks 10] [--pairs 40] [--local-only] [--prompts 96] [--sizes 8,16,48,96] [--threads 1]
-        [--precisions fp32,bf16] [--group 8]
+        [--precisions fp32,bf16] [--group 8] [--attention sdpa]
 """
 
 from __future__ import annotations
@@ -143,6 +143,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the local throughput settings (median)")
     parser.add_argument("--precisions", type=lambda v: v.split(","), default=["fp32"],
                         help="the local backend's precisions, comma-separated (fp32,bf16: both, interleaved)")
+    parser.add_argument("--attention", choices=["auto", "sdpa", "eager"], default="auto",
+                        help="the local judge's attention (auto: the backend's choice, plain on a CPU)")
     parser.add_argument("--local-only", action="store_true", help="only the local backend's throughput")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads (0: torch's default); 1 keeps a loaded 2-core machine from stalling on thread barriers")
@@ -152,6 +154,8 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     os.environ["PAYOFF_JUDGE_CACHE"] = "off"
+    if args.attention != "auto":
+        LocalBackend()._load()[0].set_attn_implementation(args.attention)  # the backend's one loaded copy
     if args.local_only:
         prompts = judge_prompts(args.prompts, args.group)
         t = local_throughput(prompts, args.repeats, args.sizes, args.precisions, args.group)
