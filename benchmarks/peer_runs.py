@@ -19,10 +19,19 @@ from collections.abc import Sequence
 
 
 def tool_env(tool: str) -> dict[str, str]:
-    """The environment ``tool``'s child runs in: this one's, with the probe off for payoff_mkl."""
+    """The environment ``tool``'s child runs in: this one's, with the probe off for payoff_mkl and
+    transformers' own attention for payoff_*_sdpa."""
     from payoff.models.matmul import ENV
 
-    return {**os.environ, **({ENV: "default"} if tool == "payoff_mkl" else {})}
+    env = {**os.environ, **({ENV: "default"} if tool == "payoff_mkl" else {})}
+    if tool.startswith("payoff") and tool.endswith("_sdpa"):
+        env["PAYOFF_ATTENTION"] = "default"
+    return env
+
+
+def attention_of(tool: str) -> dict[str, str]:
+    """A peer's ``from_pretrained`` options: plain attention for trl_*_eager, else its default."""
+    return {"attn_implementation": "eager"} if tool.endswith("_eager") else {}
 
 
 def route_by_hand() -> None:

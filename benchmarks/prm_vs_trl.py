@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_runs import medians, report_result, route_by_hand, run_child, tool_env  # noqa: E402
+from peer_runs import attention_of, medians, report_result, route_by_hand, run_child, tool_env  # noqa: E402
 
 TRL_DIR = Path(os.environ.get("PAYOFF_CACHE", Path.home() / ".cache" / "payoff")) / "trl-1.13.0"
 
@@ -64,10 +64,11 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     return {"f1": summary["f1_after"], "step_accuracy": summary["step_accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16", "payoff_bf16_sdpa": "bf16"}  # the tool's `precision`
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
                 "trl_bf16": {"gradient_checkpointing": False, "bf16": True},
+                "trl_bf16_eager": {"gradient_checkpointing": False, "bf16": True},
                 "trl_grouped": {"gradient_checkpointing": False, "bf16": False, "train_sampling_strategy": "group_by_length"}}
 
 
@@ -84,7 +85,7 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForTokenClassification.from_pretrained(path, num_labels=2, dtype=torch.float32)
+    model = AutoModelForTokenClassification.from_pretrained(path, num_labels=2, dtype=torch.float32, **attention_of(tool))
     model.config.pad_token_id = tokenizer.pad_token_id
     rows = [json.loads(line) for line in Path(args.train).read_text().splitlines()]
     train = Dataset.from_list([{k: r[k] for k in ("prompt", "completions", "labels")} for r in rows])

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_runs import medians, report_result, route_by_hand, run_child, tool_env  # noqa: E402
+from peer_runs import attention_of, medians, report_result, route_by_hand, run_child, tool_env  # noqa: E402
 
 
 def procedural_pairs(path: Path, n: int, seed: int) -> Path:
@@ -73,11 +73,12 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16", "payoff_bf16_sdpa": "bf16"}  # the tool's `precision`
 # TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
-                "trl_bf16": {"gradient_checkpointing": False, "bf16": True}}
+                "trl_bf16": {"gradient_checkpointing": False, "bf16": True},
+                "trl_bf16_eager": {"gradient_checkpointing": False, "bf16": True}}
 
 
 def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
@@ -90,7 +91,7 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
 
     path = policy_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32, **attention_of(tool))
     model.config.pad_token_id = tokenizer.pad_token_id
     load = lambda p: Dataset.from_list([json.loads(line) for line in Path(p).read_text().splitlines()])  # noqa: E731
     options = dict(output_dir=str(folder / "trl"), max_steps=args.steps, per_device_train_batch_size=args.batch,

@@ -83,15 +83,12 @@ class LocalBackend:
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self.name not in self._cache:
+                from payoff.models.attention import cpu_attention
                 from payoff.models.default import load_policy, quiet_loading
 
                 quiet_loading()
                 model, tokenizer = load_policy(self.name)
-                if model.device.type == "cpu":
-                    # a judge's forwards are short rows over a cached prefix, where PyTorch's CPU
-                    # flash attention is slower than plain attention (docs/judges.md: 1.4x with the
-                    # shared prefix, 1.1x one prompt per forward; float32 verdicts within 1e-5)
-                    model.set_attn_implementation("eager")
+                cpu_attention(model)  # short rows over a cached prefix: plain attention is faster on a CPU
                 self._cache[self.name] = (model.eval(), tokenizer)
             return self._cache[self.name]
 
