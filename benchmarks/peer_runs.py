@@ -19,14 +19,10 @@ from collections.abc import Sequence
 
 
 def tool_env(tool: str) -> dict[str, str]:
-    """The environment ``tool``'s child runs in: this one's, with the probe off for payoff_mkl and
-    transformers' own attention for payoff_*_sdpa."""
+    """The environment ``tool``'s child runs in: this one's, with the probe off for payoff_mkl."""
     from payoff.models.matmul import ENV
 
-    env = {**os.environ, **({ENV: "default"} if tool == "payoff_mkl" else {})}
-    if tool.startswith("payoff") and tool.endswith("_sdpa"):
-        env["PAYOFF_ATTENTION"] = "default"
-    return env
+    return {**os.environ, **({ENV: "default"} if tool == "payoff_mkl" else {})}
 
 
 def attention_of(tool: str) -> dict[str, str]:

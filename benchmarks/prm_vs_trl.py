@@ -11,7 +11,9 @@ defaults (its PRMConfig turns gradient checkpointing and bf16 on) and at its bes
 (both off: ``trl_best``); ``trl_bf16`` is bf16 without checkpointing, against ``payoff_bf16``
 (``precision = "bf16"``), for a CPU whose bfloat16 products beat its float32 ones;
 ``trl_grouped`` adds Trainer's ``train_sampling_strategy = "group_by_length"`` (batches of
-similar lengths pad less, but the batches are not the same solutions as payoff's). TRL 1.13's
+similar lengths pad less, but the batches are not the same solutions as payoff's). ``trl_bf16_eager``
+is ``trl_bf16`` with TRL's model loaded with plain attention (``attn_implementation="eager"``),
+which on short pairs can beat PyTorch's CPU flash attention. TRL 1.13's
 PRMTrainer has no padding-free mode; both tools tokenise before the loop (0 data-loader workers:
 on 2 cores a worker competes with the model). Every run is its own process (its own peak RSS).
 Both are scored the same way: ProcessBench F1 on the held-out problems
@@ -64,7 +66,7 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     return {"f1": summary["f1_after"], "step_accuracy": summary["step_accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16", "payoff_bf16_sdpa": "bf16"}  # the tool's `precision`
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
                 "trl_bf16": {"gradient_checkpointing": False, "bf16": True},

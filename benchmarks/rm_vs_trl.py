@@ -5,7 +5,9 @@ the prompt as a user message, each answer as the assistant's), batch size, max l
 rate, schedule (linear decay, no warmup) and steps. TRL runs at its defaults (its RewardConfig
 turns gradient checkpointing and bf16 on) and at its best sensible CPU setting (both off:
 ``trl_best``; ``trl_bf16`` is bf16 without checkpointing, against ``payoff_bf16``, payoff's
-``precision = "bf16"``, for a CPU whose bfloat16 products beat its float32 ones). TRL 1.16's
+``precision = "bf16"``, for a CPU whose bfloat16 products beat its float32 ones). ``trl_bf16_eager``
+is ``trl_bf16`` with TRL's model loaded with plain attention (``attn_implementation="eager"``),
+which on short pairs can beat PyTorch's CPU flash attention. TRL 1.16's
 RewardTrainer has no padding-free mode; Trainer's ``train_sampling_strategy="group_by_length"``
 needs an ``input_ids`` column that its pair rows do not have; both tools tokenise before the
 loop, so data-loader workers have nothing to take off the hot path (0 workers, as on 2 cores any worker competes with the
@@ -73,7 +75,7 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16", "payoff_bf16_sdpa": "bf16"}  # the tool's `precision`
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
 # TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},

@@ -1,15 +1,16 @@
 """Attention on a CPU: plain attention where the score matrix is small, PyTorch's fused kernel
 where it is large.
 
-PyTorch's CPU flash attention (transformers' ``sdpa``) is built for long sequences. payoff's CPU
-paths run short ones: a judge's rows over a cached prompt prefix, a reward model's pairs whose
-answers continue a shared prompt. There plain attention (two matrix products and a softmax) was
-faster: 1.4x a judge's throughput with shared prefixes and 1.2-1.4x a bf16 reward-model step on
-a Zen 5 EPYC (docs/judges.md, docs/rm.md). Plain attention holds the whole batch x heads x
-queries x keys score matrix, and in training keeps it for the backward pass, so a call whose
-matrix is past ``MAX_SCORES`` (``MAX_SCORES_GRAD`` with gradients on) goes to the fused kernel:
-long prompts cost what they did, not gigabytes more. ``PAYOFF_ATTENTION=default`` keeps
-transformers' choice.
+PyTorch's CPU flash attention (transformers' ``sdpa``) is built for long sequences. A local
+judge runs short ones: rows of a few dozen tokens over a cached prompt prefix, where plain
+attention (two matrix products and a softmax) gave 1.4x the judgments with shared prefixes on a
+Zen 5 EPYC (docs/judges.md). The reward-model and PRM trainers were measured too and keep
+transformers' default: there the difference was within the runs' noise (docs/rm.md).
+
+Plain attention holds the whole batch x heads x queries x keys score matrix (and, with gradients
+on, keeps it for the backward pass), so a call whose matrix is past ``MAX_SCORES``
+(``MAX_SCORES_GRAD`` with gradients on) goes to the fused kernel: a long prompt costs what it
+did, not gigabytes more. ``PAYOFF_ATTENTION=default`` keeps transformers' choice.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from typing import Any
 import torch
 
 from payoff.core import Text
-from payoff.models.attention import cpu_attention
 from payoff.models.matmul import fast_fp32_matmul
 
 FORMAT_VERSION = 1
@@ -101,7 +100,6 @@ def load_trunk(name: str, dtype: str = "float32") -> tuple[Any, Any]:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     trunk = AutoModel.from_pretrained(path, dtype=getattr(torch, dtype))
-    cpu_attention(trunk)  # plain attention for short rows on a CPU (payoff.models.attention)
     return trunk, tokenizer
 
 
@@ -210,7 +208,6 @@ def load_reward_model(path: str | Path, merge: bool = True, dtype: str = "float3
             trunk = trunk.merge_and_unload()
     else:
         trunk = AutoModel.from_pretrained(folder / "trunk", dtype=getattr(torch, dtype))
-        cpu_attention(trunk)
     model = RewardModel(trunk, info.heads)
     model.head.load_state_dict(torch.load(folder / "head.pt", weights_only=True))
     model.eval()
