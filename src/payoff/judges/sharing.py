@@ -62,8 +62,9 @@ def plan(ids: Sequence[Sequence[int]], kept: Sequence[int]) -> Plan:
     result.head = min(common_prefix([ids[i] for i in rows]), min(len(ids[i]) for i in rows) - 1)
     ordered = sorted(rows, key=lambda i: ids[i])  # lexicographic: prompts sharing a prefix are neighbours
     joins = [common_prefix([ids[a], ids[b]]) for a, b in zip(ordered, ordered[1:])]
-    for members in _best_groups(ordered, joins, result.head):
-        length = min(min(joins[ordered.index(members[0]):ordered.index(members[-1])]), min(len(ids[i]) for i in members) - 1)
+    for lo, hi, join in _best_groups(joins, result.head):
+        members = ordered[lo:hi + 1]
+        length = min(join, min(len(ids[i]) for i in members) - 1)
         if length - result.head >= GROUP_MIN_TOKENS:
             for i in members:
                 result.group_of[i] = len(result.groups)
@@ -71,12 +72,13 @@ def plan(ids: Sequence[Sequence[int]], kept: Sequence[int]) -> Plan:
     return result
 
 
-def _best_groups(ordered: list[int], joins: list[int], head: int) -> list[list[int]]:
+def _best_groups(joins: list[int], head: int) -> list[tuple[int, int, int]]:
     """Cut the lexicographic run into groups that save the most tokens: a group of k prompts
     sharing p tokens past the head saves (k - 1) * p; a run is kept whole or split where its
-    neighbours share least, whichever saves more (a trie's best cut, recursively)."""
-    done: dict[tuple[int, int], tuple[int, list[list[int]]]] = {}
-    stack = [(0, len(ordered) - 1)]  # rows ordered[lo..hi]; a loop, not recursion: a run can be long
+    neighbours share least, whichever saves more (a trie's best cut, recursively). Each group is
+    (first, last) positions in the run and the tokens its members share."""
+    done: dict[tuple[int, int], tuple[int, list[tuple[int, int, int]]]] = {}
+    stack = [(0, len(joins))]  # positions lo..hi of the run; a loop, not recursion: a run can be long
     while stack:
         lo, hi = stack[-1]
         if lo == hi:
@@ -89,10 +91,11 @@ def _best_groups(ordered: list[int], joins: list[int], head: int) -> list[list[i
             continue
         stack.pop()
         (left, left_groups), (right, right_groups) = (done.pop(part) for part in parts)
-        whole = (hi - lo) * (joins[weakest] - head) if joins[weakest] - head >= GROUP_MIN_TOKENS else 0
+        past_head = joins[weakest] - head
+        whole = (hi - lo) * past_head if past_head >= GROUP_MIN_TOKENS else 0
         done[(lo, hi)] = (left + right, left_groups + right_groups) if left + right > whole else \
-            (whole, [ordered[lo:hi + 1]] if whole else [])
-    return done[(0, len(ordered) - 1)][1]
+            (whole, [(lo, hi, joins[weakest])] if whole else [])
+    return done[(0, len(joins))][1]
 
 
 def head_cache(model: Any, ids: Sequence[int]) -> list[tuple[Any, Any]]:
@@ -139,7 +142,8 @@ def last_logits(model: Any, ids: Sequence[Sequence[int]], rows: Sequence[int], t
     (left-padded), continuing a cache of the head and its group's continuation."""
     import torch
 
-    cont = [0 if the_plan.group_of.get(r) is None else groups[1][the_plan.group_of[r]] for r in rows] if groups else [0] * len(rows)
+    continuations = groups[1] if groups else []
+    cont = [continuations[the_plan.group_of[r]] if r in the_plan.group_of else 0 for r in rows]
     extra = max(cont)
     own = [ids[r][the_plan.head + c:] for r, c in zip(rows, cont)]
     width = max(len(o) for o in own)
@@ -161,10 +165,10 @@ def last_logits(model: Any, ids: Sequence[Sequence[int]], rows: Sequence[int], t
                 keys.append(head[n][0].expand(len(rows), -1, -1, -1))
                 values.append(head[n][1].expand(len(rows), -1, -1, -1))
             if extra:
-                pick = torch.tensor([max(the_plan.group_of.get(r, 0), 0) for r in rows])
+                pick = torch.tensor([the_plan.group_of.get(r, 0) for r in rows])  # no group: any group's slots, masked
                 keys.append(groups[0][n][0].index_select(0, pick)[:, :, :extra])
                 values.append(groups[0][n][1].index_select(0, pick)[:, :, :extra])
-            layers.append((torch.cat(keys, 2).contiguous(), torch.cat(values, 2).contiguous()))
+            layers.append((torch.cat(keys, 2), torch.cat(values, 2)))
         options = {"past_key_values": _cache(model, layers), "use_cache": True}
     return model(input_ids=tokens, attention_mask=mask, position_ids=positions, logits_to_keep=1, **options).logits[:, -1]
 
