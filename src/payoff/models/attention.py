@@ -15,17 +15,13 @@ did, not gigabytes more. ``PAYOFF_ATTENTION=default`` keeps transformers' choice
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
 from typing import Any
 
 NAME = "payoff_cpu"
 MAX_SCORES = 1 << 24  # score entries per layer call without gradients: 64 MB in float32
 MAX_SCORES_GRAD = 1 << 21  # with gradients, kept per layer for backward: 8 MB each, ~0.5 GB over 30 layers
-
-_registered = threading.Lock()
-_done: list[bool] = []
-
 
 def _plain(module: Any, query: Any, key: Any, value: Any, mask: Any, scaling: float, dropout: float) -> Any:
     import torch
@@ -61,14 +57,16 @@ def cpu_attention(model: Any) -> str:
     if os.environ.get("PAYOFF_ATTENTION", "auto") != "auto" or model.device.type != "cpu" or \
             getattr(model.config, "_attn_implementation", None) != "sdpa":
         return str(getattr(model.config, "_attn_implementation", ""))
-    with _registered:
-        if not _done:
-            from transformers import AttentionInterface
-            from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, eager_mask
-
-            AttentionInterface.register(NAME, attention)
-            # additive float masks (the eager form), which the fused kernel takes as well
-            AttentionMaskInterface.register(NAME, ALL_MASK_ATTENTION_FUNCTIONS.get("eager", eager_mask))
-            _done.append(True)
+    _register()
     model.set_attn_implementation(NAME)
     return NAME
+
+
+@functools.cache
+def _register() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(NAME, attention)  # idempotent: two threads racing here register the same
+    # additive float masks (the eager form), which the fused kernel takes as well
+    AttentionMaskInterface.register(NAME, ALL_MASK_ATTENTION_FUNCTIONS.get("eager", eager_mask))
