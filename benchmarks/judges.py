@@ -75,44 +75,48 @@ def judge_prompts(n: int, group: int = 1) -> list[str]:
     return prompts
 
 
-def local_settings(sizes: list[int], precisions: list[str]) -> list[tuple[str, int, bool | None, str]]:
-    """(label, prompts per forward, share_prefix, precision) of each local setting measured."""
-    settings: list[tuple[str, int, bool | None, str]] = []
+Setting = tuple[str, int | None, bool | None, str, int | None]
+
+
+def local_settings(sizes: list[int], precisions: list[str], group: int = 1) -> list[Setting]:
+    """(label, prompts per forward, share_prefix, precision, prompts per call) of each local
+    setting measured (None: the backend's default; every prompt in one call). ``group`` > 1 adds
+    one call per group (the judge reward's ``batch_size`` set to the group's size, so each call's
+    common prefix is its group's), at the default settings."""
+    settings: list[Setting] = []
     for precision in precisions:
         tag = "" if precision == "fp32" else f"_{precision}"
-        settings.append((f"local_one_per_forward{tag}", 1, False, precision))
+        settings.append((f"local_one_per_forward{tag}", 1, False, precision, None))
         for size in sizes:
-            settings += [(f"local_batched_{size}{tag}", size, False, precision), (f"local_shared_prefix_{size}{tag}", size, True, precision)]
+            settings += [(f"local_batched_{size}{tag}", size, False, precision, None),
+                         (f"local_shared_prefix_{size}{tag}", size, True, precision, None)]
+    if group > 1:
+        settings += [(f"local_call_per_group{'' if p == 'fp32' else '_' + p}", None, None, p, group) for p in precisions]
     return settings
 
 
 def local_throughput(prompts: list[str], repeats: int, sizes: list[int], precisions: list[str], group: int = 1) -> dict[str, float]:
-    """Median judgments/s of each local setting over ``repeats`` rounds (settings interleaved).
-    ``group`` > 1 adds one call per group (the judge reward's ``batch_size`` set to the group's size,
-    so each call's common prefix is its group's), at the default settings."""
+    """Median judgments/s of each local setting over ``repeats`` rounds (settings interleaved)."""
     import statistics
 
     LocalBackend().verdicts(prompts[:2], ["Yes", "No"])  # load the model once
-    settings = local_settings(sizes, precisions)
-    if group > 1:
-        settings += [(f"local_call_per_group{'' if p == 'fp32' else '_' + p}", -group, None, p) for p in precisions]
-    seconds: dict[str, list[float]] = {label: [] for label, _, _, _ in settings}
+    settings = local_settings(sizes, precisions, group)
+    seconds: dict[str, list[float]] = {label: [] for label, *_ in settings}
     for _ in range(repeats):
-        for label, size, share, precision in settings:
-            backend = LocalBackend(batch_size=max(size, 1) if size > 0 else None, share_prefix=share, precision=precision)
-            calls = [prompts] if size > 0 else [prompts[k:k - size] for k in range(0, len(prompts), -size)]
+        for label, per_forward, share, precision, per_call in settings:
+            backend = LocalBackend(batch_size=per_forward, share_prefix=share, precision=precision)
+            step = per_call or len(prompts)
             started = time.perf_counter()
-            for call in calls:
-                backend.verdicts(call, ["Yes", "No"])
+            for k in range(0, len(prompts), step):
+                backend.verdicts(prompts[k:k + step], ["Yes", "No"])
             seconds[label].append(time.perf_counter() - started)
             print(f"  round {len(seconds[label])} {label}: {seconds[label][-1]:.1f} s", file=sys.stderr, flush=True)
     return {label: len(prompts) / statistics.median(times) for label, times in seconds.items()}
 
 
-def print_local(t: dict[str, float], sizes: list[int], precisions: list[str]) -> None:
+def print_local(t: dict[str, float], sizes: list[int], precisions: list[str], group: int = 1) -> None:
     """Each setting against one prompt per forward at its own precision, and against fp32's."""
-    extra = [(label, 0, None, label.rpartition("_")[2] if label.endswith("bf16") else "fp32") for label in t if "call_per_group" in label]
-    for label, _, _, precision in local_settings(sizes, precisions) + extra:
+    for label, _, _, precision, _ in local_settings(sizes, precisions, group):
         own = t["local_one_per_forward" + ("" if precision == "fp32" else f"_{precision}")]
         print(f"  {label:<31} {t[label]:>6.2f} judgments/s  {t[label] / own:>5.2f}x one per forward  "
               f"{t[label] / t['local_one_per_forward']:>5.2f}x fp32's one per forward")
@@ -161,7 +165,7 @@ def main() -> None:
         t = local_throughput(prompts, args.repeats, args.sizes, args.precisions, args.group)
         print(f"local backend, {args.prompts} reference-judge prompts ({len(set(prompts))} distinct, groups of {args.group}), "
               f"median of {args.repeats}, {args.threads or 'default'} threads:")
-        print_local(t, args.sizes, args.precisions)
+        print_local(t, args.sizes, args.precisions, args.group)
         print(json.dumps(t))
         return
     from tests.judges.server import llama_server
@@ -189,7 +193,7 @@ def main() -> None:
             print(f"  {key!r:<44} {table['unguarded'][key]:>6.0%} {table['guarded'][key]:>6.0%}")
     print("pairwise on verifier-built pairs (chosen = verified correct):", report["pairwise_in_process"])
     t = report["throughput_judgments_per_s"]
-    print_local(t, args.sizes, args.precisions)
+    print_local(t, args.sizes, args.precisions, args.group)
     print(f"judgments/s: server 8 in flight {t['server_8_in_flight']:.1f} vs sequential "
           f"{t['server_sequential']:.1f} ({t['server_8_in_flight'] / t['server_sequential']:.2f}x)")
     print(json.dumps(report))

@@ -142,19 +142,18 @@ def last_logits(model: Any, ids: Sequence[Sequence[int]], rows: Sequence[int], t
     (left-padded), continuing a cache of the head and its group's continuation."""
     import torch
 
+    from payoff.models.reward_model import collate
+
     continuations = groups[1] if groups else []
     cont = [continuations[the_plan.group_of[r]] if r in the_plan.group_of else 0 for r in rows]
     extra = max(cont)
-    own = [ids[r][the_plan.head + c:] for r, c in zip(rows, cont)]
-    width = max(len(o) for o in own)
     past = the_plan.head + extra
-    tokens = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), past + width), dtype=torch.long)
-    mask[:, :the_plan.head] = 1
-    for n, (row, c) in enumerate(zip(own, cont)):
-        mask[n, the_plan.head:the_plan.head + c] = 1
-        tokens[n, width - len(row):] = torch.tensor(row, dtype=torch.long)
-        mask[n, past + width - len(row):] = 1
+    tokens, own_mask = collate([ids[r][the_plan.head + c:] for r, c in zip(rows, cont)], pad_id, side="left")
+    past_mask = torch.zeros((len(rows), past), dtype=torch.long)
+    past_mask[:, :the_plan.head] = 1
+    for n, c in enumerate(cont):
+        past_mask[n, the_plan.head:the_plan.head + c] = 1  # the group's continuation; the rest of `extra` is padding
+    mask = torch.cat([past_mask, own_mask], 1)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]
     options: dict[str, Any] = {}
     if past:
