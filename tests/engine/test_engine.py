@@ -149,6 +149,30 @@ def test_workers_can_use_torch_after_the_caller_started_torch_threads() -> None:
     assert [o.score for o in outcomes] == pytest.approx([3.0, 4.0])
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_model_in_a_worker_gets_the_workers_share_of_the_cores(workers: int) -> None:
+    # Its own thread, whose OpenMP pool is fresh: at one thread a reward model scored 1.7x
+    # slower than one sample per forward on two cores (benchmarks/rm_scoring.py).
+    import torch
+
+    from payoff.engine.processes import model_cores
+    from tests.engine.torch_reward import torch_threads
+
+    torch.ones(256, 256) @ torch.ones(256, 256)  # this process's pool is running
+    outcomes = payoff.score([{"completion": "x" * n} for n in range(1, 9)], torch_threads, workers=workers, timeout_s=60)
+    assert [o.status for o in outcomes] == ["ok"] * 8
+    share = max(1, min(len(os.sched_getaffinity(0)) // workers, torch.get_num_threads()))
+    assert model_cores(workers) == share
+    assert {o.info["threads"] for o in outcomes} == {share}
+    assert {o.info["thread"].split("_")[0] for o in outcomes} == {"payoff-model"}
+    plain = payoff.score([{"completion": "x"}], threads_of, workers=1, timeout_s=60)
+    assert plain[0].info["thread"] == "MainThread"  # a reward that may set signal handlers keeps the main thread
+
+
+def threads_of(sample: Sample) -> Outcome:
+    return Outcome.ok(1.0, thread=threading.current_thread().name)
+
+
 def niceness(sample: Sample) -> float:
     return float(os.nice(0))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import weakref
 from multiprocessing.sharedctypes import RawArray
@@ -97,7 +98,8 @@ class Workers:
         self.pool = ProcessPool(
             max_workers=self.workers,
             initializer=init_worker,
-            initargs=(self.reward, self.slots, self.containment, self.memory_mb, self.output_chars, self.turns),
+            initargs=(self.reward, self.slots, self.containment, self.memory_mb, self.output_chars, self.turns,
+                      model_cores(self.workers)),
             context=multiprocessing.get_context(self.start_method),
         )
 
@@ -151,6 +153,15 @@ class Workers:
 
 
 _every: weakref.WeakSet[Workers] = weakref.WeakSet()
+def model_cores(workers: int) -> int:
+    """Each worker's share of the cores for a model (`worker.model_thread`): the cores this
+    process may use split among the workers, no more than a torch thread cap set here."""
+    share = len(os.sched_getaffinity(0)) // workers
+    if "torch" in sys.modules:
+        share = min(share, sys.modules["torch"].get_num_threads())
+    return max(1, share)
+
+
 _inherited: list[Any] = []  # a forked child's copies of its parent's pools and boxes
 
 

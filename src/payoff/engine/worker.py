@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from payoff.containment import SANDBOX_CPU
@@ -30,6 +31,8 @@ IDLE, RUNNING, FINISHED = 0.0, 1.0, 2.0
 _reward: Reward | None = None
 _slots: Any = None
 _output_chars = 2000
+_cores = 1  # this worker's share of the cores, for a model's thread pool (`model_thread`)
+_model_thread: ThreadPoolExecutor | None = None
 
 
 class CappedText(io.TextIOBase):
@@ -62,11 +65,11 @@ WORKER_NICENESS = 10
 
 
 def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | None, output_chars: int,
-                turns: Any = None) -> None:
+                turns: Any = None, cores: int = 1) -> None:
     """Pool initializer: box the worker, cap its memory, silence its file descriptors, give its
-    sandbox a core (`place_sandbox`)."""
-    global _reward, _slots, _output_chars
-    _reward, _slots, _output_chars = reward, slots, output_chars
+    sandbox a core (`place_sandbox`) and its models a share of the cores (`model_thread`)."""
+    global _reward, _slots, _output_chars, _cores
+    _reward, _slots, _output_chars, _cores = reward, slots, output_chars, max(1, cores)
     containment.enter()
     place_sandbox(turns)
     _die_with_parent()
@@ -85,8 +88,11 @@ def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | N
         _limit_address_space(memory_mb)
     if "torch" in sys.modules:
         # A worker forked from a process whose torch thread pools are running hangs on its first
-        # parallel op; one thread per worker avoids that (the workers are the parallelism).
+        # parallel op in this thread (OpenMP's pool is the parent's, its threads gone): one thread
+        # here. A model runs on a thread of its own instead (`model_thread`).
         sys.modules["torch"].set_num_threads(1)
+    else:
+        os.environ.setdefault("OMP_NUM_THREADS", str(_cores))  # read when torch loads here
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
@@ -145,9 +151,29 @@ def run_chunk(slot: int, units: Sequence[list[Sample]]) -> list[tuple[list[Outco
         _slots[base + 1] = index
         _slots[base + 2] = time.monotonic()
         _slots[base + 3] = RUNNING
-        results.append(run_unit(_reward, samples, _output_chars))  # type: ignore[arg-type]
+        if _reward.batch_size is not None and not _reward.is_group:  # type: ignore[union-attr]
+            results.append(model_thread().submit(run_unit, _reward, samples, _output_chars).result())
+        else:
+            results.append(run_unit(_reward, samples, _output_chars))  # type: ignore[arg-type]
         _slots[base + 3] = FINISHED
     return results
+
+
+def model_thread() -> ThreadPoolExecutor:
+    """The thread a batched reward (a reward model, a PRM, a local judge) runs on in a worker,
+    with the worker's share of the cores: a fresh thread starts a fresh OpenMP pool, where the
+    worker's main thread holds its parent's dead one. At one thread a model scored 1.7x slower
+    than one sample per forward on two (`benchmarks/rm_scoring.py`). One thread, made once: a
+    model's pools and caches stay warm between batches."""
+    global _model_thread
+    if _model_thread is None:
+        _model_thread = ThreadPoolExecutor(1, thread_name_prefix="payoff-model", initializer=_model_threads)
+    return _model_thread
+
+
+def _model_threads() -> None:
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(_cores)
 
 
 def run_unit(reward: Reward, samples: list[Sample], output_chars: int = 2000) -> tuple[list[Outcome], float]:
