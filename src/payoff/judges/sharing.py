@@ -14,6 +14,7 @@ answers) are judged once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,8 +129,7 @@ def group_caches(model: Any, ids: Sequence[Sequence[int]], the_plan: Plan, head:
         positions = torch.arange(the_plan.head, the_plan.head + width).expand(len(chunk), -1)
         options: dict[str, Any] = {"use_cache": True}
         if head is not None:
-            options["past_key_values"] = _cache(model, [(k.expand(len(chunk), -1, -1, -1), v.expand(len(chunk), -1, -1, -1))
-                                                        for k, v in head])
+            options["past_key_values"] = reserved([[part] for part in head], len(chunk), width)
         cache = model(input_ids=tokens, attention_mask=mask, position_ids=positions, logits_to_keep=1, **options).past_key_values
         pieces.append([(layer.keys[:, :, the_plan.head:], layer.values[:, :, the_plan.head:]) for layer in cache.layers])
     layers = [(torch.cat([p[n][0] for p in pieces]), torch.cat([p[n][1] for p in pieces])) for n in range(len(pieces[0]))]
@@ -157,23 +157,56 @@ def last_logits(model: Any, ids: Sequence[Sequence[int]], rows: Sequence[int], t
     positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]
     options: dict[str, Any] = {}
     if past:
+        pick = torch.tensor([the_plan.group_of.get(r, 0) for r in rows])  # no group: any group's slots, masked
         layers = []
         for n in range(len(head or groups[0])):
-            keys, values = [], []
-            if head is not None:
-                keys.append(head[n][0].expand(len(rows), -1, -1, -1))
-                values.append(head[n][1].expand(len(rows), -1, -1, -1))
+            parts = [head[n]] if head is not None else []
             if extra:
-                pick = torch.tensor([the_plan.group_of.get(r, 0) for r in rows])  # no group: any group's slots, masked
-                keys.append(groups[0][n][0].index_select(0, pick)[:, :, :extra])
-                values.append(groups[0][n][1].index_select(0, pick)[:, :, :extra])
-            layers.append((torch.cat(keys, 2), torch.cat(values, 2)))
-        options = {"past_key_values": _cache(model, layers), "use_cache": True}
+                parts.append((groups[0][n][0].index_select(0, pick)[:, :, :extra], groups[0][n][1].index_select(0, pick)[:, :, :extra]))
+            layers.append(parts)
+        options = {"past_key_values": reserved(layers, len(rows), tokens.shape[1]), "use_cache": True}
     return model(input_ids=tokens, attention_mask=mask, position_ids=positions, logits_to_keep=1, **options).logits[:, -1]
 
 
-def _cache(model: Any, layers: list[tuple[Any, Any]]) -> Any:
-    from transformers import DynamicCache
+def reserved(layers: list[list[tuple[Any, Any]]], rows: int, room: int) -> Any:
+    """A key/value cache of ``rows`` rows holding, per layer, the given parts (keys and values,
+    of one row or of each) one after another, with ``room`` positions more for the forward's own
+    tokens. Those are written in place, where transformers' cache concatenates: a copy of the
+    whole prefix in every layer of every forward."""
+    import torch
+    from transformers.cache_utils import Cache
 
-    # expanded views made whole; a forward's append concatenates, so the call's head is never written
-    return DynamicCache(ddp_cache_data=[(k.contiguous(), v.contiguous()) for k, v in layers], config=model.config)
+    built = []
+    for parts in layers:
+        keys, values = parts[0]
+        shape = (rows, keys.shape[1], sum(k.shape[2] for k, _ in parts) + room, keys.shape[3])
+        layer = _reserved_layer()(torch.empty(shape, dtype=keys.dtype), torch.empty(shape, dtype=values.dtype))
+        for k, v in parts:
+            layer.update(k, v)  # a part of one row goes to every row
+        built.append(layer)
+    return Cache(layers=built)
+
+
+@functools.cache
+def _reserved_layer() -> type:
+    from transformers.cache_utils import DynamicLayer
+
+    class ReservedLayer(DynamicLayer):
+        """One layer's keys and values in buffers with room for what is still to come."""
+
+        def __init__(self, keys: Any, values: Any) -> None:
+            super().__init__()
+            self.keys, self.values, self.length = keys, values, 0
+            self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            end = self.length + key_states.shape[-2]
+            self.keys[:, :, self.length:end] = key_states
+            self.values[:, :, self.length:end] = value_states
+            self.length = end
+            return self.keys[:, :, :end], self.values[:, :, :end]
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+    return ReservedLayer

@@ -26,13 +26,17 @@ MAX_SCORES_GRAD = 1 << 21  # with gradients, kept per layer for backward: 8 MB e
 def _plain(module: Any, query: Any, key: Any, value: Any, mask: Any, scaling: float, dropout: float) -> Any:
     import torch
 
-    groups = query.shape[1] // key.shape[1]  # grouped-query attention: each key head serves `groups` query heads
-    if groups > 1:
-        key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
-    scores = torch.matmul(query, key.transpose(2, 3)) * scaling + mask
+    batch, heads, queries, width = query.shape
+    kv_heads, keys = key.shape[1], key.shape[2]
+    groups = heads // kv_heads  # grouped-query attention: key head j serves query heads j*groups .. (j+1)*groups - 1
+    # the query heads of a key head stacked as rows, rather than each key head copied `groups`
+    # times: the rows are the few new tokens, the keys the whole cached prompt
+    stacked = query.reshape(batch, kv_heads, groups * queries, width)
+    scores = (torch.matmul(stacked, key.transpose(2, 3)) * scaling).view(batch, kv_heads, groups, queries, keys) + mask[:, :, None]
     weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
     weights = torch.nn.functional.dropout(weights, p=dropout, training=module.training)
-    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+    out = torch.matmul(weights.view(batch, kv_heads, groups * queries, keys), value)
+    return out.view(batch, heads, queries, width).transpose(1, 2).contiguous(), weights.view(batch, heads, queries, keys)
 
 
 def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,
