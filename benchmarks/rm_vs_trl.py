@@ -71,16 +71,22 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                  "checkpoint_every=0", f"optim.lr={args.lr}", f"optim.batch_size={args.batch}", f"optim.micro_batch={args.batch}",
                  f"model.max_length={args.max_length}", "log.progress=false", "log.tensorboard=false", "log.plot=false",
                  f"eval_batch_size={args.batch}", f"precision='{PAYOFF_SETTINGS[tool]}'"]
+    if tool in PAYOFF_MICRO_TOKENS:
+        overrides.append(f"optim.micro_tokens={PAYOFF_MICRO_TOKENS[tool]}")
     summary = train_reward_model(load_rm_config(None, overrides))
     return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16", "payoff_bf16_4096": "bf16"}  # the tool's `precision`
+PAYOFF_MICRO_TOKENS = {"payoff_bf16_4096": 4096}  # the bound per forward before 2026-12-05 (now 1024)
 # TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
                 "trl_bf16": {"gradient_checkpointing": False, "bf16": True},
-                "trl_bf16_eager": {"gradient_checkpointing": False, "bf16": True}}
+                "trl_bf16_eager": {"gradient_checkpointing": False, "bf16": True},
+                # a quarter of the batch per forward, four accumulated: a lower peak, as payoff's token bound gives
+                "trl_bf16_accum4": {"gradient_checkpointing": False, "bf16": True},
+                "trl_bf16_accum4_eager": {"gradient_checkpointing": False, "bf16": True}}
 
 
 def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
@@ -101,6 +107,8 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                    lr_scheduler_type="linear", warmup_steps=0, report_to="none", save_strategy="no", eval_strategy="no",
                    logging_steps=10, use_cpu=True, dataloader_num_workers=0, seed=0)
     options.update(TRL_SETTINGS[tool])
+    if "_accum4" in tool:
+        options.update(per_device_train_batch_size=max(1, args.batch // 4), gradient_accumulation_steps=4)
     if tool == "trl_onednn":
         route_by_hand()
     trainer = RewardTrainer(model=model, args=RewardConfig(**options), train_dataset=load(args.train_conv),

@@ -169,6 +169,22 @@ def test_a_model_in_a_worker_gets_the_workers_share_of_the_cores(workers: int) -
     assert plain[0].info["thread"] == "MainThread"  # a reward that may set signal handlers keeps the main thread
 
 
+def test_a_model_reward_runs_on_the_main_thread_when_no_thread_can_start(monkeypatch) -> None:
+    from multiprocessing.sharedctypes import RawArray
+
+    from payoff.engine import worker
+
+    def no_thread() -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(worker, "model_thread", no_thread)
+    monkeypatch.setattr(worker, "_reward", payoff.core.batched_reward(lambda samples: [Outcome.ok(1.0, thread=threading.current_thread().name)
+                                                                                       for _ in samples], batch_size=2, register=False))
+    monkeypatch.setattr(worker, "_slots", RawArray("d", worker.SLOT_WIDTH))
+    [(outcomes, _)] = worker.run_chunk(0, [[Sample(prompt="", completion="x"), Sample(prompt="", completion="y")]])
+    assert [(o.status, o.info["thread"]) for o in outcomes] == [("ok", "MainThread")] * 2
+
+
 def threads_of(sample: Sample) -> Outcome:
     return Outcome.ok(1.0, thread=threading.current_thread().name)
 

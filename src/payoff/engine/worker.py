@@ -152,7 +152,7 @@ def run_chunk(slot: int, units: Sequence[list[Sample]]) -> list[tuple[list[Outco
         _slots[base + 2] = time.monotonic()
         _slots[base + 3] = RUNNING
         if _reward.batch_size is not None and not _reward.is_group:  # type: ignore[union-attr]
-            results.append(model_thread().submit(run_unit, _reward, samples, _output_chars).result())
+            results.append(_on_model_thread(samples))
         else:
             results.append(run_unit(_reward, samples, _output_chars))  # type: ignore[arg-type]
         _slots[base + 3] = FINISHED
@@ -169,6 +169,14 @@ def model_thread() -> ThreadPoolExecutor:
     if _model_thread is None:
         _model_thread = ThreadPoolExecutor(1, thread_name_prefix="payoff-model", initializer=_model_threads)
     return _model_thread
+
+
+def _on_model_thread(samples: list[Sample]) -> tuple[list[Outcome], float]:
+    try:
+        future = model_thread().submit(run_unit, _reward, samples, _output_chars)
+    except RuntimeError:  # no thread to be had (a tight address-space cap): the main thread, one core
+        return run_unit(_reward, samples, _output_chars)  # type: ignore[arg-type]
+    return future.result()
 
 
 def _model_threads() -> None:

@@ -35,7 +35,7 @@ class RMOptimConfig(OptimConfig):
     # at most this many padded tokens per forward pass (0: no bound): a pair's shared prefix once and
     # each answer after it (payoff.rm.pairwise), longest pairs first, so a step's memory does not
     # depend on which pairs it draws (payoff.runs.memory)
-    micro_tokens: int = Field(4096, ge=0)
+    micro_tokens: int = Field(1024, ge=0)
 
 
 class RMTrainConfig(DatasetRunConfig):
