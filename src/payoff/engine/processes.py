@@ -153,6 +153,8 @@ class Workers:
 
 
 _every: weakref.WeakSet[Workers] = weakref.WeakSet()
+
+
 def model_cores(workers: int) -> int:
     """Each worker's share of the cores for a model (`worker.model_thread`): the cores this
     process may use split among the workers, no more than a torch thread cap set here."""

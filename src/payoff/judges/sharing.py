@@ -180,7 +180,8 @@ def reserved(layers: list[list[tuple[Any, Any]]], rows: int, room: int) -> Any:
     for parts in layers:
         keys, values = parts[0]
         shape = (rows, keys.shape[1], sum(k.shape[2] for k, _ in parts) + room, keys.shape[3])
-        layer = _reserved_layer()(torch.empty(shape, dtype=keys.dtype), torch.empty(shape, dtype=values.dtype))
+        layer = _reserved_layer()(torch.empty(shape, dtype=keys.dtype, device=keys.device),
+                                  torch.empty(shape, dtype=values.dtype, device=values.device))
         for k, v in parts:
             layer.update(k, v)  # a part of one row goes to every row
         built.append(layer)

@@ -34,7 +34,8 @@ class RMLossConfig(Strict):
 class RMOptimConfig(OptimConfig):
     # at most this many padded tokens per forward pass (0: no bound): a pair's shared prefix once and
     # each answer after it (payoff.rm.pairwise), longest pairs first, so a step's memory does not
-    # depend on which pairs it draws (payoff.runs.memory)
+    # depend on which pairs it draws (payoff.runs.memory). 1024, not more: a run pays to fault in
+    # its peak, the largest forward's activations (about 7 s per GB on a VM; docs/rm.md)
     micro_tokens: int = Field(1024, ge=0)
 
 
