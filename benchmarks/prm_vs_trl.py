@@ -62,11 +62,14 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                  f"model.max_length={args.max_length}", "model.chat_template=false", "step.separator='\\n'",
                  "log.progress=false", "log.tensorboard=false", "log.plot=false", f"eval_batch_size={args.batch}",
                  f"precision='{PAYOFF_SETTINGS[tool]}'"]
+    if tool in PAYOFF_MICRO_TOKENS:
+        overrides.append(f"optim.micro_tokens={PAYOFF_MICRO_TOKENS[tool]}")
     summary = train_prm(load_prm_config(None, overrides))
     return {"f1": summary["f1_after"], "step_accuracy": summary["step_accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16"}  # the tool's `precision`
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16", "payoff_bf16_1024": "bf16"}  # the tool's `precision`
+PAYOFF_MICRO_TOKENS = {"payoff_bf16_1024": 1024}  # the RM trainer's bound (docs/rm.md), against the PRM's 4096
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
                 "trl_bf16": {"gradient_checkpointing": False, "bf16": True},
