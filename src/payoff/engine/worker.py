@@ -32,7 +32,7 @@ _reward: Reward | None = None
 _slots: Any = None
 _output_chars = 2000
 _cores = 1  # this worker's share of the cores, for a model's thread pool (`model_thread`)
-_model_thread: ThreadPoolExecutor | None = None
+_model_executor: ThreadPoolExecutor | None = None
 
 
 class CappedText(io.TextIOBase):
@@ -69,7 +69,7 @@ def init_worker(reward: Reward, slots: Any, containment: Any, memory_mb: int | N
     """Pool initializer: box the worker, cap its memory, silence its file descriptors, give its
     sandbox a core (`place_sandbox`) and its models a share of the cores (`model_thread`)."""
     global _reward, _slots, _output_chars, _cores
-    _reward, _slots, _output_chars, _cores = reward, slots, output_chars, max(1, cores)
+    _reward, _slots, _output_chars, _cores = reward, slots, output_chars, cores
     containment.enter()
     place_sandbox(turns)
     _die_with_parent()
@@ -165,10 +165,10 @@ def model_thread() -> ThreadPoolExecutor:
     worker's main thread holds its parent's dead one. At one thread a model scored 1.7x slower
     than one sample per forward on two (`benchmarks/rm_scoring.py`). One thread, made once: a
     model's pools and caches stay warm between batches."""
-    global _model_thread
-    if _model_thread is None:
-        _model_thread = ThreadPoolExecutor(1, thread_name_prefix="payoff-model", initializer=_model_threads)
-    return _model_thread
+    global _model_executor
+    if _model_executor is None:
+        _model_executor = ThreadPoolExecutor(1, thread_name_prefix="payoff-model", initializer=_take_share)
+    return _model_executor
 
 
 def _on_model_thread(samples: list[Sample]) -> tuple[list[Outcome], float]:
@@ -179,7 +179,7 @@ def _on_model_thread(samples: list[Sample]) -> tuple[list[Outcome], float]:
     return future.result()
 
 
-def _model_threads() -> None:
+def _take_share() -> None:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(_cores)
 

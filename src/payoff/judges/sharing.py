@@ -162,7 +162,7 @@ def last_logits(model: Any, ids: Sequence[Sequence[int]], rows: Sequence[int], t
         for n in range(len(head or groups[0])):
             parts = [head[n]] if head is not None else []
             if extra:
-                parts.append((groups[0][n][0].index_select(0, pick)[:, :, :extra], groups[0][n][1].index_select(0, pick)[:, :, :extra]))
+                parts.append((groups[0][n][0][:, :, :extra].index_select(0, pick), groups[0][n][1][:, :, :extra].index_select(0, pick)))
             layers.append(parts)
         options = {"past_key_values": reserved(layers, len(rows), tokens.shape[1]), "use_cache": True}
     return model(input_ids=tokens, attention_mask=mask, position_ids=positions, logits_to_keep=1, **options).logits[:, -1]
