@@ -36,6 +36,7 @@ import torch
 
 from payoff.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from payoff.runs.data import step_indices
+from payoff.runs.memory import held_heap
 from payoff.runs.metrics import CURVES, MetricsLog, plot_curves
 from payoff.runs.optim import learning_rate, set_learning_rate
 
@@ -115,13 +116,15 @@ class Run:
     # -- the loop ---------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def progress(self, name: str, **fields: str) -> Iterator[Bar]:
-        """A progress bar from ``step`` to ``config.steps``, showing ``fields`` (``name value``)."""
+        """A progress bar from ``step`` to ``config.steps``, showing ``fields`` (``name value``); the
+        training loop it wraps runs with the heap held (`payoff.runs.memory.held_heap`: memory a step
+        frees is reused by the next, not faulted in again)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         columns = [TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(),
                    *(TextColumn(f"{key} {{task.fields[{key}]}}") for key in fields), TimeElapsedColumn(), TimeRemainingColumn()]
         started = time.perf_counter()
-        with Progress(*columns, console=self.console, disable=not (self.config.log.progress and self.main)) as progress:
+        with held_heap(), Progress(*columns, console=self.console, disable=not (self.config.log.progress and self.main)) as progress:
             yield Bar(progress, progress.add_task(name, total=self.config.steps, completed=self.step, **fields))
         self._loop_seconds += time.perf_counter() - started
 
