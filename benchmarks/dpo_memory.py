@@ -7,7 +7,7 @@ default. Each variant runs in its own process (its own peak RSS):
 - ``payoff``: as shipped (micro-batches of at most ``optim.micro_tokens`` padded tokens, longest
   first; freed memory handed back to the system after the reference precompute and the
   evaluations, not between steps);
-- ``unbounded``: ``optim.micro_tokens = 0`` and `payoff.runs.memory.release` a no-op: micro-batches
+- ``unbounded``: ``optim.micro_tokens = 0`` and `payoff.heap.release` a no-op: micro-batches
   of ``micro_batch`` pairs whatever their length, as before the fix.
 
 The pairs are the worked example's (out/rm_example) when present; otherwise a procedural set with
@@ -64,17 +64,17 @@ def child(args: argparse.Namespace) -> None:
     import signal
 
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 PID: where a run that grows is, on its stderr
+    from payoff import heap
     from payoff.dpo.config import load_dpo_config
     from payoff.dpo.train import train_dpo
-    from payoff.runs import memory
     from payoff.runs.run import Run
 
     extra = []
     if args.variant == "unbounded":
-        memory.release = lambda: None
+        heap.release = lambda: None
         import payoff.dpo.train as dpo_train
 
-        dpo_train.release = memory.release
+        dpo_train.release = heap.release
         extra = ["optim.micro_tokens=0"]
     end_step = Run.end_step
 

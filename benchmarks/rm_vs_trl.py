@@ -79,7 +79,8 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16", "payoff_bf16_4096": "bf16", "payoff_bf16_512": "bf16"}  # the tool's `precision`
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16",  # the tool's `precision`
+                   "payoff_bf16_4096": "bf16", "payoff_bf16_512": "bf16"}
 PAYOFF_MICRO_TOKENS = {"payoff_bf16_4096": 4096, "payoff_bf16_512": 512}  # the bound per forward before 2026-12-05 (now 1024), and half of it
 # TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},

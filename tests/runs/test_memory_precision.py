@@ -22,7 +22,7 @@ def test_held_heap_reuses_what_a_step_freed_and_hands_it_back_after() -> None:
     # each), within held_heap only the first time; on leaving, the freed heap goes back
     script = textwrap.dedent("""
         import ctypes, ctypes.util, resource
-        from payoff.runs.memory import held_heap
+        from payoff.heap import held_heap
         size = 100 * 2**20
         libc = ctypes.CDLL(ctypes.util.find_library('c'))
         libc.malloc.restype = ctypes.c_void_p
@@ -77,7 +77,7 @@ def test_release_hands_freed_heap_back() -> None:
     # and compare the RSS before and after release()
     script = textwrap.dedent("""
         import ctypes, ctypes.util
-        from payoff.runs.memory import release
+        from payoff.heap import release
         def rss():
             return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1])
         libc = ctypes.CDLL(ctypes.util.find_library('c'))

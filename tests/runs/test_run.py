@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from payoff.runs import memory
+from payoff import heap
 from payoff.runs.config import ConfigError, DatasetRunConfig, PairDataConfig, load_toml_config
 from payoff.runs.data import held_out_split, step_indices, touched
 from payoff.runs.optim import adamw, learning_rate
@@ -40,7 +40,7 @@ def _train(config: Config, resume: Path | None = None, stop_after: int | None = 
     with run.progress("toy", loss="-") as bar:
         for lr, mine, chunks in run.batches(optimizer, len(x)):
             assert sum(chunks, []) == mine and all(len(c) <= config.optim.micro_batch for c in chunks)
-            assert memory._held == 1  # the loop runs with glibc's heap held (memory.held_heap)
+            assert heap._held == 1  # the loop runs with glibc's heap held (heap.held_heap)
             loss = sum(((model(x[c]).squeeze(-1) - y[c]) ** 2).sum() for c in chunks) / len(mine)
             loss.backward()
             optimizer.step()
@@ -60,7 +60,7 @@ def test_a_run_writes_its_folder(tmp_path: Path) -> None:
     summary = _train(_config(tmp_path / "run"))
     run_dir = tmp_path / "run"
     assert summary["steps"] == 6 and summary["seed"] == 4 and summary["resumed_from"] is None and summary["processes"] == 1
-    assert memory._held == 0  # and released when the loop ends
+    assert heap._held == 0  # and released when the loop ends
     assert summary["peak_rss_mb"] > 0 and summary["seconds_per_step"] > 0
     assert json.loads((run_dir / "summary.json").read_text())["weight"] == summary["weight"]
     assert json.loads((run_dir / "config.json").read_text())["steps"] == 6

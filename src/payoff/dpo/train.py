@@ -22,12 +22,13 @@ import torch
 
 from payoff.dpo.config import DPOConfig
 from payoff.dpo.losses import preference_loss
+from payoff.heap import release
 from payoff.models.logprobs import pack, token_logprobs
 from payoff.models.policy import load_training_policy
 from payoff.models.precision import autocast
 from payoff.models.reward_model import RenderSpec, render
 from payoff.runs.data import load_split, touched
-from payoff.runs.memory import release, token_chunks
+from payoff.runs.memory import token_chunks
 from payoff.runs.optim import adamw, dropout_off
 from payoff.runs.processes import Processes
 from payoff.runs.run import Run

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from payoff.heap import held_heap
 from payoff.judges import sharing
 
 Verdict = dict[str, float]  # choice -> probability (normalised over the choices)
@@ -134,8 +135,9 @@ class LocalBackend:
         if self.share_prefix is False or (self.share_prefix is None and not worth):
             the_plan = sharing.Plan(rows=the_plan.rows, same=the_plan.same)  # whole prompts (plain batching measured faster)
         pad_id = int(tokenizer.pad_token_id or 0)
-        # bf16: autocast casts the weights once per call (it keeps the copies until the context ends)
-        with torch.no_grad(), autocast(self.precision, model.device):
+        # bf16: autocast casts the weights once per call (it keeps the copies until the context ends);
+        # the heap held, so each forward reuses the memory the one before freed (payoff.heap)
+        with torch.no_grad(), autocast(self.precision, model.device), held_heap():
             head = sharing.head_cache(model, ids[the_plan.rows[0]][:the_plan.head]) if the_plan.head else None
             groups = sharing.group_caches(model, ids, the_plan, head, pad_id, rows_per_forward) if the_plan.groups else None
             order = sorted(the_plan.rows, key=lambda i: len(ids[i]) - the_plan.shared(i))

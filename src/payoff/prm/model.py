@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from payoff.heap import held_heap
 from payoff.models.reward_model import RewardModel, collate
 
 
@@ -39,7 +40,7 @@ def score_steps(model: ProcessRewardModel, sequences: list[list[int]], positions
     out: list[list[float]] = [[] for _ in sequences]
     was = model.training
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), held_heap():  # each batch reuses the memory the one before freed (payoff.heap)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             ids, mask = collate([sequences[i] for i in chunk], pad_id)

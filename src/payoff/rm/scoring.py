@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from payoff.core import Text
+from payoff.heap import held_heap
 from payoff.models.reward_model import RenderSpec, RewardModel, collate, render, truncate
 
 
@@ -31,10 +32,11 @@ def score_sequences(model: RewardModel, sequences: list[list[int]], pad_id: int,
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(order), batch_size):
-            chosen = order[start:start + batch_size]
-            ids, mask = collate([sequences[i] for i in chosen], pad_id)
-            out[chosen] = model(ids, mask).float().cpu()
+        with held_heap():  # each batch reuses the memory the one before freed (payoff.heap)
+            for start in range(0, len(order), batch_size):
+                chosen = order[start:start + batch_size]
+                ids, mask = collate([sequences[i] for i in chosen], pad_id)
+                out[chosen] = model(ids, mask).float().cpu()
     finally:
         model.train(was_training)
     return out

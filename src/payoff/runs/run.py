@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from payoff.heap import held_heap
 from payoff.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from payoff.runs.data import step_indices
-from payoff.runs.memory import held_heap
 from payoff.runs.metrics import CURVES, MetricsLog, plot_curves
 from payoff.runs.optim import learning_rate, set_learning_rate
 
@@ -117,7 +117,7 @@ class Run:
     @contextlib.contextmanager
     def progress(self, name: str, **fields: str) -> Iterator[Bar]:
         """A progress bar from ``step`` to ``config.steps``, showing ``fields`` (``name value``); the
-        training loop it wraps runs with the heap held (`payoff.runs.memory.held_heap`: memory a step
+        training loop it wraps runs with the heap held (`payoff.heap.held_heap`: memory a step
         frees is reused by the next, not faulted in again)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
