@@ -10,13 +10,16 @@ step in the reward-model trainer (``strace``: two fresh 108 MB mappings and 105-
 grown and cut back in every step), 360-700 thousand in a local judge's call over 96 prompts; on
 a virtual machine a page touched anew can cost tens of microseconds.
 
-`held_heap` tells glibc to keep what it frees (no block gets a mapping of its own, no automatic
-trim) for as long as it is entered, so each step reuses the pages the one before faulted in (0
-faults a step once the peak is reached, at the same peak: docs/rm.md, "The heap held between
-steps"). Every training loop runs inside it (`payoff.runs.run.Run.progress`), as do a local
-judge's and a reward model's batched scoring. On leaving, glibc's defaults come back and what it
-holds free is handed back. `release` hands that back at any time (the DPO trainer, between its
-phases).
+`held_heap` tells glibc never to cut its heap back on its own for as long as it is entered, and
+fixes the mmap threshold at its 32 MB ceiling, so each step reuses the heap pages the one before
+faulted in. Blocks over 32 MB keep mappings of their own unless the loop asks to hold them too
+(``large``: the reward-model and PRM trainers, whose large blocks are their gradients, the same
+every step); held in the heap, large blocks of varying sizes (a DPO step's logits over the
+vocabulary) fragmented it, and a DPO run's peak went from 7.4 to 10.9 GB in 8 steps
+(docs/dpo.md). Every training loop runs inside it (`payoff.runs.run.Run.progress`), as do a local
+judge's and a reward model's batched scoring. On leaving, the trim threshold goes to where glibc's
+own settles and what glibc holds free is handed back. `release` hands that back at any time (the
+DPO trainer, between its phases).
 """
 
 from __future__ import annotations
@@ -28,10 +31,15 @@ import threading
 from collections.abc import Iterator
 
 _libc: object | None = None
-# mallopt's parameters (malloc.h) and glibc's defaults for the two this module changes
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
-_DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
-_held = 0
+# mallopt's parameters (malloc.h). 32 MB is the highest mmap threshold glibc takes on 64-bit,
+# where its default threshold settles once it has seen large blocks freed; the trim threshold
+# then settles at twice that.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+_MMAP_CEILING = 32 * 2**20
+_SETTLED_TRIM_THRESHOLD = 2 * _MMAP_CEILING
+_DEFAULT_MMAP_MAX = 65536
+_held = 0  # held_heap()s entered, and of them with large=True
+_held_large = 0
 _held_lock = threading.Lock()
 
 
@@ -49,31 +57,39 @@ def _glibc() -> object | None:
 
 
 @contextlib.contextmanager
-def held_heap() -> Iterator[None]:
-    """Within: glibc keeps every block it frees for reuse (no block gets a mapping of its own, the
-    heap is never cut back on its own), so memory a step freed serves the next step without
-    page faults. On leaving the outermost one: glibc's defaults for both (the thresholds no longer
-    adapt to the block sizes seen) and what it holds free handed back (`release`). The setting is
-    the process's: nested and concurrent uses count, the last to leave restores. A no-op where the
-    C library is not glibc."""
-    global _held
+def held_heap(large: bool = False) -> Iterator[None]:
+    """Within: glibc never cuts its heap back on its own, so the memory a step freed serves the
+    next step without page faults. Blocks over 32 MB keep mappings of their own (returned on free,
+    faulted in anew) unless ``large``: then they too come from the heap and stay. ``large`` suits
+    a loop whose large blocks are the same every step (a reward model's gradients: the embedding's
+    is 113 MB); where their sizes vary with the data (a DPO step's logits over the vocabulary),
+    they fragment the heap (a DPO run's peak went from 7.4 to 10.9 GB in 8 steps, docs/dpo.md). On
+    leaving the outermost one: the trim threshold at where glibc's own settles, large blocks
+    mapped again, and what glibc holds free handed back (`release`). The setting is the
+    process's: nested and concurrent uses count (large blocks are held while any ``large`` one
+    is entered), the last to leave restores. A no-op where the C library is not glibc."""
+    global _held, _held_large
     libc = _glibc()
     if libc is None:
         yield
         return
+    mallopt = lambda param, value: libc.mallopt(ctypes.c_int(param), ctypes.c_int(value))  # type: ignore[attr-defined]  # noqa: E731
     with _held_lock:
-        _held += 1
+        _held, _held_large = _held + 1, _held_large + large
         if _held == 1:
-            libc.mallopt(ctypes.c_int(_M_MMAP_MAX), ctypes.c_int(0))  # type: ignore[attr-defined]
-            libc.mallopt(ctypes.c_int(_M_TRIM_THRESHOLD), ctypes.c_int(2**31 - 1))  # type: ignore[attr-defined]
+            mallopt(_M_MMAP_THRESHOLD, _MMAP_CEILING)
+            mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+        if large and _held_large == 1:
+            mallopt(_M_MMAP_MAX, 0)
     try:
         yield
     finally:
         with _held_lock:
-            _held -= 1
+            _held, _held_large = _held - 1, _held_large - large
+            if large and _held_large == 0:
+                mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
             if _held == 0:
-                libc.mallopt(ctypes.c_int(_M_MMAP_MAX), ctypes.c_int(_DEFAULT_MMAP_MAX))  # type: ignore[attr-defined]
-                libc.mallopt(ctypes.c_int(_M_TRIM_THRESHOLD), ctypes.c_int(_DEFAULT_TRIM_THRESHOLD))  # type: ignore[attr-defined]
+                mallopt(_M_TRIM_THRESHOLD, _SETTLED_TRIM_THRESHOLD)
                 libc.malloc_trim(0)  # type: ignore[attr-defined]
 
 

@@ -17,40 +17,49 @@ from payoff.runs.optim import adamw
 
 
 def test_held_heap_reuses_what_a_step_freed_and_hands_it_back_after() -> None:
-    # a real process: a 100 MB block allocated, written and freed three times per setting (one
-    # step's embedding gradient); glibc's defaults map it afresh each time (25,600 pages faulted
-    # each), within held_heap only the first time; on leaving, the freed heap goes back
+    # a real process: one step's tensors (ten 10 MB blocks, or one 100 MB block: an embedding's
+    # gradient) allocated, written and freed three times per setting. By default glibc cuts the
+    # heap back once more than 64 MB lies free at its top and unmaps a block over 32 MB on free, so
+    # every step faults its memory in anew (25,600 pages); held, only the first step does (a block
+    # over 32 MB only when large=True); on leaving, the freed memory goes back
     script = textwrap.dedent("""
         import ctypes, ctypes.util, resource
         from payoff.heap import held_heap
-        size = 100 * 2**20
         libc = ctypes.CDLL(ctypes.util.find_library('c'))
         libc.malloc.restype = ctypes.c_void_p
         libc.malloc.argtypes = [ctypes.c_size_t]
         libc.free.argtypes = [ctypes.c_void_p]
         def rss():
             return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1])
-        def steps():
+        def steps(size, count):
             faults = []
             for _ in range(3):
                 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-                block = libc.malloc(size)
-                ctypes.memset(block, 1, size)
-                libc.free(block)
+                blocks = [libc.malloc(size) for _ in range(count)]
+                for block in blocks:
+                    ctypes.memset(block, 1, size)
+                for block in blocks:
+                    libc.free(block)
                 faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
             return faults
-        plain = steps()
-        with held_heap():
-            held = steps()
+        small, large = (10 * 2**20, 10), (100 * 2**20, 1)
+        out = [steps(*small), steps(*large)]
+        with held_heap():  # the large block first: a free chunk the small ones left would serve it
+            out += [steps(*large), steps(*small)]
+        with held_heap(large=True):
+            out.append(steps(*large))
             inside = rss()
-        print(*plain, *held, inside, rss())
+        print(*(n for row in out for n in row), inside, rss())
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     numbers = list(map(int, done.stdout.split()))
-    plain, held, (inside, after) = numbers[:3], numbers[3:6], numbers[6:]
-    assert min(plain) > 20_000  # every step faults the block in anew
-    assert held[0] > 20_000 and max(held[1:]) < 1_000  # the first faults it in, the rest reuse it
-    assert inside - after > 80_000  # kB: the held block handed back on leaving
+    plain_small, plain_large, held_large_mapped, held_small, held_large = (numbers[i:i + 3] for i in range(0, 15, 3))
+    inside, after = numbers[15:]
+    assert min(plain_small[1:]) > 20_000 and min(plain_large) > 20_000  # every step faults its memory in anew
+    assert max(held_small[1:]) < 1_000  # held: the first step faults the blocks in, the rest reuse them
+    assert min(held_large_mapped) > 20_000  # a block over 32 MB keeps its own mapping...
+    assert max(held_large[1:]) < 1_000  # ...unless large blocks are held too
+    assert inside - after > 80_000  # kB: the held memory handed back on leaving
 
 
 class Config(DatasetRunConfig):

@@ -88,7 +88,8 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
     console.print(f"held-out before: step accuracy {before.get('step_accuracy')}, ProcessBench F1 {before.get('f1')}")
 
     # -- the loop ---------------------------------------------------------------------------------------------
-    with run.progress("prm", loss="-", acc="-") as bar:
+    # large blocks held too: they are the gradients (the embedding's is 113 MB), the same every step
+    with run.progress("prm", large_blocks_held=True, loss="-", acc="-") as bar:
         for lr, mine, _ in run.batches(optimizer, len(train)):
             totals = torch.zeros(3)  # loss * steps, correct steps, steps
             # longest first, under the token budget: sorted rows pad little, the peak has a bound
