@@ -9,7 +9,8 @@ turns gradient checkpointing and bf16 on) and at its best sensible CPU setting (
 is ``trl_bf16`` with TRL's model loaded with plain attention (``attn_implementation="eager"``),
 which on short pairs can beat PyTorch's CPU flash attention; ``trl_bf16_accum4`` (and ``_eager``)
 run a quarter of the batch per forward with four accumulated, for a lower peak (``payoff_bf16_4096``:
-payoff at its former bound of 4096 tokens per forward). TRL 1.16's
+payoff at its former bound of 4096 tokens per forward;
+``payoff_bf16_512`` at half the present bound). TRL 1.16's
 RewardTrainer has no padding-free mode; Trainer's ``train_sampling_strategy="group_by_length"``
 needs an ``input_ids`` column that its pair rows do not have; both tools tokenise before the
 loop, so data-loader workers have nothing to take off the hot path (0 workers, as on 2 cores any worker competes with the
