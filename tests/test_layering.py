@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "payoff"
 TRAINERS = {"rl", "rm", "prm", "dpo"}
 # Lowest first; a part may import only parts of strictly lower layers (and itself).
 LAYERS = [
-    {"identity", "parameters", "_lazy", "containment", "episode", "recipes"},
+    {"identity", "parameters", "_lazy", "containment", "episode", "recipes", "heap"},
     {"core"},
     {"io", "registry", "sandbox"},
     {"rewards"},
