@@ -13,7 +13,7 @@ a virtual machine a page touched anew can cost tens of microseconds.
 `held_heap` tells glibc never to cut its heap back on its own for as long as it is entered, and
 fixes the mmap threshold at its 32 MB ceiling, so each step reuses the heap pages the one before
 faulted in. Blocks over 32 MB keep mappings of their own unless the loop asks to hold them too
-(``large``: the reward-model and PRM trainers, whose large blocks are their gradients, the same
+(``large_blocks``: the reward-model and PRM trainers, whose large blocks are their gradients, the same
 every step); held in the heap, large blocks of varying sizes (a DPO step's logits over the
 vocabulary) fragmented it, and a DPO run's peak went from 7.4 to 10.9 GB in 8 steps
 (docs/dpo.md). Every training loop runs inside it (`payoff.runs.run.Run.progress`), as do a local
@@ -38,7 +38,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 _MMAP_CEILING = 32 * 2**20
 _SETTLED_TRIM_THRESHOLD = 2 * _MMAP_CEILING
 _DEFAULT_MMAP_MAX = 65536
-_held = 0  # held_heap()s entered, and of them with large=True
+_held = 0  # held_heap()s entered, and of them with large_blocks
 _held_large = 0
 _held_lock = threading.Lock()
 
@@ -57,36 +57,40 @@ def _glibc() -> object | None:
 
 
 @contextlib.contextmanager
-def held_heap(large: bool = False) -> Iterator[None]:
+def held_heap(large_blocks: bool = False) -> Iterator[None]:
     """Within: glibc never cuts its heap back on its own, so the memory a step freed serves the
     next step without page faults. Blocks over 32 MB keep mappings of their own (returned on free,
-    faulted in anew) unless ``large``: then they too come from the heap and stay. ``large`` suits
+    faulted in anew) unless ``large_blocks``: then they too come from the heap and stay. That suits
     a loop whose large blocks are the same every step (a reward model's gradients: the embedding's
     is 113 MB); where their sizes vary with the data (a DPO step's logits over the vocabulary),
     they fragment the heap (a DPO run's peak went from 7.4 to 10.9 GB in 8 steps, docs/dpo.md). On
-    leaving the outermost one: the trim threshold at where glibc's own settles, large blocks
-    mapped again, and what glibc holds free handed back (`release`). The setting is the
-    process's: nested and concurrent uses count (large blocks are held while any ``large`` one
-    is entered), the last to leave restores. A no-op where the C library is not glibc."""
+    leaving the outermost one: the thresholds left where glibc's own settle (mmap 32 MB, trim
+    64 MB), large blocks mapped again, and what glibc holds free handed back (`release`). The
+    setting is the process's: nested and concurrent uses count (large blocks are held while any
+    use with ``large_blocks`` is entered), the last to leave restores. A no-op where the C library
+    is not glibc."""
     global _held, _held_large
     libc = _glibc()
     if libc is None:
         yield
         return
-    mallopt = lambda param, value: libc.mallopt(ctypes.c_int(param), ctypes.c_int(value))  # type: ignore[attr-defined]  # noqa: E731
+
+    def mallopt(param: int, value: int) -> None:
+        libc.mallopt(ctypes.c_int(param), ctypes.c_int(value))  # type: ignore[attr-defined]  # C ints: a wider value is cut silently
+
     with _held_lock:
-        _held, _held_large = _held + 1, _held_large + large
+        _held, _held_large = _held + 1, _held_large + large_blocks
         if _held == 1:
             mallopt(_M_MMAP_THRESHOLD, _MMAP_CEILING)
             mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
-        if large and _held_large == 1:
+        if large_blocks and _held_large == 1:
             mallopt(_M_MMAP_MAX, 0)
     try:
         yield
     finally:
         with _held_lock:
-            _held, _held_large = _held - 1, _held_large - large
-            if large and _held_large == 0:
+            _held, _held_large = _held - 1, _held_large - large_blocks
+            if large_blocks and _held_large == 0:
                 mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
             if _held == 0:
                 mallopt(_M_TRIM_THRESHOLD, _SETTLED_TRIM_THRESHOLD)

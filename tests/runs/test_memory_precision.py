@@ -21,7 +21,7 @@ def test_held_heap_reuses_what_a_step_freed_and_hands_it_back_after() -> None:
     # gradient) allocated, written and freed three times per setting. By default glibc cuts the
     # heap back once more than 64 MB lies free at its top and unmaps a block over 32 MB on free, so
     # every step faults its memory in anew (25,600 pages); held, only the first step does (a block
-    # over 32 MB only when large=True); on leaving, the freed memory goes back
+    # over 32 MB only with large_blocks); on leaving, the freed memory goes back
     script = textwrap.dedent("""
         import ctypes, ctypes.util, resource
         from payoff.heap import held_heap
@@ -46,7 +46,7 @@ def test_held_heap_reuses_what_a_step_freed_and_hands_it_back_after() -> None:
         out = [steps(*small), steps(*large)]
         with held_heap():  # the large block first: a free chunk the small ones left would serve it
             out += [steps(*large), steps(*small)]
-        with held_heap(large=True):
+        with held_heap(large_blocks=True):
             out.append(steps(*large))
             inside = rss()
         print(*(n for row in out for n in row), inside, rss())

@@ -89,7 +89,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
 
     # -- the loop ---------------------------------------------------------------------------------------------
     # large blocks held too: they are the gradients (the embedding's is 113 MB), the same every step
-    with run.progress("prm", large_blocks_held=True, loss="-", acc="-") as bar:
+    with run.progress("prm", large_blocks=True, loss="-", acc="-") as bar:
         for lr, mine, _ in run.batches(optimizer, len(train)):
             totals = torch.zeros(3)  # loss * steps, correct steps, steps
             # longest first, under the token budget: sorted rows pad little, the peak has a bound

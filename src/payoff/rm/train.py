@@ -113,7 +113,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
 
     # -- the loop -------------------------------------------------------------------------------------
     # large blocks held too: they are the gradients (the embedding's is 113 MB), the same every step
-    with run.progress("rm", large_blocks_held=True, loss="-", acc="-") as bar:
+    with run.progress("rm", large_blocks=True, loss="-", acc="-") as bar:
         for lr, mine, _ in run.batches(optimizer, len(train)):
             totals = torch.zeros(4)  # loss * n, correct, ties, margin sum
             micro = train.micro_batches(mine, cfg.optim.micro_batch, cfg.optim.micro_tokens)

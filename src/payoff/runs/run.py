@@ -115,17 +115,17 @@ class Run:
 
     # -- the loop ---------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def progress(self, name: str, large_blocks_held: bool = False, **fields: str) -> Iterator[Bar]:
+    def progress(self, name: str, large_blocks: bool = False, **fields: str) -> Iterator[Bar]:
         """A progress bar from ``step`` to ``config.steps``, showing ``fields`` (``name value``); the
         training loop it wraps runs with the heap held (`payoff.heap.held_heap`: memory a step
-        frees is reused by the next, not faulted in again), blocks over 32 MB too where
-        ``large_blocks_held`` (a loop whose large blocks are the same every step)."""
+        frees is reused by the next, not faulted in again), blocks over 32 MB too with
+        ``large_blocks`` (for a loop whose large blocks are the same every step)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         columns = [TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(),
                    *(TextColumn(f"{key} {{task.fields[{key}]}}") for key in fields), TimeElapsedColumn(), TimeRemainingColumn()]
         started = time.perf_counter()
-        with held_heap(large_blocks_held), Progress(*columns, console=self.console, disable=not (self.config.log.progress and self.main)) as progress:
+        with held_heap(large_blocks), Progress(*columns, console=self.console, disable=not (self.config.log.progress and self.main)) as progress:
             yield Bar(progress, progress.add_task(name, total=self.config.steps, completed=self.step, **fields))
         self._loop_seconds += time.perf_counter() - started
 
