@@ -10,7 +10,8 @@ is ``trl_bf16`` with TRL's model loaded with plain attention (``attn_implementat
 which on short pairs can beat PyTorch's CPU flash attention; ``trl_bf16_accum4`` (and ``_eager``)
 run a quarter of the batch per forward with four accumulated, for a lower peak (``payoff_bf16_4096``:
 payoff at its former bound of 4096 tokens per forward;
-``payoff_bf16_512`` at half the present bound). TRL 1.16's
+``payoff_bf16_512`` at half the present bound; ``payoff_bf16_plain``: ``model.attention = "plain"``, payoff's CPU
+attention, plain where a layer's score matrix is small). TRL 1.16's
 RewardTrainer has no padding-free mode; Trainer's ``train_sampling_strategy="group_by_length"``
 needs an ``input_ids`` column that its pair rows do not have; both tools tokenise before the
 loop, so data-loader workers have nothing to take off the hot path (0 workers, as on 2 cores any worker competes with the
@@ -76,12 +77,14 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                  f"eval_batch_size={args.batch}", f"precision='{PAYOFF_SETTINGS[tool]}'"]
     if tool in PAYOFF_MICRO_TOKENS:
         overrides.append(f"optim.micro_tokens={PAYOFF_MICRO_TOKENS[tool]}")
+    if tool.endswith("_plain"):
+        overrides.append("model.attention='plain'")
     summary = train_reward_model(load_rm_config(None, overrides))
     return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
 PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16",  # the tool's `precision`
-                   "payoff_bf16_4096": "bf16", "payoff_bf16_512": "bf16"}
+                   "payoff_bf16_4096": "bf16", "payoff_bf16_512": "bf16", "payoff_bf16_plain": "bf16"}
 PAYOFF_MICRO_TOKENS = {"payoff_bf16_4096": 4096, "payoff_bf16_512": 512}  # the bound per forward before 2026-12-05 (now 1024), and half of it
 # TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},

@@ -58,6 +58,26 @@ def test_training_learns_and_writes_the_run(tiny: Path, tmp_path: Path) -> None:
     assert info["reward_std"] == pytest.approx(summary["reward_std"]) and info["reward_std"] > 0
 
 
+def test_plain_attention_trains_as_the_default_does(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from payoff.models import attention
+    from payoff.models.reward_model import load_reward_model
+
+    plain_calls = []
+    real = attention._plain
+    monkeypatch.setattr(attention, "_plain", lambda *args: plain_calls.append(1) or real(*args))
+    losses = {}
+    for choice in ("default", "plain"):
+        run = tmp_path / choice
+        config = load_rm_config(write_config(tmp_path, tiny, run, steps=4), [f"model.attention='{choice}'"])
+        train_reward_model(config)
+        losses[choice] = [row["loss"] for row in read_metrics(run)]
+        if choice == "default":
+            assert not plain_calls  # transformers' attention throughout
+    assert plain_calls  # the plain run's forwards went through payoff's attention
+    assert losses["plain"] == pytest.approx(losses["default"], rel=1e-4)  # the same training, up to float rounding
+    assert load_reward_model(tmp_path / "plain" / "model") is not None  # its saved model loads anywhere
+
+
 @pytest.mark.slow
 def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
     whole_dir, killed_dir = tmp_path / "whole", tmp_path / "killed"

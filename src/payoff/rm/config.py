@@ -22,6 +22,9 @@ class RMModelConfig(Strict):
     truncation: Literal["prompt_left", "right"] = "prompt_left"  # long pairs are cut (and counted), never dropped
     dtype: Literal["float32", "bfloat16"] = "float32"
     gradient_checkpointing: bool = False
+    # "plain": on a CPU, plain attention where a layer's score matrix is small (payoff.models.attention):
+    # less time a step, more memory (docs/rm.md); "default": transformers' choice (sdpa)
+    attention: Literal["default", "plain"] = "default"
 
 
 class RMLossConfig(Strict):

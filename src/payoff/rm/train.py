@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from payoff.models.attention import cpu_attention
 from payoff.models.precision import autocast
 from payoff.models.reward_model import ModelInfo, RenderSpec, RewardModel, add_lora, load_trunk, save_reward_model
 from payoff.rm.config import RMTrainConfig
@@ -89,6 +90,8 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
     train_pairs, eval_pairs, reports = load_split(cfg.data, lambda path: read_pairs(path, cfg.data.fields, cfg.data.on_bad),
                                                   cfg.seed, console)
     trunk, tokenizer = load_trunk(cfg.model.name, cfg.model.dtype)
+    if cfg.model.attention == "plain":
+        cpu_attention(trunk)
     if cfg.model.gradient_checkpointing:
         trunk.gradient_checkpointing_enable()
     if cfg.model.lora is not None:
