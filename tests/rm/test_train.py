@@ -75,7 +75,9 @@ def test_plain_attention_trains_as_the_default_does(tiny: Path, tmp_path: Path, 
             assert not plain_calls  # transformers' attention throughout
     assert plain_calls  # the plain run's forwards went through payoff's attention
     assert losses["plain"] == pytest.approx(losses["default"], rel=1e-4)  # the same training, up to float rounding
-    assert load_reward_model(tmp_path / "plain" / "model") is not None  # its saved model loads anywhere
+    saved = tmp_path / "plain" / "model"
+    assert attention.NAME not in (saved / "trunk" / "config.json").read_text()  # so it loads where payoff's attention is not registered
+    assert load_reward_model(saved) is not None
 
 
 @pytest.mark.slow
