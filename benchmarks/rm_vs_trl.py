@@ -75,17 +75,16 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                  "checkpoint_every=0", f"optim.lr={args.lr}", f"optim.batch_size={args.batch}", f"optim.micro_batch={args.batch}",
                  f"model.max_length={args.max_length}", "log.progress=false", "log.tensorboard=false", "log.plot=false",
                  f"eval_batch_size={args.batch}", f"precision='{PAYOFF_SETTINGS[tool]}'"]
-    if tool in PAYOFF_MICRO_TOKENS:
-        overrides.append(f"optim.micro_tokens={PAYOFF_MICRO_TOKENS[tool]}")
-    if tool.endswith("_plain"):
-        overrides.append("model.attention='plain'")
+    overrides += PAYOFF_OVERRIDES.get(tool, [])
     summary = train_reward_model(load_rm_config(None, overrides))
     return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
 PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16",  # the tool's `precision`
                    "payoff_bf16_4096": "bf16", "payoff_bf16_512": "bf16", "payoff_bf16_plain": "bf16"}
-PAYOFF_MICRO_TOKENS = {"payoff_bf16_4096": 4096, "payoff_bf16_512": 512}  # the bound per forward before 2026-12-05 (now 1024), and half of it
+# a setting's config beyond its precision: the bound per forward before 2026-12-05 (now 1024), half of it, plain attention
+PAYOFF_OVERRIDES = {"payoff_bf16_4096": ["optim.micro_tokens=4096"], "payoff_bf16_512": ["optim.micro_tokens=512"],
+                    "payoff_bf16_plain": ["model.attention='plain'"]}
 # TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
