@@ -81,10 +81,13 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
 
 
 PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16",  # the tool's `precision`
-                   "payoff_bf16_4096": "bf16", "payoff_bf16_512": "bf16", "payoff_bf16_plain": "bf16"}
-# a setting's config beyond its precision: the bound per forward before 2026-12-05 (now 1024), half of it, plain attention
+                   "payoff_bf16_4096": "bf16", "payoff_bf16_512": "bf16", "payoff_bf16_plain": "bf16",
+                   "payoff_bf16_plain_pad1": "bf16"}
+# a setting's config beyond its precision: the bound per forward before 2026-12-05 (now 1024), half of it, plain
+# attention, and plain attention with widths not rounded up (the default before 2026-12-05: 16)
 PAYOFF_OVERRIDES = {"payoff_bf16_4096": ["optim.micro_tokens=4096"], "payoff_bf16_512": ["optim.micro_tokens=512"],
-                    "payoff_bf16_plain": ["model.attention='plain'"]}
+                    "payoff_bf16_plain": ["model.attention='plain'"],
+                    "payoff_bf16_plain_pad1": ["model.attention='plain'", "optim.pad_to_multiple_of=1"]}
 # TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},

@@ -62,3 +62,36 @@ def test_the_off_switch_and_another_attention_are_left_alone(model_and_batch, mo
         assert attention.cpu_attention(model) == "eager"  # a user's own choice is kept
     finally:
         model.set_attn_implementation("sdpa")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_backward_recomputes_the_probabilities_rather_than_keeping_them(dtype) -> None:
+    """Grouped-query attention with a padding mask, against autograd through the written-out
+    formula: the same gradients (float32 exactly, bfloat16 within its rounding), and nothing the
+    size of the score matrix kept for the backward pass."""
+    generator = torch.Generator().manual_seed(0)
+    batch, heads, kv_heads, queries, keys, width = 2, 6, 2, 5, 40, 8
+    make = lambda *shape: torch.randn(*shape, generator=generator, dtype=dtype, requires_grad=True)  # noqa: E731
+    query, key, value = make(batch, heads, queries, width), make(batch, kv_heads, keys, width), make(batch, kv_heads, keys, width)
+    mask = torch.zeros(batch, 1, queries, keys)
+    mask[0, :, :, :7] = torch.finfo(torch.float32).min  # row 0 left-padded
+    upstream = torch.randn(batch, queries, heads, width, generator=generator)
+
+    expanded = lambda t: t.float().repeat_interleave(heads // kv_heads, dim=1)  # noqa: E731
+    scores = query.float() @ expanded(key).transpose(2, 3) * width ** -0.5 + mask
+    expected = (torch.softmax(scores, -1) @ expanded(value)).transpose(1, 2)
+    (expected * upstream).sum().backward()
+    want = [t.grad.clone() for t in (query, key, value)]
+    for t in (query, key, value):
+        t.grad = None
+
+    kept = []
+    module = torch.nn.Module()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t.numel()) or t, lambda t: t):
+        out, weights = attention._plain(module, query, key, value, mask, width ** -0.5, 0.0)
+    assert weights is None and max(kept) < batch * heads * queries * keys
+    (out.float() * upstream).sum().backward()
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(out.float(), expected, rtol=0, atol=tolerance * 4)
+    for got, wanted in zip((query.grad, key.grad, value.grad), want):
+        assert (got.float() - wanted).abs().max() <= tolerance * wanted.abs().max()

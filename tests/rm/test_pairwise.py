@@ -88,27 +88,32 @@ def test_a_pair_sharing_nothing_runs_whole_sequences() -> None:
 
 
 @settings(max_examples=12, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(1, 5))
-def test_pair_rewards_match_for_any_pairs(seed: int, n: int) -> None:
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 5), multiple=st.sampled_from([1, 4, 16]))
+def test_pair_rewards_match_for_any_pairs(seed: int, n: int, multiple: int) -> None:
+    """Whatever the pairs, and however far each part is padded: padding is invisible."""
     model = _model(seed=seed % 3)
     chosen, rejected = _pairs(seed, n)
+    batch = PairBatch(chosen, rejected, pad_id=0, multiple=multiple)
+    assert batch.answer_ids.shape[1] % multiple == 0 and (batch.prefix_ids is None or batch.prefix_ids.shape[1] % multiple == 0)
     with torch.no_grad():
-        torch.testing.assert_close(model(PairBatch(chosen, rejected, pad_id=0)), _whole(model, chosen, rejected), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model(batch), _whole(model, chosen, rejected), rtol=1e-4, atol=1e-5)
 
 
-def test_micro_batches_fit_the_budget_as_pair_batch_pads_them() -> None:
+@pytest.mark.parametrize("multiple", [1, 16])
+def test_micro_batches_fit_the_budget_as_pair_batch_pads_them(multiple: int) -> None:
     from payoff.rm.train import Encoded
 
     chosen, rejected = _pairs(4, 12)
     data = Encoded.__new__(Encoded)
     data.chosen, data.rejected = chosen, rejected
     data.shared = [shared_length(c, r) for c, r in zip(chosen, rejected)]
-    chunks = data.micro_batches(list(range(12)), rows=8, tokens=60)
+    budget = 60 * multiple
+    chunks = data.micro_batches(list(range(12)), rows=8, tokens=budget, multiple=multiple)
     assert sorted(i for c in chunks for i in c) == list(range(12)) and len(chunks) > 1
     for chunk in chunks:
-        padded = PairBatch([chosen[i] for i in chunk], [rejected[i] for i in chunk], pad_id=0).padded_tokens()
-        assert data.padded_tokens(chunk) == padded
-        assert len(chunk) == 1 or padded <= 60
+        padded = PairBatch([chosen[i] for i in chunk], [rejected[i] for i in chunk], pad_id=0, multiple=multiple).padded_tokens()
+        assert data.padded_tokens(chunk, multiple) == padded
+        assert len(chunk) == 1 or padded <= budget
 
 
 def test_a_pair_that_shares_nothing_does_not_take_its_micro_batch_off_the_pair_path() -> None:

@@ -5,14 +5,15 @@ PyTorch's CPU flash attention (transformers' ``sdpa``) is built for long sequenc
 judge runs short ones: rows of a few dozen tokens over a cached prompt prefix, where plain
 attention (two matrix products and a softmax) gave 1.4x the judgments with shared prefixes on a
 Zen 5 EPYC (docs/judges.md). The reward-model trainer takes it as an option
-(``model.attention = "plain"``): on an Intel Xeon with AMX its bf16 step took 0.85x the time and
-1.08x the peak memory (its backward keeps each layer's probabilities); by default it keeps
-transformers' choice (docs/rm.md).
+(``model.attention = "plain"``; docs/rm.md has its time and memory on an Intel Xeon with AMX); by
+default it keeps transformers' choice.
 
-Plain attention holds the whole batch x heads x queries x keys score matrix (and, with gradients
-on, keeps it for the backward pass), so a call whose matrix is past ``MAX_SCORES``
-(``MAX_SCORES_GRAD`` with gradients on) goes to the fused kernel: a long prompt costs what it
-did, not gigabytes more. ``PAYOFF_ATTENTION=default`` keeps transformers' choice.
+Plain attention holds the whole batch x heads x queries x keys score matrix while it runs, so a
+call whose matrix is past ``MAX_SCORES`` (``MAX_SCORES_GRAD`` with gradients on) goes to the fused
+kernel: a long prompt costs what it did, not gigabytes more. With gradients on, its backward
+recomputes the probabilities from the queries and keys, as flash attention does, rather than
+keeping them for every layer (autograd would keep them twice: 6 bytes per score).
+``PAYOFF_ATTENTION=default`` keeps transformers' choice.
 """
 
 from __future__ import annotations
@@ -23,22 +24,76 @@ from typing import Any
 
 NAME = "payoff_cpu"
 MAX_SCORES = 1 << 24  # score entries per layer call without gradients: 64 MB in float32
-MAX_SCORES_GRAD = 1 << 21  # with gradients, kept per layer for backward: 8 MB each, ~0.5 GB over 30 layers
+MAX_SCORES_GRAD = 1 << 21  # with gradients on: the bound set when the backward kept the matrix
 
-def _plain(module: Any, query: Any, key: Any, value: Any, mask: Any, scaling: float, dropout: float) -> Any:
+
+def _probabilities(query: Any, key: Any, mask: Any, scaling: float) -> Any:
+    """softmax(q k^T * scaling + mask) in float32, [batch, kv heads, groups * queries, keys]: the
+    query heads of a key head stacked as rows (grouped-query attention: key head j serves query
+    heads j*groups .. (j+1)*groups - 1), rather than each key head copied ``groups`` times."""
     import torch
 
     batch, heads, queries, width = query.shape
     kv_heads, keys = key.shape[1], key.shape[2]
-    groups = heads // kv_heads  # grouped-query attention: key head j serves query heads j*groups .. (j+1)*groups - 1
-    # the query heads of a key head stacked as rows, rather than each key head copied `groups`
-    # times: the rows are the few new tokens, the keys the whole cached prompt
+    groups = heads // kv_heads
     stacked = query.reshape(batch, kv_heads, groups * queries, width)
     scores = (torch.matmul(stacked, key.transpose(2, 3)) * scaling).view(batch, kv_heads, groups, queries, keys) + mask[:, :, None]
-    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    weights = torch.nn.functional.dropout(weights, p=dropout, training=module.training)
-    out = torch.matmul(weights.view(batch, kv_heads, groups * queries, keys), value)
-    return out.view(batch, heads, queries, width).transpose(1, 2).contiguous(), weights.view(batch, heads, queries, keys)
+    return torch.softmax(scores, dim=-1, dtype=torch.float32).view(batch, kv_heads, groups * queries, keys)
+
+
+def _recomputed_attention():
+    import torch
+
+    class Recomputed(torch.autograd.Function):
+        """Plain attention whose backward recomputes the probabilities from q and k, as flash
+        attention does, rather than keeping them: autograd would keep each layer's probabilities
+        twice (float32 for the softmax, the cast for the product), batch x heads x queries x keys x 6
+        bytes a layer; this keeps nothing past q, k and v."""
+
+        @staticmethod
+        def forward(ctx: Any, query: Any, key: Any, value: Any, mask: Any, scaling: float) -> Any:
+            ctx.save_for_backward(query, key, value, mask)
+            ctx.scaling = scaling
+            return torch.matmul(_probabilities(query, key, mask, scaling).to(value.dtype), value)
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            query, key, value, mask = ctx.saved_tensors
+            batch, heads, queries, width = query.shape
+            kv_heads = key.shape[1]
+            with torch.autocast(query.device.type, enabled=False):
+                probabilities = _probabilities(query, key, mask, ctx.scaling)
+                grad = grad.to(value.dtype)
+                grad_value = torch.matmul(probabilities.to(value.dtype).transpose(2, 3), grad)
+                # softmax backward in float32: ds = p * (dp - sum(dp * p))
+                grad_p = torch.matmul(grad, value.transpose(2, 3)).float()
+                grad_scores = probabilities.mul_(grad_p - (grad_p * probabilities).sum(-1, keepdim=True))
+                grad_scores = grad_scores.mul_(ctx.scaling).to(query.dtype)
+                grad_query = torch.matmul(grad_scores, key).view(batch, heads, queries, width)
+                stacked = query.reshape(batch, kv_heads, -1, width)
+                grad_key = torch.matmul(grad_scores.transpose(2, 3), stacked)
+            return grad_query, grad_key, grad_value, None, None
+
+    return Recomputed
+
+
+_Recomputed = None
+
+
+def _plain(module: Any, query: Any, key: Any, value: Any, mask: Any, scaling: float, dropout: float) -> Any:
+    import torch
+
+    global _Recomputed
+    batch, heads, queries, width = query.shape
+    if torch.is_grad_enabled() and (query.requires_grad or key.requires_grad or value.requires_grad) \
+            and not (dropout and module.training):
+        _Recomputed = _Recomputed or _recomputed_attention()
+        out = _Recomputed.apply(query, key, value, mask, scaling)
+        return out.view(batch, heads, queries, width).transpose(1, 2).contiguous(), None
+    probabilities = _probabilities(query, key, mask, scaling)
+    weights = torch.nn.functional.dropout(probabilities.to(query.dtype), p=dropout, training=module.training)
+    out = torch.matmul(weights, value)
+    return out.view(batch, heads, queries, width).transpose(1, 2).contiguous(), weights.view(batch, heads, queries, -1)
 
 
 def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None = None,

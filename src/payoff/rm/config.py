@@ -40,6 +40,9 @@ class RMOptimConfig(OptimConfig):
     # depend on which pairs it draws (payoff.runs.memory). 1024, not more: a run pays to fault in
     # its peak, the largest forward's activations (about 7 s per GB on a VM; docs/rm.md)
     micro_tokens: int = Field(1024, ge=0)
+    # each padded width rounded up to a multiple of this many tokens: fewer distinct shapes, so
+    # fewer kernels built for them and a heap that does not grow with each new one (docs/rm.md)
+    pad_to_multiple_of: int = Field(16, ge=1)
 
 
 class RMTrainConfig(DatasetRunConfig):

@@ -37,18 +37,19 @@ class PairBatch:
     """A micro-batch of pairs laid out for `PairRewardModel`: ``prefix_ids`` [n, P] left-padded,
     ``answer_ids`` [2n, A] right-padded with rows (chosen 0, rejected 0, chosen 1, ...), and
     ``attention_mask`` [2n, P + A] over both parts; ``None`` prefix when some pair shares nothing
-    (then ``answer_ids`` are the whole sequences, rows chosen 0..n-1 then rejected 0..n-1)."""
+    (then ``answer_ids`` are the whole sequences, rows chosen 0..n-1 then rejected 0..n-1). Each
+    part's width is rounded up to a ``multiple`` of tokens (`payoff.rm.config.RMOptimConfig`)."""
 
-    def __init__(self, chosen: Sequence[list[int]], rejected: Sequence[list[int]], pad_id: int) -> None:
+    def __init__(self, chosen: Sequence[list[int]], rejected: Sequence[list[int]], pad_id: int, multiple: int = 1) -> None:
         self.n = len(chosen)
         shared = [shared_length(c, r) for c, r in zip(chosen, rejected)]
         if min(shared) == 0:
             self.prefix_ids = self.prefix_mask = None
-            self.answer_ids, self.attention_mask = collate(list(chosen) + list(rejected), pad_id)
+            self.answer_ids, self.attention_mask = collate(list(chosen) + list(rejected), pad_id, multiple=multiple)
             return
-        self.prefix_ids, self.prefix_mask = collate([c[:k] for c, k in zip(chosen, shared)], pad_id, side="left")
+        self.prefix_ids, self.prefix_mask = collate([c[:k] for c, k in zip(chosen, shared)], pad_id, side="left", multiple=multiple)
         answers = [side[k:] for c, r, k in zip(chosen, rejected, shared) for side in (c, r)]
-        self.answer_ids, answer_mask = collate(answers, pad_id)
+        self.answer_ids, answer_mask = collate(answers, pad_id, multiple=multiple)
         self.attention_mask = torch.cat([self.prefix_mask.repeat_interleave(2, dim=0), answer_mask], dim=1)
 
     def padded_tokens(self) -> int:

@@ -51,14 +51,16 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.chosen)
 
-    def padded_tokens(self, chunk: list[int]) -> int:
-        """The tokens `PairBatch` pads ``chunk`` to: the prefixes once, then both answers."""
+    def padded_tokens(self, chunk: list[int], multiple: int = 1) -> int:
+        """The tokens `PairBatch` pads ``chunk`` to: the prefixes once, then both answers, each
+        part's width rounded up to a ``multiple``."""
+        up = lambda width: -(-width // multiple) * multiple  # noqa: E731
         if min(self.shared[i] for i in chunk) == 0:
-            return 2 * len(chunk) * max(max(len(self.chosen[i]), len(self.rejected[i])) for i in chunk)
+            return 2 * len(chunk) * up(max(max(len(self.chosen[i]), len(self.rejected[i])) for i in chunk))
         answer = max(max(len(self.chosen[i]), len(self.rejected[i])) - self.shared[i] for i in chunk)
-        return len(chunk) * (max(self.shared[i] for i in chunk) + 2 * answer)
+        return len(chunk) * (up(max(self.shared[i] for i in chunk)) + 2 * up(answer))
 
-    def micro_batches(self, indices: list[int], rows: int, tokens: int) -> list[list[int]]:
+    def micro_batches(self, indices: list[int], rows: int, tokens: int, multiple: int = 1) -> list[list[int]]:
         """``indices`` longest first in micro-batches of at most ``rows`` pairs and ``tokens``
         padded tokens (0: no bound): sorted pairs pad little, and the memory of a forward pass
         has a bound whichever pairs a step draws. A pair whose answers share no prefix (``prompt_left``
@@ -67,8 +69,8 @@ class Encoded:
         width = lambda i: max(len(self.chosen[i]), len(self.rejected[i]))  # noqa: E731
         sharing = [i for i in indices if self.shared[i] > 0]
         apart = [i for i in indices if self.shared[i] == 0]
-        return [*token_chunks(sharing, width, rows, tokens, padded=self.padded_tokens),
-                *token_chunks(apart, width, rows, tokens, padded=self.padded_tokens)]
+        padded = lambda chunk: self.padded_tokens(chunk, multiple)  # noqa: E731
+        return [*token_chunks(sharing, width, rows, tokens, padded=padded), *token_chunks(apart, width, rows, tokens, padded=padded)]
 
 
 def evaluate_pairs(model: RewardModel, data: Encoded, pad_id: int, batch_size: int) -> dict[str, Any]:
@@ -119,11 +121,12 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
     with run.progress("rm", large_blocks=True, loss="-", acc="-") as bar:
         for lr, mine, _ in run.batches(optimizer, len(train)):
             totals = torch.zeros(4)  # loss * n, correct, ties, margin sum
-            micro = train.micro_batches(mine, cfg.optim.micro_batch, cfg.optim.micro_tokens)
+            micro = train.micro_batches(mine, cfg.optim.micro_batch, cfg.optim.micro_tokens, cfg.optim.pad_to_multiple_of)
             # one autocast context a step: bf16 copies of the weights are made once, not once per micro-batch
             with autocast(cfg.precision):
                 for number, chunk in enumerate(micro):
-                    batch = PairBatch([train.chosen[i] for i in chunk], [train.rejected[i] for i in chunk], pad_id)
+                    batch = PairBatch([train.chosen[i] for i in chunk], [train.rejected[i] for i in chunk], pad_id,
+                                      cfg.optim.pad_to_multiple_of)
                     with processes.accumulate(model, last=number == len(micro) - 1):
                         rewards = model(batch.to(processes.device)).float()
                         chosen, rejected = rewards[: len(chunk)], rewards[len(chunk):]
