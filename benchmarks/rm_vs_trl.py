@@ -10,8 +10,9 @@ is ``trl_bf16`` with TRL's model loaded with plain attention (``attn_implementat
 which on short pairs can beat PyTorch's CPU flash attention; ``trl_bf16_accum4`` (and ``_eager``)
 run a quarter of the batch per forward with four accumulated, for a lower peak (``payoff_bf16_4096``:
 payoff at its former bound of 4096 tokens per forward;
-``payoff_bf16_512`` at half the present bound; ``payoff_bf16_plain``: ``model.attention = "plain"``, payoff's CPU
-attention, plain where a layer's score matrix is small). TRL 1.16's
+``payoff_bf16_512`` at half the present bound; ``payoff_bf16_sdpa``: ``model.attention = "default"``,
+transformers' attention, where payoff's default is its CPU attention, plain where a layer's score matrix is
+small; ``payoff_bf16_pad1``: widths not rounded up, ``optim.pad_to_multiple_of = 1``). TRL 1.16's
 RewardTrainer has no padding-free mode; Trainer's ``train_sampling_strategy="group_by_length"``
 needs an ``input_ids`` column that its pair rows do not have; both tools tokenise before the
 loop, so data-loader workers have nothing to take off the hot path (0 workers, as on 2 cores any worker competes with the
@@ -81,13 +82,12 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
 
 
 PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16",  # the tool's `precision`
-                   "payoff_bf16_4096": "bf16", "payoff_bf16_512": "bf16", "payoff_bf16_plain": "bf16",
-                   "payoff_bf16_plain_pad1": "bf16"}
-# a setting's config beyond its precision: the bound per forward before 2026-12-05 (now 1024), half of it, plain
-# attention, and plain attention with widths not rounded up (the default before 2026-12-05: 16)
+                   "payoff_bf16_4096": "bf16", "payoff_bf16_512": "bf16", "payoff_bf16_sdpa": "bf16",
+                   "payoff_bf16_pad1": "bf16"}
+# a setting's config beyond its precision: the bound per forward before 2026-12-05 (now 1024), half of it,
+# transformers' attention (sdpa; the default before 2026-12-05, now "plain"), widths not rounded up (now to 16)
 PAYOFF_OVERRIDES = {"payoff_bf16_4096": ["optim.micro_tokens=4096"], "payoff_bf16_512": ["optim.micro_tokens=512"],
-                    "payoff_bf16_plain": ["model.attention='plain'"],
-                    "payoff_bf16_plain_pad1": ["model.attention='plain'", "optim.pad_to_multiple_of=1"]}
+                    "payoff_bf16_sdpa": ["model.attention='default'"], "payoff_bf16_pad1": ["optim.pad_to_multiple_of=1"]}
 # TRL's settings beside its defaults: "best" is the fastest sensible CPU setting measured
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},

@@ -58,9 +58,11 @@ def test_training_learns_and_writes_the_run(tiny: Path, tmp_path: Path) -> None:
     assert info["reward_std"] == pytest.approx(summary["reward_std"]) and info["reward_std"] > 0
 
 
-def test_plain_attention_trains_as_the_default_does(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_attention_trains_as_transformers_attention_does(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``model.attention``: "plain" (the default) and "default" (transformers' own, sdpa) train alike."""
     from payoff.models import attention
     from payoff.models.reward_model import load_reward_model
+    from payoff.rm.config import RMModelConfig
 
     plain_calls = []
     real = attention._plain
@@ -78,6 +80,7 @@ def test_plain_attention_trains_as_the_default_does(tiny: Path, tmp_path: Path, 
     saved = tmp_path / "plain" / "model"
     assert attention.NAME not in (saved / "trunk" / "config.json").read_text()  # so it loads where payoff's attention is not registered
     assert load_reward_model(saved) is not None
+    assert RMModelConfig().attention == "plain"
 
 
 @pytest.mark.slow
