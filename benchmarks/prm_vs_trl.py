@@ -62,14 +62,17 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                  f"model.max_length={args.max_length}", "model.chat_template=false", "step.separator='\\n'",
                  "log.progress=false", "log.tensorboard=false", "log.plot=false", f"eval_batch_size={args.batch}",
                  f"precision='{PAYOFF_SETTINGS[tool]}'"]
-    if tool in PAYOFF_MICRO_TOKENS:
-        overrides.append(f"optim.micro_tokens={PAYOFF_MICRO_TOKENS[tool]}")
+    overrides += PAYOFF_OVERRIDES.get(tool, [])
     summary = train_prm(load_prm_config(None, overrides))
     return {"f1": summary["f1_after"], "step_accuracy": summary["step_accuracy_after"], "s_per_step": summary["seconds_per_step"]}
 
 
-PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16", "payoff_bf16_1024": "bf16"}  # the tool's `precision`
-PAYOFF_MICRO_TOKENS = {"payoff_bf16_1024": 1024}  # the RM trainer's bound (docs/rm.md), against the PRM's 4096
+PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16", "payoff_bf16_1024": "bf16",  # the tool's `precision`
+                   "payoff_bf16_sdpa": "bf16"}
+# a setting's config beyond its precision: the RM trainer's bound per forward (docs/rm.md) against the PRM's 4096;
+# transformers' attention (sdpa: the default before 2026-12-05, now "plain") with widths not rounded up (now to 16)
+PAYOFF_OVERRIDES = {"payoff_bf16_1024": ["optim.micro_tokens=1024"],
+                    "payoff_bf16_sdpa": ["model.attention='default'", "optim.pad_to_multiple_of=1"]}
 TRL_SETTINGS = {"trl_defaults": {}, "trl_best": {"gradient_checkpointing": False, "bf16": False},
                 "trl_onednn": {"gradient_checkpointing": False, "bf16": False},
                 "trl_bf16": {"gradient_checkpointing": False, "bf16": True},

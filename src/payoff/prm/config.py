@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,9 @@ class PRMModelConfig(Strict):
     lora: LoraConfig | None = None
     chat_template: bool = True
     max_length: int = Field(1024, ge=8)  # steps past it are cut off (counted in the summary)
+    # "plain": on a CPU, payoff's attention (payoff.models.attention), as the RM trainer's default;
+    # "default": transformers' own (sdpa); on a GPU the two are the same (docs/prm.md)
+    attention: Literal["default", "plain"] = "plain"
 
 
 class PRMDataConfig(DataConfig):
@@ -33,6 +36,8 @@ class PRMOptimConfig(OptimConfig):
     # at most this many padded tokens per forward pass (0: no bound), longest solutions first: sorted
     # rows pad little, and a step's memory does not depend on which solutions it draws
     micro_tokens: int = Field(4096, ge=0)
+    # each padded width rounded up to a multiple of this many tokens: fewer distinct shapes (docs/rm.md)
+    pad_to_multiple_of: int = Field(16, ge=1)
 
 
 class PRMConfig(DatasetRunConfig):

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from payoff.evaluate.processbench import first_wrong_step, processbench_scores
+from payoff.models.attention import cpu_attention
 from payoff.models.precision import autocast
 from payoff.models.reward_model import ModelInfo, RenderSpec, add_lora, collate, load_trunk, save_reward_model
 from payoff.prm.config import PRMConfig
@@ -70,6 +71,8 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
     train_examples, eval_examples, reports = load_split(cfg.data, lambda path: read_step_data(path, cfg.data.neutral, cfg.data.on_bad),
                                                         cfg.seed, console)
     trunk, tokenizer = load_trunk(cfg.model.name)
+    if cfg.model.attention == "plain":
+        cpu_attention(trunk)
     if cfg.model.lora is not None:
         trunk = add_lora(trunk, cfg.model.lora.model_dump())
     torch.manual_seed(cfg.seed)
@@ -88,17 +91,19 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
     console.print(f"held-out before: step accuracy {before.get('step_accuracy')}, ProcessBench F1 {before.get('f1')}")
 
     # -- the loop ---------------------------------------------------------------------------------------------
+    multiple = cfg.optim.pad_to_multiple_of  # widths rounded up to it: fewer distinct shapes (docs/rm.md)
+    padded_width = lambda i: -(-len(train.ids[i]) // multiple) * multiple  # noqa: E731
     # large blocks held too: they are the gradients (the embedding's is 113 MB), the same every step
     with run.progress("prm", large_blocks=True, loss="-", acc="-") as bar:
         for lr, mine, _ in run.batches(optimizer, len(train)):
             totals = torch.zeros(3)  # loss * steps, correct steps, steps
             # longest first, under the token budget: sorted rows pad little, the peak has a bound
-            chunks = token_chunks(mine, lambda i: len(train.ids[i]), cfg.optim.micro_batch, cfg.optim.micro_tokens)
+            chunks = token_chunks(mine, padded_width, cfg.optim.micro_batch, cfg.optim.micro_tokens)
             all_steps = sum(len(train.labels[i]) for i in mine) or 1
             # one autocast context a step: bf16 copies of the weights are made once, not once per micro-batch
             with autocast(cfg.precision):
                 for number, chunk in enumerate(chunks):
-                    ids, mask = collate([train.ids[i] for i in chunk], pad_id)
+                    ids, mask = collate([train.ids[i] for i in chunk], pad_id, multiple=cfg.optim.pad_to_multiple_of)
                     with processes.accumulate(model, last=number == len(chunks) - 1):
                         logits = model(ids.to(processes.device), mask.to(processes.device), [train.positions[i] for i in chunk])
                         flat = torch.cat(logits).float() if logits else torch.zeros(0)
