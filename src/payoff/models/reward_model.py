@@ -144,10 +144,15 @@ def truncate(prompt_ids: list[int], completion_ids: list[int], spec: RenderSpec)
     return completion_ids[: spec.max_length], True
 
 
+def round_up(width: int, multiple: int) -> int:
+    """``width`` rounded up to a ``multiple`` of tokens."""
+    return -(-width // multiple) * multiple
+
+
 def collate(sequences: list[list[int]], pad_id: int, side: str = "right", multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """``sequences`` padded on ``side`` to the longest, rounded up to a ``multiple`` of tokens:
     ids and a 0/1 mask."""
-    width = -(-max(len(s) for s in sequences) // multiple) * multiple
+    width = round_up(max(len(s) for s in sequences), multiple)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, sequence in enumerate(sequences):

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from payoff.evaluate.processbench import first_wrong_step, processbench_scores
 from payoff.models.attention import cpu_attention
 from payoff.models.precision import autocast
-from payoff.models.reward_model import ModelInfo, RenderSpec, add_lora, collate, load_trunk, save_reward_model
+from payoff.models.reward_model import ModelInfo, RenderSpec, add_lora, collate, load_trunk, round_up, save_reward_model
 from payoff.prm.config import PRMConfig
 from payoff.prm.data import StepExample, read_step_data
 from payoff.prm.model import ProcessRewardModel, score_steps, write_prm_info
@@ -92,7 +92,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
 
     # -- the loop ---------------------------------------------------------------------------------------------
     multiple = cfg.optim.pad_to_multiple_of  # widths rounded up to it: fewer distinct shapes (docs/rm.md)
-    padded_width = lambda i: -(-len(train.ids[i]) // multiple) * multiple  # noqa: E731
+    padded_width = lambda i: round_up(len(train.ids[i]), multiple)  # noqa: E731
     # large blocks held too: they are the gradients (the embedding's is 113 MB), the same every step
     with run.progress("prm", large_blocks=True, loss="-", acc="-") as bar:
         for lr, mine, _ in run.batches(optimizer, len(train)):

@@ -18,7 +18,7 @@ import torch
 
 from payoff.models.attention import cpu_attention
 from payoff.models.precision import autocast
-from payoff.models.reward_model import ModelInfo, RenderSpec, RewardModel, add_lora, load_trunk, save_reward_model
+from payoff.models.reward_model import ModelInfo, RenderSpec, RewardModel, add_lora, load_trunk, round_up, save_reward_model
 from payoff.rm.config import RMTrainConfig
 from payoff.rm.heldout import pair_metrics
 from payoff.rm.losses import reward_model_loss
@@ -54,11 +54,10 @@ class Encoded:
     def padded_tokens(self, chunk: list[int], multiple: int = 1) -> int:
         """The tokens `PairBatch` pads ``chunk`` to: the prefixes once, then both answers, each
         part's width rounded up to a ``multiple``."""
-        up = lambda width: -(-width // multiple) * multiple  # noqa: E731
         if min(self.shared[i] for i in chunk) == 0:
-            return 2 * len(chunk) * up(max(max(len(self.chosen[i]), len(self.rejected[i])) for i in chunk))
+            return 2 * len(chunk) * round_up(max(max(len(self.chosen[i]), len(self.rejected[i])) for i in chunk), multiple)
         answer = max(max(len(self.chosen[i]), len(self.rejected[i])) - self.shared[i] for i in chunk)
-        return len(chunk) * (up(max(self.shared[i] for i in chunk)) + 2 * up(answer))
+        return len(chunk) * (round_up(max(self.shared[i] for i in chunk), multiple) + 2 * round_up(answer, multiple))
 
     def micro_batches(self, indices: list[int], rows: int, tokens: int, multiple: int = 1) -> list[list[int]]:
         """``indices`` longest first in micro-batches of at most ``rows`` pairs and ``tokens``
