@@ -41,7 +41,9 @@ def _probabilities(query: Any, key: Any, mask: Any, scaling: float) -> Any:
     return torch.softmax(scores, dim=-1, dtype=torch.float32).view(batch, kv_heads, groups * queries, keys)
 
 
-def _recomputed_attention():
+@functools.cache
+def _recomputed_attention() -> Any:
+    """The autograd function below, defined on first use (this module does not import torch)."""
     import torch
 
     class Recomputed(torch.autograd.Function):
@@ -77,18 +79,13 @@ def _recomputed_attention():
     return Recomputed
 
 
-_Recomputed = None
-
-
 def _plain(module: Any, query: Any, key: Any, value: Any, mask: Any, scaling: float, dropout: float) -> Any:
     import torch
 
-    global _Recomputed
     batch, heads, queries, width = query.shape
     if torch.is_grad_enabled() and (query.requires_grad or key.requires_grad or value.requires_grad) \
             and not (dropout and module.training):
-        _Recomputed = _Recomputed or _recomputed_attention()
-        out = _Recomputed.apply(query, key, value, mask, scaling)
+        out = _recomputed_attention().apply(query, key, value, mask, scaling)
         return out.view(batch, heads, queries, width).transpose(1, 2).contiguous(), None
     probabilities = _probabilities(query, key, mask, scaling)
     weights = torch.nn.functional.dropout(probabilities.to(query.dtype), p=dropout, training=module.training)
