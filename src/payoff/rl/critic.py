@@ -24,6 +24,7 @@ from payoff.models.rollout import Rollouts
 from payoff.rl.batch import Estimate
 from payoff.rl.config import TrainConfig
 from payoff.rl.update import minibatch_order
+from payoff.runs.optim import clipped_step
 
 
 class Critic(torch.nn.Module):
@@ -117,8 +118,7 @@ def critic_update(critic: Critic, optimizer: Any, rollouts: Rollouts, estimate: 
                 stats["value_loss"] += float(loss.detach()) * n_tokens
                 stats["value_clip_fraction"] += bound * n_tokens
                 tokens_seen += n_tokens
-            stats["value_grad_norm"] += float(torch.nn.utils.clip_grad_norm_(critic.parameters(), config.critic.max_grad_norm))
-            optimizer.step()
+            stats["value_grad_norm"] += clipped_step(optimizer, critic.parameters(), config.critic.max_grad_norm)
             weights_changed()  # bf16: autocast must not reuse the copies from before this step
             steps += 1
     optimizer.zero_grad(set_to_none=True)

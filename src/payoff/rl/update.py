@@ -19,6 +19,7 @@ from payoff.models.rollout import Rollouts
 from payoff.rl import algorithms as alg
 from payoff.rl.batch import Estimate
 from payoff.rl.config import TrainConfig
+from payoff.runs.optim import clipped_step
 
 
 def _weights(how: str, tokens: int, seqs: int, total_tokens: int, total_seqs: int) -> float:
@@ -123,8 +124,7 @@ def policy_update(policy: Any, optimizer: Any, rollouts: Rollouts, estimate: Est
                 stats["kl"] += kl_value * n_tokens
                 stats["entropy"] += float(entropy.sum()) if entropy is not None else 0.0
                 trained_tokens += n_tokens
-            norms += float(torch.nn.utils.clip_grad_norm_(policy.trainable(), config.optim.max_grad_norm))
-            optimizer.step()
+            norms += clipped_step(optimizer, policy.trainable(), config.optim.max_grad_norm)
             weights_changed()  # bf16: autocast must not reuse the copies from before this step
             optimizer_steps += 1
     optimizer.zero_grad(set_to_none=True)

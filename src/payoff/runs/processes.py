@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from payoff.runs.optim import clipped_step
+
 
 class Processes:
     def __init__(self) -> None:
@@ -48,8 +50,7 @@ class Processes:
     def step(self, model: Any, optimizer: Any, max_norm: float) -> float:
         """Clip the (averaged) gradients to ``max_norm``, step, clear them; returns the norm before
         clipping."""
-        norm = float(self.accelerator.clip_grad_norm_(model.parameters(), max_norm))
-        optimizer.step()
+        norm = clipped_step(optimizer, model.parameters(), max_norm)
         optimizer.zero_grad(set_to_none=True)
         return norm
 
