@@ -3,6 +3,7 @@ autocast a run's ``precision`` selects (float32 master weights, bfloat16 matrix 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -105,6 +106,21 @@ def test_release_hands_freed_heap_back() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     before, after = map(int, done.stdout.split())
     assert before - after > 100_000  # kB: most of the ~250 MB freed went back
+
+
+@pytest.mark.parametrize("users", [None, "ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY"])
+def test_the_kernel_cache_is_bounded_unless_the_user_sized_it(users, monkeypatch) -> None:
+    from payoff.heap import KERNEL_CACHE_CAPACITY, bounded_kernel_cache
+
+    for name in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY"):
+        monkeypatch.delenv(name, raising=False)
+    if users:
+        monkeypatch.setenv(users, "4096")
+    bounded_kernel_cache()
+    if users:
+        assert os.environ[users] == "4096" and len([k for k in os.environ if k.endswith("PRIMITIVE_CACHE_CAPACITY")]) == 1
+    else:
+        assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(KERNEL_CACHE_CAPACITY) and KERNEL_CACHE_CAPACITY < 1024
 
 
 def test_precision_is_a_validated_run_option() -> None:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from payoff.evaluate.processbench import first_wrong_step, processbench_scores
+from payoff.heap import bounded_kernel_cache
 from payoff.models.attention import cpu_attention
 from payoff.models.precision import autocast
 from payoff.models.reward_model import ModelInfo, RenderSpec, add_lora, collate, load_trunk, round_up, save_reward_model
@@ -64,6 +65,7 @@ def evaluate_steps(model: ProcessRewardModel, data: Encoded, pad_id: int, cfg: P
 def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any = None) -> dict[str, Any]:
     """Train; returns the summary (also ``run_dir/summary.json``); the model is ``run_dir/model``,
     read by the ``prm`` reward."""
+    bounded_kernel_cache()  # before the first bf16 product: a smaller heap (payoff.heap)
     run = Run(config, resume, console, Processes())
     cfg, console, processes = run.config, run.console, run.processes
 

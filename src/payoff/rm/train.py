@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from payoff.heap import bounded_kernel_cache
 from payoff.models.attention import cpu_attention
 from payoff.models.precision import autocast
 from payoff.models.reward_model import ModelInfo, RenderSpec, RewardModel, add_lora, load_trunk, round_up, save_reward_model
@@ -84,6 +85,7 @@ def evaluate_pairs(model: RewardModel, data: Encoded, pad_id: int, batch_size: i
 
 def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, console: Any = None) -> dict[str, Any]:
     """Train; returns the summary (also ``run_dir/summary.json``); the model is ``run_dir/model``."""
+    bounded_kernel_cache()  # before the first bf16 product: a smaller heap (payoff.heap)
     run = Run(config, resume, console, Processes())
     cfg, console, processes = run.config, run.console, run.processes
 
