@@ -27,8 +27,8 @@ def clipped_step(optimizer: torch.optim.Optimizer, parameters: Iterable[torch.nn
     """Clip the gradients' total norm to ``max_norm`` and step; returns the norm before clipping.
     A fused AdamW takes the clip as its ``grad_scale`` (the factor AMP's GradScaler hands it: the
     kernel divides each gradient as it reads it) instead of a pass that rescales every gradient
-    first: the same update, one read and write of every gradient fewer (a PRM step of SmolLM2-135M
-    on 2 cores: docs/prm.md)."""
+    first: the same update, one read and write of every gradient fewer (docs/rm.md, "The clip
+    folded into AdamW")."""
     params = [p for p in parameters if p.grad is not None]
     grads = [p.grad for p in params]
     norm = torch.nn.utils.get_total_norm(grads)
