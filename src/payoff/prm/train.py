@@ -105,7 +105,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
             # one autocast context a step: bf16 copies of the weights are made once, not once per micro-batch
             with autocast(cfg.precision):
                 for number, chunk in enumerate(chunks):
-                    ids, mask = collate([train.ids[i] for i in chunk], pad_id, multiple=cfg.optim.pad_to_multiple_of)
+                    ids, mask = collate([train.ids[i] for i in chunk], pad_id, multiple=multiple)
                     with processes.accumulate(model, last=number == len(chunks) - 1):
                         logits = model(ids.to(processes.device), mask.to(processes.device), [train.positions[i] for i in chunk])
                         flat = torch.cat(logits).float() if logits else torch.zeros(0)
