@@ -155,6 +155,7 @@ def test_train_a_prm_and_score_with_it(tiny: Path, tmp_path: Path) -> None:
     for key in ("step_accuracy_before", "step_accuracy_after", "f1_after", "steps", "wall_seconds", "seed"):
         assert key in summary
     assert summary["step_accuracy_after"] >= 0.9 and summary["f1_after"] >= 0.8
+    assert 0 < summary["embedding_rows_trained"] < 100  # the rows the data looks up, folded back before saving
     prm = get_reward("prm").configure(path=str(tmp_path / "run"), aggregate="min")
     good, bad = score([{"prompt": "Solve.", "completion": "fine step 0\n\nfine step 1"},
                        {"prompt": "Solve.", "completion": "fine step 0\n\noops step 1"}], prm, workers=0)

@@ -50,6 +50,7 @@ def test_training_learns_and_writes_the_run(tiny: Path, tmp_path: Path) -> None:
     for key in ("accuracy_before", "accuracy_after", "steps", "wall_seconds", "seed", "length_correlation"):
         assert key in summary
     assert summary["steps"] == 8 and summary["seed"] == 3
+    assert 0 < summary["embedding_rows_trained"] < 1000  # the rows the pairs look up (payoff.models.embedding_rows)
     assert summary["accuracy_after"] >= 0.9 and summary["accuracy_after"] > summary["accuracy_before"]
     assert json.loads((run / "summary.json").read_text())["accuracy_after"] == summary["accuracy_after"]
     assert [row["step"] for row in read_metrics(run)] == list(range(1, 9))

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from payoff.evaluate.processbench import first_wrong_step, processbench_scores
 from payoff.heap import bounded_kernel_cache
 from payoff.models.attention import cpu_attention
+from payoff.models.embedding_rows import fold_rows, train_used_rows
 from payoff.models.precision import autocast
 from payoff.models.reward_model import ModelInfo, RenderSpec, add_lora, collate, load_trunk, round_up, save_reward_model
 from payoff.prm.config import PRMConfig
@@ -85,6 +86,8 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
     train, held = Encoded(train_examples, tokenizer, cfg), Encoded(eval_examples, tokenizer, cfg)
     if train.cut:
         console.print(f"[yellow]{train.cut} training solutions run past {cfg.model.max_length} tokens: their last steps are left out[/]")
+    # only the embedding rows the loop looks up train (the same updates: payoff.models.embedding_rows)
+    embedding_rows = train_used_rows(unwrapped.trunk, [t for ids in train.ids for t in ids] + [pad_id], cfg.optim.weight_decay)
     optimizer = adamw([p for p in unwrapped.parameters() if p.requires_grad], cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
     model, optimizer = processes.prepare(unwrapped, optimizer)
     state = run.resume(unwrapped, optimizer)
@@ -122,6 +125,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
             bar.update(run.step, loss=f"{row['loss']:.3f}", acc=f"{row['step_accuracy']:.0%}")
 
     # -- after -------------------------------------------------------------------------------------------------
+    fold_rows(unwrapped.trunk)
     with autocast(cfg.precision):
         after = evaluate_steps(unwrapped, held, pad_id, cfg)
     if run.main:
@@ -133,6 +137,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
     summary = run.finish({"step_accuracy_before": before.get("step_accuracy"), "step_accuracy_after": after.get("step_accuracy"),
                           "f1_before": before.get("f1"), "f1_after": after.get("f1"), "before": before, "after": after,
                           "train_solutions": len(train), "eval_solutions": len(held), "cut_train_solutions": train.cut, "data": reports,
+                          "embedding_rows_trained": embedding_rows,
                           "model": str(run.dir / "model")}, CURVES, title=f"process reward model, seed {cfg.seed}")
     console.print(f"held-out step accuracy {before.get('step_accuracy')} -> {after.get('step_accuracy')}, ProcessBench F1 "
                   f"{before.get('f1')} -> {after.get('f1')} after {run.step} steps in {summary['wall_seconds']:.0f} s")

@@ -18,6 +18,7 @@ import torch
 
 from payoff.heap import bounded_kernel_cache
 from payoff.models.attention import cpu_attention
+from payoff.models.embedding_rows import fold_rows, train_used_rows
 from payoff.models.precision import autocast
 from payoff.models.reward_model import ModelInfo, RenderSpec, RewardModel, add_lora, load_trunk, round_up, save_reward_model
 from payoff.rm.config import RMTrainConfig
@@ -110,6 +111,9 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
     if train.truncated:
         console.print(f"[yellow]{train.truncated} of {len(train)} training pairs are longer than {spec.max_length} tokens: "
                       f"cut by the '{spec.truncation}' policy (kept, not dropped)[/]")
+    # only the embedding rows the loop looks up train (the same updates: payoff.models.embedding_rows)
+    used = [t for side in (train.chosen, train.rejected) for ids in side for t in ids] + [pad_id]
+    embedding_rows = train_used_rows(unwrapped.trunk, used, cfg.optim.weight_decay)
     optimizer = adamw([p for p in unwrapped.parameters() if p.requires_grad], cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
     model, optimizer = processes.prepare(unwrapped, optimizer)
     state = run.resume(unwrapped, optimizer)
@@ -149,6 +153,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
             bar.update(run.step, loss=f"{row['loss']:.3f}", acc=f"{row['accuracy']:.0%}")
 
     # -- after ------------------------------------------------------------------------------------------
+    fold_rows(unwrapped.trunk)
     with autocast(cfg.precision):
         after = evaluate_pairs(unwrapped, held, pad_id, cfg.eval_batch_size)
     if run.main:
@@ -162,7 +167,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
         "reward_mean": after.get("reward_mean"), "reward_std": after.get("reward_std"),
         "before": before, "after": after, "train_pairs": len(train), "eval_pairs": len(held),
         "truncated_train_pairs": train.truncated, "truncated_eval_pairs": held.truncated, "data": reports,
-        "model": str(run.dir / "model"),
+        "embedding_rows_trained": embedding_rows, "model": str(run.dir / "model"),
     }, CURVES, title=f"reward model, seed {cfg.seed}")
     console.print(f"held-out pairwise accuracy: {before.get('accuracy') or 0:.1%} -> {after.get('accuracy') or 0:.1%} after {run.step} steps "
                   f"in {summary['wall_seconds']:.0f} s; length correlation {after.get('length_correlation')}; model in {run.dir / 'model'}")
