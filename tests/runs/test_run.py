@@ -52,8 +52,10 @@ def _train(config: Config, resume: Path | None = None, stop_after: int | None = 
     return run.finish({"weight": model.weight.detach().tolist()}, curves=("loss", "lr"), title="toy")
 
 
-def _rows(run_dir: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+def _rows(run_dir: Path, timed: bool = False) -> list[dict[str, Any]]:
+    """The metrics rows; without each step's wall time unless ``timed``."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return rows if timed else [{k: v for k, v in row.items() if k != "time_step"} for row in rows]
 
 
 def test_a_run_writes_its_folder(tmp_path: Path) -> None:
@@ -65,6 +67,8 @@ def test_a_run_writes_its_folder(tmp_path: Path) -> None:
     assert json.loads((run_dir / "summary.json").read_text())["weight"] == summary["weight"]
     assert json.loads((run_dir / "config.json").read_text())["steps"] == 6
     assert [row["step"] for row in _rows(run_dir)] == [1, 2, 3, 4, 5, 6]
+    times = [row["time_step"] for row in _rows(run_dir, timed=True)]  # each step's wall time, inside the loop's
+    assert all(t > 0 for t in times) and sum(times) <= summary["seconds_per_step"] * 6 + 1e-3
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["step-000004", "step-000006"]  # every 4, and the last
     assert (run_dir / "curves.png").stat().st_size > 1000
 

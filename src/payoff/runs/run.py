@@ -89,6 +89,7 @@ class Run:
         self.checkpoint: Path | None = None
         self.metrics: MetricsLog | None = None
         self._first_step, self._loop_seconds = 0, 0.0
+        self._step_mark: float | None = None  # when the step before ended (or the loop began): `end_step`'s time_step
         seed_everything(self.config.seed)
 
     # -- start ----------------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ class Run:
 
         columns = [TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(),
                    *(TextColumn(f"{key} {{task.fields[{key}]}}") for key in fields), TimeElapsedColumn(), TimeRemainingColumn()]
-        started = time.perf_counter()
+        started = self._step_mark = time.perf_counter()
         with held_heap(large_blocks), Progress(*columns, console=self.console, disable=not (self.config.log.progress and self.main)) as progress:
             yield Bar(progress, progress.add_task(name, total=self.config.steps, completed=self.step, **fields))
         self._loop_seconds += time.perf_counter() - started
@@ -146,12 +147,18 @@ class Run:
                 raise RuntimeError("a step of Run.batches must end with Run.end_step")
 
     def end_step(self, row: dict[str, Any], model: Any, optimizer: Any, state: dict[str, Any], parts: dict[str, Any] | None = None) -> None:
-        """The step is done: count it, log ``row`` as its metrics, and checkpoint (``model``,
-        ``optimizer``, ``state``, ``parts``) when one is due."""
+        """The step is done: count it, log ``row`` as its metrics (with ``time_step``, its wall
+        seconds, inside `progress`), and checkpoint (``model``, ``optimizer``, ``state``,
+        ``parts``) when one is due."""
         self.step += 1
+        if self._step_mark is not None and "time_step" not in row:
+            # wall seconds since the step before ended (or the loop began), its checkpoint not counted
+            row = {**row, "time_step": round(time.perf_counter() - self._step_mark, 4)}
         self.log({"step": self.step, **row})
         if self.checkpoint_due():
             self.save(model, optimizer, state, parts)
+        if self._step_mark is not None:
+            self._step_mark = time.perf_counter()
 
     def log(self, row: dict[str, Any]) -> None:
         """One step's metrics (``row["step"]`` is the step)."""
