@@ -9,7 +9,9 @@ import resource
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 # Beside each tool's own settings, the float32 route (payoff.models.matmul) both ways: payoff_mkl
 # is payoff with its probe off (PyTorch's default library, as TRL has); trl_onednn is TRL with its
@@ -65,3 +67,35 @@ def medians(results: dict[str, list[dict]], keys: Sequence[str]) -> dict[str, di
     """tool -> {key: median over its runs, "runs": how many}, for the tools that ran."""
     return {tool: {key: statistics.median(r[key] for r in runs) for key in keys} | {"runs": len(runs)}
             for tool, runs in results.items() if runs}
+
+
+def steady(times: Sequence[float]) -> float:
+    """The median step after the first two (the first allocates the optimiser's moments and faults
+    the heap in; the mean per step, which every table also gives, includes it)."""
+    return round(statistics.median(times[2:] or times), 4)
+
+
+def payoff_step_times(run_dir: Path) -> list[float]:
+    """Each step's wall seconds, from a payoff run's metrics (``time_step``, `payoff.runs.run`)."""
+    return [json.loads(line)["time_step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def step_clock():
+    """In a peer's child: a transformers callback timing each step as payoff's ``time_step`` does,
+    from the end of the step before (or the start of training); ``times`` holds the seconds."""
+    from transformers import TrainerCallback
+
+    class StepClock(TrainerCallback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self.mark = 0.0
+
+        def on_train_begin(self, *args, **kwargs) -> None:
+            self.mark = time.perf_counter()
+
+        def on_step_end(self, *args, **kwargs) -> None:
+            now = time.perf_counter()
+            self.times.append(now - self.mark)
+            self.mark = now
+
+    return StepClock()

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_runs import attention_of, medians, report_result, route_by_hand, run_child, tool_env  # noqa: E402
+from peer_runs import attention_of, medians, payoff_step_times, report_result, route_by_hand, run_child, steady, step_clock, tool_env  # noqa: E402
 
 TRL_DIR = Path(os.environ.get("PAYOFF_CACHE", Path.home() / ".cache" / "payoff")) / "trl-1.13.0"
 
@@ -65,15 +64,9 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                  f"precision='{PAYOFF_SETTINGS[tool]}'"]
     overrides += PAYOFF_OVERRIDES.get(tool, [])
     summary = train_prm(load_prm_config(None, overrides))
-    rows = [json.loads(line) for line in (folder / "payoff" / "metrics.jsonl").read_text().splitlines()]
     return {"f1": summary["f1_after"], "step_accuracy": summary["step_accuracy_after"], "s_per_step": summary["seconds_per_step"],
-            "s_median_step": steady([row["time_step"] for row in rows])}
+            "s_median_step": steady(payoff_step_times(folder / "payoff"))}
 
-
-def steady(times: list[float]) -> float:
-    """The median step after the first two (the first allocates the optimiser's moments and
-    faults the heap in; both tools' means include it)."""
-    return round(statistics.median(times[2:] or times), 4)
 
 
 PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16", "payoff_bf16_1024": "bf16",  # the tool's `precision`
@@ -135,27 +128,6 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
     return {"f1": processbench_scores(scored)["overall"], "step_accuracy": agree / max(total, 1),
             "s_per_step": round(seconds / args.steps, 4), "s_median_step": steady(clock.times), "bf16": trainer.args.bf16,
             "gradient_checkpointing": trainer.args.gradient_checkpointing}
-
-
-def step_clock():
-    """A transformers callback timing each step as payoff's `time_step` does: from the end of the
-    step before (or the start of training); its ``times`` are the steps' seconds."""
-    from transformers import TrainerCallback
-
-    class StepClock(TrainerCallback):
-        def __init__(self) -> None:
-            self.times: list[float] = []
-            self.mark = 0.0
-
-        def on_train_begin(self, *args, **kwargs) -> None:
-            self.mark = time.perf_counter()
-
-        def on_step_end(self, *args, **kwargs) -> None:
-            now = time.perf_counter()
-            self.times.append(now - self.mark)
-            self.mark = now
-
-    return StepClock()
 
 
 def child(args: argparse.Namespace) -> None:

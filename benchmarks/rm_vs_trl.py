@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_runs import attention_of, medians, report_result, route_by_hand, run_child, tool_env  # noqa: E402
+from peer_runs import attention_of, medians, payoff_step_times, report_result, route_by_hand, run_child, steady, step_clock, tool_env  # noqa: E402
 
 
 def procedural_pairs(path: Path, n: int, seed: int) -> Path:
@@ -78,7 +78,8 @@ def run_payoff(args: argparse.Namespace, folder: Path, tool: str) -> dict:
                  f"eval_batch_size={args.batch}", f"precision='{PAYOFF_SETTINGS[tool]}'"]
     overrides += PAYOFF_OVERRIDES.get(tool, [])
     summary = train_reward_model(load_rm_config(None, overrides))
-    return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"]}
+    return {"accuracy": summary["accuracy_after"], "s_per_step": summary["seconds_per_step"],
+            "s_median_step": steady(payoff_step_times(folder / "payoff"))}
 
 
 PAYOFF_SETTINGS = {"payoff": "fp32", "payoff_mkl": "fp32", "payoff_bf16": "bf16",  # the tool's `precision`
@@ -122,11 +123,13 @@ def run_trl(args: argparse.Namespace, folder: Path, tool: str) -> dict:
         route_by_hand()
     trainer = RewardTrainer(model=model, args=RewardConfig(**options), train_dataset=load(args.train_conv),
                             eval_dataset=load(args.eval_conv), processing_class=tokenizer)
+    clock = step_clock()
+    trainer.add_callback(clock)
     started = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - started
     metrics = trainer.evaluate()
-    return {"accuracy": metrics.get("eval_accuracy"), "s_per_step": round(seconds / args.steps, 4),
+    return {"accuracy": metrics.get("eval_accuracy"), "s_per_step": round(seconds / args.steps, 4), "s_median_step": steady(clock.times),
             "train_runtime": result.metrics.get("train_runtime"), "bf16": trainer.args.bf16,
             "gradient_checkpointing": trainer.args.gradient_checkpointing}
 
@@ -187,15 +190,16 @@ def main() -> None:
                 continue
             results[tool].append(result)
             print(f"repeat {repeat} {tool}: {results[tool][-1]}", file=sys.stderr, flush=True)
-    table = medians(results, ("accuracy", "s_per_step", "peak_rss_mb"))
+    table = medians(results, ("accuracy", "s_per_step", "s_median_step", "peak_rss_mb"))
     base = table.get("payoff")
     print(f"load average at the end {os.getloadavg()}")
     print(f"pairs: train {args.train}, eval {args.eval}; steps {args.steps}, batch {args.batch}, max_length {args.max_length}, lr {args.lr}")
-    print(f"{'tool':<14}{'held-out acc':>14}{'s/step':>10}{'peak RSS MB':>14}{'time ratio':>12}{'RSS ratio':>11}")
+    print(f"{'tool':<14}{'held-out acc':>14}{'s/step':>10}{'median step':>13}{'peak RSS MB':>14}{'time ratio':>12}{'RSS ratio':>11}")
     for tool, row in table.items():
         ratio = row["s_per_step"] / base["s_per_step"] if base else float("nan")
         rss = row["peak_rss_mb"] / base["peak_rss_mb"] if base else float("nan")
-        print(f"{tool:<14}{row['accuracy']:>14.3f}{row['s_per_step']:>10.3f}{row['peak_rss_mb']:>14.0f}{ratio:>12.2f}{rss:>11.2f}")
+        print(f"{tool:<14}{row['accuracy']:>14.3f}{row['s_per_step']:>10.3f}{row['s_median_step']:>13.3f}{row['peak_rss_mb']:>14.0f}"
+              f"{ratio:>12.2f}{rss:>11.2f}")
     print(json.dumps(table))
 
 
