@@ -217,7 +217,9 @@ def test_concurrent_containment_starts_with_stale_boxes_never_fail() -> None:
 
 
 CHILD = """
-import json, sys, time
+import json, signal, sys, time
+# SIGINT as an interactive run has it: a test runner started in the background has it ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from payoff.engine.shared import shared_engine
 from payoff.engine.processes import pebble_worker_pids
 from tests.engine.chaos import chaos

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 
 import pytest
@@ -108,6 +109,25 @@ def test_python_session_keeps_state_survives_a_hang_and_a_crash_and_leaves_nothi
     assert session.network == "namespace" and len(session.pids) == 3  # the first, after the hang, after the crash
     assert env.session is None and not any(_alive(pid) for pid in session.pids)
     assert not os.path.exists(session.workdir)
+
+
+def test_a_late_cell_is_interrupted_even_when_payoff_was_started_with_sigint_ignored() -> None:
+    """A job a script puts in the background (`cmd &`) has SIGINT ignored, and its children inherit
+    that: the session must still take the deadline's SIGINT as a KeyboardInterrupt."""
+    from payoff.envs.python import PythonSession
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # what the session's parent hands on
+    try:
+        session = PythonSession()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert session.run("x = 5").status == "ok"
+        late = session.run("while True: pass", timeout_s=1.0)
+        assert late.status == "timeout" and "interrupted; the session's state is kept" in late.output
+        assert session.run("print(x)").output == "5\n" and len(session.pids) == 1  # the same session
+    finally:
+        session.close()
 
 
 def test_python_session_is_killed_when_the_episode_fails() -> None:

@@ -39,8 +39,12 @@ from payoff.sandbox.warm import PRELOADED
 
 # The session's side: standard library only, run as `python -I -S -c`, one JSON line per cell.
 REPL = r'''
-import importlib, io, json, os, resource, sys, traceback
+import importlib, io, json, os, resource, signal, sys, traceback
 CAP, DROP, NPROC = int(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3])
+# A cell's deadline arrives as SIGINT, to be a KeyboardInterrupt in the cell. A process started with
+# SIGINT ignored (`cmd &` in a script: a shell without job control ignores it in background jobs)
+# hands that on to its children, and Python leaves it ignored: every late cell would lose the state.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 # Imported before dropping to nobody, as the fork server does: nobody may not be able to read the
 # interpreter's own directory (a Python under /root).
 for name in sys.argv[4].split():
