@@ -84,6 +84,20 @@ def test_plain_attention_trains_as_transformers_attention_does(tiny: Path, tmp_p
     assert RMModelConfig().attention == "plain"
 
 
+def test_gradient_checkpointing_trains_as_the_shared_prefix_path_does(tiny: Path, tmp_path: Path) -> None:
+    """transformers drops the key/value cache from checkpointed layers, so under checkpointing
+    each pair runs as two whole sequences: the same losses, not a crash."""
+    runs = {}
+    for checkpointing in (False, True):
+        run = tmp_path / f"checkpointing-{checkpointing}"
+        config = load_rm_config(write_config(tmp_path, tiny, run, steps=3), [f"model.gradient_checkpointing={str(checkpointing).lower()}"])
+        train_reward_model(config)
+        runs[checkpointing] = read_metrics(run)
+    for a, b in zip(runs[False], runs[True], strict=True):
+        for key in ("loss", "grad_norm", "accuracy"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), (a["step"], key)
+
+
 @pytest.mark.slow
 def test_sigkill_then_resume_reproduces_the_uninterrupted_run(tiny: Path, tmp_path: Path) -> None:
     whole_dir, killed_dir = tmp_path / "whole", tmp_path / "killed"

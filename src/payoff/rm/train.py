@@ -40,7 +40,7 @@ class Encoded:
     """Pairs as token ids, with margins, tie flags and per-head bootstrap masks."""
 
     def __init__(self, pairs: list[Pair], tokenizer: Any, spec: RenderSpec, heads: int, bootstrap: float, seed: int,
-                 use_margin: bool) -> None:
+                 use_margin: bool, share_prefix: bool = True) -> None:
         self.chosen, cut_c = encode(tokenizer, [(p.prompt, p.chosen) for p in pairs], spec)
         self.rejected, cut_r = encode(tokenizer, [(p.prompt, p.rejected) for p in pairs], spec)
         self.truncated = sum(a or b for a, b in zip(cut_c, cut_r))
@@ -48,7 +48,8 @@ class Encoded:
         self.tie = torch.tensor([p.tie for p in pairs])
         generator = torch.Generator().manual_seed(seed + 104729)
         self.mask = (torch.rand(len(pairs), heads, generator=generator) < bootstrap).float() if heads > 1 else torch.ones(len(pairs), 1)
-        self.shared = [shared_length(c, r) for c, r in zip(self.chosen, self.rejected)]
+        # 0 where prefixes are not shared: each pair is then two whole sequences (`PairBatch`)
+        self.shared = [shared_length(c, r) if share_prefix else 0 for c, r in zip(self.chosen, self.rejected)]
 
     def __len__(self) -> int:
         return len(self.chosen)
@@ -106,7 +107,10 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
     unwrapped.train()
     spec = RenderSpec(cfg.model.chat_template, cfg.model.max_length, cfg.model.truncation)
     heads, pad_id = cfg.model.heads, int(tokenizer.pad_token_id)
-    train = Encoded(train_pairs, tokenizer, spec, heads, cfg.loss.bootstrap, cfg.seed, cfg.loss.use_margin)
+    # a pair's shared prefix runs once, its key/value cache under both answers, except under gradient
+    # checkpointing: transformers drops the cache from checkpointed layers, so pairs are whole sequences
+    share = not cfg.model.gradient_checkpointing
+    train = Encoded(train_pairs, tokenizer, spec, heads, cfg.loss.bootstrap, cfg.seed, cfg.loss.use_margin, share)
     held = Encoded(eval_pairs, tokenizer, spec, heads, 1.0, cfg.seed, cfg.loss.use_margin)
     if train.truncated:
         console.print(f"[yellow]{train.truncated} of {len(train)} training pairs are longer than {spec.max_length} tokens: "
@@ -131,7 +135,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
             with autocast(cfg.precision):
                 for number, chunk in enumerate(micro):
                     batch = PairBatch([train.chosen[i] for i in chunk], [train.rejected[i] for i in chunk], pad_id,
-                                      cfg.optim.pad_to_multiple_of)
+                                      cfg.optim.pad_to_multiple_of, share)
                     with processes.accumulate(model, last=number == len(micro) - 1):
                         rewards = model(batch.to(processes.device)).float()
                         chosen, rejected = rewards[: len(chunk)], rewards[len(chunk):]
