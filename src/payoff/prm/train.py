@@ -87,7 +87,7 @@ def train_prm(config: PRMConfig, resume: str | Path | None = None, console: Any 
     if train.cut:
         console.print(f"[yellow]{train.cut} training solutions run past {cfg.model.max_length} tokens: their last steps are left out[/]")
     # only the embedding rows the loop looks up train (the same updates: payoff.models.embedding_rows)
-    embedding_rows = train_used_rows(unwrapped.trunk, [t for ids in train.ids for t in ids] + [pad_id], cfg.optim.weight_decay)
+    embedding_rows = train_used_rows(unwrapped.trunk, {t for ids in train.ids for t in ids} | {pad_id}, cfg.optim.weight_decay)
     optimizer = adamw([p for p in unwrapped.parameters() if p.requires_grad], cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
     model, optimizer = processes.prepare(unwrapped, optimizer)
     state = run.resume(unwrapped, optimizer)

@@ -116,7 +116,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
         console.print(f"[yellow]{train.truncated} of {len(train)} training pairs are longer than {spec.max_length} tokens: "
                       f"cut by the '{spec.truncation}' policy (kept, not dropped)[/]")
     # only the embedding rows the loop looks up train (the same updates: payoff.models.embedding_rows)
-    used = [t for side in (train.chosen, train.rejected) for ids in side for t in ids] + [pad_id]
+    used = {t for side in (train.chosen, train.rejected) for ids in side for t in ids} | {pad_id}  # a set: no list of every token
     embedding_rows = train_used_rows(unwrapped.trunk, used, cfg.optim.weight_decay)
     optimizer = adamw([p for p in unwrapped.parameters() if p.requires_grad], cfg.optim.lr, cfg.optim.betas, cfg.optim.weight_decay)
     model, optimizer = processes.prepare(unwrapped, optimizer)

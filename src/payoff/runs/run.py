@@ -151,7 +151,7 @@ class Run:
         seconds, inside `progress`), and checkpoint (``model``, ``optimizer``, ``state``,
         ``parts``) when one is due."""
         self.step += 1
-        if self._step_mark is not None and "time_step" not in row:
+        if self._step_mark is not None:  # inside `progress`
             # wall seconds since the step before ended (or the loop began), its checkpoint not counted
             row = {**row, "time_step": round(time.perf_counter() - self._step_mark, 4)}
         self.log({"step": self.step, **row})
