@@ -5,8 +5,9 @@ Three sets:
   plus payoff's cases), accuracy per category against the table's labels;
 - real model prose: the table's CHAMP rows (GPT-3.5 / GPT-4 / GPT-4 Turbo / PaLM 2 solutions and
   their one-sentence summaries, labelled right or wrong by reading; read in place from the
-  champ-dataset wheel), false negatives and false positives per form, and the speed on the full
-  solutions (median of 3 runs);
+  champ-dataset wheel), false negatives and false positives per set (development, held-out) and
+  form, and the speed on the full solutions (median of 3 runs); then the solutions CHAMP's own
+  annotators marked with no wrong step (right answers by their labels), the share each credits;
 - a generated set of pairs (integers, decimals, fractions, LaTeX expressions, sets; half right,
   half wrong, labels known by construction): accuracy per category and pairs/s.
 
@@ -156,7 +157,8 @@ def _set(rng: random.Random, right: bool) -> tuple[str, str, str]:
 
 # -- real model prose ------------------------------------------------------------------------------
 CHAMP_WHEEL, CHAMP_REQUIREMENT, CHAMP_MEMBER = "champ_dataset-1.0.0-py3-none-any.whl", "champ-dataset==1.0.0", "champ_dataset/dataset_files/v0.json"
-DEVELOPMENT_CATEGORIES = {"Number-Theory", "Polynomial", "Sequence"}  # Inequality and Combinatorics are held out
+DEVELOPMENT_CATEGORIES = {"Number-Theory", "Polynomial", "Sequence"}
+HELD_OUT_CATEGORIES = {"Inequality", "Combinatorics"}  # rows with a "split": labelled after the reader was built
 
 
 def with_champ_text(rows: list[dict]) -> list[dict]:
@@ -171,23 +173,65 @@ def with_champ_text(rows: list[dict]) -> list[dict]:
         if "champ" in row:
             problem_id, _, setting = row["champ"].partition("|")
             problem = problems[problem_id]
-            assert problem["category"] in DEVELOPMENT_CATEGORIES
+            assert problem["category"] in (HELD_OUT_CATEGORIES if row.get("split") else DEVELOPMENT_CATEGORIES)
             messages = problem["conversations"][setting]["messages"]
             row.update(completion=messages[-3 if row["form"] == "solution" else -1]["text"], reference=problem["_answer"],
                        prompt=problem["_text"])
     return rows
 
 
+def annotated_rows() -> list[dict]:
+    """CHAMP's own human labels: the solutions its annotators found no wrong step in (540
+    first-wrong-step annotations, `payoff.prm.champ`), each with its conversation's one-sentence
+    summary; a solution without a wrong step ends on the right answer, so every row is labelled 1."""
+    import zipfile
+
+    from payoff.tasks.mathdata import cached_wheel
+
+    with zipfile.ZipFile(cached_wheel(CHAMP_WHEEL, CHAMP_REQUIREMENT)) as wheel:
+        problems = json.loads(wheel.read(CHAMP_MEMBER))["problems"]
+    rows = []
+    for problem in problems.values():
+        split = "held-out" if problem["category"] in HELD_OUT_CATEGORIES else "development"
+        for setting, annotation in sorted((problem.get("fws_annotations") or {}).items()):
+            if annotation.get("start_idx") is not None:
+                continue
+            texts = [("solution", annotation["text"]), ("summary", problem["conversations"][setting]["messages"][-1]["text"])]
+            rows += [{"split": split, "form": form, "completion": text, "reference": problem["_answer"], "prompt": problem["_text"]}
+                     for form, text in texts if text]
+    return rows
+
+
+def annotated_report(markdown: bool) -> None:
+    """The share of CHAMP's no-wrong-step solutions (and their summaries) each checker credits."""
+    rows = annotated_rows()
+    checkers = {"payoff": payoff_checker(), "math-verify": math_verify_checker()}
+    lines = ["| set | form | right answers | payoff credits | math-verify credits |", "|---|---|---:|---:|---:|"]
+    for split, form in [(split, form) for split in ("development", "held-out") for form in ("solution", "summary")]:
+        items = [row for row in rows if row["split"] == split and row["form"] == form]
+        cells = [split, form, str(len(items))]
+        for check in checkers.values():
+            credited = sum(check(row["reference"], row["completion"], row) == 1 for row in items)
+            cells.append(f"{credited} ({credited / len(items):.1%})")
+        lines.append("| " + " | ".join(cells) + " |")
+    Console(width=160).print("CHAMP's solutions its annotators found no wrong step in (labels by CHAMP's annotators)\n" + "\n".join(lines))
+    if markdown:
+        print("\n".join(lines) + "\n")
+
+
 def prose_report(rows: list[dict], markdown: bool) -> None:
     """False negatives (right answers scored 0 or abstained on) and false positives (wrong answers
-    credited) against the labels, per form; then the time per full solution, median of 3 runs."""
-    lines = ["| form | items | right | payoff FN | payoff FP | payoff abstains | math-verify FN | math-verify FP |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    credited) against the labels, per set (development, held-out) and form; then the time per full
+    solution, median of 3 runs."""
+    lines = ["| set | form | items | right | payoff FN | payoff FP | payoff abstains | math-verify FN | math-verify FP |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     checkers = {"payoff": payoff_checker(), "math-verify": math_verify_checker()}
-    for form in ("solution", "summary"):
-        items = [row for row in rows if row["form"] == form]
+    for split, form in [(split, form) for split in ("development", "held-out") for form in ("solution", "summary")]:
+        items = [row for row in rows if row["form"] == form and bool(row.get("split")) == (split == "held-out")]
+        if not items:
+            continue
         right = sum(row["label"] for row in items)
-        cells = [form, str(len(items)), str(right)]
+        cells = [split, form, str(len(items)), str(right)]
         for name, check in checkers.items():
             verdicts = [check(row["reference"], row["completion"], row) for row in items]
             false_negatives = sum(1 for row, got in zip(items, verdicts) if row["label"] == 1 and got != 1)
@@ -211,7 +255,7 @@ def prose_report(rows: list[dict], markdown: bool) -> None:
              f"{times['payoff'] / len(solutions) * 1000:.2f} ms each, math-verify {times['math-verify'] / len(solutions) * 1000:.2f} ms "
              f"each, ratio {times['math-verify'] / times['payoff']:.1f}× (median of 3 runs)")
     console = Console(width=160)
-    console.print("Real model prose (CHAMP development set), against labels by reading")
+    console.print("Real model prose (CHAMP: development and held-out rows), against labels by reading")
     console.print("\n".join(lines))
     console.print(speed)
     if markdown:
@@ -270,6 +314,7 @@ def main() -> None:
     table_rows = [json.loads(line) for line in TABLE.read_text().splitlines()]
     prose_rows = with_champ_text([row for row in table_rows if row.get("source") == "champ"])
     prose_report(prose_rows, args.markdown)
+    annotated_report(args.markdown)
     if args.prose_only:
         return
     table_rows = [row for row in table_rows if row.get("source") != "champ"]

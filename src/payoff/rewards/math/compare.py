@@ -49,6 +49,10 @@ def _equal(gold: Node, pred: Node, options: CompareOptions) -> tuple[bool, str]:
         return _equal(gold[2], pred, options)
     if pk == "assign" and gk != "assign" and gk not in ("eq", "ineq"):
         return _equal(gold, pred[2], options)
+    if pk == "eq" and gk not in ("eq", "assign", "ineq") and _names_a_quantity(pred[1]):
+        # "\\sum_{k=1}^{n} C(n, k) k^2 = n 2^{n-2} (n+1)": the value of the sum its left side names. Only
+        # such a left side: "5x - 7y + 11z + 4 = 0" (a plane) or "2x + 3y = 6" is an equation, not 0 or 6
+        return _equal(gold, pred[2], options)
     if gk == "assign" and pk == "assign":
         return _equal(gold[2], pred[2], options)
     if gk in ("eq", "assign") and pk in ("eq", "assign"):
@@ -85,6 +89,17 @@ def _equal(gold: Node, pred: Node, options: CompareOptions) -> tuple[bool, str]:
     if gk in ("seq", "union", "matrix", "ratio", "eq", "ineq") or pk in ("seq", "union", "matrix", "ratio", "eq", "ineq"):
         return False, "structure"
     return _scalars(gold, pred, options)
+
+
+def _names_a_quantity(node: object) -> bool:
+    """A sum, product, integral, limit, factorial or binomial coefficient somewhere in the tree."""
+    if isinstance(node, tuple) and node:
+        if node[0] == "sym" and isinstance(node[1], str) and node[1].startswith(("sum", "prod", "int", "lim")):
+            return True
+        if node[0] == "fn" and node[1] in ("binom", "fact"):
+            return True
+        return any(_names_a_quantity(child) for child in node[1:])
+    return False
 
 
 def _solution_sets(gold: Node, pred: Node, options: CompareOptions) -> bool | None:

@@ -162,7 +162,9 @@ def _qualifies(run: str) -> bool:
 
 
 def _tidy(run: str) -> str:
-    answer = _after_last_equals(run).strip().strip("*(").strip().rstrip("/-+*=^_").strip()  # bold around it; "18,000/year"
+    answer = _after_last_equals(run).strip().strip("*").strip().rstrip("/-+*=^_(").strip()  # bold around it; "18,000/year"
+    while answer.startswith("(") and answer.count("(") > answer.count(")"):
+        answer = answer[1:].lstrip()  # "(so 12": an opening parenthesis of the prose, not of "(n(n+1)/2)^2"
     answer = _LEADING_LETTERS.sub("", answer)  # "it's 5": the s is prose, not a variable
     return _TRAILING_ARTICLE.sub("", answer)  # "10000 a day": an article, not a variable
 

@@ -228,6 +228,10 @@ class Parser(CommandsMixin):
 
     def symbol(self, name: str) -> Node:
         if self.accept("_"):
+            following = self.peek()
+            if following is not None and following.kind == "num" and following.text.isdigit():
+                self.next()  # "a_10", "x_12": in plain text a subscript is the whole numeral, not a_1 times 0
+                return self.make("sym", f"{name}_{following.text}")
             sub = self.parse_group()
             name = f"{name}_{_flat(sub)}"
         return CONSTANTS.get(name) or self.make("sym", name)  # type: ignore[return-value]

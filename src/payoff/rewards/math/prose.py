@@ -38,10 +38,19 @@ MARKER = re.compile(r"^\W*(?:therefore|thus|hence|so|in conclusion|in summary|to
                     r"conclusion|final answer|answer|overall|finally|in short)\b[\s,:*]*", re.IGNORECASE)
 _INNER_MARKER = re.compile(r"(?:,|\band)\s+(?:so|thus|therefore|hence)\b,?\s+|\b(?:we (?:can |may |must )?(?:thus |therefore )?conclude|"
                            r"it follows|this (?:shows|proves|means))\s+that\s+", re.IGNORECASE)
+_ASIDE = re.compile(r"^\W*(?:note|remark|caveat|disclaimer|p\.\s?s\.)\b", re.IGNORECASE)
+# A closing line that points back at the one before it ("This is the final answer.").
+_BACK_REFERENCE = re.compile(r"^\W*(?:this|that|it)\s+(?:is|gives|will be|would be)\s+(?:the|our|my)\s+(?:final\s+|required\s+|desired\s+)?"
+                             r"(?:answer|expression|result|formula|solution|value|count)\b", re.IGNORECASE)
+# A remark on where an extremum is reached, after the claim that states it ("This minimum value is achieved when x = 0.").
+_ATTAINED = re.compile(r"^\W*(?:this|that|it|equality|the (?:minimum|maximum|minimal|maximal|smallest|largest|least|greatest|extreme))\b"
+                       r"(?:\s+[A-Za-z]+){0,3}?\s+(?:(?:is|are|can be|will be)\s+)?(?:achieved|attained|reached|occurs|holds|happens)\b",
+                       re.IGNORECASE)
 _REASON_FIRST = re.compile(r"^\W*(?:since|as|because|given that)\b[^,]*(?:\([^()]*\)[^,]*)*,\s+(?=\S)", re.IGNORECASE)
 _LEAD = re.compile(r"^\W*(?:(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
-                   r"conclusion|final answer|the final answer is|the answer is|answer|overall|finally|in short|in other words)\b[\s,:*]*)+",
-                   re.IGNORECASE)
+                   r"conclusion|final answer|the final answer is|the answer is|answer|overall|finally|in short|in other words|"
+                   r"we (?:can |may |must )?(?:now |thus |therefore |then )?(?:conclude|deduce|infer|see)(?: that)?|"
+                   r"it follows(?: that)?)\b[\s,:*]*)+", re.IGNORECASE)
 # The math delimiters of a sentence; their content stays.
 _DELIMITERS = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$?|\*\*")
 # Clauses that explain or qualify a claim rather than state it.
@@ -60,7 +69,8 @@ _SHORT_PROSE = {"a", "an", "at", "of", "to", "by", "in", "on", "is", "as", "or",
 _FILLER = re.compile(r"^(?:(?:a total of|at least|at most|"
                      r"exactly|precisely|simply|just|equal to|congruent to|given by|as follows|the following|the number|the value|"
                      r"the integer|the numbers|the values|the integers|the expression|the pairs?|the polynomial|the sets?|the zero polynomial|"
-                     r"the remainder|the solutions?|the only solutions?|the only values?|the only one|the only|the|only|always|"
+                     r"the remainder|the solutions?|the only solutions?|the only values?|the only one|the interval|the range|the formula|"
+                     r"the closed form|the closed-form expression|the binomial coefficient|the fraction|the only|the|only|always|"
                      r"both|all|namely|indeed|still|then|also|of the form|in the form)\b[\s,:]*)+", re.IGNORECASE)
 # Words a value may contain: function names of plain-text math and list joiners.
 MATH_WORDS = {"sqrt", "pi", "floor", "ceil", "log", "ln", "sin", "cos", "tan", "exp", "and", "or", "mod", "infty", "infinity",
@@ -89,7 +99,7 @@ _YES_NO_QUESTION = re.compile(r"(?:^|,\s+)(?:is|are|can|could|do|does|did|must|w
 _HOW_MANY = re.compile(r"\bhow (?:many|often)\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
 _COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?: first)?|"
                     rf"exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
-                    rf"totals?|in total)\s+(?:(?:exactly|only|precisely|just|a total of|at least|at most)\s+)?"
+                    rf"totals?|in total|(?:holds?|is true|are true|works?) for)\s+(?:(?:exactly|only|precisely|just|a total of|at least|at most)\s+)?"
                     rf"(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b", re.IGNORECASE)
 LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
                             rf"(?:\s+(?:of|out of)\b|\s+[a-z][\w-]*)", re.IGNORECASE)
@@ -186,7 +196,7 @@ def math_prefix(text: str) -> str | None:
             end = word.start()
             break
     # a short word of prose ends the value too: "$800 on ties", "10000 a day", "20 in total"
-    short = re.search(r"(?<=[\w)}\]%])\s+(?:on|in|by|of|to|at|as|is|it|for|per|an?(?=\s+[A-Za-z]{2,}))\b", text[:end])
+    short = re.search(r"(?<=[\w)}\]%])\s+(?:on|in|by|of|to|at|as|is|it|for|per|an?(?=\s+[A-Za-z]{2,}))\b|(?<=[\w)}\]%]),\s+as\b", text[:end])
     if short:
         end = short.start()
     glued = next((m for m in re.finditer(r"(?<=\d)[A-Za-z]{2,}\b", text[:end]) if m.group(0).lower() not in MATH_WORDS), None)
@@ -200,8 +210,11 @@ def math_prefix(text: str) -> str | None:
         return None
     value = value.strip("*\"'").strip()
     sides = re.split(r"(?<![<>!=\\])=(?!=)", value)
-    if len(sides) > 1 and not re.fullmatch(r"\s*(?:[A-Za-z](?:_\{?\w+\}?)?|[A-Za-z]\([\w\s,]*\)|\([A-Za-z\s,_]+\)|\\?[a-zA-Z]+)\s*", sides[0]):
-        value = sides[-1].strip()  # "L_u - L_v = 0", "n(n-1)(n+1) mod 120 = 0": the result, not an assignment
+    if len(sides) > 1 and not in_coordinates(sides[0], sides[-1]) and \
+            not re.fullmatch(r"\s*(?:[A-Za-z](?:_\{?\w+\}?)?|[A-Za-z]\([\w\s,]*\)|\([A-Za-z\s,_]+\)|\\?[a-zA-Z]+)\s*", sides[0]):
+        # "L_u - L_v = 0", "n(n-1)(n+1) mod 120 = 0": the result, not an assignment; an equation in two
+        # or more of x, y, z ("the plane is 5x - 7y + 11z + 4 = 0") is the answer whole
+        value = sides[-1].strip()
     if not value or not re.search(r"[\dA-Za-z\\]", value):
         return None
     if value.count("(") != value.count(")") or value.count("{") != value.count("}") or value.count("[") != value.count("]"):
@@ -209,6 +222,14 @@ def math_prefix(text: str) -> str | None:
     if end < len(text) and re.match(r"[A-Za-z]\b", value) and not re.search(r"[\d=\\(]", value):
         return None  # "is a multiple of 3": an article, not a value
     return value
+
+
+def in_coordinates(left: str, right: str) -> bool:
+    """An equation of a curve or surface: two or more of x, y, z on the left, nothing but them and
+    numbers on the right ("5x - 7y + 11z + 4 = 0"; not "x^2 + y^2 = (1/3)a^2 + (2/3)b/a", the value
+    of x^2 + y^2 in a and b)."""
+    letters = r"(?<![A-Za-z\\_])[A-Za-z](?![A-Za-z_(])"
+    return len(set(re.findall(letters, left)) & set("xyz")) >= 2 and set(re.findall(letters, right)) <= set("xyz")
 
 
 def count_value(word: str) -> str:
@@ -242,7 +263,8 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     colon = re.search(r":\s+(?P<value>.+)$", claim)
     if colon and not prose_words(colon.group("value")):
         return math_prefix(colon.group("value"))  # "Here is a zero matrix: M"
-    if not polarity and NEGATIVE_EXISTENCE.search(main) and \
+    negative, count = NEGATIVE_EXISTENCE.search(main), _COUNT.search(main)
+    if not polarity and negative and not (count and count.start() < negative.start()) and \
             not re.search(r"\b(?:other than|except|besides|apart from|only)\b", main, re.IGNORECASE):
         return "0" if asks_how_many(prompt) else NO
     if polarity:
@@ -268,7 +290,9 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     if value is None and main_verb(main) is None and not prose_words(main):
         value = math_prefix(main)  # "the final answer is L = sqrt(a), where a > 0"
     if value is None and re.search(r",\s+and\s+", claim):
-        value = read_claim(re.split(r",\s+and\s+", claim)[-1], prompt)  # "X is divisible by 7, and the remainder is 0"
+        first, *_, last = re.split(r",\s+and\s+", claim)
+        # "X is divisible by 7, and the remainder is 0"; "the smallest value is 1/2, and this value is achieved when a = b"
+        value = read_claim(last, prompt) or read_claim(first, prompt)
     if value is None and COMPUTES.search(claim):
         return None  # "8 pens cost $1.50 x 8 = $12": a computation, left to the expression reader
     if value is None and main_verb(main) is None and "=" in main and len(prose_words(main)) <= 1:
@@ -314,9 +338,9 @@ def _copula_value(main: str) -> str | None:
         return None
     equals = [m for m in re.finditer(r"(?<![<>!=\\])=(?!=)", after)]
     if equals:
-        left = _FILLER.sub("", after[: equals[0].start()].strip())
-        if re.search(r"\d", left) and (not prose_words(left) or COMPUTES.search(after)) or not left:
-            return math_prefix(after[equals[-1].end() :])  # a computation: its result
+        left, result = _FILLER.sub("", after[: equals[0].start()].strip()), after[equals[-1].end() :]
+        if (re.search(r"\d", left) and (not prose_words(left) or COMPUTES.search(after)) or not left) and not in_coordinates(left, result):
+            return math_prefix(result)  # a computation: its result
     spelled = re.match(rf"\s*(?P<count>{_NUMBER_WORD})\b(?!\s*[-+*/^])", after, re.IGNORECASE)
     value = count_value(spelled.group("count")) if spelled else math_prefix(after)
     if value is None:
@@ -336,7 +360,11 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
     parts = sentences(text[-2500:])  # the conclusion is at the end; a long solution's start is not read
     if not parts:
         return None
+    if len(parts) > 1 and _BACK_REFERENCE.match(parts[-1]) and parts[-2][:60] in tail:
+        return parts[-2]  # "Number of ways = (2n)! / (2^n * n!)" then "This is the final expression for ...": the line it points at
     for index in range(len(parts) - 1, -1, -1):
+        if _ASIDE.match(parts[index]):
+            continue  # "Note: the solution assumes ..., so a, b and c can be zero": a remark after the claim
         inner = _INNER_MARKER.search(parts[index])
         if inner is None and index == len(parts) - 1:
             reason = _REASON_FIRST.match(parts[index])  # "Since ..., there are no integer solutions to ..."
@@ -344,14 +372,15 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
             if reason and (main_verb(rest) or NEGATIVE_EXISTENCE.search(rest) or polarity and _NEGATION.search(rest)):
                 inner = reason
         head = parts[index][: inner.start()] if inner else ""
-        if inner and _COPULA.search(head) and not re.match(r"\W*(?:since|because|as|if|however|given|but|after|when|now)\b", head, re.I):
+        if inner and _COPULA.search(head) and not re.match(r"\W*(?:since|because|as|if|however|given|but|after|when|now|we have (?:already )?"
+                                                           r"(?:shown|proved|proven|established|seen|found))\b", head, re.I):
             inner = None  # "X is 0, since ... and thus ...": the claim comes first, the marker explains it
         if (MARKER.match(parts[index]) or inner) and parts[index][:60] in tail:
             claim = parts[index] if MARKER.match(parts[index]) else parts[index][inner.end() :]  # type: ignore[union-attr]
             if re.fullmatch(r"\W*(?:\*\*)?\w+(?: \w+)?(?:\*\*)?\s*:?\W*", claim) and index + 1 < len(parts):
                 claim, index = parts[index + 1], index + 1  # "**Conclusion:**" on a line of its own
             if any("=" in later or re.search(r"\d", later) and re.search(r"[-+*/]\s*\d|\b(?:equals|plus|minus|times)\b", later)
-                   for later in parts[index + 1 :]):
+                   for later in parts[index + 1 :] if not (_ASIDE.match(later) or _ATTAINED.match(later))):
                 return None  # more math follows: the marker opened a step, not the conclusion
             later = [m for m in re.finditer(r"(?<=\S)\s+(?:Therefore|Thus|Hence|In conclusion|So),?\s", claim)]
             if later:  # "... P(A) = 2/3 Therefore, the probability is 2/3": one line, several steps
@@ -366,6 +395,21 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
                                        or re.match(r"\W*(?:yes|no)\b", part, re.IGNORECASE)):
                 return part
     return None
+
+
+def claim_predicate(text: str) -> str | None:
+    """What a closing claim says its subject is, in words, for a reference that is a phrase
+    ("The sequence a_n/b_n is monotonically increasing." -> "monotonically increasing"); None
+    without a verb in words or when the claim denies it ("is not ...")."""
+    claim = claim_sentence(text)
+    main = main_clause(claim) if claim else ""
+    verb = main_verb(main)
+    if verb is None:
+        return None
+    after = main[verb.end() :].strip(" .,:;*")
+    if not after or _NEGATION.search(after):
+        return None
+    return " ".join(after.split()).lower()
 
 
 def _is_sentence(text: str) -> bool:

@@ -46,8 +46,9 @@ def read_reference(text: str) -> tuple[list[str], str | None]:
     plain = plain_text(text).strip().rstrip(".").strip()
     paren = _PAREN.match(plain)
     parts = [paren.group("main"), re.sub(r"^(?:i\.e\.|that is),?\s*", "", paren.group("inner"), flags=re.IGNORECASE)] if paren else [plain]
-    if len(parts) == 1 and re.search(r",?\s*or equivalently\s+", plain, re.IGNORECASE):
-        parts = re.split(r",?\s*or equivalently\s+", plain, flags=re.IGNORECASE)
+    equivalently = r",?\s*or (?:equivalently|an equivalent (?:form|expression)(?:,? such as)?),?\s+"  # "C(n, 4), or an equivalent form such as ..."
+    if len(parts) == 1 and re.search(equivalently, plain, re.IGNORECASE):
+        parts = re.split(equivalently, plain, flags=re.IGNORECASE)
     answers, first_failure = [], None
     for index, part in enumerate(parts):
         value = _reference_part(part.strip())

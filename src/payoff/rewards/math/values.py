@@ -177,12 +177,18 @@ def _function(node: Node, env: dict[str, complex]) -> complex:
     if name in ("sec", "csc", "cot") and len(values) == 1:
         base = {"sec": cmath.cos, "csc": cmath.sin, "cot": cmath.tan}[name](values[0])
         return 1 / base
-    if name == "fact" and len(values) == 1 and values[0].imag == 0 and 0 <= values[0].real <= 170:
+    if name == "fact" and len(values) == 1 and values[0].imag == 0 and -170 <= values[0].real <= 170:
+        # Gamma(x + 1): a symbol's random point is not an integer, and n!/(2n) must equal (n-1)!/2 there
         return complex(math.gamma(values[0].real + 1))
     if name == "binom" and len(values) == 2 and all(v.imag == 0 and v.real.is_integer() for v in values):
         n, k = int(values[0].real), int(values[1].real)
         if 0 <= n <= 10_000:
             return complex(math.comb(n, k))
+    if name == "binom" and len(values) == 2 and values[1].imag == 0 and values[1].real.is_integer() and 0 <= values[1].real <= 1000:
+        product = complex(1)  # C(n, k) for a symbolic n: n(n-1)...(n-k+1)/k!, the polynomial that equals it at every integer
+        for j in range(int(values[1].real)):
+            product *= (values[0] - j) / (j + 1)
+        return product
     if name.startswith("call:"):
         # An unknown function: a fixed pseudo-random function of its arguments, so f(x) equals
         # f(x) but not f(y) or g(x).

@@ -21,7 +21,7 @@ from payoff.rewards.math.compare import CompareOptions, equivalent
 from payoff.rewards.math.extract import Extraction, extract_answer, extract_reference
 from payoff.rewards.math.factors import asks_to_factor, is_factored, same_factors
 from payoff.rewards.math.parse import Node, ParseError, parse
-from payoff.rewards.math.prose import NO, YES, is_yes_no_question, prose_words
+from payoff.rewards.math.prose import NO, YES, claim_predicate, is_yes_no_question, prose_words
 from payoff.rewards.math.references import PROSE_CUES, read_reference
 from payoff.rewards.math.tokens import TokenError, kept, normalize
 
@@ -108,6 +108,10 @@ class MathVerifier:
         if found is None and unread and all(tree is None for tree, _, _ in golds):
             return Outcome.abstain(unread[0])
         if found is None:
+            phrases = {tree[1] for tree, _, _ in golds if tree is not None and tree[0] == "text"}
+            predicate = claim_predicate(completion) if phrases else None  # a reference in words: "Monotonically increasing"
+            if predicate:
+                return Outcome.ok(float(predicate in phrases), extracted=predicate, extraction="claim_words", rule="text")
             return Outcome.ok(0.0, rule="no_answer_found")
         found = self._one_value(found)
         info: dict[str, Any] = {"extracted": found.text, "extraction": found.rule}
