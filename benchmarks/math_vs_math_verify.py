@@ -158,7 +158,7 @@ def _set(rng: random.Random, right: bool) -> tuple[str, str, str]:
 # -- real model prose ------------------------------------------------------------------------------
 CHAMP_WHEEL, CHAMP_REQUIREMENT, CHAMP_MEMBER = "champ_dataset-1.0.0-py3-none-any.whl", "champ-dataset==1.0.0", "champ_dataset/dataset_files/v0.json"
 DEVELOPMENT_CATEGORIES = {"Number-Theory", "Polynomial", "Sequence"}
-HELD_OUT_CATEGORIES = {"Inequality", "Combinatorics"}  # rows with a "split": labelled after the reader was built
+HELD_OUT_CATEGORIES = {"Inequality", "Combinatorics"}  # "held-out" rows; "fresh" rows are of every category
 
 
 def with_champ_text(rows: list[dict]) -> list[dict]:
@@ -173,7 +173,8 @@ def with_champ_text(rows: list[dict]) -> list[dict]:
         if "champ" in row:
             problem_id, _, setting = row["champ"].partition("|")
             problem = problems[problem_id]
-            assert problem["category"] in (HELD_OUT_CATEGORIES if row.get("split") else DEVELOPMENT_CATEGORIES)
+            split = row.get("split", "development").split()[0]
+            assert split == "fresh" or problem["category"] in (HELD_OUT_CATEGORIES if split == "held-out" else DEVELOPMENT_CATEGORIES)
             messages = problem["conversations"][setting]["messages"]
             row.update(completion=messages[-3 if row["form"] == "solution" else -1]["text"], reference=problem["_answer"],
                        prompt=problem["_text"])
@@ -221,13 +222,13 @@ def annotated_report(markdown: bool) -> None:
 
 def prose_report(rows: list[dict], markdown: bool) -> None:
     """False negatives (right answers scored 0 or abstained on) and false positives (wrong answers
-    credited) against the labels, per set (development, held-out) and form; then the time per full
+    credited) against the labels, per set (development, held-out, fresh) and form; then the time per full
     solution, median of 3 runs."""
     lines = ["| set | form | items | right | payoff FN | payoff FP | payoff abstains | math-verify FN | math-verify FP |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     checkers = {"payoff": payoff_checker(), "math-verify": math_verify_checker()}
-    for split, form in [(split, form) for split in ("development", "held-out") for form in ("solution", "summary")]:
-        items = [row for row in rows if row["form"] == form and bool(row.get("split")) == (split == "held-out")]
+    for split, form in [(split, form) for split in ("development", "held-out", "fresh") for form in ("solution", "summary")]:
+        items = [row for row in rows if row["form"] == form and row.get("split", "development").split()[0] == split]
         if not items:
             continue
         right = sum(row["label"] for row in items)

@@ -49,9 +49,9 @@ def _equal(gold: Node, pred: Node, options: CompareOptions) -> tuple[bool, str]:
         return _equal(gold[2], pred, options)
     if pk == "assign" and gk != "assign" and gk not in ("eq", "ineq"):
         return _equal(gold, pred[2], options)
-    if pk == "eq" and gk not in ("eq", "assign", "ineq") and _names_a_quantity(pred[1]):
-        # "\\sum_{k=1}^{n} C(n, k) k^2 = n 2^{n-2} (n+1)": the value of the sum its left side names. Only
-        # such a left side: "5x - 7y + 11z + 4 = 0" (a plane) or "2x + 3y = 6" is an equation, not 0 or 6
+    if pk == "eq" and gk not in ("eq", "assign", "ineq") and not _implicit_equation(pred):
+        # "\\sum_{k=1}^{n} C(n, k) k^2 = n 2^{n-2} (n+1)", "x + y = 10": the value its left side is shown to
+        # equal (as math-verify reads it); "5x - 7y + 11z + 4 = 0" is a plane, not the value 0
         return _equal(gold, pred[2], options)
     if gk == "assign" and pk == "assign":
         return _equal(gold[2], pred[2], options)
@@ -91,15 +91,9 @@ def _equal(gold: Node, pred: Node, options: CompareOptions) -> tuple[bool, str]:
     return _scalars(gold, pred, options)
 
 
-def _names_a_quantity(node: object) -> bool:
-    """A sum, product, integral, limit, factorial or binomial coefficient somewhere in the tree."""
-    if isinstance(node, tuple) and node:
-        if node[0] == "sym" and isinstance(node[1], str) and node[1].startswith(("sum", "prod", "int", "lim")):
-            return True
-        if node[0] == "fn" and node[1] in ("binom", "fact"):
-            return True
-        return any(_names_a_quantity(child) for child in node[1:])
-    return False
+def _implicit_equation(equation: Node) -> bool:
+    """``... = 0`` in two or more of x, y, z: a curve or surface given implicitly, which states no value."""
+    return exact(equation[2]) == 0 and len(symbols(equation[1]) & {"x", "y", "z"}) >= 2
 
 
 def _solution_sets(gold: Node, pred: Node, options: CompareOptions) -> bool | None:

@@ -205,6 +205,7 @@ def _stated_answer(text: str) -> str:
         answer = answer.rsplit(" is ", 1)[1].strip()
     if re.search(r"\b(?:p?mod|\\pmod|\\bmod)\b", answer) and "=" in answer:
         answer = answer.rsplit("=", 1)[1].strip()  # "p mod 1979 = 0"
+        answer = re.sub(r"\s*(?:\\\)|\\\]|\$+)\s*$", "", answer)  # "\(3^{105} + 4^{105} \mod 11 = 2\)": its closing delimiter
     spans = _MATH_SPANS.findall(answer)
     if spans:  # several spans in one stated answer ("$12$ and $13$") are its parts
         return ", ".join(next(part for part in span if part).strip() for span in spans)

@@ -44,7 +44,7 @@ _BACK_REFERENCE = re.compile(r"^\W*(?:this|that|it)\s+(?:is|gives|will be|would 
                              r"(?:answer|expression|result|formula|solution|value|count)\b", re.IGNORECASE)
 # A remark on where an extremum is reached, after the claim that states it ("This minimum value is achieved when x = 0.").
 _ATTAINED = re.compile(r"^\W*(?:this|that|it|equality|the (?:minimum|maximum|minimal|maximal|smallest|largest|least|greatest|extreme))\b"
-                       r"(?:\s+[A-Za-z]+){0,3}?\s+(?:(?:is|are|can be|will be)\s+)?(?:achieved|attained|reached|occurs|holds|happens)\b",
+                       r"(?:\s+[A-Za-z]+){0,3}?\s+(?:(?:is|are|can be|will be)\s+)?(?:achieved|attained|reached|occurs|holds|happens|the case)\b",
                        re.IGNORECASE)
 _REASON_FIRST = re.compile(r"^\W*(?:since|as|because|given that)\b[^,]*(?:\([^()]*\)[^,]*)*,\s+(?=\S)", re.IGNORECASE)
 _LEAD = re.compile(r"^\W*(?:(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
@@ -94,6 +94,10 @@ _NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|se
                        r"cannot (?:say|conclude|provide|find|give|proceed)|impossible to (?:determine|say|find)|not enough|insufficient|"
                        r"depends|approximately|about|likely|unlikely|seems|appears|suggests|guess|assume|suppose|without (?:further|more|"
                        r"additional|computational|knowing)|framework|approach)\b|\?", re.IGNORECASE)
+_CONDITIONAL = re.compile(r"\b(?:if and only if|only if|only when|unless|provided|depends|in some cases|sometimes|if both|if either|"
+                          r"when both|when either)\b", re.IGNORECASE)
+# A condition set off by commas inside a claim's subject ("…, when like terms are collected, …").
+_CONDITION_ASIDE = re.compile(r",\s+(?:when|whenever|once|after|if)\s+[^,]{1,80},", re.IGNORECASE)
 _YES_NO_QUESTION = re.compile(r"(?:^|,\s+)(?:is|are|can|could|do|does|did|must|will|would|should|has|have|was|were|may)\b(?:[^.?!]|\.(?=\S))*[?.]",
                               re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow (?:many|often)\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
@@ -249,6 +253,8 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     if leading:
         if re.search(r"\b(?:yes|no)\b", claim[leading.end() :][:40], re.IGNORECASE) and re.search(r"\bor\b", claim[:60], re.I):
             return None  # "yes or no, depending on n": both answers is no answer
+        if re.search(r"\b(?:if and only if|only if|only when|unless|provided that|depend(?:s|ing) on)\b", claim, re.IGNORECASE):
+            return None  # "Yes, we can always find h ... if and only if a_0 = 0": a condition, neither yes nor no
         return leading.group(1).lower()
     main, which = _main_clause(claim)
     if _NO_CLAIM.search(main):
@@ -277,8 +283,7 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
                 # "Can there be finitely many ...?" - "it contains infinitely many ...": the claim
                 # answers another question; its polarity says nothing about this one
                 return None
-        if re.search(r"\b(?:if and only if|only if|only when|unless|provided|depends|in some cases|sometimes|"
-                     r"if both|if either|when both|when either)\b", claim, re.IGNORECASE):
+        if _CONDITIONAL.search(claim):
             return None  # "2n is a sum of two squares if and only if x or y is 0": a condition, neither yes nor no
         if re.search(r"\bnot (?:always|necessarily)\b", main, re.IGNORECASE) and not re.search(r"\balways\b", asked, re.IGNORECASE):
             return None  # "it is not always possible" to "is it possible?": sometimes, so neither
@@ -305,6 +310,9 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
         bound = re.search(r"\b(?:at least|at most|exactly|a total of)\s+", main, re.IGNORECASE)
         if bound:
             value = math_prefix(main[bound.end() :])
+    aside = _CONDITION_ASIDE.search(claim) if value is None else None
+    if aside:  # "The expansion, when like terms are collected, will have 2,001,000 terms": read without the aside
+        value = read_claim(claim[: aside.start()] + " " + claim[aside.end() :], prompt, polarity)
     return value
 
 
@@ -314,8 +322,9 @@ _STOP = {"that", "this", "there", "these", "those", "with", "from", "have", "bee
 
 
 def _on_topic(claim: str, prompt: object) -> bool:
-    """The claim speaks of what the question asks: it shares a content word with the question."""
-    if not isinstance(prompt, str):
+    """The claim speaks of what the question asks: it shares a content word with the question, or
+    points back at it ("there are no such x and y")."""
+    if not isinstance(prompt, str) or re.search(r"\bno such\b", claim, re.IGNORECASE):
         return True
     question = _question(prompt) or prompt
     asked = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", question)} - _STOP
