@@ -158,7 +158,7 @@ def _set(rng: random.Random, right: bool) -> tuple[str, str, str]:
 # -- real model prose ------------------------------------------------------------------------------
 CHAMP_WHEEL, CHAMP_REQUIREMENT, CHAMP_MEMBER = "champ_dataset-1.0.0-py3-none-any.whl", "champ-dataset==1.0.0", "champ_dataset/dataset_files/v0.json"
 DEVELOPMENT_CATEGORIES = {"Number-Theory", "Polynomial", "Sequence"}
-HELD_OUT_CATEGORIES = {"Inequality", "Combinatorics"}  # "held-out" rows; "fresh" rows are of every category
+HELD_OUT_CATEGORIES = {"Inequality", "Combinatorics"}  # "held-out" rows; "fresh" and "fresh-2" rows are of every category
 
 
 def with_champ_text(rows: list[dict]) -> list[dict]:
@@ -174,7 +174,7 @@ def with_champ_text(rows: list[dict]) -> list[dict]:
             problem_id, _, setting = row["champ"].partition("|")
             problem = problems[problem_id]
             split = row.get("split", "development").split()[0]
-            assert split == "fresh" or problem["category"] in (HELD_OUT_CATEGORIES if split == "held-out" else DEVELOPMENT_CATEGORIES)
+            assert split.startswith("fresh") or problem["category"] in (HELD_OUT_CATEGORIES if split == "held-out" else DEVELOPMENT_CATEGORIES)
             messages = problem["conversations"][setting]["messages"]
             row.update(completion=messages[-3 if row["form"] == "solution" else -1]["text"], reference=problem["_answer"],
                        prompt=problem["_text"])
@@ -222,12 +222,13 @@ def annotated_report(markdown: bool) -> None:
 
 def prose_report(rows: list[dict], markdown: bool) -> None:
     """False negatives (right answers scored 0 or abstained on) and false positives (wrong answers
-    credited) against the labels, per set (development, held-out, fresh) and form; then the time per full
+    credited) against the labels, per set (development, held-out, fresh, fresh-2) and form; then the time per full
     solution, median of 3 runs."""
     lines = ["| set | form | items | right | payoff FN | payoff FP | payoff abstains | math-verify FN | math-verify FP |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     checkers = {"payoff": payoff_checker(), "math-verify": math_verify_checker()}
-    for split, form in [(split, form) for split in ("development", "held-out", "fresh") for form in ("solution", "summary")]:
+    splits = list(dict.fromkeys(row.get("split", "development").split()[0] for row in rows))  # in the table's order
+    for split, form in [(split, form) for split in splits for form in ("solution", "summary")]:
         items = [row for row in rows if row["form"] == form and row.get("split", "development").split()[0] == split]
         if not items:
             continue

@@ -40,8 +40,8 @@ _INNER_MARKER = re.compile(r"(?:,|\band)\s+(?:so|thus|therefore|hence)\b,?\s+|\b
                            r"it follows|this (?:shows|proves|means))\s+that\s+", re.IGNORECASE)
 _ASIDE = re.compile(r"^\W*(?:note|remark|caveat|disclaimer|p\.\s?s\.)\b", re.IGNORECASE)
 # A closing line that points back at the one before it ("This is the final answer.").
-_BACK_REFERENCE = re.compile(r"^\W*(?:this|that|it)\s+(?:is|gives|will be|would be)\s+(?:the|our|my)\s+(?:final\s+|required\s+|desired\s+)?"
-                             r"(?:answer|expression|result|formula|solution|value|count)\b", re.IGNORECASE)
+_BACK_REFERENCE = re.compile(r"^\W*(?:this|that|it)\s+(?:is|gives|will be|would be)\s+(?:the|our|my)\s+(?:final\s+|required\s+|desired\s+|only\s+)?"
+                             r"(?:answer|expression|result|formula|solution|value|count|polynomial|function)\b", re.IGNORECASE)
 # A remark on where an extremum is reached, after the claim that states it ("This minimum value is achieved when x = 0.").
 _ATTAINED = re.compile(r"^\W*(?:this|that|it|equality|the (?:minimum|maximum|minimal|maximal|smallest|largest|least|greatest|extreme))\b"
                        r"(?:\s+[A-Za-z]+){0,3}?\s+(?:(?:is|are|can be|will be)\s+)?(?:achieved|attained|reached|occurs|holds|happens|the case)\b",
@@ -69,7 +69,8 @@ _SHORT_PROSE = {"a", "an", "at", "of", "to", "by", "in", "on", "is", "as", "or",
 _FILLER = re.compile(r"^(?:(?:a total of|at least|at most|"
                      r"exactly|precisely|simply|just|equal to|congruent to|given by|as follows|the following|the number|the value|"
                      r"the integer|the numbers|the values|the integers|the expression|the pairs?|the polynomial|the sets?|the zero polynomial|"
-                     r"the remainder|the solutions?|the only solutions?|the only values?|the only one|the interval|the range|the formula|"
+                     r"the remainder|the solutions?|the only solutions?|the constant solutions?|the constant functions?|the functions?|"
+                     r"the only values?|the only one|the interval|the range|the formula|"
                      r"the closed form|the closed-form expression|the binomial coefficient|the fraction|the only|the|only|always|"
                      r"both|all|namely|indeed|still|then|also|of the form|in the form)\b[\s,:]*)+", re.IGNORECASE)
 # Words a value may contain: function names of plain-text math and list joiners.
@@ -80,7 +81,8 @@ MATH_WORDS = {"sqrt", "pi", "floor", "ceil", "log", "ln", "sin", "cos", "tan", "
 WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 NEGATIVE_EXISTENCE = re.compile(
     r"\bthere (?:is|are|exist|exists|will be|can be|would be) no\b|\bthere (?:is|are|exist|exists) not\b|"
-    r"\bthere (?:do|does|can|could) not exist\b|\bthere (?:does|do|can|could)n't exist\b|\bno (?:such )?(?:[\w-]+ ){0,4}(?:solutions?|"
+    r"\bthere (?:do|does|can|could) not exist\b|\bthere (?:cannot|can't) (?:exist|be)\b|\bthere (?:does|do|can|could)n't exist\b|"
+    r"\bno (?:such )?(?:[\w-]+ ){0,4}(?:solutions?|"
     r"values?|numbers?|integers?|pairs?|roots?|zeros?|sequences?|polynomials?|primes?|limits?|tuples?|triples?)\s+(?:exist|satisfy|"
     r"work|make|are|is|can|for|such|to|of|that|in)\b|\b(?:has|have|admits?) no\b|\bdoes not exist\b|\bdo not exist\b|\bdoesn't exist\b|"
     r"\bis not possible\b|\bis impossible\b|\bare not possible\b|\bnot possible\b|\bno such\b|\bno (?:[\w-]+ ){0,3}solutions?\b|"
@@ -97,7 +99,7 @@ _NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|se
 _CONDITIONAL = re.compile(r"\b(?:if and only if|only if|only when|unless|provided|depends|in some cases|sometimes|if both|if either|"
                           r"when both|when either)\b", re.IGNORECASE)
 # A condition set off by commas inside a claim's subject ("…, when like terms are collected, …").
-_CONDITION_ASIDE = re.compile(r",\s+(?:when|whenever|once|after|if)\s+[^,]{1,80},", re.IGNORECASE)
+_CONDITION_ASIDE = re.compile(r",\s+(?:when|whenever|where|once|after|if)\s+[^,]{1,80},", re.IGNORECASE)
 _YES_NO_QUESTION = re.compile(r"(?:^|,\s+)(?:is|are|can|could|do|does|did|must|will|would|should|has|have|was|were|may)\b(?:[^.?!]|\.(?=\S))*[?.]",
                               re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow (?:many|often)\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
@@ -257,8 +259,8 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
             return None  # "Yes, we can always find h ... if and only if a_0 = 0": a condition, neither yes nor no
         return leading.group(1).lower()
     main, which = _main_clause(claim)
-    if _NO_CLAIM.search(main):
-        return None
+    if _NO_CLAIM.search(main) or re.search(r"\botherwise\b", claim, re.IGNORECASE):
+        return None  # a plan or a hedge; "all of 0..k-1 if x = y, and only 0 otherwise": cases, not one answer
     subject = re.match(r"^(?P<value>.+?)\s+(?:is|are)\s+(?:the|our|my)\s+(?:only\s+)?(?:final\s+)?(?:solutions?|answers?|results?)\b"
                        r"(?:\s+(?:to|of|for)\b.*)?$", main, re.I)
     if subject:  # "Therefore x >= 5 is the solution."; "The polynomial f(x) = 0 is the solution to ..."
@@ -322,9 +324,13 @@ _STOP = {"that", "this", "there", "these", "those", "with", "from", "have", "bee
 
 
 def _on_topic(claim: str, prompt: object) -> bool:
-    """The claim speaks of what the question asks: it shares a content word with the question, or
+    """The claim speaks of what the question asks: it shares a content word or a formula with the
+    question ("there cannot exist p ≠ q such that x_p=x_q" to "Could x_p=x_q for any p≠q?"), or
     points back at it ("there are no such x and y")."""
     if not isinstance(prompt, str) or re.search(r"\bno such\b", claim, re.IGNORECASE):
+        return True
+    formulas = [f for f in re.findall(r"\S*[=<>^_]\S*", plain_text(claim)) if len(f.strip(",.;")) >= 5]
+    if any(squash_math(f.strip(",.;")) in squash_math(prompt) for f in formulas):
         return True
     question = _question(prompt) or prompt
     asked = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", question)} - _STOP
@@ -332,6 +338,10 @@ def _on_topic(claim: str, prompt: object) -> bool:
         return True  # "Is it possible for x_n+y_n+z_n=0 for some n?": nothing to check against
     words = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", claim)} - _STOP
     return bool(words & ({w.lower() for w in re.findall(r"[A-Za-z]{4,}", prompt)} - _STOP))
+
+
+def squash_math(text: str) -> str:
+    return re.sub(r"\s+|\$", "", text)
 
 
 def _copula_value(main: str) -> str | None:
@@ -388,6 +398,15 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
             claim = parts[index] if MARKER.match(parts[index]) else parts[index][inner.end() :]  # type: ignore[union-attr]
             if re.fullmatch(r"\W*(?:\*\*)?\w+(?: \w+)?(?:\*\*)?\s*:?\W*", claim) and index + 1 < len(parts):
                 claim, index = parts[index + 1], index + 1  # "**Conclusion:**" on a line of its own
+            values = []
+            while claim.rstrip(" *").endswith(":") and index + 1 < len(parts):
+                line = re.sub(r"^\W*(?:\d+[.)]\s+)?|\s+for (?:all|every|each|any)\b.*$", "", plain_text(parts[index + 1]))
+                if not line or _is_sentence(line) or not math_prefix(line):
+                    break
+                values.append(math_prefix(line))  # "are the constant solutions:" then "f(x) = 0 for all x ≠ 0", "f(x) = 1 ..."
+                index += 1
+            if values:
+                claim = claim.rstrip(" *:") + " " + " and ".join(values)
             if any("=" in later or re.search(r"\d", later) and re.search(r"[-+*/]\s*\d|\b(?:equals|plus|minus|times)\b", later)
                    for later in parts[index + 1 :] if not (_ASIDE.match(later) or _ATTAINED.match(later))):
                 return None  # more math follows: the marker opened a step, not the conclusion

@@ -36,6 +36,7 @@ class MathOptions:
     reject_prompt_copy: bool = True
     prose_references: bool = True  # read references stated in words ("0 is the only possible value")
     factor_form: bool = True  # "factor ..." tasks: compare factors, not the expanded value (see `factors`)
+    after_reasoning: bool = True  # read the answer after the last </think>: the reasoning's tries are not answers
 
 
 # Extraction rules that find an answer the completion never marked as one.
@@ -47,6 +48,7 @@ _OPERATION = re.compile(r"[\w})\]]\s*[-+*/^]|\\[a-zA-Z]")  # an operation, not j
 # a value: a fraction of two integers.
 _UNEVALUATED = re.compile(r"[-+]?\(?\d[\d.,]*\)?(?:(?:[-+*/^x×÷]|\\times|\\cdot|\\div)\(?[-+]?\d[\d.,]*\)?)+")
 _FRACTION = re.compile(r"[-+]?\d+/\d+")
+_THINK_CLOSE = re.compile(r"</think\s*>", re.IGNORECASE)
 
 
 def parse_answer(text: str) -> tuple[Node | None, str, str | None]:
@@ -104,11 +106,16 @@ class MathVerifier:
         if all(tree is None and not normal for tree, normal, _ in golds):
             return Outcome.abstain("reference is empty")
         polarity = any(normal.lower() in (YES, NO) for _, normal, _ in golds) and is_yes_no_question(prompt)
+        if self.options.after_reasoning:
+            parts = _THINK_CLOSE.split(completion)
+            if len(parts) > 1 and not parts[-1].strip():
+                return Outcome.ok(0.0, rule="no_answer_after_reasoning")
+            completion = parts[-1]  # the drafts and tries inside <think> are not the answer (as `answer_text` reads it)
         found = extract_answer(completion, last_number=self.options.last_number, prompt=prompt, polarity=polarity)
         if found is None and unread and all(tree is None for tree, _, _ in golds):
             return Outcome.abstain(unread[0])
         if found is None:
-            phrases = {tree[1] for tree, _, _ in golds if tree is not None and tree[0] == "text"}
+            phrases = {tree[1] for tree, _, _ in golds if tree is not None and tree[0] == "text"} - {YES, NO}
             predicate = claim_predicate(completion) if phrases else None  # a reference in words: "Monotonically increasing"
             if predicate:
                 return Outcome.ok(float(predicate in phrases), extracted=predicate, extraction="claim_words", rule="text")
