@@ -158,7 +158,7 @@ def _set(rng: random.Random, right: bool) -> tuple[str, str, str]:
 # -- real model prose ------------------------------------------------------------------------------
 CHAMP_WHEEL, CHAMP_REQUIREMENT, CHAMP_MEMBER = "champ_dataset-1.0.0-py3-none-any.whl", "champ-dataset==1.0.0", "champ_dataset/dataset_files/v0.json"
 DEVELOPMENT_CATEGORIES = {"Number-Theory", "Polynomial", "Sequence"}
-HELD_OUT_CATEGORIES = {"Inequality", "Combinatorics"}  # "held-out" rows; "fresh" and "fresh-2" rows are of every category
+HELD_OUT_CATEGORIES = {"Inequality", "Combinatorics"}  # "held-out" rows; the "fresh" samples' rows are of every category
 
 
 def with_champ_text(rows: list[dict]) -> list[dict]:
@@ -222,7 +222,7 @@ def annotated_report(markdown: bool) -> None:
 
 def prose_report(rows: list[dict], markdown: bool) -> None:
     """False negatives (right answers scored 0 or abstained on) and false positives (wrong answers
-    credited) against the labels, per set (development, held-out, fresh, fresh-2) and form; then the time per full
+    credited) against the labels, per set (development, held-out, fresh, fresh-2, fresh-3) and form; then the time per full
     solution, median of 3 runs."""
     lines = ["| set | form | items | right | payoff FN | payoff FP | payoff abstains | math-verify FN | math-verify FP |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -91,7 +91,7 @@ _NEGATION = re.compile(r"\b(?:not|no|cannot|never|none|neither|nor|impossible|fa
                        r"couldn't|won't|wouldn't|mustn't|shouldn't|hasn't|haven't|nowhere)\b|n't\b", re.IGNORECASE)
 # A sentence that plans, hedges or asks, instead of answering.
 _NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|see)\b|"
-                       r"\b(?:whether|need to|needs to|we must|we have to|let us|let's|we can|we will|we would|"
+                       r"\b(?:whether|need to|needs to|we must|we have to|let us|let's|we can(?! always| indeed)|we will|we would|"
                        r"would need|could be|might|may be|maybe|possibly|perhaps|unclear|unknown|not sure|cannot (?:be )?determined?|"
                        r"cannot (?:say|conclude|provide|find|give|proceed)|impossible to (?:determine|say|find)|not enough|insufficient|"
                        r"depends|approximately|about|likely|unlikely|seems|appears|suggests|guess|assume|suppose|without (?:further|more|"
@@ -142,8 +142,9 @@ def sentences(text: str) -> list[str]:
 
 
 def plain_text(sentence: str) -> str:
-    """The sentence with math delimiters dropped, so words and math read as one line."""
-    return " ".join(_DELIMITERS.sub(" ", sentence).split())
+    """The sentence with math delimiters dropped, so words and math read as one line ("n
+    factorial" written as n!)."""
+    return re.sub(r"(?<=[\w)])\s+factorial\b", "!", " ".join(_DELIMITERS.sub(" ", sentence).split()))
 
 
 def main_verb(claim: str) -> re.Match[str] | None:
@@ -225,7 +226,7 @@ def math_prefix(text: str) -> str | None:
         return None
     if value.count("(") != value.count(")") or value.count("{") != value.count("}") or value.count("[") != value.count("]"):
         return None
-    if end < len(text) and re.match(r"[A-Za-z]\b", value) and not re.search(r"[\d=\\(]", value):
+    if end < len(text) and re.match(r"[A-Za-z]\b", value) and not re.search(r"[\d=\\(!]", value):
         return None  # "is a multiple of 3": an article, not a value
     return value
 
@@ -329,6 +330,8 @@ def _on_topic(claim: str, prompt: object) -> bool:
     points back at it ("there are no such x and y")."""
     if not isinstance(prompt, str) or re.search(r"\bno such\b", claim, re.IGNORECASE):
         return True
+    if NEGATIVE_EXISTENCE.search(claim) and re.search(r"\b(?:are|is) there\b|\b(?:does|do) there exist\b", _question(prompt), re.IGNORECASE):
+        return True  # "there are no possible values of a, b, c such that E < F" to "are there possible values ...?"
     formulas = [f for f in re.findall(r"\S*[=<>^_]\S*", plain_text(claim)) if len(f.strip(",.;")) >= 5]
     if any(squash_math(f.strip(",.;")) in squash_math(prompt) for f in formulas):
         return True
@@ -379,8 +382,9 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
     parts = sentences(text[-2500:])  # the conclusion is at the end; a long solution's start is not read
     if not parts:
         return None
-    if len(parts) > 1 and _BACK_REFERENCE.match(parts[-1]) and parts[-2][:60] in tail:
-        return parts[-2]  # "Number of ways = (2n)! / (2^n * n!)" then "This is the final expression for ...": the line it points at
+    before = [part for part in parts[:-1] if plain_text(part)]  # a display's lone "\\]" holds nothing
+    if before and _BACK_REFERENCE.match(parts[-1]) and before[-1][:60] in tail:
+        return before[-1]  # "Number of ways = (2n)! / (2^n * n!)" then "This is the final expression for ...": the line it points at
     for index in range(len(parts) - 1, -1, -1):
         if _ASIDE.match(parts[index]):
             continue  # "Note: the solution assumes ..., so a, b and c can be zero": a remark after the claim
@@ -392,7 +396,8 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
                 inner = reason
         head = parts[index][: inner.start()] if inner else ""
         if inner and _COPULA.search(head) and not re.match(r"\W*(?:since|because|as|if|however|given|but|after|when|now|we have (?:already )?"
-                                                           r"(?:shown|proved|proven|established|seen|found))\b", head, re.I):
+                                                           r"(?:shown|proved|proven|established|seen|found)|(?:this|that|which) (?:is|gives|"
+                                                           r"leads to) (?:a |an )?(?:contradiction|absurd))\b", head, re.I):
             inner = None  # "X is 0, since ... and thus ...": the claim comes first, the marker explains it
         if (MARKER.match(parts[index]) or inner) and parts[index][:60] in tail:
             claim = parts[index] if MARKER.match(parts[index]) else parts[index][inner.end() :]  # type: ignore[union-attr]

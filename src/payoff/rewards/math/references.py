@@ -46,6 +46,8 @@ def read_reference(text: str) -> tuple[list[str], str | None]:
     plain = plain_text(text).strip().rstrip(".").strip()
     paren = _PAREN.match(plain)
     parts = [paren.group("main"), re.sub(r"^(?:i\.e\.|that is),?\s*", "", paren.group("inner"), flags=re.IGNORECASE)] if paren else [plain]
+    if len(parts) > 1 and re.search(r"\b(?:if|when|otherwise|for (?:odd|even|all|every))\b", parts[1], re.IGNORECASE):
+        parts = parts[:1]  # "(i.e., 1 for odd n, and n/(n+2) for even n)": cases of the main answer, not another answer
     equivalently = r",?\s*or (?:equivalently|an equivalent (?:form|expression)(?:,? such as)?),?\s+"  # "C(n, 4), or an equivalent form such as ..."
     if len(parts) == 1 and re.search(equivalently, plain, re.IGNORECASE):
         parts = re.split(equivalently, plain, flags=re.IGNORECASE)

@@ -191,8 +191,9 @@ class MathVerifier:
             if len(others) > self.options.max_other_boxes:
                 return "many_boxed_answers"
         core = squash(found.text).strip(",.;:!?")
+        relation = re.search(r"[<>≤≥≠]|\\(?:le|ge|lt|gt|leq|geq|neq)\b", found.text)  # one of the options a question lists
         if self.options.reject_prompt_copy and isinstance(prompt, str) and found.rule in IMPLICIT_RULES \
-                and _OPERATION.search(found.text) and core in squash(prompt):
+                and _OPERATION.search(found.text) and core in squash(prompt) and not relation:
             return "answer_copies_prompt"  # an unmarked expression lifted from the prompt ("What is 6 * 7?")
         arithmetic = bool(_UNEVALUATED.fullmatch(core)) and not _FRACTION.fullmatch(core)
         if self.options.reject_prompt_copy and arithmetic and isinstance(prompt, str) and core in squash(prompt):
