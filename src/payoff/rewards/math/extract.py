@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from payoff.rewards.math.prose import COMPUTES, claim_sentence, main_clause, main_verb, read_claim, sentences
+from payoff.rewards.math.closing import claim_sentence
+from payoff.rewards.math.prose import COMPUTES, main_clause, main_verb, read_claim, sentences
 
 MAX_ANSWER_CHARS = 1000
 

@@ -17,7 +17,8 @@ module reads such a sentence into an answer string the parser understands:
   determine whether ..., we need to check ...") answers nothing.
 
 Values are returned as text in payoff's answer syntax; the parser reads plain-text math
-(``sqrt(2)``, ``C(10, 5)``, ``floor(n/2)``, ``pi``).
+(``sqrt(2)``, ``C(10, 5)``, ``floor(n/2)``, ``pi``). Which sentence is the closing one is
+`closing`'s to decide.
 """
 
 from __future__ import annotations
@@ -33,20 +34,6 @@ NUMBER_WORDS = {
 }
 _NUMBER_WORD = "|".join(sorted((w for w in NUMBER_WORDS if w != "no"), key=len, reverse=True))
 
-# Words that open a closing claim ("Therefore, ...", "**Conclusion:** ...").
-MARKER = re.compile(r"^\W*(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
-                    r"conclusion|final answer|answer|overall|finally|in short)\b[\s,:*]*", re.IGNORECASE)
-_INNER_MARKER = re.compile(r"(?:,|\band)\s+(?:so|thus|therefore|hence)\b,?\s+|\b(?:we (?:can |may |must )?(?:thus |therefore )?conclude|"
-                           r"it follows|this (?:shows|proves|means))\s+that\s+", re.IGNORECASE)
-_ASIDE = re.compile(r"^\W*(?:note|remark|caveat|disclaimer|p\.\s?s\.)\b", re.IGNORECASE)
-# A closing line that points back at the one before it ("This is the final answer.").
-_BACK_REFERENCE = re.compile(r"^\W*(?:this|that|it)\s+(?:is|gives|will be|would be)\s+(?:the|our|my)\s+(?:final\s+|required\s+|desired\s+|only\s+)?"
-                             r"(?:answer|expression|result|formula|solution|value|count|polynomial|function)\b", re.IGNORECASE)
-# A remark on where an extremum is reached, after the claim that states it ("This minimum value is achieved when x = 0.").
-_ATTAINED = re.compile(r"^\W*(?:this|that|it|equality|the (?:minimum|maximum|minimal|maximal|smallest|largest|least|greatest|extreme))\b"
-                       r"(?:\s+[A-Za-z]+){0,3}?\s+(?:(?:is|are|can be|will be)\s+)?(?:achieved|attained|reached|occurs|holds|happens|the case)\b",
-                       re.IGNORECASE)
-_REASON_FIRST = re.compile(r"^\W*(?:since|as|because|given that)\b[^,]*(?:\([^()]*\)[^,]*)*,\s+(?=\S)", re.IGNORECASE)
 _LEAD = re.compile(r"^\W*(?:(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
                    r"conclusion|final answer|the final answer is|the answer is|answer|overall|finally|in short|in other words|"
                    r"we (?:can |may |must )?(?:now |thus |therefore |then )?(?:conclude|deduce|infer|see)(?: that)?|"
@@ -63,7 +50,7 @@ _CLAUSE = re.compile(r"\b(?:which|who|whom|whose|that|when|whenever|where|becaus
                      r"given that|such that|so that|provided)\b", re.IGNORECASE)
 _WHICH_IS = re.compile(r",?\s+which (?:is|equals|gives)\s+((?:[^,]|,(?=\d))*)$", re.IGNORECASE)
 # The verb of a claim; the value follows it.
-_COPULA = re.compile(r"\b(?:is|are|was|were|equals|equal|(?<!\bto )be)\b(?:\s+(?:equal|congruent|"
+COPULA = re.compile(r"\b(?:is|are|was|were|equals|equal|(?<!\bto )be)\b(?:\s+(?:equal|congruent|"
                      r"identical)\s+to\b)?(?:\s+given\s+by\b)?|(?<![<>!=\\])=(?!=)|≡|\\equiv\b|\\cong\b", re.IGNORECASE)
 _SHORT_PROSE = {"a", "an", "at", "of", "to", "by", "in", "on", "is", "as", "or", "it", "we", "if", "so", "be", "no", "up"}
 _FILLER = re.compile(r"^(?:(?:a total of|at least|at most|"
@@ -87,7 +74,7 @@ NEGATIVE_EXISTENCE = re.compile(
     r"work|make|are|is|can|for|such|to|of|that|in)\b|\b(?:has|have|admits?) no\b|\bdoes not exist\b|\bdo not exist\b|\bdoesn't exist\b|"
     r"\bis not possible\b|\bis impossible\b|\bare not possible\b|\bnot possible\b|\bno such\b|\bno (?:[\w-]+ ){0,3}solutions?\b|"
     r"\bnone\b|\bdiverges\b|\bis unbounded\b", re.IGNORECASE)
-_NEGATION = re.compile(r"\b(?:not|no|cannot|never|none|neither|nor|impossible|false|fails?|isn't|aren't|doesn't|don't|didn't|can't|"
+NEGATION = re.compile(r"\b(?:not|no|cannot|never|none|neither|nor|impossible|false|fails?|isn't|aren't|doesn't|don't|didn't|can't|"
                        r"couldn't|won't|wouldn't|mustn't|shouldn't|hasn't|haven't|nowhere)\b|n't\b", re.IGNORECASE)
 # A sentence that plans, hedges or asks, instead of answering.
 _NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|see)\b|"
@@ -103,7 +90,7 @@ _CONDITION_ASIDE = re.compile(r",\s+(?:when|whenever|where|once|after|if)\s+[^,]
 _YES_NO_QUESTION = re.compile(r"(?:^|,\s+)(?:is|are|can|could|do|does|did|must|will|would|should|has|have|was|were|may)\b(?:[^.?!]|\.(?=\S))*[?.]",
                               re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow (?:many|often)\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
-_COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?: first)?|"
+COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?: first)?|"
                     rf"exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
                     rf"totals?|in total|(?:holds?|is true|are true|works?) for)\s+(?:(?:exactly|only|precisely|just|a total of|at least|at most)\s+)?"
                     rf"(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b", re.IGNORECASE)
@@ -154,7 +141,7 @@ def main_verb(claim: str) -> re.Match[str] | None:
     it); in "is 7, which occurs when m and n are equal to 1" the clause follows the claim."""
     clauses = [m for m in _CLAUSE.finditer(claim) if not re.match(r"\s+\w+(?:ed|en|ing)\b", claim[m.end() :])]  # "when divided by"
     events = sorted([(m.start(), "clause", m) for m in clauses]
-                    + [(m.start(), "verb", m) for m in _COPULA.finditer(claim) if m.group(0)[:1].isalpha()]
+                    + [(m.start(), "verb", m) for m in COPULA.finditer(claim) if m.group(0)[:1].isalpha()]
                     + [(m.start(), "comma", m) for m in re.finditer(r",", claim)], key=lambda e: e[0])
     in_clause, adverbial, clause_verb, main, explaining = False, False, False, None, False
     for _, kind, match in events:
@@ -272,7 +259,7 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     colon = re.search(r":\s+(?P<value>.+)$", claim)
     if colon and not prose_words(colon.group("value")):
         return math_prefix(colon.group("value"))  # "Here is a zero matrix: M"
-    negative, count = NEGATIVE_EXISTENCE.search(main), _COUNT.search(main)
+    negative, count = NEGATIVE_EXISTENCE.search(main), COUNT.search(main)
     if not polarity and negative and not (count and count.start() < negative.start()) and \
             not re.search(r"\b(?:other than|except|besides|apart from|only)\b", main, re.IGNORECASE):
         return "0" if asks_how_many(prompt) else NO
@@ -290,7 +277,7 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
             return None  # "2n is a sum of two squares if and only if x or y is 0": a condition, neither yes nor no
         if re.search(r"\bnot (?:always|necessarily)\b", main, re.IGNORECASE) and not re.search(r"\balways\b", asked, re.IGNORECASE):
             return None  # "it is not always possible" to "is it possible?": sometimes, so neither
-        return NO if _NEGATION.search(main) or NEGATIVE_EXISTENCE.search(main) else YES
+        return NO if NEGATION.search(main) or NEGATIVE_EXISTENCE.search(main) else YES
     # "..., which is 74": the value the claim's subject reduces to, when it is one
     value = math_prefix(_main_clause(which)[0]) if which is not None else None
     if value is None:
@@ -306,7 +293,7 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     if value is None and main_verb(main) is None and "=" in main and len(prose_words(main)) <= 1:
         value = math_prefix(re.split(r"(?<![<>!=\\])=(?!=)", main)[-1])  # "So, abcde mod 5 = 0."
     if value is None:
-        count = _COUNT.search(main) or LEADING_COUNT.match(main)
+        count = COUNT.search(main) or LEADING_COUNT.match(main)
         if count:
             value = count_value(count.group("count"))
     if value is None:
@@ -372,82 +359,6 @@ def _copula_value(main: str) -> str | None:
             if re.match(r"[-$\d.]", result) and COMPUTES.search(main[: verb.start()]):
                 value = math_prefix(result)
     return value
-
-
-def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str | None:
-    """The sentence a completion closes its argument with: the last sentence that opens with a
-    concluding word ("Therefore", "In conclusion", "**Conclusion:**", ...) in the completion's
-    last paragraphs, or a completion that is one sentence (a one-sentence summary)."""
-    tail = text[-1500:]
-    parts = sentences(text[-2500:])  # the conclusion is at the end; a long solution's start is not read
-    if not parts:
-        return None
-    before = [part for part in parts[:-1] if plain_text(part)]  # a display's lone "\\]" holds nothing
-    if before and _BACK_REFERENCE.match(parts[-1]) and before[-1][:60] in tail:
-        return before[-1]  # "Number of ways = (2n)! / (2^n * n!)" then "This is the final expression for ...": the line it points at
-    for index in range(len(parts) - 1, -1, -1):
-        if _ASIDE.match(parts[index]):
-            continue  # "Note: the solution assumes ..., so a, b and c can be zero": a remark after the claim
-        inner = _INNER_MARKER.search(parts[index])
-        if inner is None and index == len(parts) - 1:
-            reason = _REASON_FIRST.match(parts[index])  # "Since ..., there are no integer solutions to ..."
-            rest = parts[index][reason.end() :] if reason else ""
-            if reason and (main_verb(rest) or NEGATIVE_EXISTENCE.search(rest) or polarity and _NEGATION.search(rest)):
-                inner = reason
-        head = parts[index][: inner.start()] if inner else ""
-        if inner and _COPULA.search(head) and not re.match(r"\W*(?:since|because|as|if|however|given|but|after|when|now|we have (?:already )?"
-                                                           r"(?:shown|proved|proven|established|seen|found)|(?:this|that|which) (?:is|gives|"
-                                                           r"leads to) (?:a |an )?(?:contradiction|absurd))\b", head, re.I):
-            inner = None  # "X is 0, since ... and thus ...": the claim comes first, the marker explains it
-        if (MARKER.match(parts[index]) or inner) and parts[index][:60] in tail:
-            claim = parts[index] if MARKER.match(parts[index]) else parts[index][inner.end() :]  # type: ignore[union-attr]
-            if re.fullmatch(r"\W*(?:\*\*)?\w+(?: \w+)?(?:\*\*)?\s*:?\W*", claim) and index + 1 < len(parts):
-                claim, index = parts[index + 1], index + 1  # "**Conclusion:**" on a line of its own
-            values = []
-            while claim.rstrip(" *").endswith(":") and index + 1 < len(parts):
-                line = re.sub(r"^\W*(?:\d+[.)]\s+)?|\s+for (?:all|every|each|any)\b.*$", "", plain_text(parts[index + 1]))
-                if not line or _is_sentence(line) or not math_prefix(line):
-                    break
-                values.append(math_prefix(line))  # "are the constant solutions:" then "f(x) = 0 for all x ≠ 0", "f(x) = 1 ..."
-                index += 1
-            if values:
-                claim = claim.rstrip(" *:") + " " + " and ".join(values)
-            if any("=" in later or re.search(r"\d", later) and re.search(r"[-+*/]\s*\d|\b(?:equals|plus|minus|times)\b", later)
-                   for later in parts[index + 1 :] if not (_ASIDE.match(later) or _ATTAINED.match(later))):
-                return None  # more math follows: the marker opened a step, not the conclusion
-            later = [m for m in re.finditer(r"(?<=\S)\s+(?:Therefore|Thus|Hence|In conclusion|So),?\s", claim)]
-            if later:  # "... P(A) = 2/3 Therefore, the probability is 2/3": one line, several steps
-                claim = claim[later[-1].start() :].strip()
-            words = prose_words(claim)
-            return claim if len(words) >= 2 or words and _COPULA.search(claim) else None
-    if len(text) <= short and len(parts) == 1 and "<<" not in text:
-        for part in parts:
-            explained = prose_words(part) and re.search(r"[=≡].*,?\s+(?:because|since|where)\b", part)  # "a_1964 = -1, because ..."
-            if explained or _is_sentence(part) and (polarity or _COPULA.search(part) or NEGATIVE_EXISTENCE.search(part) or _COUNT.search(part)
-                                       or re.match(r"\W*(?:at least|at most|exactly|all)\b", part, re.IGNORECASE)
-                                       or re.match(r"\W*(?:yes|no)\b", part, re.IGNORECASE)):
-                return part
-    return None
-
-
-def claim_predicate(text: str) -> str | None:
-    """What a closing claim says its subject is, in words, for a reference that is a phrase
-    ("The sequence a_n/b_n is monotonically increasing." -> "monotonically increasing"); None
-    without a verb in words or when the claim denies it ("is not ...")."""
-    claim = claim_sentence(text)
-    main = main_clause(claim) if claim else ""
-    verb = main_verb(main)
-    if verb is None:
-        return None
-    after = main[verb.end() :].strip(" .,:;*")
-    if not after or _NEGATION.search(after):
-        return None
-    return " ".join(after.split()).lower()
-
-
-def _is_sentence(text: str) -> bool:
-    """Prose, not a formula: at least two words that are not math."""
-    return len([w for w in WORD.findall(strip_commands(text)) if w.lower() not in MATH_WORDS]) >= 2
 
 
 def strip_commands(text: str) -> str:

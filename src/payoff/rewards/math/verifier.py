@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from payoff.core import Outcome, Reward, Sample
+from payoff.rewards.math.closing import claim_predicate
 from payoff.rewards.math.compare import CompareOptions, equivalent
 from payoff.rewards.math.extract import Extraction, extract_answer, extract_reference
 from payoff.rewards.math.factors import asks_to_factor, is_factored, same_factors
 from payoff.rewards.math.parse import Node, ParseError, parse
-from payoff.rewards.math.prose import NO, YES, claim_predicate, is_yes_no_question, prose_words
+from payoff.rewards.math.prose import NO, YES, is_yes_no_question, prose_words
 from payoff.rewards.math.references import PROSE_CUES, read_reference
 from payoff.rewards.math.tokens import TokenError, kept, normalize
 
