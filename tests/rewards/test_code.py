@@ -25,6 +25,12 @@ def test_pass_fraction_and_all_or_nothing() -> None:
     assert score("def add(a, b):\n    return a + b if a > 0 else -1", all_or_nothing=True).score == 0.0
 
 
+def test_a_draft_program_inside_think_is_not_the_answer() -> None:
+    draft = "<think>\n```python\ndef add(a, b):\n    return a - b\n```\nNo, that subtracts.\n</think>\n"
+    assert score(draft + "def add(a, b):\n    return a + b").score == 1.0  # the fenced draft was taken before
+    assert score("<think>\n" + GOOD + "\n</think>\ndef add(a, b):\n    return a - b").score == 0.0
+
+
 def test_humaneval_shape_with_check_function() -> None:
     reference = {"tests": ["def check(candidate):\n    assert candidate([1, 2]) == 3\n    assert candidate([]) == 0\ncheck(total)"]}
     assert score("def total(xs):\n    return sum(xs)", reference).score == 1.0

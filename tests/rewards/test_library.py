@@ -107,7 +107,10 @@ def test_grpo_lambda_penalises_length_only_in_solved_groups() -> None:
     [("The answer is (B).", 1.0), ("\\boxed{B}", 1.0), ("<answer>C</answer>", 0.0), ("Answer: A or B", 0.0),
      ("The answer is A, B, C, D", 0.0), ("Thinking...\nB", 1.0), ("I cannot tell", 0.0),
      # false negatives found by benchmarks/hack_matrix.py: a bold letter alone, "the correct option is"
-     ("**B**", 1.0), ("The correct option is B.", 1.0), ("Option: A or B", 0.0), ("**A**", 0.0)],
+     ("**B**", 1.0), ("The correct option is B.", 1.0), ("Option: A or B", 0.0), ("**A**", 0.0),
+     # a reasoning model's tries inside <think> are not its answer: what follows </think> is
+     ("<think>The answer is A? No, that misreads the question.</think>\nB", 1.0),
+     ("<think>Maybe the answer is B.</think>\nThe answer is (A).", 0.0)],
 )
 def test_multiple_choice(completion: str, expected: float) -> None:
     assert multiple_choice(s(completion, reference="B")).score == expected

@@ -120,3 +120,13 @@ def test_a_bare_subquery_answer_scores(database: str) -> None:
     outcome = SQL({"completion": "SELECT name FROM (SELECT * FROM customers) WHERE id > 2",
                    "reference": {"gold": "SELECT name FROM customers WHERE id IN (3, 4)", "db": database}})
     assert outcome.score == 1.0
+
+
+def test_a_draft_query_inside_think_is_not_the_answer(database: str) -> None:
+    """The last ```sql fence of the whole completion was a draft inside <think>; the answer after
+    </think> is a bare statement."""
+    gold = "SELECT name FROM customers WHERE city = 'Rome'"
+    completion = "<think>First try:\n```sql\nSELECT name FROM customers\n```\nThat misses the city.</think>\n" + gold
+    assert SQL({"completion": completion, "reference": {"gold": gold, "db": database}}).score == 1.0
+    wrong = "<think>```sql\n" + gold + "\n```</think>\nSELECT name FROM customers"
+    assert SQL({"completion": wrong, "reference": {"gold": gold, "db": database}}).score == 0.0

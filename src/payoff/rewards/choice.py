@@ -8,7 +8,7 @@ from typing import Annotated
 from annotated_types import Ge, Le
 
 from payoff.core import Outcome, Sample, reward
-from payoff.rewards.common import correctness, repeated_fraction
+from payoff.rewards.common import after_reasoning, correctness, repeated_fraction
 
 _LETTER_PATTERNS = [
     re.compile(r"\\boxed\{\s*\\?(?:text\{)?\(?([A-J])\)?\}?\s*\}"),
@@ -35,7 +35,7 @@ def multiple_choice(sample: Sample) -> Outcome:
     gold = str(sample.reference or "").strip().strip("()").upper()
     if not re.fullmatch(r"[A-J]", gold):
         return Outcome.abstain("the reference is not an option letter A-J")
-    letters = choice_letters(sample.completion)
+    letters = choice_letters(after_reasoning(sample.completion))  # "the answer is A" while thinking is a try
     if not letters:
         return Outcome.ok(0.0, rule="no_choice_found")
     if len(letters) > 1:

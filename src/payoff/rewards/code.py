@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from annotated_types import Ge, Gt
 
 from payoff.core import Outcome, Sample, reward
+from payoff.rewards.common import after_reasoning
 from payoff.sandbox import Limits, SandboxError, run, run_tests
 from payoff.sandbox.compiled import compile_program, pack_code
 
@@ -84,7 +85,7 @@ def code(
     reference = _parse_reference(sample.reference)
     if reference is None:
         return Outcome.abstain('the reference needs {"tests": [...]} or {"cases": [...]}')
-    program = extract_code(sample.completion)
+    program = extract_code(after_reasoning(sample.completion))  # a draft program inside <think> is not the answer
     if not program.strip():
         return Outcome.ok(0.0, {"passed": 0.0}, error="no code found")
     compiled, problem = _compiled(program)

@@ -12,6 +12,7 @@ from annotated_types import Ge
 
 from payoff.core import Outcome, Sample, reward
 from payoff.episode import tool_calls
+from payoff.rewards.common import after_reasoning
 
 _DIFF_FENCE = re.compile(r"```(?:diff|patch)\s*\n(.*?)```", re.DOTALL)
 _DIFF_START = re.compile(r"^(?:diff --git |--- |\+\+\+ |@@ )", re.MULTILINE)
@@ -33,7 +34,7 @@ def patch_similarity(sample: Sample) -> Outcome:
     gold = str(sample.reference or "").strip("\n")
     if not gold:
         return Outcome.abstain("no reference patch")
-    predicted = extract_patch(sample.completion)
+    predicted = extract_patch(after_reasoning(sample.completion))
     if predicted is None:
         return Outcome.ok(-1.0, rule="no_patch")
     return Outcome.ok(difflib.SequenceMatcher(None, predicted, gold).ratio())

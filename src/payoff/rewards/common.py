@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
 
@@ -18,6 +19,20 @@ def correctness(sample: Sample, verifier: str = "math") -> float | None:
 
     outcome = get_reward(verifier).score_one(sample)
     return None if outcome.score is None else float(outcome.score >= 1.0)
+
+
+_THINK_END = re.compile(r"</think\s*>", re.IGNORECASE)
+
+
+def after_reasoning(completion: str) -> str:
+    """What follows the last ``</think>``: a reasoning model's answer, without the drafts and tries
+    of its reasoning; the whole completion when it has no closed reasoning block."""
+    parts = _THINK_END.split(completion)
+    return parts[-1] if len(parts) > 1 else completion
+
+
+def has_reasoning(completion: str) -> bool:
+    return bool(_THINK_END.search(completion))
 
 
 def references(sample: Sample) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from annotated_types import Gt
 
 from payoff.core import Outcome, Sample, reward
+from payoff.rewards.common import after_reasoning
 
 _FENCE = re.compile(r"```(?:sql|sqlite)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -155,7 +156,7 @@ def sql(sample: Sample, timeout_s: Annotated[float, Gt(0)] = 5.0, max_rows: Anno
     reference = sample.reference
     if not isinstance(reference, dict) or "gold" not in reference or not (reference.get("db") or reference.get("schema")):
         return Outcome.abstain('the reference needs {"gold": ..., "db": path} or {"gold": ..., "schema": DDL}')
-    predicted = extract_sql(sample.completion)
+    predicted = extract_sql(after_reasoning(sample.completion))  # a draft query inside <think> is not the answer
     gold = str(reference["gold"])
     try:
         connection = _open(reference)

@@ -7,7 +7,7 @@ import string
 import unicodedata
 
 from payoff.core import Outcome, Sample, reward
-from payoff.rewards.common import references
+from payoff.rewards.common import after_reasoning, references
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
@@ -26,8 +26,7 @@ def answer_text(completion: str) -> str:
     tagged = _ANSWER_TAG.findall(completion)
     if tagged:
         return tagged[-1]
-    _, closed, after = completion.rpartition("</think>")
-    return after if closed else completion
+    return after_reasoning(completion)
 
 
 @reward(name="exact_match")

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from payoff.core import Outcome, Reward, Sample
+from payoff.rewards.common import after_reasoning, has_reasoning
 from payoff.rewards.math.closing import claim_predicate
 from payoff.rewards.math.compare import CompareOptions, equivalent
 from payoff.rewards.math.extract import Extraction, extract_answer, extract_reference
@@ -49,7 +50,6 @@ _OPERATION = re.compile(r"[\w})\]]\s*[-+*/^]|\\[a-zA-Z]")  # an operation, not j
 # a value: a fraction of two integers.
 _UNEVALUATED = re.compile(r"[-+]?\(?\d[\d.,]*\)?(?:(?:[-+*/^x×÷]|\\times|\\cdot|\\div)\(?[-+]?\d[\d.,]*\)?)+")
 _FRACTION = re.compile(r"[-+]?\d+/\d+")
-_THINK_CLOSE = re.compile(r"</think\s*>", re.IGNORECASE)
 
 
 def parse_answer(text: str) -> tuple[Node | None, str, str | None]:
@@ -107,11 +107,10 @@ class MathVerifier:
         if all(tree is None and not normal for tree, normal, _ in golds):
             return Outcome.abstain("reference is empty")
         polarity = any(normal.lower() in (YES, NO) for _, normal, _ in golds) and is_yes_no_question(prompt)
-        if self.options.after_reasoning:
-            parts = _THINK_CLOSE.split(completion)
-            if len(parts) > 1 and not parts[-1].strip():
+        if self.options.after_reasoning and has_reasoning(completion):
+            completion = after_reasoning(completion)  # the drafts and tries inside <think> are not the answer
+            if not completion.strip():
                 return Outcome.ok(0.0, rule="no_answer_after_reasoning")
-            completion = parts[-1]  # the drafts and tries inside <think> are not the answer (as `answer_text` reads it)
         found = extract_answer(completion, last_number=self.options.last_number, prompt=prompt, polarity=polarity)
         if found is None and unread and all(tree is None for tree, _, _ in golds):
             return Outcome.abstain(unread[0])
