@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from payoff.rewards.math.prose import (
+    CONCLUDING,
     COPULA,
     COUNT,
     MATH_WORDS,
@@ -28,9 +29,7 @@ from payoff.rewards.math.prose import (
     strip_commands,
 )
 
-# Words that open a closing claim ("Therefore, ...", "**Conclusion:** ...").
-MARKER = re.compile(r"^\W*(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
-                    r"conclusion|final answer|answer|overall|finally|in short)\b[\s,:*]*", re.IGNORECASE)
+MARKER = re.compile(rf"^\W*(?:{CONCLUDING})\b[\s,:*]*", re.IGNORECASE)  # "Therefore, ...", "**Conclusion:** ..."
 _INNER_MARKER = re.compile(r"(?:,|\band)\s+(?:so|thus|therefore|hence)\b,?\s+|\b(?:we (?:can |may |must )?(?:thus |therefore )?conclude|"
                            r"it follows|this (?:shows|proves|means))\s+that\s+", re.IGNORECASE)
 _ASIDE = re.compile(r"^\W*(?:note|remark|caveat|disclaimer|p\.\s?s\.)\b", re.IGNORECASE)

@@ -34,8 +34,11 @@ NUMBER_WORDS = {
 }
 _NUMBER_WORD = "|".join(sorted((w for w in NUMBER_WORDS if w != "no"), key=len, reverse=True))
 
-_LEAD = re.compile(r"^\W*(?:(?:therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|"
-                   r"conclusion|final answer|the final answer is|the answer is|answer|overall|finally|in short|in other words|"
+# Words that open a closing claim ("Therefore, ...", "**Conclusion:** ..."; `closing.MARKER`).
+CONCLUDING = (r"therefore|thus|hence|so|in conclusion|in summary|to summarize|to sum up|consequently|as a result|conclusion|"
+              r"final answer|answer|overall|finally|in short")
+# What opens a claim before its subject: the concluding words, "the answer is", "we can conclude that".
+_LEAD = re.compile(rf"^\W*(?:(?:{CONCLUDING}|the final answer is|the answer is|in other words|"
                    r"we (?:can |may |must )?(?:now |thus |therefore |then )?(?:conclude|deduce|infer|see)(?: that)?|"
                    r"it follows(?: that)?)\b[\s,:*]*)+", re.IGNORECASE)
 # The math delimiters of a sentence; their content stays.
@@ -51,7 +54,7 @@ _CLAUSE = re.compile(r"\b(?:which|who|whom|whose|that|when|whenever|where|becaus
 _WHICH_IS = re.compile(r",?\s+which (?:is|equals|gives)\s+((?:[^,]|,(?=\d))*)$", re.IGNORECASE)
 # The verb of a claim; the value follows it.
 COPULA = re.compile(r"\b(?:is|are|was|were|equals|equal|(?<!\bto )be)\b(?:\s+(?:equal|congruent|"
-                     r"identical)\s+to\b)?(?:\s+given\s+by\b)?|(?<![<>!=\\])=(?!=)|≡|\\equiv\b|\\cong\b", re.IGNORECASE)
+                    r"identical)\s+to\b)?(?:\s+given\s+by\b)?|(?<![<>!=\\])=(?!=)|≡|\\equiv\b|\\cong\b", re.IGNORECASE)
 _SHORT_PROSE = {"a", "an", "at", "of", "to", "by", "in", "on", "is", "as", "or", "it", "we", "if", "so", "be", "no", "up"}
 _FILLER = re.compile(r"^(?:(?:a total of|at least|at most|"
                      r"exactly|precisely|simply|just|equal to|congruent to|given by|as follows|the following|the number|the value|"
@@ -75,7 +78,7 @@ NEGATIVE_EXISTENCE = re.compile(
     r"\bis not possible\b|\bis impossible\b|\bare not possible\b|\bnot possible\b|\bno such\b|\bno (?:[\w-]+ ){0,3}solutions?\b|"
     r"\bnone\b|\bdiverges\b|\bis unbounded\b", re.IGNORECASE)
 NEGATION = re.compile(r"\b(?:not|no|cannot|never|none|neither|nor|impossible|false|fails?|isn't|aren't|doesn't|don't|didn't|can't|"
-                       r"couldn't|won't|wouldn't|mustn't|shouldn't|hasn't|haven't|nowhere)\b|n't\b", re.IGNORECASE)
+                      r"couldn't|won't|wouldn't|mustn't|shouldn't|hasn't|haven't|nowhere)\b|n't\b", re.IGNORECASE)
 # A sentence that plans, hedges or asks, instead of answering.
 _NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|see)\b|"
                        r"\b(?:whether|need to|needs to|we must|we have to|let us|let's|we can(?! always| indeed)|we will|we would|"
@@ -91,9 +94,9 @@ _YES_NO_QUESTION = re.compile(r"(?:^|,\s+)(?:is|are|can|could|do|does|did|must|w
                               re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow (?:many|often)\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
 COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?: first)?|"
-                    rf"exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
-                    rf"totals?|in total|(?:holds?|is true|are true|works?) for)\s+(?:(?:exactly|only|precisely|just|a total of|at least|at most)\s+)?"
-                    rf"(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b", re.IGNORECASE)
+                   rf"exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
+                   rf"totals?|in total|(?:holds?|is true|are true|works?) for)\s+(?:(?:exactly|only|precisely|just|a total of|at least|at most)\s+)?"
+                   rf"(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b", re.IGNORECASE)
 LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
                             rf"(?:\s+(?:of|out of)\b|\s+[a-z][\w-]*)", re.IGNORECASE)
 # Arithmetic on numbers written out to a result ("12 people * 4 schools = 48", "100 – 90 = 10").
