@@ -222,7 +222,7 @@ def annotated_report(markdown: bool) -> None:
 
 def prose_report(rows: list[dict], markdown: bool) -> None:
     """False negatives (right answers scored 0 or abstained on) and false positives (wrong answers
-    credited) against the labels, per set (development, held-out, fresh, fresh-2, fresh-3) and form; then the time per full
+    credited) against the labels, per set (development, held-out, fresh-1 to fresh-4) and form; then the time per full
     solution, median of 3 runs."""
     lines = ["| set | form | items | right | payoff FN | payoff FP | payoff abstains | math-verify FN | math-verify FP |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -95,7 +95,8 @@ _YES_NO_QUESTION = re.compile(r"(?:^|,\s+)(?:is|are|can|could|do|does|did|must|w
 _HOW_MANY = re.compile(r"\bhow (?:many|often)\b|\bnumber of\b|\bhow much\b", re.IGNORECASE)
 COUNT = re.compile(rf"\b(?:there (?:are|is|exist|exists)|all(?: of)?(?: the)?(?: first)?|"
                    rf"exactly|at least|at most|a total of|a minimum of|a maximum of|only|has|have|"
-                   rf"totals?|in total|(?:holds?|is true|are true|works?) for)\s+(?:(?:exactly|only|precisely|just|a total of|at least|at most)\s+)?"
+                   rf"totals?|in total|(?:holds?|is true|are true|works?) for)\s+"
+                   rf"(?:(?:exactly|only|precisely|just|a total of|at least|at most|all)\s+)?"
                    rf"(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b", re.IGNORECASE)
 LEADING_COUNT = re.compile(rf"^(?:(?:exactly|at least|at most|only|precisely)\s+)?(?P<count>-?\d[\d,]*|{_NUMBER_WORD}|infinitely many)\b"
                             rf"(?:\s+(?:of|out of)\b|\s+[a-z][\w-]*)", re.IGNORECASE)
@@ -296,13 +297,18 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     if value is None and main_verb(main) is None and "=" in main and len(prose_words(main)) <= 1:
         value = math_prefix(re.split(r"(?<![<>!=\\])=(?!=)", main)[-1])  # "So, abcde mod 5 = 0."
     if value is None:
-        count = COUNT.search(main) or LEADING_COUNT.match(main)
+        # "holds for all 100 values of n": the count sits in the "for all" the main clause leaves out
+        count = COUNT.search(main) or LEADING_COUNT.match(main) or re.search(r"\b(?:holds?|is true|are true|works?) for all "
+                                                                             r"(?P<count>\d[\d,]*)\b", claim, re.IGNORECASE)
         if count:
             value = count_value(count.group("count"))
     if value is None:
         bound = re.search(r"\b(?:at least|at most|exactly|a total of)\s+", main, re.IGNORECASE)
         if bound:
             value = math_prefix(main[bound.end() :])
+    means = re.search(r",?\s+which (?:means|implies|shows)(?: that)?\s+(?P<rest>.+)$", claim, re.IGNORECASE) if value is None else None
+    if means:  # "7y^2 + 9 can never be a multiple of 15, which means there are no integer solutions": what it implies
+        value = read_claim(means.group("rest"), prompt, polarity)
     aside = _CONDITION_ASIDE.search(claim) if value is None else None
     if aside:  # "The expansion, when like terms are collected, will have 2,001,000 terms": read without the aside
         value = read_claim(claim[: aside.start()] + " " + claim[aside.end() :], prompt, polarity)
