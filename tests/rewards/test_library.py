@@ -59,6 +59,15 @@ def test_regex_and_json_schema() -> None:
     assert json_schema(s("{}")).status == "abstain"
 
 
+def test_json_schema_reads_the_json_after_the_reasoning() -> None:
+    """A valid JSON draft inside <think> credited an invalid answer after it (a hack: put one valid
+    object in the reasoning), and an invalid draft there failed a valid answer."""
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    assert json_schema(s('<think>Maybe {"n": 3}.</think>\n{"n": "three"}', reference=schema)).score == 0.0
+    assert json_schema(s('<think>Not {"n": "x"}.</think>\n{"n": 3}', reference=schema)).score == 1.0
+    assert json_schema(s('<think>{"n": 3}</think>', reference=schema)).components["parsed"] == 0.0
+
+
 # -- length ---------------------------------------------------------------------------------------
 @given(st.integers(0, 3000), st.booleans())
 def test_cosine_length_formula_and_ordering(size: int, correct: bool) -> None:

@@ -67,7 +67,7 @@ def confidence_brier(sample: Sample, verifier: str = "math") -> Outcome:
     correct = correctness(sample, verifier)
     if correct is None:
         return Outcome.abstain("correctness unknown")
-    q = stated_confidence(sample.completion)
+    q = stated_confidence(after_reasoning(sample.completion))  # the confidence stated with the answer, not while thinking
     stated = q is not None
     if q is None:
         q = 1.0 - correct

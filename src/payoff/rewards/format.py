@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from payoff.core import Outcome, Sample, reward
+from payoff.rewards.common import after_reasoning
 
 _THINK_ANSWER = re.compile(r"^\s*<think>(.+?)</think>\s*<answer>(.+?)</answer>\s*$", re.DOTALL)
 
@@ -69,7 +70,8 @@ def _json_payload(text: str) -> Any:
 @reward(name="json_schema")
 def json_schema(sample: Sample, schema: dict[str, Any] | None = None) -> Outcome:
     """1 if the completion holds JSON (bare or in a ```json fence) that validates against a JSON
-    Schema (``schema``, or the reference). Components: parsed, valid. Structured-output RL."""
+    Schema (``schema``, or the reference); a reasoning model's JSON is read after its last
+    ``</think>``. Components: parsed, valid. Structured-output RL."""
     import jsonschema
 
     spec = schema if schema is not None else sample.reference
@@ -81,7 +83,7 @@ def json_schema(sample: Sample, schema: dict[str, Any] | None = None) -> Outcome
     if not isinstance(spec, dict):
         return Outcome.abstain("no schema: pass schema=... or put it in the reference")
     try:
-        payload = _json_payload(sample.completion)
+        payload = _json_payload(after_reasoning(sample.completion))  # a JSON draft inside <think> is not the answer
     except ValueError as error:
         return Outcome.ok(0.0, {"parsed": 0.0, "valid": 0.0}, error=str(error))
     try:
