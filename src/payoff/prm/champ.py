@@ -36,16 +36,21 @@ def first_wrong_index(text: str, steps: list[str], start: int | None) -> int | N
     return None
 
 
+def champ_problems() -> dict[str, dict[str, Any]]:
+    """CHAMP's 270 problems by id (text, answer, category, annotations, conversations), read in
+    place from the cached wheel."""
+    from payoff.tasks.mathdata import cached_wheel
+
+    with zipfile.ZipFile(cached_wheel(WHEEL, REQUIREMENT)) as wheel:
+        return json.loads(wheel.read(MEMBER))["problems"]
+
+
 def champ_rows(split: str = "double_newline") -> tuple[list[dict[str, Any]], dict[str, int]]:
     """ProcessBench rows (``id``, ``problem``, ``steps``, ``label``, ``subset`` = "champ",
     ``reference``: the problem's answer, ``meta``: model and setting) and a count of what was
     read and skipped."""
-    from payoff.tasks.mathdata import cached_wheel
-
-    with zipfile.ZipFile(cached_wheel(WHEEL, REQUIREMENT)) as wheel:
-        data = json.loads(wheel.read(MEMBER))
     rows, counts = [], {"annotations": 0, "rows": 0, "no_steps": 0, "unplaceable": 0, "correct": 0}
-    for problem_id, problem in data["problems"].items():
+    for problem_id, problem in champ_problems().items():
         for setting, annotation in sorted((problem.get("fws_annotations") or {}).items()):
             counts["annotations"] += 1
             text = annotation.get("text") or ""
@@ -72,10 +77,7 @@ def champ_conversations(keys: list[str]) -> dict[str, dict[str, Any]]:
     ``reference``, ``category``) and the model's last two turns, its full solution (``solution``)
     and its one-sentence summary of it (``summary``). Read in place from the cached wheel; only
     the keys asked for are returned."""
-    from payoff.tasks.mathdata import cached_wheel
-
-    with zipfile.ZipFile(cached_wheel(WHEEL, REQUIREMENT)) as wheel:
-        problems = json.loads(wheel.read(MEMBER))["problems"]
+    problems = champ_problems()
     found = {}
     for key in keys:
         problem_id, _, setting = key.partition("|")

@@ -31,10 +31,6 @@ def after_reasoning(completion: str) -> str:
     return parts[-1] if len(parts) > 1 else completion
 
 
-def has_reasoning(completion: str) -> bool:
-    return bool(_THINK_END.search(completion))
-
-
 def references(sample: Sample) -> list[str]:
     """The sample's reference, or each of a list of references, as non-blank strings."""
     refs = sample.reference if isinstance(sample.reference, list) else [sample.reference]

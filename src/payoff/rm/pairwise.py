@@ -39,14 +39,16 @@ class PairBatch:
     ``attention_mask`` [2n, P + A] over both parts; ``None`` prefix when some pair shares nothing
     (then ``answer_ids`` are the whole sequences, rows chosen 0..n-1 then rejected 0..n-1). Each
     part's width is rounded up to a ``multiple`` of tokens (`payoff.rm.config.RMOptimConfig`).
-    ``share_prefix=False`` lays out whole sequences always (gradient checkpointing: transformers
-    drops the prefix's key/value cache from a checkpointed layer)."""
+    ``shared``: the pairs' shared prefix lengths when the caller has them (`shared_length`); zeros
+    lay out whole sequences (gradient checkpointing: transformers drops the prefix's key/value cache
+    from a checkpointed layer)."""
 
     def __init__(self, chosen: Sequence[list[int]], rejected: Sequence[list[int]], pad_id: int, multiple: int = 1,
-                 share_prefix: bool = True) -> None:
+                 shared: Sequence[int] | None = None) -> None:
         self.n = len(chosen)
-        shared = [shared_length(c, r) for c, r in zip(chosen, rejected)]
-        if not share_prefix or min(shared) == 0:
+        if shared is None:
+            shared = [shared_length(c, r) for c, r in zip(chosen, rejected)]
+        if min(shared) == 0:
             self.prefix_ids = self.prefix_mask = None
             self.answer_ids, self.attention_mask = collate(list(chosen) + list(rejected), pad_id, multiple=multiple)
             return

@@ -135,7 +135,7 @@ def train_reward_model(config: RMTrainConfig, resume: str | Path | None = None, 
             with autocast(cfg.precision):
                 for number, chunk in enumerate(micro):
                     batch = PairBatch([train.chosen[i] for i in chunk], [train.rejected[i] for i in chunk], pad_id,
-                                      cfg.optim.pad_to_multiple_of, share)
+                                      cfg.optim.pad_to_multiple_of, [train.shared[i] for i in chunk])
                     with processes.accumulate(model, last=number == len(micro) - 1):
                         rewards = model(batch.to(processes.device)).float()
                         chosen, rejected = rewards[: len(chunk)], rewards[len(chunk):]

@@ -75,9 +75,10 @@ def claim_sentence(text: str, short: int = 600, polarity: bool = False) -> str |
             values = []
             while claim.rstrip(" *").endswith(":") and index + 1 < len(parts):
                 line = re.sub(r"^\W*(?:\d+[.)]\s+)?|\s+for (?:all|every|each|any)\b.*$", "", plain_text(parts[index + 1]))
-                if not line or is_sentence(line) or not math_prefix(line):
+                value = math_prefix(line) if line and not is_sentence(line) else None
+                if not value:
                     break
-                values.append(math_prefix(line))  # "are the constant solutions:" then "f(x) = 0 for all x ≠ 0", "f(x) = 1 ..."
+                values.append(value)  # "are the constant solutions:" then "f(x) = 0 for all x ≠ 0", "f(x) = 1 ..."
                 index += 1
             if values:
                 claim = claim.rstrip(" *:") + " " + " and ".join(values)

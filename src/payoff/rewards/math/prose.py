@@ -88,6 +88,8 @@ _NO_CLAIM = re.compile(r"^\W*(?:to|in order to) (?:determine|find|check|solve|se
                        r"additional|computational|knowing)|framework|approach)\b|\?", re.IGNORECASE)
 _CONDITIONAL = re.compile(r"\b(?:if and only if|only if|only when|unless|provided|depends|in some cases|sometimes|if both|if either|"
                           r"when both|when either)\b", re.IGNORECASE)
+# A condition on a leading "Yes"/"No" (narrower than `_CONDITIONAL`: "the rules provided" is none).
+_LEADING_CONDITION = re.compile(r"\b(?:if and only if|only if|only when|unless|provided that|depend(?:s|ing) on)\b", re.IGNORECASE)
 # A condition set off by commas inside a claim's subject ("…, when like terms are collected, …").
 _CONDITION_ASIDE = re.compile(r",\s+(?:when|whenever|where|once|after|if)\s+[^,]{1,80},", re.IGNORECASE)
 _YES_NO_QUESTION = re.compile(r"(?:^|,\s+)(?:is|are|can|could|do|does|did|must|will|would|should|has|have|was|were|may)\b(?:[^.?!]|\.(?=\S))*[?.]",
@@ -208,7 +210,7 @@ def math_prefix(text: str) -> str | None:
         return None
     value = value.strip("*\"'").strip()
     sides = re.split(r"(?<![<>!=\\])=(?!=)", value)
-    if len(sides) > 1 and not in_coordinates(sides[0], sides[-1]) and \
+    if len(sides) > 1 and not _in_coordinates(sides[0], sides[-1]) and \
             not re.fullmatch(r"\s*(?:[A-Za-z](?:_\{?\w+\}?)?|[A-Za-z]\([\w\s,]*\)|\([A-Za-z\s,_]+\)|\\?[a-zA-Z]+)\s*", sides[0]):
         # "L_u - L_v = 0", "n(n-1)(n+1) mod 120 = 0": the result, not an assignment; an equation in two
         # or more of x, y, z ("the plane is 5x - 7y + 11z + 4 = 0") is the answer whole
@@ -222,7 +224,7 @@ def math_prefix(text: str) -> str | None:
     return value
 
 
-def in_coordinates(left: str, right: str) -> bool:
+def _in_coordinates(left: str, right: str) -> bool:
     """An equation of a curve or surface: two or more of x, y, z on the left, nothing but them and
     numbers on the right ("5x - 7y + 11z + 4 = 0"; not "x^2 + y^2 = (1/3)a^2 + (2/3)b/a", the value
     of x^2 + y^2 in a and b)."""
@@ -247,7 +249,7 @@ def read_claim(sentence: str, prompt: object = "", polarity: bool = False) -> st
     if leading:
         if re.search(r"\b(?:yes|no)\b", claim[leading.end() :][:40], re.IGNORECASE) and re.search(r"\bor\b", claim[:60], re.I):
             return None  # "yes or no, depending on n": both answers is no answer
-        if re.search(r"\b(?:if and only if|only if|only when|unless|provided that|depend(?:s|ing) on)\b", claim, re.IGNORECASE):
+        if _LEADING_CONDITION.search(claim):
             return None  # "Yes, we can always find h ... if and only if a_0 = 0": a condition, neither yes nor no
         return leading.group(1).lower()
     main, which = _main_clause(claim)
@@ -329,7 +331,7 @@ def _on_topic(claim: str, prompt: object) -> bool:
     if NEGATIVE_EXISTENCE.search(claim) and re.search(r"\b(?:are|is) there\b|\b(?:does|do) there exist\b", _question(prompt), re.IGNORECASE):
         return True  # "there are no possible values of a, b, c such that E < F" to "are there possible values ...?"
     formulas = [f for f in re.findall(r"\S*[=<>^_]\S*", plain_text(claim)) if len(f.strip(",.;")) >= 5]
-    if any(squash_math(f.strip(",.;")) in squash_math(prompt) for f in formulas):
+    if any(_squash_math(f.strip(",.;")) in _squash_math(prompt) for f in formulas):
         return True
     question = _question(prompt) or prompt
     asked = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", question)} - _STOP
@@ -339,7 +341,7 @@ def _on_topic(claim: str, prompt: object) -> bool:
     return bool(words & ({w.lower() for w in re.findall(r"[A-Za-z]{4,}", prompt)} - _STOP))
 
 
-def squash_math(text: str) -> str:
+def _squash_math(text: str) -> str:
     return re.sub(r"\s+|\$", "", text)
 
 
@@ -357,7 +359,7 @@ def _copula_value(main: str) -> str | None:
     equals = [m for m in re.finditer(r"(?<![<>!=\\])=(?!=)", after)]
     if equals:
         left, result = _FILLER.sub("", after[: equals[0].start()].strip()), after[equals[-1].end() :]
-        if (re.search(r"\d", left) and (not prose_words(left) or COMPUTES.search(after)) or not left) and not in_coordinates(left, result):
+        if (re.search(r"\d", left) and (not prose_words(left) or COMPUTES.search(after)) or not left) and not _in_coordinates(left, result):
             return math_prefix(result)  # a computation: its result
     spelled = re.match(rf"\s*(?P<count>{_NUMBER_WORD})\b(?!\s*[-+*/^])", after, re.IGNORECASE)
     value = count_value(spelled.group("count")) if spelled else math_prefix(after)

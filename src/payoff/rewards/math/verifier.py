@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from payoff.core import Outcome, Reward, Sample
-from payoff.rewards.common import after_reasoning, has_reasoning
+from payoff.rewards.common import after_reasoning
 from payoff.rewards.math.closing import claim_predicate
 from payoff.rewards.math.compare import CompareOptions, equivalent
 from payoff.rewards.math.extract import Extraction, extract_answer, extract_reference
@@ -107,10 +107,11 @@ class MathVerifier:
         if all(tree is None and not normal for tree, normal, _ in golds):
             return Outcome.abstain("reference is empty")
         polarity = any(normal.lower() in (YES, NO) for _, normal, _ in golds) and is_yes_no_question(prompt)
-        if self.options.after_reasoning and has_reasoning(completion):
-            completion = after_reasoning(completion)  # the drafts and tries inside <think> are not the answer
-            if not completion.strip():
+        if self.options.after_reasoning:
+            answer = after_reasoning(completion)  # the drafts and tries inside <think> are not the answer
+            if answer != completion and not answer.strip():
                 return Outcome.ok(0.0, rule="no_answer_after_reasoning")
+            completion = answer
         found = extract_answer(completion, last_number=self.options.last_number, prompt=prompt, polarity=polarity)
         if found is None and unread and all(tree is None for tree, _, _ in golds):
             return Outcome.abstain(unread[0])
